@@ -1,0 +1,19 @@
+"""gaussmix: Gaussian mixture models fitted by EM.
+
+scikit-learn's estimator API on an engine that is a map-reduce over
+sufficient statistics, with mclust's covariance models.
+"""
+
+from ._structures import DegenerateCovarianceError
+from .mixture import DegenerateComponentWarning, GaussianMixture
+from .models import available_models
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GaussianMixture",
+    "DegenerateComponentWarning",
+    "DegenerateCovarianceError",
+    "available_models",
+    "__version__",
+]

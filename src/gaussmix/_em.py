@@ -1,0 +1,193 @@
+"""The EM driver: one loop of (E-step and statistics per chunk, merge, M-step).
+
+Every iteration makes one pass over the data. For each chunk of rows it
+computes the responsibilities under the current parameters (``_estep``) and
+the chunk's weighted sufficient statistics (``_stats``); the statistics are
+merged, and the covariance model turns them into new parameters on the host,
+in float64. No array of shape (n_samples, n_components) is ever held whole.
+
+The M-step shared by all models is
+
+.. math::
+
+    \\pi_k = \\frac{n_k}{\\sum_j n_j}, \\qquad \\mu_k = \\bar x_k,
+
+and the covariance is the model's own function of ``(n_k, x̄_k, S_k)``.
+
+The value traced per iteration is the weighted mean log-likelihood
+``sum_i w_i log p(x_i) / sum_i w_i`` of the parameters *entering* that
+iteration, which EM never decreases (Dempster, Laird & Rubin, 1977).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from ._chunks import chunk_slices
+from ._estep import EStepParams, e_step
+from ._stats import accumulate, merge
+from ._structures import STRUCTURES
+
+logger = logging.getLogger("gaussmix")
+
+
+@dataclass
+class MixtureParams:
+    """Mixture parameters in a structure's layout, float64, on the host."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray | None
+    precisions_cholesky: np.ndarray
+    structure: str
+
+    def estep_params(self, xp, dtype):
+        return EStepParams.from_host(
+            self.weights, self.means, self.precisions_cholesky, self.structure, xp, dtype
+        )
+
+
+@dataclass
+class EMResult:
+    """What one run of EM returns."""
+
+    params: MixtureParams
+    lower_bound: float
+    lower_bounds: list = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = False
+    emptied: set = field(default_factory=set)
+
+
+def m_step(model, stats, reg_covar, previous=None):
+    """Turn merged statistics into parameters (host, float64).
+
+    Parameters
+    ----------
+    model : CovarianceModel
+    stats : SuffStats
+        Merged statistics, any namespace; converted to float64 NumPy here.
+    reg_covar : float
+        Added to the diagonal of every covariance.
+    previous : MixtureParams, optional
+        The parameters entering this step. A component whose total weight is
+        (numerically) zero keeps its previous mean and covariance: any value
+        maximises its term of the EM objective, so keeping the old one keeps
+        the log-likelihood monotone and every parameter finite.
+
+    Returns
+    -------
+    params : MixtureParams
+    empty : ndarray of bool, shape (n_components,)
+        Components that received no weight.
+    """
+    stats = stats.to_numpy()
+    nk = stats.nk
+    total = nk.sum()
+    struct = STRUCTURES[model.structure]
+    empty = nk <= 10.0 * np.finfo(np.float64).eps * max(total, 1.0)
+    weights = nk / total
+    means = stats.means
+    covariances = model.covariance_m_step(stats, reg_covar)
+    if previous is not None and empty.any():
+        means = means.copy()
+        means[empty] = previous.means[empty]
+        if previous.covariances is not None:
+            covariances = struct.keep_components(covariances, previous.covariances, empty)
+    prec_chol = struct.prec_chol_from_cov(covariances)
+    return MixtureParams(weights, means, covariances, prec_chol, model.structure), empty
+
+
+def _xp_slice(a, sl):
+    return None if a is None else a[sl, ...]
+
+
+def statistics_pass(X, sample_weight, params, scatter, chunk_size):
+    """One E-step pass: merged statistics and the weighted log-likelihood sum."""
+    xp = array_namespace(X)
+    eparams = params.estep_params(xp, X.dtype)
+    stats = None
+    loglik = None
+    for sl in chunk_slices(X.shape[0], chunk_size):
+        Xc = X[sl, ...]
+        wc = _xp_slice(sample_weight, sl)
+        log_prob_norm, resp = e_step(Xc, eparams)
+        lp = xp.astype(log_prob_norm, xp.float64)
+        if wc is not None:
+            wc64 = xp.astype(wc, xp.float64)
+            # A zero weight cancels the row even where its density underflowed.
+            lp = xp.where(wc64 > 0, lp * wc64, xp.zeros_like(lp))
+        chunk_ll = xp.sum(lp)
+        loglik = chunk_ll if loglik is None else loglik + chunk_ll
+        chunk_stats = accumulate(Xc, resp, wc, kind=scatter)
+        stats = chunk_stats if stats is None else merge(stats, chunk_stats)
+    # The one scalar read back to the host per iteration.
+    return stats, float(loglik)
+
+
+def resp_statistics(X, sample_weight, resp_for_chunk, scatter, chunk_size):
+    """Merged statistics for given responsibilities (used to initialise)."""
+    xp = array_namespace(X)
+    stats = None
+    for sl in chunk_slices(X.shape[0], chunk_size):
+        resp = xp.asarray(resp_for_chunk(sl), dtype=xp.float64)
+        chunk_stats = accumulate(X[sl, ...], resp, _xp_slice(sample_weight, sl), kind=scatter)
+        stats = chunk_stats if stats is None else merge(stats, chunk_stats)
+    return stats
+
+
+def run_em(
+    X,
+    sample_weight,
+    model,
+    params,
+    *,
+    reg_covar,
+    tol,
+    max_iter,
+    chunk_size,
+    total_weight,
+    lower_bound=-math.inf,
+    on_iteration=None,
+):
+    """Run EM from ``params`` until the lower bound changes by less than ``tol``.
+
+    ``on_iteration(n_iter, lower_bound, change)`` is called after each
+    iteration, for progress reporting.
+    """
+    lower_bounds = []
+    emptied = set()
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        prev = lower_bound
+        stats, loglik = statistics_pass(X, sample_weight, params, model.scatter, chunk_size)
+        params, empty = m_step(model, stats, reg_covar, previous=params)
+        emptied.update(np.flatnonzero(empty).tolist())
+        lower_bound = loglik / total_weight
+        lower_bounds.append(lower_bound)
+        change = lower_bound - prev
+        logger.debug("iteration %d: lower bound %.10g, change %.3g", n_iter, lower_bound, change)
+        if on_iteration is not None:
+            on_iteration(n_iter, lower_bound, change)
+        if abs(change) < tol:
+            converged = True
+            break
+    return EMResult(params, lower_bound, lower_bounds, n_iter, converged, emptied)
+
+
+def with_covariances(params):
+    """Fill in ``covariances`` from the precision factors when missing."""
+    if params.covariances is not None:
+        return params
+    struct = STRUCTURES[params.structure]
+    precision = struct.precision_from_prec_chol(params.precisions_cholesky)
+    return replace(params, covariances=struct.cov_from_precision(precision))
+
+
+__all__ = ["MixtureParams", "EMResult", "m_step", "statistics_pass", "resp_statistics", "run_em"]

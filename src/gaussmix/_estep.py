@@ -1,0 +1,115 @@
+"""The E-step on one chunk of rows: log-densities, log-sum-exp, responsibilities.
+
+With mixture weights ``pi_k``, means ``mu_k`` and precision Cholesky factors
+``U_k`` (``Sigma_k^{-1} = U_k U_k^T``), the log-density of row ``x`` under
+component ``k`` is
+
+.. math::
+
+    \\log \\mathcal N(x \\mid \\mu_k, \\Sigma_k)
+      = -\\tfrac12 \\big(d \\log 2\\pi + \\lVert (x - \\mu_k) U_k \\rVert^2\\big)
+        + \\log\\det U_k ,
+
+the log-likelihood of the row is the log-sum-exp over components,
+
+.. math::
+
+    \\log p(x) = \\log \\sum_k \\pi_k \\mathcal N(x \\mid \\mu_k, \\Sigma_k),
+
+and the responsibilities are ``r_k(x) = pi_k N(x | mu_k, Sigma_k) / p(x)``.
+
+The functions here are written against the array API standard: they run
+unchanged on NumPy, PyTorch, CuPy or ``array_api_strict`` arrays and compute
+in the chunk's own dtype (float32 stays float32). ``x - mu_k`` is formed
+before any product, so data far from the origin do not cancel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from ._structures import STRUCTURES
+
+
+@dataclass
+class EStepParams:
+    """The parameters one E-step needs, in the chunk's namespace and dtype.
+
+    Attributes
+    ----------
+    means : array of shape (n_components, n_features)
+    prec_chol : array
+        Precision Cholesky factors, in the layout of ``structure``.
+    log_norm : array of shape (n_components,)
+        ``log pi_k + log det U_k - d/2 log(2 pi)``.
+    structure : str
+        Name of the precision structure (a key of ``STRUCTURES``).
+    """
+
+    means: Any
+    prec_chol: Any
+    log_norm: Any
+    structure: str
+
+    @classmethod
+    def from_host(cls, weights, means, prec_chol, structure, xp, dtype):
+        """Convert float64 host parameters to the chunk namespace and dtype."""
+        n_components, n_features = np.shape(means)
+        struct = STRUCTURES[structure]
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(np.asarray(weights, dtype=np.float64))
+        log_norm = (
+            log_weights
+            + struct.log_det_prec_chol(prec_chol, n_components, n_features)
+            - 0.5 * n_features * math.log(2.0 * math.pi)
+        )
+        return cls(
+            means=xp.asarray(np.asarray(means, dtype=np.float64), dtype=dtype),
+            prec_chol=xp.asarray(np.asarray(prec_chol, dtype=np.float64), dtype=dtype),
+            log_norm=xp.asarray(log_norm, dtype=dtype),
+            structure=structure,
+        )
+
+
+def weighted_log_prob(X, params):
+    """``log pi_k + log N(x_i | mu_k, Sigma_k)`` for a chunk, shape (n_rows, K)."""
+    xp = array_namespace(X)
+    diff = xp.expand_dims(X, axis=0) - xp.expand_dims(params.means, axis=1)  # (K, n, d)
+    sq = STRUCTURES[params.structure].whiten(diff, params.prec_chol, xp)  # (K, n)
+    return xp.matrix_transpose(-0.5 * sq) + params.log_norm
+
+
+def log_resp_from_weighted(wlp):
+    """Log-sum-exp over components: returns ``(log p(x_i), log r_ik)``."""
+    xp = array_namespace(wlp)
+    top = xp.max(wlp, axis=1, keepdims=True)
+    # A row whose every component density underflowed to 0 has top = -inf;
+    # shifting by 0 instead keeps the arithmetic free of inf - inf.
+    top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+    log_prob_norm = xp.log(xp.sum(xp.exp(wlp - top), axis=1)) + top[:, 0]
+    return log_prob_norm, wlp - xp.expand_dims(log_prob_norm, axis=1)
+
+
+def e_step(X, params):
+    """E-step on one chunk.
+
+    Parameters
+    ----------
+    X : array of shape (n_rows, n_features)
+    params : EStepParams
+
+    Returns
+    -------
+    log_prob_norm : array of shape (n_rows,)
+        ``log p(x_i)``, the log-likelihood of each row.
+    resp : array of shape (n_rows, n_components)
+        Responsibilities ``r_ik``; each row sums to 1.
+    """
+    xp = array_namespace(X)
+    log_prob_norm, log_resp = log_resp_from_weighted(weighted_log_prob(X, params))
+    return log_prob_norm, xp.exp(log_resp)

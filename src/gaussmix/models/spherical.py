@@ -1,0 +1,39 @@
+"""Spherical models: each component's covariance is ``lambda_k I``.
+
+mclust's VII (variable volume); scikit-learn's ``spherical``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import register
+from ._base import CovarianceModel, per_component_denominator
+
+
+def _m_step_vii(stats, reg_covar):
+    """M-step of VII: one variance per component.
+
+    .. math::
+
+        \\lambda_k = \\frac{\\operatorname{tr} S_k}{d\\, n_k} + \\text{reg\\_covar}
+
+    Celeux & Govaert (1995), model [lambda_k I]; as scikit-learn's
+    ``spherical``.
+    """
+    n_features = stats.means.shape[1]
+    denom = per_component_denominator(stats.nk)
+    return stats.scatter.sum(axis=1) / (n_features * denom) + reg_covar
+
+
+VII = register(
+    CovarianceModel(
+        code="VII",
+        description="spherical, variable volume",
+        structure="spherical",
+        scatter="diag",
+        covariance_m_step=_m_step_vii,
+        n_covariance_parameters=lambda n_components, n_features: n_components,
+        sklearn_name="spherical",
+    )
+)
