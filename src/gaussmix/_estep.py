@@ -21,7 +21,10 @@ and the responsibilities are ``r_k(x) = pi_k N(x | mu_k, Sigma_k) / p(x)``.
 The functions here are written against the array API standard: they run
 unchanged on NumPy, PyTorch, CuPy or ``array_api_strict`` arrays and compute
 in the chunk's own dtype (float32 stays float32). ``x - mu_k`` is formed
-before any product, so data far from the origin do not cancel.
+before any product, so data far from the origin do not cancel, and it is
+formed as ``(x - c) - (mu_k - c)`` around a centre ``c`` near the data: in
+float32, ``mu_k`` itself far from the origin would be rounded (to 1/16 at
+1e6), while ``mu_k - c`` and ``x - c`` are small and exact.
 """
 
 from __future__ import annotations
@@ -42,7 +45,10 @@ class EStepParams:
 
     Attributes
     ----------
+    centre : array of shape (n_features,)
+        A point near the data, exactly representable in the chunk's dtype.
     means : array of shape (n_components, n_features)
+        The means relative to ``centre``.
     prec_chol : array
         Precision Cholesky factors, in the layout of ``structure``.
     log_norm : array of shape (n_components,)
@@ -51,6 +57,7 @@ class EStepParams:
         Name of the precision structure (a key of ``STRUCTURES``).
     """
 
+    centre: Any
     means: Any
     prec_chol: Any
     log_norm: Any
@@ -68,8 +75,15 @@ class EStepParams:
             + struct.log_det_prec_chol(prec_chol, n_components, n_features)
             - 0.5 * n_features * math.log(2.0 * math.pi)
         )
+        means = np.asarray(means, dtype=np.float64)
+        weights = np.asarray(weights, dtype=np.float64)
+        # The mixture's mean, rounded to the chunk dtype so that the host and
+        # the chunk agree on it exactly.
+        host_dtype = np.float32 if dtype == xp.float32 else np.float64
+        centre = (weights @ means / weights.sum()).astype(host_dtype).astype(np.float64)
         return cls(
-            means=xp.asarray(np.asarray(means, dtype=np.float64), dtype=dtype),
+            centre=xp.asarray(centre, dtype=dtype),
+            means=xp.asarray(means - centre, dtype=dtype),
             prec_chol=xp.asarray(np.asarray(prec_chol, dtype=np.float64), dtype=dtype),
             log_norm=xp.asarray(log_norm, dtype=dtype),
             structure=structure,
@@ -79,7 +93,8 @@ class EStepParams:
 def weighted_log_prob(X, params):
     """``log pi_k + log N(x_i | mu_k, Sigma_k)`` for a chunk, shape (n_rows, K)."""
     xp = array_namespace(X)
-    diff = xp.expand_dims(X, axis=0) - xp.expand_dims(params.means, axis=1)  # (K, n, d)
+    centred = X - params.centre
+    diff = xp.expand_dims(centred, axis=0) - xp.expand_dims(params.means, axis=1)  # (K, n, d)
     sq = STRUCTURES[params.structure].whiten(diff, params.prec_chol, xp)  # (K, n)
     return xp.matrix_transpose(-0.5 * sq) + params.log_norm
 
@@ -90,9 +105,16 @@ def log_resp_from_weighted(wlp):
     top = xp.max(wlp, axis=1, keepdims=True)
     # A row whose every component density underflowed to 0 has top = -inf;
     # shifting by 0 instead keeps the arithmetic free of inf - inf.
-    top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
-    log_prob_norm = xp.log(xp.sum(xp.exp(wlp - top), axis=1)) + top[:, 0]
-    return log_prob_norm, wlp - xp.expand_dims(log_prob_norm, axis=1)
+    finite = xp.isfinite(top)
+    top = xp.where(finite, top, xp.zeros_like(top))
+    total = xp.sum(xp.exp(wlp - top), axis=1)
+    # log(0) = -inf is the right log-likelihood for such a row; its
+    # responsibilities are then undefined, and shared out evenly instead.
+    log_prob_norm = xp.log(xp.where(total > 0, total, xp.zeros_like(total))) + top[:, 0]
+    log_resp = wlp - xp.expand_dims(log_prob_norm, axis=1)
+    uniform = xp.full_like(log_resp, -math.log(wlp.shape[1]))
+    log_resp = xp.where(finite & (xp.expand_dims(total, axis=1) > 0), log_resp, uniform)
+    return log_prob_norm, log_resp
 
 
 def e_step(X, params):

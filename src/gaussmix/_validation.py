@@ -98,6 +98,10 @@ def check_sample_weight(sample_weight, n_samples, n_components):
             f"give rows you want to ignore a weight of 0."
         )
     n_positive = int(np.count_nonzero(w))
+    if n_positive == 0:
+        raise ValueError(
+            "every sample_weight is zero; give at least one row a positive weight."
+        )
     if n_positive < n_components:
         raise ValueError(
             f"only {n_positive} row(s) have a positive sample_weight, fewer than "

@@ -1,0 +1,121 @@
+"""The E-step against scipy's densities, and the engine on array_api_strict."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+
+from gaussmix._em import MixtureParams, run_em, statistics_pass
+from gaussmix._estep import EStepParams, e_step, weighted_log_prob
+from gaussmix._stats import accumulate
+from gaussmix._structures import STRUCTURES
+from gaussmix.models import get_model
+
+
+def random_params(rng, structure, K, d):
+    if structure == "full":
+        A = rng.normal(size=(K, d, d))
+        cov = A @ np.swapaxes(A, 1, 2) + np.eye(d)
+    elif structure == "shared":
+        A = rng.normal(size=(d, d))
+        cov = A @ A.T + np.eye(d)
+    elif structure == "diag":
+        cov = rng.uniform(0.3, 3, size=(K, d))
+    else:
+        cov = rng.uniform(0.3, 3, size=K)
+    weights = rng.dirichlet(np.ones(K))
+    means = rng.normal(size=(K, d)) * 3
+    prec_chol = STRUCTURES[structure].prec_chol_from_cov(cov)
+    return MixtureParams(weights, means, cov, prec_chol, structure)
+
+
+@pytest.mark.parametrize("structure", list(STRUCTURES))
+def test_log_density_matches_scipy(structure):
+    rng = np.random.default_rng(0)
+    K, d = 3, 4
+    p = random_params(rng, structure, K, d)
+    X = rng.normal(size=(25, d)) * 2
+    wlp = weighted_log_prob(X, p.estep_params(np, np.float64))
+    cov = STRUCTURES[structure].to_full(p.covariances, K, d)
+    expected = np.column_stack(
+        [np.log(p.weights[k]) + multivariate_normal(p.means[k], cov[k]).logpdf(X) for k in range(K)]
+    )
+    np.testing.assert_allclose(wlp, expected, rtol=1e-10)
+    log_prob_norm, resp = e_step(X, p.estep_params(np, np.float64))
+    np.testing.assert_allclose(log_prob_norm, logsumexp(expected, axis=1), rtol=1e-10)
+    np.testing.assert_allclose(resp, np.exp(expected - logsumexp(expected, axis=1)[:, None]), atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    structure=st.sampled_from(list(STRUCTURES)),
+    K=st.integers(1, 5),
+    d=st.integers(1, 4),
+    n=st.integers(1, 30),
+    scale=st.floats(0.1, 100.0),
+    seed=st.integers(0, 2**31),
+)
+def test_responsibilities_sum_to_one(structure, K, d, n, scale, seed):
+    rng = np.random.default_rng(seed)
+    p = random_params(rng, structure, K, d)
+    X = rng.normal(size=(n, d)) * scale
+    log_prob_norm, resp = e_step(X, p.estep_params(np, np.float64))
+    assert np.all(np.isfinite(resp)) and np.all(resp >= 0)
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=1e-12)
+    assert np.all(np.isfinite(log_prob_norm))
+
+
+def test_far_outlier_keeps_finite_responsibilities():
+    rng = np.random.default_rng(1)
+    p = random_params(rng, "diag", 2, 2)
+    X = np.array([[1e200, -1e200], [0.0, 0.0]])
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        lp, resp = e_step(X, p.estep_params(np, np.float64))
+    assert lp[0] == -math.inf
+    assert np.all(np.isfinite(resp))
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0)
+
+
+# ---------------------------------------------------------------- array API
+xps = pytest.importorskip("array_api_strict")
+
+
+@pytest.mark.parametrize("structure", list(STRUCTURES))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_chunk_work_runs_on_array_api_strict(structure, dtype):
+    """The per-chunk functions use nothing outside the array API standard."""
+    rng = np.random.default_rng(2)
+    K, d = 3, 2
+    p = random_params(rng, structure, K, d)
+    X = rng.normal(size=(40, d)).astype(dtype)
+    w = rng.uniform(0, 2, size=40)
+    Xs, ws = xps.asarray(X), xps.asarray(w)
+    lp_np, resp_np = e_step(X, p.estep_params(np, X.dtype))
+    lp_s, resp_s = e_step(Xs, p.estep_params(xps, Xs.dtype))
+    assert resp_s.dtype == Xs.dtype  # float32 stays float32
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(np.from_dlpack(lp_s), lp_np, rtol=rtol)
+    np.testing.assert_allclose(np.from_dlpack(resp_s), resp_np, rtol=rtol, atol=1e-6)
+    for kind in ("full", "diag"):
+        s_np = accumulate(X, resp_np, w, kind=kind)
+        s_s = accumulate(Xs, resp_s, ws, kind=kind).to_numpy()
+        np.testing.assert_allclose(s_s.scatter, s_np.scatter, rtol=1e-4 if dtype == "float32" else 1e-12)
+
+
+def test_em_driver_runs_on_array_api_strict():
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(size=(60, 2)), rng.normal(size=(60, 2)) + 4])
+    model, _ = get_model("full")
+    p = random_params(rng, "full", 2, 2)
+    p.means = X[[0, 100]]
+    kwargs = dict(reg_covar=1e-6, tol=0.0, max_iter=8, chunk_size=25, total_weight=120.0)
+    a = run_em(X, None, model, p, **kwargs)
+    b = run_em(xps.asarray(X), None, model, p, **kwargs)
+    np.testing.assert_allclose(b.lower_bounds, a.lower_bounds, rtol=1e-12)
+    np.testing.assert_allclose(b.params.covariances, a.params.covariances, rtol=1e-10)
+    stats, ll = statistics_pass(xps.asarray(X), None, p, "full", 7)
+    assert isinstance(ll, float)

@@ -1,0 +1,156 @@
+"""Sample weights, chunking and memory: the properties the engine promises."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from gaussmix import GaussianMixture
+
+from .helpers import blobs
+
+TYPES = ["full", "tied", "diag", "spherical"]
+
+
+def fixed_start(X, covariance_type="full", K=3):
+    """Weights, means and precisions that do not depend on any random state."""
+    rng = np.random.default_rng(0)
+    d = X.shape[1]
+    scale = 1.0 / X.var()
+    precisions = {
+        "full": np.tile(np.eye(d) * scale, (K, 1, 1)),
+        "tied": np.eye(d) * scale,
+        "diag": np.full((K, d), scale),
+        "spherical": np.full(K, scale),
+    }[covariance_type]
+    return dict(
+        weights_init=np.full(K, 1.0 / K),
+        means_init=X[rng.choice(len(X), K, replace=False)],
+        precisions_init=precisions,
+    )
+
+
+def fit_quiet(est, X, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, **kw)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_integer_weights_equal_repeated_rows(covariance_type):
+    X = blobs(seed=10)
+    counts = np.random.default_rng(1).integers(0, 4, size=len(X))
+    Xrep = np.repeat(X, counts, axis=0)
+    # precisions from a fixed start so that the two fits start identically
+    kw = dict(covariance_type=covariance_type, tol=0, max_iter=25, **fixed_start(X, covariance_type))
+    a = fit_quiet(GaussianMixture(3, **kw), X, sample_weight=counts)
+    b = fit_quiet(GaussianMixture(3, **kw), Xrep)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-9, err_msg=name)
+    np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-10)
+    np.testing.assert_allclose(a.bic(X, sample_weight=counts), b.bic(Xrep), rtol=1e-10)
+    np.testing.assert_allclose(a.aic(X, sample_weight=counts), b.aic(Xrep), rtol=1e-10)
+    np.testing.assert_allclose(a.score(X, sample_weight=counts), b.score(Xrep), rtol=1e-10)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++"])
+def test_weights_enter_the_initialisation(init_params):
+    """k-means and k-means++ treat a weight of 2 as the row twice."""
+    X = blobs(seed=11)
+    counts = np.random.default_rng(2).integers(1, 3, size=len(X))
+    kw = dict(init_params=init_params, random_state=3, max_iter=200)
+    a = GaussianMixture(3, **kw).fit(X, sample_weight=counts)
+    b = GaussianMixture(3, **kw).fit(np.repeat(X, counts, axis=0))
+    order_a, order_b = np.argsort(a.means_[:, 0]), np.argsort(b.means_[:, 0])
+    np.testing.assert_allclose(a.means_[order_a], b.means_[order_b], rtol=1e-6)
+
+
+@pytest.mark.parametrize("init_params", ["random_from_data", "k-means++"])
+def test_zero_weight_rows_are_never_chosen_as_seeds(init_params):
+    X = blobs(seed=12)
+    w = np.zeros(len(X))
+    keep = np.arange(0, len(X), 7)
+    w[keep] = 1.0
+    for seed in range(5):
+        gm = GaussianMixture(3, init_params=init_params, random_state=seed, max_iter=0).fit(
+            X, sample_weight=w
+        )
+        # With max_iter=0 the means are the seed rows themselves.
+        dist = np.abs(gm.means_[:, None, :] - X[keep][None]).sum(-1).min(1)
+        np.testing.assert_allclose(dist, 0.0, atol=1e-12)
+
+
+def test_zero_weights_equal_dropping_rows():
+    X = blobs(seed=13)
+    w = (np.arange(len(X)) % 3 != 0).astype(float)
+    kw = dict(tol=0, max_iter=15, **fixed_start(X[w > 0]))
+    a = fit_quiet(GaussianMixture(3, **kw), X, sample_weight=w)
+    b = fit_quiet(GaussianMixture(3, **kw), X[w > 0])
+    np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("chunk_size", [1, 7, 299, 300, 10_000])
+def test_chunk_size_does_not_change_the_fit(covariance_type, chunk_size):
+    X = blobs(seed=14)  # 300 rows: 7 and 299 leave a last partial chunk
+    kw = dict(covariance_type=covariance_type, tol=0, max_iter=10, **fixed_start(X, covariance_type))
+    ref = fit_quiet(GaussianMixture(3, chunk_size=300, **kw), X)
+    gm = fit_quiet(GaussianMixture(3, chunk_size=chunk_size, **kw), X)
+    np.testing.assert_allclose(gm.covariances_, ref.covariances_, rtol=1e-9)
+    np.testing.assert_allclose(gm.predict_proba(X), ref.predict_proba(X), atol=1e-10)
+    np.testing.assert_allclose(gm.score_samples(X), ref.score_samples(X), rtol=1e-12)
+
+
+def test_fit_never_holds_an_n_by_k_array():
+    rng = np.random.default_rng(15)
+    n, d, K = 200_000, 2, 16
+    X = rng.normal(size=(n, d))
+    means = rng.normal(size=(K, d))
+    gm = GaussianMixture(
+        K, tol=0, max_iter=2, chunk_size=2000, means_init=means,
+        weights_init=np.full(K, 1 / K), precisions_init=np.tile(np.eye(d), (K, 1, 1)),
+    )
+    tracemalloc.start()
+    fit_quiet(gm, X)
+    labels = gm.predict(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    n_by_k = n * K * 8  # 25.6 MB
+    assert peak < n_by_k / 4, f"peak {peak / 1e6:.1f} MB"
+    assert labels.shape == (n,)
+
+
+def test_default_chunk_temporaries_stay_under_64_mib():
+    from gaussmix._chunks import auto_chunk_size, bytes_per_row
+
+    for K, d in [(1, 1), (16, 16), (64, 64), (3, 1000)]:
+        rows = auto_chunk_size(K, d)
+        assert rows >= 1
+        assert rows * bytes_per_row(K, d) <= 64 * 2**20
+
+
+def test_float32_stays_float32_and_matches_float64():
+    X = blobs(seed=16).astype(np.float32)
+    kw = dict(tol=0, max_iter=20, **fixed_start(X.astype(np.float64)))
+    a = fit_quiet(GaussianMixture(3, **kw), X)
+    b = fit_quiet(GaussianMixture(3, **kw), X.astype(np.float64))
+    assert a.score_samples(X).dtype == np.float32
+    assert a.predict_proba(X).dtype == np.float32
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-5)
+    np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-4)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_float32_far_from_origin_stays_accurate(covariance_type):
+    """Data offset by 1e6 in float32: as accurate as float64 on the same values."""
+    X32 = (blobs(seed=17) * 10 + 1e6).astype(np.float32)
+    X64 = X32.astype(np.float64)
+    kw = dict(covariance_type=covariance_type, tol=0, max_iter=20, **fixed_start(X64, covariance_type))
+    a = fit_quiet(GaussianMixture(3, chunk_size=50, **kw), X32)
+    b = fit_quiet(GaussianMixture(3, chunk_size=50, **kw), X64)
+    np.testing.assert_allclose(a.means_ - 1e6, b.means_ - 1e6, atol=1e-3)
+    np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-4)
+    np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-6)
+    np.testing.assert_array_equal(a.predict(X32), b.predict(X64))
