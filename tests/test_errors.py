@@ -1,0 +1,130 @@
+"""Bad input gets a ValueError that says what to do."""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from gaussmix import GaussianMixture
+
+from .helpers import blobs
+
+
+@pytest.fixture
+def X():
+    return blobs(seed=20)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf_in_X(X, bad):
+    X = X.copy()
+    X[5, 1] = bad
+    with pytest.raises(ValueError, match=r"(NaN|inf).*rows 5\. Drop those rows or impute"):
+        GaussianMixture(2).fit(X)
+    gm = GaussianMixture(2, random_state=0).fit(np.delete(X, 5, axis=0))
+    with pytest.raises(ValueError, match="impute"):
+        gm.predict(X)
+
+
+def test_one_dimensional_X(X):
+    with pytest.raises(ValueError, match=r"reshape\(-1, 1\)"):
+        GaussianMixture(2).fit(X[:, 0])
+
+
+def test_empty_X():
+    with pytest.raises(ValueError, match="0 sample"):
+        GaussianMixture(2).fit(np.empty((0, 3)))
+
+
+def test_fewer_samples_than_components(X):
+    with pytest.raises(ValueError, match="fewer than n_components=5.*Reduce n_components"):
+        GaussianMixture(5).fit(X[:4])
+
+
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        (lambda n: -np.ones(n), "non-negative"),
+        (lambda n: np.ones(n - 1), r"shape \(\d+,\) but X has \d+ rows"),
+        (lambda n: np.ones((n, 2)), "one weight per row"),
+        (lambda n: np.r_[np.nan, np.ones(n - 1)], "NaN or inf"),
+        (lambda n: np.zeros(n), "every sample_weight is zero"),
+        (lambda n: np.r_[1.0, np.zeros(n - 1)], "only 1 row"),
+        (lambda n: ["a"] * n, "array of numbers"),
+    ],
+)
+def test_bad_sample_weight(X, weights, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(2).fit(X, sample_weight=weights(len(X)))
+
+
+def test_non_numeric_dataframe_columns_are_named(X):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    df["species"] = "setosa"
+    df["when"] = pd.Timestamp("2020-01-01")
+    with pytest.raises(ValueError, match=r"non-numeric column\(s\) \['species', 'when'\]"):
+        GaussianMixture(2).fit(df)
+
+
+def test_predict_with_a_different_number_of_features(X):
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    for method in ("predict", "predict_proba", "score_samples", "score", "bic", "aic"):
+        with pytest.raises(ValueError, match="X has 2 features, but GaussianMixture is expecting 3"):
+            getattr(gm, method)(X[:, :2])
+
+
+def test_not_fitted(X):
+    with pytest.raises(NotFittedError):
+        GaussianMixture(2).predict(X)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(weights_init=[0.5, 0.6]), "sum to 1"),
+        (dict(weights_init=[1.0]), r"shape \(1,\), expected \(2,\)"),
+        (dict(weights_init=[1.5, -0.5]), r"lie in \[0, 1\]"),
+        (dict(weights_init=[np.nan, 0.5]), "NaN"),
+        (dict(means_init=np.zeros((3, 3))), r"shape \(3, 3\), expected \(2, 3\)"),
+        (dict(means_init="abc"), "array of numbers"),
+        (dict(precisions_init=np.zeros((2, 3))), "expects"),
+        (dict(precisions_init=np.stack([np.eye(3), -np.eye(3)])), "positive definite"),
+        (dict(precisions_init=np.stack([np.eye(3), np.triu(np.ones((3, 3)))])), "symmetric"),
+        (dict(covariance_type="diag", precisions_init=np.array([[1.0, 1, 1], [1, 0, 1]])), "positive"),
+        (dict(covariance_type="spherical", precisions_init=np.eye(3)), "expects"),
+        (dict(covariance_type="VVI", precisions_init=np.stack([np.ones((3, 3))] * 2)), "diagonal"),
+        (dict(covariance_type="EEE", precisions_init=np.stack([np.eye(3), 2 * np.eye(3)])), "differs"),
+        (dict(covariance_type="VII", precisions_init=np.stack([np.diag([1.0, 2, 3])] * 2)), "spherical"),
+    ],
+)
+def test_bad_initial_parameters(X, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(2, **kwargs).fit(X)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(n_components=0), "n_components must be an integer >= 1"),
+        (dict(n_components=2.5), "n_components must be an integer"),
+        (dict(covariance_type="round"), "not a known covariance model.*'full'"),
+        (dict(tol=-1), "tol must be"),
+        (dict(reg_covar=-1e-3), "reg_covar must be"),
+        (dict(max_iter=-1), "max_iter must be"),
+        (dict(n_init=0), "n_init must be"),
+        (dict(init_params="hierarchical"), "init_params='hierarchical' is not supported"),
+        (dict(verbose=-1), "verbose must be"),
+        (dict(verbose_interval=0), "verbose_interval must be"),
+        (dict(chunk_size=0), "chunk_size must be"),
+        (dict(warm_start="yes"), "warm_start must be"),
+    ],
+)
+def test_bad_hyper_parameters(X, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(**kwargs).fit(X)
+
+
+def test_bad_sample_count(X):
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="positive integer"):
+        gm.sample(0)

@@ -1,0 +1,125 @@
+"""Each public parameter does what its documentation says."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from gaussmix import GaussianMixture
+
+from .helpers import blobs
+
+
+@pytest.fixture
+def X():
+    return blobs(seed=40)
+
+
+def test_fit_predict_equals_fit_then_predict(X):
+    for init in ("kmeans", "random"):
+        kw = dict(init_params=init, random_state=1, max_iter=5, tol=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            labels = GaussianMixture(3, **kw).fit_predict(X)
+            gm = GaussianMixture(3, **kw).fit(X)
+        np.testing.assert_array_equal(labels, gm.predict(X))
+
+
+def test_random_state_makes_fits_reproducible(X):
+    a = GaussianMixture(3, init_params="random", random_state=4).fit(X)
+    b = GaussianMixture(3, init_params="random", random_state=4).fit(X)
+    np.testing.assert_array_equal(a.means_, b.means_)
+    np.testing.assert_array_equal(a.sample(10)[0], b.sample(10)[0])
+
+
+def test_n_init_keeps_the_best_run(X):
+    rs = np.random.RandomState(7)
+    runs = []
+    for _ in range(4):  # four runs drawing from the same stream as n_init=4
+        gm = GaussianMixture(3, init_params="random", random_state=rs).fit(X)
+        runs.append(gm.lower_bound_)
+    best = GaussianMixture(3, init_params="random", n_init=4, random_state=7).fit(X)
+    assert best.lower_bound_ == pytest.approx(max(runs), rel=1e-12)
+    assert len(set(runs)) > 1  # the runs really differ
+
+
+def test_warm_start_continues_from_the_last_fit(X):
+    gm = GaussianMixture(3, warm_start=True, max_iter=2, tol=0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm.fit(X)
+        first = list(gm.lower_bounds_)
+        gm.fit(X)
+    cold = GaussianMixture(3, max_iter=4, tol=0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cold.fit(X)
+    np.testing.assert_allclose(first + gm.lower_bounds_, cold.lower_bounds_, rtol=1e-12)
+    np.testing.assert_allclose(gm.means_, cold.means_, rtol=1e-12)
+
+
+def test_max_iter_zero_returns_the_start(X):
+    means = X[[0, 150, 299]]
+    gm = GaussianMixture(3, max_iter=0, means_init=means).fit(X)
+    np.testing.assert_array_equal(gm.means_, means)
+    assert gm.n_iter_ == 0 and gm.lower_bounds_ == []
+
+
+def test_tol_controls_convergence(X):
+    loose = GaussianMixture(3, tol=1e-1, random_state=0).fit(X)
+    tight = GaussianMixture(3, tol=1e-10, random_state=0, max_iter=500).fit(X)
+    assert loose.converged_ and tight.converged_
+    assert loose.n_iter_ < tight.n_iter_
+    assert abs(tight.lower_bounds_[-1] - tight.lower_bounds_[-2]) < 1e-10
+
+
+def test_reg_covar_is_added_to_the_diagonal(X):
+    start = dict(means_init=X[[0, 150, 299]], weights_init=[1 / 3] * 3,
+                 precisions_init=np.tile(np.eye(3), (3, 1, 1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = GaussianMixture(3, max_iter=1, reg_covar=0.0, **start).fit(X)
+        b = GaussianMixture(3, max_iter=1, reg_covar=0.5, **start).fit(X)
+    np.testing.assert_allclose(b.covariances_ - a.covariances_, np.tile(0.5 * np.eye(3), (3, 1, 1)), atol=1e-12)
+
+
+@pytest.mark.parametrize("verbose, expected", [(1, "  Iteration 2\n"), (2, "ll change")])
+def test_verbose_prints_progress_every_interval(X, capsys, verbose, expected):
+    GaussianMixture(3, verbose=verbose, verbose_interval=2, random_state=0).fit(X)
+    out = capsys.readouterr().out
+    assert "Initialization 0" in out and expected in out
+    assert "Iteration 1\t" not in out and "  Iteration 1\n" not in out
+
+
+def test_silent_by_default(X, capsys):
+    GaussianMixture(3, random_state=0).fit(X)
+    assert capsys.readouterr().out == ""
+
+
+def test_score_is_weighted_mean_of_score_samples(X):
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    w = np.linspace(0, 1, len(X))
+    assert gm.score(X, sample_weight=w) == pytest.approx(np.average(gm.score_samples(X), weights=w))
+    assert gm.score(X) == pytest.approx(gm.score_samples(X).mean())
+
+
+def test_bic_and_aic_closed_form_at_one_component(X):
+    from scipy.stats import multivariate_normal
+
+    gm = GaussianMixture(1, reg_covar=0.0).fit(X)
+    n, d = X.shape
+    cov = np.cov(X.T, bias=True)
+    loglik = multivariate_normal(X.mean(0), cov).logpdf(X).sum()
+    p = d + d * (d + 1) / 2
+    assert gm.bic(X) == pytest.approx(-2 * loglik + p * np.log(n), rel=1e-10)
+    assert gm.aic(X) == pytest.approx(-2 * loglik + 2 * p, rel=1e-10)
+
+
+def test_sample_draws_from_the_mixture(X):
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    Xs, y = gm.sample(20_000)
+    for k in range(3):
+        np.testing.assert_allclose((y == k).mean(), gm.weights_[k], atol=0.02)
+        np.testing.assert_allclose(Xs[y == k].mean(0), gm.means_[k], atol=0.1)
+        np.testing.assert_allclose(np.cov(Xs[y == k].T), gm.covariances_[k], atol=0.15)
