@@ -123,3 +123,17 @@ def test_sample_draws_from_the_mixture(X):
         np.testing.assert_allclose((y == k).mean(), gm.weights_[k], atol=0.02)
         np.testing.assert_allclose(Xs[y == k].mean(0), gm.means_[k], atol=0.1)
         np.testing.assert_allclose(np.cov(Xs[y == k].T), gm.covariances_[k], atol=0.15)
+
+
+def test_mclust_code_takes_full_matrices_for_precisions_init(X):
+    d = X.shape[1]
+    diag_prec = np.array([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5], [2.0, 1.0, 1.0]])
+    full_prec = np.stack([np.diag(p) for p in diag_prec])
+    kw = dict(covariance_type="VVI", means_init=X[[0, 150, 299]], weights_init=[1 / 3] * 3,
+              max_iter=3, tol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = GaussianMixture(3, precisions_init=diag_prec, **kw).fit(X)
+        b = GaussianMixture(3, precisions_init=full_prec, **kw).fit(X)
+    np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-12)
+    assert a.covariances_.shape == (3, d, d)

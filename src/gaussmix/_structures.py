@@ -168,14 +168,11 @@ class Shared(Full):
         return new
 
 
-class Diag(Structure):
-    name = "diag"
-
-    def shape(self, n_components, n_features):
-        return (n_components, n_features)
+class _Variances(Structure):
+    """Covariances stored as variances: the precision factor is 1 / sqrt."""
 
     def prec_chol_from_cov(self, cov):
-        _check_positive(cov, "diagonal variance")
+        _check_positive(cov, f"{self.name} variance")
         return 1.0 / np.sqrt(cov)
 
     def precision_from_prec_chol(self, prec_chol):
@@ -183,6 +180,13 @@ class Diag(Structure):
 
     def cov_from_precision(self, precision):
         return 1.0 / precision
+
+
+class Diag(_Variances):
+    name = "diag"
+
+    def shape(self, n_components, n_features):
+        return (n_components, n_features)
 
     def log_det_prec_chol(self, prec_chol, n_components, n_features):
         return np.sum(np.log(prec_chol), axis=1)
@@ -211,21 +215,11 @@ class Diag(Structure):
         return xp.sum(y * y, axis=-1)
 
 
-class Spherical(Structure):
+class Spherical(_Variances):
     name = "spherical"
 
     def shape(self, n_components, n_features):
         return (n_components,)
-
-    def prec_chol_from_cov(self, cov):
-        _check_positive(cov, "spherical variance")
-        return 1.0 / np.sqrt(cov)
-
-    def precision_from_prec_chol(self, prec_chol):
-        return prec_chol**2
-
-    def cov_from_precision(self, precision):
-        return 1.0 / precision
 
     def log_det_prec_chol(self, prec_chol, n_components, n_features):
         return n_features * np.log(prec_chol)
