@@ -32,6 +32,7 @@ from ._chunks import chunk_slices
 from ._estep import EStepParams, e_step
 from ._stats import accumulate, merge
 from ._structures import STRUCTURES
+from .models._base import empty_components
 
 logger = logging.getLogger("gaussmix")
 
@@ -90,7 +91,7 @@ def m_step(model, stats, reg_covar, previous=None):
     nk = stats.nk
     total = nk.sum()
     struct = STRUCTURES[model.structure]
-    empty = nk <= 10.0 * np.finfo(np.float64).eps * max(total, 1.0)
+    empty = empty_components(nk)
     weights = nk / total
     means = stats.means
     covariances = model.covariance_m_step(stats, reg_covar)

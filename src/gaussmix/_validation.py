@@ -174,6 +174,28 @@ def check_means_init(means, n_components, n_features):
     return m
 
 
+def check_resp_init(resp, n_samples, n_components):
+    """Validate starting responsibilities: (n_samples, K), rows on the simplex."""
+    r = _as_float_array(resp, "resp_init")
+    if r.shape != (n_samples, n_components):
+        raise ValueError(
+            f"resp_init has shape {r.shape}, expected ({n_samples}, {n_components}): "
+            f"one row per sample of X, one column per component."
+        )
+    if np.any(r < 0):
+        raise ValueError("resp_init must be non-negative: responsibilities are probabilities.")
+    sums = r.sum(axis=1)
+    # Rounded responsibilities (as printed by R, say) are accepted and
+    # renormalised; anything further from the simplex is a mistake.
+    if not np.allclose(sums, 1.0, rtol=0, atol=1e-3):
+        worst = int(np.argmax(np.abs(sums - 1.0)))
+        raise ValueError(
+            f"each row of resp_init must sum to 1, but row {worst} sums to "
+            f"{sums[worst]:.6g}; divide each row by its sum."
+        )
+    return r / sums[:, None]
+
+
 def check_precisions_init(precisions, model, sklearn_layout, n_components, n_features):
     """Validate ``precisions_init`` and return the covariances in the model's layout.
 

@@ -79,6 +79,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     precisions_init : array-like, default=None
         Starting precisions (inverse covariances), in the shape of
         ``precisions_`` for ``covariance_type``.
+    resp_init : array-like of shape (n_samples, n_components), default=None
+        Starting responsibilities: EM begins with an M-step from them, as
+        mclust's ``me()`` does, and ``init_params`` is not used. Rows must be
+        non-negative and sum to 1, to within 1e-3 (they are renormalised);
+        one-hot rows give a hard start. The
+        ``*_init`` parameters above still take precedence.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and :meth:`sample`.
     warm_start : bool, default=False
@@ -150,6 +156,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         weights_init=None,
         means_init=None,
         precisions_init=None,
+        resp_init=None,
         random_state=None,
         warm_start=False,
         verbose=0,
@@ -166,6 +173,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.weights_init = weights_init
         self.means_init = means_init
         self.precisions_init = precisions_init
+        self.resp_init = resp_init
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
@@ -224,6 +232,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         total_weight = float(n_samples if weights is None else weights.sum())
         chunk_size = self._chunk_size(n_features)
         user_init = self._checked_user_init(model, sklearn_layout, n_features)
+        resp_init = (
+            None
+            if self.resp_init is None
+            else val.check_resp_init(self.resp_init, n_samples, self.n_components)
+        )
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
@@ -234,7 +247,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self._say_init_start(init)
             if do_init:
                 params = self._initial_params(
-                    X, weights, model, user_init, random_state, chunk_size
+                    X, weights, model, user_init, resp_init, random_state, chunk_size
                 )
                 lower_bound = -math.inf
             else:
@@ -303,16 +316,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             ),
         }
 
-    def _initial_params(self, X, weights, model, user_init, random_state, chunk_size):
+    def _initial_params(self, X, weights, model, user_init, resp_init, random_state, chunk_size):
         """Starting parameters: an M-step from the initial responsibilities,
         then whatever the user fixed with ``*_init``."""
         struct = STRUCTURES[model.structure]
         if all(v is not None for v in user_init.values()):
             w, mu, cov = user_init["weights"], user_init["means"], user_init["covariances"]
         else:
-            resp_for_chunk = initial_resp(
-                X, weights, self.n_components, self.init_params, random_state
-            )
+            if resp_init is not None:
+                resp_for_chunk = resp_init.__getitem__
+            else:
+                resp_for_chunk = initial_resp(
+                    X, weights, self.n_components, self.init_params, random_state
+                )
             stats = resp_statistics(X, weights, resp_for_chunk, model.scatter, chunk_size)
             start, _ = m_step(model, stats, self.reg_covar)
             w = start.weights if user_init["weights"] is None else user_init["weights"]

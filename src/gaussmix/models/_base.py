@@ -58,6 +58,12 @@ def add_to_diagonal(cov, value):
     return cov
 
 
+def empty_components(nk):
+    """Components whose total weight is numerically zero, as a bool mask."""
+    nk = np.asarray(nk)
+    return nk <= 10.0 * np.finfo(np.float64).eps * max(float(nk.sum()), 1.0)
+
+
 def per_component_denominator(nk):
     """nk plus scikit-learn's 10 eps, so that an empty component divides by > 0."""
     return nk + 10.0 * np.finfo(np.float64).eps

@@ -1,12 +1,62 @@
-"""Diagonal models: axis-aligned components, ``Sigma_k = lambda_k A_k``.
+"""Diagonal models: axis-aligned components, ``Sigma_k = lambda_k B_k``.
 
-mclust's VVI (variable volume and shape); scikit-learn's ``diag``.
+``B_k`` is diagonal with determinant 1 (the shape), ``lambda_k`` the volume.
+mclust's EEI (both equal), EVI (equal volume, variable shape) and VVI (both
+variable; scikit-learn's ``diag``). Notation: ``W_k = diag(S_k)`` and
+``n = sum_k n_k``.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import register
-from ._base import CovarianceModel, per_component_denominator
+from .._structures import DegenerateCovarianceError
+from ._base import CovarianceModel, empty_components, per_component_denominator
+
+
+def _m_step_eei(stats, reg_covar):
+    """M-step of EEI: one diagonal covariance shared by all components.
+
+    .. math::
+
+        \\Sigma = \\lambda B = \\frac{\\operatorname{diag}\\big(\\sum_k S_k\\big)}{n}
+        + \\text{reg\\_covar}
+
+    Celeux & Govaert (1995), model [lambda B].
+    """
+    n_components = stats.means.shape[0]
+    denom = per_component_denominator(stats.nk).sum()
+    values = stats.scatter.sum(axis=0) / denom + reg_covar
+    return np.tile(values, (n_components, 1))
+
+
+def _m_step_evi(stats, reg_covar):
+    """M-step of EVI: equal volume, each component its own diagonal shape.
+
+    .. math::
+
+        B_k = \\frac{W_k}{|W_k|^{1/d}}, \\qquad
+        \\lambda = \\frac{\\sum_k |W_k|^{1/d}}{n}, \\qquad
+        \\Sigma_k = \\lambda B_k + \\text{reg\\_covar}
+
+    Celeux & Govaert (1995), model [lambda B_k], where ``|W_k|`` is the
+    product of the diagonal scatter of component ``k``.
+    """
+    n_features = stats.means.shape[1]
+    W = stats.scatter
+    empty = empty_components(stats.nk)
+    with np.errstate(divide="ignore"):
+        root_det = np.exp(np.log(W).sum(axis=1) / n_features)  # |W_k|^(1/d)
+    if np.any(root_det[~empty] <= 0):
+        raise DegenerateCovarianceError(
+            "model EVI needs every component to spread along every feature, but a "
+            "component has zero variance in some feature; use a model with "
+            "variable volume (VVI), fewer components, or remove constant features."
+        )
+    shape = np.where(empty[:, None], 1.0, W / np.where(empty, 1.0, root_det)[:, None])
+    volume = root_det[~empty].sum() / per_component_denominator(stats.nk).sum()
+    return volume * shape + reg_covar
 
 
 def _m_step_vvi(stats, reg_covar):
@@ -21,6 +71,29 @@ def _m_step_vvi(stats, reg_covar):
     denom = per_component_denominator(stats.nk)
     return stats.scatter / denom[:, None] + reg_covar
 
+
+EEI = register(
+    CovarianceModel(
+        code="EEI",
+        description="diagonal, equal volume and shape",
+        structure="diag",
+        scatter="diag",
+        covariance_m_step=_m_step_eei,
+        n_covariance_parameters=lambda n_components, n_features: n_features,
+    )
+)
+
+EVI = register(
+    CovarianceModel(
+        code="EVI",
+        description="diagonal, equal volume, variable shape",
+        structure="diag",
+        scatter="diag",
+        covariance_m_step=_m_step_evi,
+        n_covariance_parameters=lambda n_components, n_features: 1
+        + n_components * (n_features - 1),
+    )
+)
 
 VVI = register(
     CovarianceModel(

@@ -1,6 +1,7 @@
 """Spherical models: each component's covariance is ``lambda_k I``.
 
-mclust's VII (variable volume); scikit-learn's ``spherical``.
+mclust's EII (equal volume) and VII (variable volume; scikit-learn's
+``spherical``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,33 @@ def _m_step_vii(stats, reg_covar):
     denom = per_component_denominator(stats.nk)
     return stats.scatter.sum(axis=1) / (n_features * denom) + reg_covar
 
+
+def _m_step_eii(stats, reg_covar):
+    """M-step of EII: one variance for every component and feature.
+
+    .. math::
+
+        \lambda = \frac{\sum_k \operatorname{tr} S_k}{d \sum_k n_k}
+        + \text{reg\_covar}
+
+    Celeux & Govaert (1995), model [lambda I].
+    """
+    n_components, n_features = stats.means.shape
+    denom = per_component_denominator(stats.nk).sum()
+    value = stats.scatter.sum() / (n_features * denom) + reg_covar
+    return np.full(n_components, value)
+
+
+EII = register(
+    CovarianceModel(
+        code="EII",
+        description="spherical, equal volume",
+        structure="spherical",
+        scatter="diag",
+        covariance_m_step=_m_step_eii,
+        n_covariance_parameters=lambda n_components, n_features: 1,
+    )
+)
 
 VII = register(
     CovarianceModel(
