@@ -1,4 +1,4 @@
-"""The EM driver: one loop of (E-step and statistics per chunk, merge, M-step).
+r"""The EM driver: one loop of (E-step and statistics per chunk, merge, M-step).
 
 Every iteration makes one pass over the data. For each chunk of rows it
 computes the responsibilities under the current parameters (``_estep``) and
@@ -10,7 +10,7 @@ The M-step shared by all models is
 
 .. math::
 
-    \\pi_k = \\frac{n_k}{\\sum_j n_j}, \\qquad \\mu_k = \\bar x_k,
+    \pi_k = \frac{n_k}{\sum_j n_j}, \qquad \mu_k = \bar x_k,
 
 and the covariance is the model's own function of ``(n_k, x̄_k, S_k)``.
 
@@ -32,7 +32,7 @@ from ._chunks import chunk_slices
 from ._estep import EStepParams, e_step
 from ._stats import accumulate, merge
 from ._structures import STRUCTURES
-from .models._base import empty_components
+from .models._base import empty_components, regularise
 
 logger = logging.getLogger("gaussmix")
 
@@ -74,7 +74,8 @@ def m_step(model, stats, reg_covar, previous=None):
     stats : SuffStats
         Merged statistics, any namespace; converted to float64 NumPy here.
     reg_covar : float
-        Added to the diagonal of every covariance.
+        Added to the diagonal of every covariance estimate ``S_k / n_k``
+        before the model's constraints (``models._base.regularise``).
     previous : MixtureParams, optional
         The parameters entering this step. A component whose total weight is
         (numerically) zero keeps its previous mean and covariance: any value
@@ -94,7 +95,10 @@ def m_step(model, stats, reg_covar, previous=None):
     empty = empty_components(nk)
     weights = nk / total
     means = stats.means
-    covariances = model.covariance_m_step(stats, reg_covar)
+    covariances = model.covariance_m_step(
+        regularise(stats, reg_covar),
+        previous=None if previous is None else previous.covariances,
+    )
     if previous is not None and empty.any():
         means = means.copy()
         means[empty] = previous.means[empty]

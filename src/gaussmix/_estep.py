@@ -1,4 +1,4 @@
-"""The E-step on one chunk of rows: log-densities, log-sum-exp, responsibilities.
+r"""The E-step on one chunk of rows: log-densities, log-sum-exp, responsibilities.
 
 With mixture weights ``pi_k``, means ``mu_k`` and precision Cholesky factors
 ``U_k`` (``Sigma_k^{-1} = U_k U_k^T``), the log-density of row ``x`` under
@@ -6,15 +6,15 @@ component ``k`` is
 
 .. math::
 
-    \\log \\mathcal N(x \\mid \\mu_k, \\Sigma_k)
-      = -\\tfrac12 \\big(d \\log 2\\pi + \\lVert (x - \\mu_k) U_k \\rVert^2\\big)
-        + \\log\\det U_k ,
+    \log \mathcal N(x \mid \mu_k, \Sigma_k)
+      = -\tfrac12 \big(d \log 2\pi + \lVert (x - \mu_k) U_k \rVert^2\big)
+        + \log\det U_k ,
 
 the log-likelihood of the row is the log-sum-exp over components,
 
 .. math::
 
-    \\log p(x) = \\log \\sum_k \\pi_k \\mathcal N(x \\mid \\mu_k, \\Sigma_k),
+    \log p(x) = \log \sum_k \pi_k \mathcal N(x \mid \mu_k, \Sigma_k),
 
 and the responsibilities are ``r_k(x) = pi_k N(x | mu_k, Sigma_k) / p(x)``.
 

@@ -1,13 +1,13 @@
-"""Sufficient statistics of a Gaussian mixture: accumulate per chunk, merge.
+r"""Sufficient statistics of a Gaussian mixture: accumulate per chunk, merge.
 
 For responsibilities ``r_ik``, sample weights ``w_i`` and rows ``x_i`` the
 statistics of component ``k`` are
 
 .. math::
 
-    n_k = \\sum_i w_i r_{ik}, \\qquad
-    \\bar x_k = \\frac{1}{n_k} \\sum_i w_i r_{ik} x_i, \\qquad
-    S_k = \\sum_i w_i r_{ik} (x_i - \\bar x_k)(x_i - \\bar x_k)^T
+    n_k = \sum_i w_i r_{ik}, \qquad
+    \bar x_k = \frac{1}{n_k} \sum_i w_i r_{ik} x_i, \qquad
+    S_k = \sum_i w_i r_{ik} (x_i - \bar x_k)(x_i - \bar x_k)^T
 
 (``S_k`` full, or only its diagonal). Every covariance model's M-step is a
 function of ``(n_k, x̄_k, S_k)``, so EM needs nothing else from the data.
@@ -17,9 +17,9 @@ update of Chan, Golub & LeVeque (1979),
 
 .. math::
 
-    n = n_a + n_b, \\quad \\delta = \\bar x_b - \\bar x_a, \\quad
-    \\bar x = \\bar x_a + \\delta\\, n_b / n, \\quad
-    S = S_a + S_b + \\delta \\delta^T n_a n_b / n,
+    n = n_a + n_b, \quad \delta = \bar x_b - \bar x_a, \quad
+    \bar x = \bar x_a + \delta\, n_b / n, \quad
+    S = S_a + S_b + \delta \delta^T n_a n_b / n,
 
 never as ``E[xx^T] - E[x]E[x]^T`` on raw moments, which cancels
 catastrophically in float32 or when the data sit far from the origin.
@@ -45,7 +45,7 @@ SCATTER_KINDS = ("full", "diag")
 
 @dataclass
 class SuffStats:
-    """Weighted, centred sufficient statistics of K components.
+    r"""Weighted, centred sufficient statistics of K components.
 
     Attributes
     ----------

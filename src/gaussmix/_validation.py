@@ -193,7 +193,14 @@ def check_resp_init(resp, n_samples, n_components):
             f"each row of resp_init must sum to 1, but row {worst} sums to "
             f"{sums[worst]:.6g}; divide each row by its sum."
         )
-    return r / sums[:, None]
+    r = r / sums[:, None]
+    empty = np.flatnonzero(r.sum(axis=0) <= 0)
+    if empty.size:
+        raise ValueError(
+            f"resp_init gives component(s) {empty.tolist()} no responsibility at all; "
+            f"every column needs some weight, or reduce n_components."
+        )
+    return r
 
 
 def check_precisions_init(precisions, model, sklearn_layout, n_components, n_features):

@@ -29,7 +29,7 @@ class DegenerateComponentWarning(UserWarning):
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
-    """Gaussian mixture model fitted by Expectation-Maximisation.
+    r"""Gaussian mixture model fitted by Expectation-Maximisation.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the
     same parameters, methods and fitted attributes, plus sample weights,
@@ -39,7 +39,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     .. math::
 
-        p(x) = \\sum_{k=1}^K \\pi_k\\, \\mathcal N(x \\mid \\mu_k, \\Sigma_k).
+        p(x) = \sum_{k=1}^K \pi_k\, \mathcal N(x \mid \mu_k, \Sigma_k).
 
     Each EM iteration computes the responsibilities
     ``r_ik = pi_k N(x_i | mu_k, Sigma_k) / p(x_i)`` (E-step) chunk by chunk,

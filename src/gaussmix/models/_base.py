@@ -24,8 +24,12 @@ class CovarianceModel:
     scatter : str
         Which statistics the M-step needs: ``"full"`` or ``"diag"`` scatter.
     covariance_m_step : callable
-        ``(stats, reg_covar) -> covariances`` in the layout of ``structure``,
-        from float64 :class:`~gaussmix._stats.SuffStats` on the host.
+        ``(stats, previous=None) -> covariances`` in the layout of
+        ``structure``, from float64 :class:`~gaussmix._stats.SuffStats` on the
+        host, whose scatter already carries ``reg_covar`` (see
+        :func:`regularise`). ``previous`` holds the covariances entering the step (same
+        layout, or None); iterative M-steps start from it so that the step
+        can only improve on it, closed forms need not look at it.
     n_covariance_parameters : callable
         ``(n_components, n_features) -> int``, counted as mclust counts.
     sklearn_name : str or None
@@ -50,12 +54,23 @@ class CovarianceModel:
         )
 
 
-def add_to_diagonal(cov, value):
-    """Return ``cov + value * I`` for one (d, d) or a stack (K, d, d) of matrices."""
-    cov = np.array(cov, dtype=np.float64, copy=True)
-    idx = np.arange(cov.shape[-1])
-    cov[..., idx, idx] += value
-    return cov
+def regularise(stats, reg_covar):
+    """Add ``n_k * reg_covar`` to the diagonal of every scatter ``S_k``.
+
+    Every covariance estimate ``S_k / n_k`` thereby gains ``reg_covar`` on its
+    diagonal *before* a model imposes its constraints, so that the volume,
+    shape and orientation decompositions stay defined even for a component
+    seeded on a single row. For the unconstrained models this equals adding
+    ``reg_covar`` to the estimate afterwards, as scikit-learn does.
+    """
+    scatter = np.array(stats.scatter, dtype=np.float64, copy=True)
+    extra = reg_covar * np.asarray(stats.nk, dtype=np.float64)
+    if scatter.ndim == 3:
+        idx = np.arange(scatter.shape[-1])
+        scatter[:, idx, idx] += extra[:, None]
+    else:
+        scatter += extra[:, None]
+    return type(stats)(stats.nk, stats.means, scatter)
 
 
 def empty_components(nk):

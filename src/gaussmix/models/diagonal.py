@@ -1,8 +1,8 @@
 """Diagonal models: axis-aligned components, ``Sigma_k = lambda_k B_k``.
 
 ``B_k`` is diagonal with determinant 1 (the shape), ``lambda_k`` the volume.
-mclust's EEI (both equal), EVI (equal volume, variable shape) and VVI (both
-variable; scikit-learn's ``diag``). Notation: ``W_k = diag(S_k)`` and
+mclust's EEI (both equal), VEI (variable volume, equal shape), EVI (equal
+volume, variable shape) and VVI (both variable; scikit-learn's ``diag``). Notation: ``W_k = diag(S_k)`` and
 ``n = sum_k n_k``.
 """
 
@@ -13,32 +13,74 @@ import numpy as np
 from . import register
 from .._structures import DegenerateCovarianceError
 from ._base import CovarianceModel, empty_components, per_component_denominator
+from ._iterative import minimise, require_positive
 
 
-def _m_step_eei(stats, reg_covar):
-    """M-step of EEI: one diagonal covariance shared by all components.
+def _m_step_eei(stats, previous=None):
+    r"""M-step of EEI: one diagonal covariance shared by all components.
 
     .. math::
 
-        \\Sigma = \\lambda B = \\frac{\\operatorname{diag}\\big(\\sum_k S_k\\big)}{n}
-        + \\text{reg\\_covar}
+        \Sigma = \lambda B = \frac{\operatorname{diag}\big(\sum_k S_k\big)}{n}
 
     Celeux & Govaert (1995), model [lambda B].
     """
     n_components = stats.means.shape[0]
     denom = per_component_denominator(stats.nk).sum()
-    values = stats.scatter.sum(axis=0) / denom + reg_covar
+    values = stats.scatter.sum(axis=0) / denom
     return np.tile(values, (n_components, 1))
 
 
-def _m_step_evi(stats, reg_covar):
-    """M-step of EVI: equal volume, each component its own diagonal shape.
+def _m_step_vei(stats, previous=None):
+    r"""M-step of VEI: variable volume, one diagonal shape for all components.
+
+    Alternate, from the previous volumes, until the objective settles:
 
     .. math::
 
-        B_k = \\frac{W_k}{|W_k|^{1/d}}, \\qquad
-        \\lambda = \\frac{\\sum_k |W_k|^{1/d}}{n}, \\qquad
-        \\Sigma_k = \\lambda B_k + \\text{reg\\_covar}
+        B = \frac{\sum_k W_k / \lambda_k}{\big|\sum_k W_k / \lambda_k\big|^{1/d}},
+        \qquad
+        \lambda_k = \frac{\operatorname{tr}(W_k B^{-1})}{d\, n_k},
+        \qquad
+        \Sigma_k = \lambda_k B
+
+    Celeux & Govaert (1995), model [lambda_k B], section 4.
+    """
+    n_features = stats.means.shape[1]
+    W = stats.scatter
+    nk = per_component_denominator(stats.nk)
+    active = ~empty_components(stats.nk)
+
+    def shape(volume):
+        M = (W[active] / volume[active, None]).sum(axis=0)
+        require_positive(M, "VEI")
+        return M / np.exp(np.log(M).mean())
+
+    def update(volume):
+        volume = (W / shape(volume)).sum(axis=1) / (n_features * nk)
+        require_positive(volume[active], "VEI")
+        return np.where(active, volume, 1.0)
+
+    def covariances(volume):
+        full = volume[:, None] * shape(volume)
+        return np.einsum("kj,ij->kij", full, np.eye(n_features))
+
+    if previous is not None:
+        volume = np.exp(np.log(previous).mean(axis=1))
+    else:
+        volume = np.where(active, W.sum(axis=1) / (n_features * nk), 1.0)
+    volume = minimise(update, np.where(active, volume, 1.0), covariances, stats, active)
+    return volume[:, None] * shape(volume)
+
+
+def _m_step_evi(stats, previous=None):
+    r"""M-step of EVI: equal volume, each component its own diagonal shape.
+
+    .. math::
+
+        B_k = \frac{W_k}{|W_k|^{1/d}}, \qquad
+        \lambda = \frac{\sum_k |W_k|^{1/d}}{n}, \qquad
+        \Sigma_k = \lambda B_k
 
     Celeux & Govaert (1995), model [lambda B_k], where ``|W_k|`` is the
     product of the diagonal scatter of component ``k``.
@@ -56,20 +98,20 @@ def _m_step_evi(stats, reg_covar):
         )
     shape = np.where(empty[:, None], 1.0, W / np.where(empty, 1.0, root_det)[:, None])
     volume = root_det[~empty].sum() / per_component_denominator(stats.nk).sum()
-    return volume * shape + reg_covar
+    return volume * shape
 
 
-def _m_step_vvi(stats, reg_covar):
-    """M-step of VVI: one variance per component and feature.
+def _m_step_vvi(stats, previous=None):
+    r"""M-step of VVI: one variance per component and feature.
 
     .. math::
 
-        \\sigma^2_{kj} = \\frac{(S_k)_{jj}}{n_k} + \\text{reg\\_covar}
+        \sigma^2_{kj} = \frac{(S_k)_{jj}}{n_k}
 
     Celeux & Govaert (1995), model [lambda_k B_k]; as scikit-learn's ``diag``.
     """
     denom = per_component_denominator(stats.nk)
-    return stats.scatter / denom[:, None] + reg_covar
+    return stats.scatter / denom[:, None]
 
 
 EEI = register(
@@ -80,6 +122,19 @@ EEI = register(
         scatter="diag",
         covariance_m_step=_m_step_eei,
         n_covariance_parameters=lambda n_components, n_features: n_features,
+    )
+)
+
+VEI = register(
+    CovarianceModel(
+        code="VEI",
+        description="diagonal, variable volume, equal shape",
+        structure="diag",
+        scatter="diag",
+        covariance_m_step=_m_step_vei,
+        n_covariance_parameters=lambda n_components, n_features: n_components
+        + n_features
+        - 1,
     )
 )
 

@@ -2,8 +2,9 @@
 
 Volume ``lambda_k`` (a scalar), shape ``A_k`` (diagonal, determinant 1) and
 orientation ``D_k`` (orthogonal), each Equal across components or Variable:
-mclust's EEE (scikit-learn's ``tied``), EEV, EVV and VVV (scikit-learn's
-``full``). Notation: ``W_k = S_k`` the centred scatter of component ``k``,
+mclust's EEE (scikit-learn's ``tied``), VEE, EVE, VVE, EEV, VEV, EVV and VVV
+(scikit-learn's ``full``). VEE, EVE, VVE and VEV have no closed form and
+iterate (see ``_iterative``). Notation: ``W_k = S_k`` the centred scatter of component ``k``,
 ``n = sum_k n_k``.
 """
 
@@ -13,49 +14,178 @@ import numpy as np
 
 from .._structures import DegenerateCovarianceError
 from . import register
-from ._base import CovarianceModel, add_to_diagonal, empty_components, per_component_denominator
+from ._base import CovarianceModel, empty_components, per_component_denominator
+from ._iterative import common_orientation, minimise, require_positive
 
 
-def _m_step_eee(stats, reg_covar):
-    """M-step of EEE: one covariance shared by all components.
+def _m_step_eee(stats, previous=None):
+    r"""M-step of EEE: one covariance shared by all components.
 
     .. math::
 
-        \\Sigma = \\frac{\\sum_k W_k}{n} + \\text{reg\\_covar}\\, I
+        \Sigma = \frac{\sum_k W_k}{n}
 
     Celeux & Govaert (1995), model [lambda C]; as scikit-learn's ``tied``.
     """
     denom = per_component_denominator(stats.nk).sum()
-    return add_to_diagonal(stats.scatter.sum(axis=0) / denom, reg_covar)
+    return stats.scatter.sum(axis=0) / denom
 
 
-def _m_step_eev(stats, reg_covar):
-    """M-step of EEV: equal volume and shape, variable orientation.
+def _m_step_vee(stats, previous=None):
+    r"""M-step of VEE: variable volume, equal shape and orientation.
+
+    Alternate, from the previous volumes, until the objective settles:
+
+    .. math::
+
+        C = \frac{\sum_k W_k / \lambda_k}{\big|\sum_k W_k / \lambda_k\big|^{1/d}},
+        \qquad
+        \lambda_k = \frac{\operatorname{tr}(W_k C^{-1})}{d\, n_k},
+        \qquad
+        \Sigma_k = \lambda_k C
+
+    Celeux & Govaert (1995), model [lambda_k C].
+    """
+    n_features = stats.means.shape[1]
+    W = stats.scatter
+    nk = per_component_denominator(stats.nk)
+    active = ~empty_components(stats.nk)
+
+    def shape(volume):
+        M = (W[active] / volume[active, None, None]).sum(axis=0)
+        sign, logdet = np.linalg.slogdet(M)
+        require_positive(np.array([sign]), "VEE")
+        return M / np.exp(logdet / n_features)
+
+    def update(volume):
+        C = shape(volume)
+        volume = np.trace(np.linalg.solve(C, W), axis1=1, axis2=2) / (n_features * nk)
+        require_positive(volume[active], "VEE")
+        return np.where(active, volume, 1.0)
+
+    def covariances(volume):
+        return volume[:, None, None] * shape(volume)
+
+    if previous is not None:
+        volume = np.exp(np.linalg.slogdet(previous)[1] / n_features)
+    else:
+        volume = np.trace(W, axis1=1, axis2=2) / (n_features * nk)
+    volume = minimise(update, np.where(active, volume, 1.0), covariances, stats, active)
+    return covariances(volume)
+
+
+def _m_step_eve(stats, previous=None):
+    r"""M-step of EVE: equal volume and orientation, variable shape.
+
+    For the common orientation ``D``, with ``B_k = diag(D^T W_k D)``,
+
+    .. math::
+
+        A_k = \frac{B_k}{|B_k|^{1/d}}, \qquad
+        \lambda = \frac{\sum_k |B_k|^{1/d}}{n}, \qquad
+        \Sigma_k = \lambda D A_k D^T,
+
+    and ``D`` improves by majorise-minimise steps (Browne & McNicholas,
+    2014), alternating with the update above until the objective settles.
+    """
+    active = ~empty_components(stats.nk)
+    n = per_component_denominator(stats.nk).sum()
+
+    def eigenvalues(B):
+        with np.errstate(divide="ignore"):
+            root_det = np.exp(np.log(B).mean(axis=1))
+        volume = root_det[active].sum() / n
+        return volume * B / root_det[:, None]
+
+    return common_orientation(stats, previous, active, eigenvalues, "EVE")
+
+
+def _m_step_vve(stats, previous=None):
+    r"""M-step of VVE: variable volume and shape, equal orientation.
+
+    For the common orientation ``D``,
+
+    .. math::
+
+        \lambda_k A_k = \frac{\operatorname{diag}(D^T W_k D)}{n_k}, \qquad
+        \Sigma_k = D (\lambda_k A_k) D^T,
+
+    and ``D`` improves by majorise-minimise steps (Browne & McNicholas,
+    2014), alternating with the update above until the objective settles.
+    """
+    active = ~empty_components(stats.nk)
+    nk = per_component_denominator(stats.nk)
+    return common_orientation(stats, previous, active, lambda B: B / nk[:, None], "VVE")
+
+
+def _m_step_eev(stats, previous=None):
+    r"""M-step of EEV: equal volume and shape, variable orientation.
 
     With the eigen-decompositions ``W_k = L_k Omega_k L_k^T`` (eigenvalues in
     the same order for every k),
 
     .. math::
 
-        \\lambda A = \\frac{\\sum_k \\Omega_k}{n}, \\qquad
-        \\Sigma_k = L_k (\\lambda A) L_k^T + \\text{reg\\_covar}\\, I
+        \lambda A = \frac{\sum_k \Omega_k}{n}, \qquad
+        \Sigma_k = L_k (\lambda A) L_k^T
 
     Celeux & Govaert (1995), model [lambda D_k A D_k^T], closed form.
     """
     eigval, eigvec = np.linalg.eigh(stats.scatter)  # ascending, same order for all k
     volume_shape = eigval.sum(axis=0) / per_component_denominator(stats.nk).sum()
     cov = np.einsum("kij,j,klj->kil", eigvec, volume_shape, eigvec)
-    return add_to_diagonal(cov, reg_covar)
+    return cov
 
 
-def _m_step_evv(stats, reg_covar):
-    """M-step of EVV: equal volume, variable shape and orientation.
+def _m_step_vev(stats, previous=None):
+    r"""M-step of VEV: variable volume and orientation, equal shape.
+
+    With ``W_k = L_k Omega_k L_k^T`` (eigenvalues in the same order for
+    every k), ``D_k = L_k`` and, alternating until the objective settles,
 
     .. math::
 
-        C_k = \\frac{W_k}{|W_k|^{1/d}}, \\qquad
-        \\lambda = \\frac{\\sum_k |W_k|^{1/d}}{n}, \\qquad
-        \\Sigma_k = \\lambda C_k + \\text{reg\\_covar}\\, I
+        A = \frac{\sum_k \Omega_k / \lambda_k}
+                  {\big|\sum_k \Omega_k / \lambda_k\big|^{1/d}}, \qquad
+        \lambda_k = \frac{\operatorname{tr}(\Omega_k A^{-1})}{d\, n_k}, \qquad
+        \Sigma_k = \lambda_k L_k A L_k^T
+
+    Celeux & Govaert (1995), model [lambda_k D_k A D_k^T].
+    """
+    n_features = stats.means.shape[1]
+    omega, L = np.linalg.eigh(stats.scatter)  # ascending, same order for all k
+    nk = per_component_denominator(stats.nk)
+    active = ~empty_components(stats.nk)
+
+    def shape(volume):
+        M = (omega[active] / volume[active, None]).sum(axis=0)
+        require_positive(M, "VEV")
+        return M / np.exp(np.log(M).mean())
+
+    def update(volume):
+        volume = (omega / shape(volume)).sum(axis=1) / (n_features * nk)
+        require_positive(volume[active], "VEV")
+        return np.where(active, volume, 1.0)
+
+    def covariances(volume):
+        return np.einsum("kij,kj,klj->kil", L, volume[:, None] * shape(volume), L)
+
+    if previous is not None:
+        volume = np.exp(np.linalg.slogdet(previous)[1] / n_features)
+    else:
+        volume = omega.sum(axis=1) / (n_features * nk)
+    volume = minimise(update, np.where(active, volume, 1.0), covariances, stats, active)
+    return covariances(volume)
+
+
+def _m_step_evv(stats, previous=None):
+    r"""M-step of EVV: equal volume, variable shape and orientation.
+
+    .. math::
+
+        C_k = \frac{W_k}{|W_k|^{1/d}}, \qquad
+        \lambda = \frac{\sum_k |W_k|^{1/d}}{n}, \qquad
+        \Sigma_k = \lambda C_k
 
     Celeux & Govaert (1995), model [lambda C_k], closed form.
     """
@@ -75,21 +205,21 @@ def _m_step_evv(stats, reg_covar):
         stats.scatter / np.where(empty, 1.0, root_det)[:, None, None],
     )
     volume = root_det.sum() / per_component_denominator(stats.nk).sum()
-    return add_to_diagonal(volume * shape, reg_covar)
+    return volume * shape
 
 
-def _m_step_vvv(stats, reg_covar):
-    """M-step of VVV: each component its own covariance.
+def _m_step_vvv(stats, previous=None):
+    r"""M-step of VVV: each component its own covariance.
 
     .. math::
 
-        \\Sigma_k = \\frac{W_k}{n_k} + \\text{reg\\_covar}\\, I,
-        \\qquad W_k = \\sum_i w_i r_{ik} (x_i - \\mu_k)(x_i - \\mu_k)^T
+        \Sigma_k = \frac{W_k}{n_k},
+        \qquad W_k = \sum_i w_i r_{ik} (x_i - \mu_k)(x_i - \mu_k)^T
 
     Celeux & Govaert (1995), model [lambda_k C_k]; as scikit-learn's ``full``.
     """
     denom = per_component_denominator(stats.nk)
-    return add_to_diagonal(stats.scatter / denom[:, None, None], reg_covar)
+    return stats.scatter / denom[:, None, None]
 
 
 def _n_full(n_features):
@@ -112,6 +242,44 @@ EEE = register(
     )
 )
 
+VEE = register(
+    CovarianceModel(
+        code="VEE",
+        description="ellipsoidal, variable volume, equal shape and orientation",
+        structure="full",
+        scatter="full",
+        covariance_m_step=_m_step_vee,
+        n_covariance_parameters=lambda n_components, n_features: n_components
+        + _n_full(n_features)
+        - 1,
+    )
+)
+
+EVE = register(
+    CovarianceModel(
+        code="EVE",
+        description="ellipsoidal, equal volume and orientation, variable shape",
+        structure="full",
+        scatter="full",
+        covariance_m_step=_m_step_eve,
+        n_covariance_parameters=lambda n_components, n_features: 1
+        + n_components * (n_features - 1)
+        + _n_orientation(n_features),
+    )
+)
+
+VVE = register(
+    CovarianceModel(
+        code="VVE",
+        description="ellipsoidal, variable volume and shape, equal orientation",
+        structure="full",
+        scatter="full",
+        covariance_m_step=_m_step_vve,
+        n_covariance_parameters=lambda n_components, n_features: n_components * n_features
+        + _n_orientation(n_features),
+    )
+)
+
 EEV = register(
     CovarianceModel(
         code="EEV",
@@ -120,6 +288,20 @@ EEV = register(
         scatter="full",
         covariance_m_step=_m_step_eev,
         n_covariance_parameters=lambda n_components, n_features: n_features
+        + n_components * _n_orientation(n_features),
+    )
+)
+
+VEV = register(
+    CovarianceModel(
+        code="VEV",
+        description="ellipsoidal, variable volume and orientation, equal shape",
+        structure="full",
+        scatter="full",
+        covariance_m_step=_m_step_vev,
+        n_covariance_parameters=lambda n_components, n_features: n_components
+        + n_features
+        - 1
         + n_components * _n_orientation(n_features),
     )
 )

@@ -12,34 +12,33 @@ from . import register
 from ._base import CovarianceModel, per_component_denominator
 
 
-def _m_step_vii(stats, reg_covar):
-    """M-step of VII: one variance per component.
+def _m_step_vii(stats, previous=None):
+    r"""M-step of VII: one variance per component.
 
     .. math::
 
-        \\lambda_k = \\frac{\\operatorname{tr} S_k}{d\\, n_k} + \\text{reg\\_covar}
+        \lambda_k = \frac{\operatorname{tr} S_k}{d\, n_k}
 
     Celeux & Govaert (1995), model [lambda_k I]; as scikit-learn's
     ``spherical``.
     """
     n_features = stats.means.shape[1]
     denom = per_component_denominator(stats.nk)
-    return stats.scatter.sum(axis=1) / (n_features * denom) + reg_covar
+    return stats.scatter.sum(axis=1) / (n_features * denom)
 
 
-def _m_step_eii(stats, reg_covar):
-    """M-step of EII: one variance for every component and feature.
+def _m_step_eii(stats, previous=None):
+    r"""M-step of EII: one variance for every component and feature.
 
     .. math::
 
         \lambda = \frac{\sum_k \operatorname{tr} S_k}{d \sum_k n_k}
-        + \text{reg\_covar}
 
     Celeux & Govaert (1995), model [lambda I].
     """
     n_components, n_features = stats.means.shape
     denom = per_component_denominator(stats.nk).sum()
-    value = stats.scatter.sum() / (n_features * denom) + reg_covar
+    value = stats.scatter.sum() / (n_features * denom)
     return np.full(n_components, value)
 
 
