@@ -132,3 +132,41 @@ def test_one_component_is_the_closed_form(code):
     gm = fit(X, 1, code, max_iter=1)
     density = np.loadtxt(REF / f"diabetes-{code}-1-density.csv")
     np.testing.assert_allclose(gm.score_samples(X), density, atol=1e-3)
+
+
+def simulated1d():
+    return np.loadtxt(REF / "simulated1d.csv", delimiter=",", ndmin=2)
+
+
+@pytest.mark.parametrize("G", [2, 3, 4, 5])
+@pytest.mark.parametrize("code", ["E", "V"])
+def test_univariate_models_match_mclust(code, G):
+    x = simulated1d()
+    m = load(f"simulated1d-{code}-{G}-mstep.json")
+    gm = fit(x, G, code, resp_init=np.asarray(m["z"]), max_iter=0)
+    p = m["parameters"]
+    np.testing.assert_allclose(gm.weights_, p["pro"], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(gm.means_[:, 0], p["mean"], rtol=1e-3)
+    np.testing.assert_allclose(
+        gm.covariances_[:, 0, 0], np.broadcast_to(p["variance"]["sigmasq"], G), rtol=1e-3
+    )
+    # The log-likelihood of me()'s parameters, evaluated by our E-step.
+    ref = load(f"simulated1d-{code}-{G}.json")
+    p = ref["parameters"]
+    pro = np.asarray(p["pro"], dtype=float)
+    variances = np.broadcast_to(np.asarray(p["variance"]["sigmasq"], dtype=float), G)
+    gm = fit(
+        x, G, code, max_iter=0, weights_init=pro / pro.sum(),
+        means_init=np.asarray(p["mean"], dtype=float)[:, None],
+        precisions_init=1.0 / variances[:, None, None],
+    )
+    assert gm.score(x) * len(x) == pytest.approx(ref["loglik"][0], abs=2e-2)
+    np.testing.assert_allclose(gm.predict_proba(x), np.asarray(ref["z"]), atol=2e-3)
+
+
+@pytest.mark.parametrize("code", ["E", "V"])
+def test_univariate_one_component_density(code):
+    x = simulated1d()
+    gm = fit(x, 1, code, max_iter=1)
+    density = np.loadtxt(REF / f"simulated1d-{code}-1-density.csv")
+    np.testing.assert_allclose(gm.score_samples(x), density, atol=1e-3)

@@ -37,7 +37,7 @@ def decompose(cov):
     return volume, eigval / volume[:, None], eigvec
 
 
-@pytest.mark.parametrize("code", available_models())
+@pytest.mark.parametrize("code", available_models(n_features=4))
 def test_fitted_covariances_obey_the_model(code):
     X = load_iris().data
     with warnings.catch_warnings():
@@ -65,3 +65,17 @@ def test_fitted_covariances_obey_the_model(code):
         assert np.ptp(volume) > 1e-3 * volume.max()
     if shp == "V":
         assert np.ptp(shape, axis=0).max() > 1e-3
+
+
+def test_univariate_models():
+    assert available_models(n_features=1) == ["E", "V"]
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(0, 1, 200), rng.normal(6, 2, 100)][:, None]
+    e = GaussianMixture(2, covariance_type="E", random_state=0).fit(x)
+    v = GaussianMixture(2, covariance_type="V", random_state=0).fit(x)
+    assert e.covariances_.shape == (2, 1, 1)
+    assert e.covariances_[0, 0, 0] == e.covariances_[1, 0, 0]
+    assert np.ptp(v.covariances_) > 1.0
+    assert e._n_parameters() == 1 + 2 + 1 and v._n_parameters() == 2 + 2 + 1
+    with pytest.raises(ValueError, match="one-dimensional model"):
+        GaussianMixture(2, covariance_type="V").fit(np.c_[x, x])

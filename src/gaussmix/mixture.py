@@ -227,6 +227,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         X = val.check_X(self, X, reset=True, min_samples=2)
         n_samples, n_features = X.shape
+        if model.univariate and n_features != 1:
+            raise ValueError(
+                f"covariance_type={model.code!r} is a one-dimensional model, but X has "
+                f"{n_features} features; use a multivariate model (EII and VII are "
+                f"their counterparts) or one column of X."
+            )
         val.check_n_samples(n_samples, self.n_components)
         weights = val.check_sample_weight(sample_weight, n_samples, self.n_components)
         total_weight = float(n_samples if weights is None else weights.sum())

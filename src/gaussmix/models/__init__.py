@@ -46,9 +46,16 @@ def get_model(name):
     )
 
 
-def available_models():
-    """The registered mclust codes, in registration order."""
-    return list(_REGISTRY)
+def available_models(n_features=None):
+    """The registered mclust codes, in mclust's order.
+
+    With ``n_features=1``, mclust's univariate models (E, V); with more
+    features, the multivariate ones; with None, all.
+    """
+    if n_features is None:
+        return list(_REGISTRY)
+    univariate = n_features == 1
+    return [code for code, m in _REGISTRY.items() if m.univariate == univariate]
 
 
 def sklearn_names():

@@ -34,6 +34,9 @@ class CovarianceModel:
         ``(n_components, n_features) -> int``, counted as mclust counts.
     sklearn_name : str or None
         scikit-learn's name for the same model, if it has one.
+    univariate : bool
+        True for mclust's one-dimensional models E and V, which only take
+        data with one feature.
     """
 
     code: str
@@ -43,6 +46,7 @@ class CovarianceModel:
     covariance_m_step: Callable = field(repr=False)
     n_covariance_parameters: Callable = field(repr=False)
     sklearn_name: Optional[str] = None
+    univariate: bool = False
 
     def n_parameters(self, n_components, n_features):
         """Free parameters: covariances + means + (K - 1) mixing weights."""

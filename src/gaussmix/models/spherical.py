@@ -1,7 +1,8 @@
 """Spherical models: each component's covariance is ``lambda_k I``.
 
 mclust's EII (equal volume) and VII (variable volume; scikit-learn's
-``spherical``).
+``spherical``), and their one-dimensional versions E and V (equal and
+variable variance), which mclust names apart.
 """
 
 from __future__ import annotations
@@ -62,5 +63,29 @@ VII = register(
         covariance_m_step=_m_step_vii,
         n_covariance_parameters=lambda n_components, n_features: n_components,
         sklearn_name="spherical",
+    )
+)
+
+E = register(
+    CovarianceModel(
+        code="E",
+        description="univariate, equal variance",
+        structure="spherical",
+        scatter="diag",
+        covariance_m_step=_m_step_eii,
+        n_covariance_parameters=lambda n_components, n_features: 1,
+        univariate=True,
+    )
+)
+
+V = register(
+    CovarianceModel(
+        code="V",
+        description="univariate, variable variance",
+        structure="spherical",
+        scatter="diag",
+        covariance_m_step=_m_step_vii,
+        n_covariance_parameters=lambda n_components, n_features: n_components,
+        univariate=True,
     )
 )
