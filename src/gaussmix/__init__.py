@@ -7,6 +7,7 @@ sufficient statistics, with mclust's covariance models.
 from ._structures import DegenerateCovarianceError
 from .mixture import DegenerateComponentWarning, GaussianMixture
 from .models import available_models
+from .selection import SelectionResult, select
 
 __version__ = "0.1.0"
 
@@ -15,5 +16,7 @@ __all__ = [
     "DegenerateComponentWarning",
     "DegenerateCovarianceError",
     "available_models",
+    "select",
+    "SelectionResult",
     "__version__",
 ]

@@ -521,6 +521,22 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         loglik, _ = self._loglik_and_n(X, sample_weight)
         return -2.0 * loglik + 2.0 * self._n_parameters()
 
+    def icl(self, X, sample_weight=None):
+        """Integrated complete-data likelihood criterion; lower is better.
+
+        ``ICL = BIC - 2 sum_i log max_k r_ik``: BIC plus a penalty for rows
+        whose component is uncertain (Biernacki, Celeux & Govaert, 2000),
+        computed with the hard (MAP) labels as mclust does. mclust reports
+        the negative.
+        """
+        X = self._check_fitted_X(X)
+        weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
+        log_map = np.empty(X.shape[0])
+        for sl, wlp in self._weighted_log_prob_chunks(X):
+            log_map[sl] = np.max(log_resp_from_weighted(wlp)[1], axis=1)
+        entropy = log_map.sum() if weights is None else float(weights @ log_map)
+        return self.bic(X, sample_weight=sample_weight) - 2.0 * entropy
+
     # ------------------------------------------------------------ verbose
     def _say_init_start(self, init):
         self._init_t0 = self._iter_t0 = time.time()

@@ -1,8 +1,8 @@
 r"""Shared machinery of the M-steps that have no closed form.
 
 VEI, VEE, EVE, VVE and VEV are fitted by alternating updates (Celeux &
-Govaert, 1995) and, for a common orientation, by the majorise-minimise step of
-Browne & McNicholas (2014). Each inner update lowers
+Govaert, 1995) and, for a common orientation, by exact pairwise rotations
+(Flury & Gautschi, 1986). Each inner update lowers
 
 .. math::
 
@@ -23,9 +23,6 @@ from .._structures import DegenerateCovarianceError
 
 #: mclust's tolerance for the inner iterations of an M-step.
 INNER_TOL = math.sqrt(np.finfo(np.float64).eps)
-#: Majorise-minimise steps of the orientation each gain little, so a change
-#: below sqrt(eps) comes long before convergence; they use this instead.
-MM_TOL = 1e-12
 #: A cap that well-posed problems never reach; mclust's is effectively none.
 INNER_MAX_ITER = 10_000
 
@@ -74,23 +71,31 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, c
 
     ``eigenvalues_given_orientation(B)`` maps ``B_k = diag(D^T W_k D)``,
     shape (K, d), to the optimal eigenvalues ``s_k`` for that ``D`` (this is
-    where EVE and VVE differ). ``D`` is then improved by one
-    majorise-minimise step: with ``c_k = max eig(W_k) / min(s_k)``,
+    where EVE and VVE differ). For fixed ``s_k``, ``D`` minimises
+    ``f(D) = sum_k tr(D^T W_k D diag(1/s_k))``; it improves by Jacobi sweeps
+    that rotate each pair of columns ``(a, b)`` by the angle that minimises
+    ``f`` exactly. With ``M_k = D^T W_k D``,
 
     .. math::
 
-        F = \sum_k \big(c_k D - W_k D \operatorname{diag}(1/s_k)\big),
-        \quad F = U \Sigma V^T, \quad D \leftarrow U V^T,
+        f(	heta) = 	frac{P+Q}{2} + 	frac{P-Q}{2}\cos 2	heta + R \sin 2	heta,
+        \quad P = \sum_k rac{M_{k,aa}}{s_{ka}} + rac{M_{k,bb}}{s_{kb}},\;
+        Q = \sum_k rac{M_{k,aa}}{s_{kb}} + rac{M_{k,bb}}{s_{ka}},\;
+        R = \sum_k M_{k,ab}\Big(rac{1}{s_{ka}} - rac{1}{s_{kb}}\Big),
 
-    which lowers ``sum_k tr(W_k D diag(1/s_k) D^T)`` (Browne & McNicholas,
-    2014, with the bound of Kiers, 2002).
+    so ``2 theta = atan2(-R, (Q - P) / 2)``: the pairwise rotations of Flury
+    and Gautschi's common-principal-components algorithm (1986), with the
+    eigenvalues held at the model's estimate. Sweeps and eigenvalue updates
+    alternate; each lowers ``f``, so the step is monotone. (Browne &
+    McNicholas (2014) use majorise-minimise steps for the same problem; they
+    converged thousands of times more slowly here.)
     """
     W = stats.scatter
     if previous is not None:
         _, D = np.linalg.eigh(previous[0])
     else:
         _, D = np.linalg.eigh(W[active].sum(axis=0))
-    alpha = np.linalg.eigvalsh(W)[:, -1]
+    Wa = W[active]
 
     def eigenvalues(D):
         B = np.einsum("ji,kjl,li->ki", D, W, D)  # diag(D^T W_k D)
@@ -100,17 +105,35 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, c
 
     def update(state):
         D, s = state
-        c = alpha / s.min(axis=1)
-        F = np.zeros_like(D)
-        for k in np.flatnonzero(active):
-            F += c[k] * D - W[k] @ D / s[k]
-        U, _, Vt = np.linalg.svd(F)
-        D = U @ Vt
+        D = _jacobi_sweep(D.copy(), Wa, 1.0 / s[active])
         return D, eigenvalues(D)
 
     def covariances(state):
         D, s = state
         return np.einsum("ij,kj,lj->kil", D, s, D)
 
-    state = minimise(update, (D, eigenvalues(D)), covariances, stats, active, tol=MM_TOL)
+    state = minimise(update, (D, eigenvalues(D)), covariances, stats, active)
     return covariances(state)
+
+
+def _jacobi_sweep(D, W, inv_s):
+    """One sweep of exact pairwise rotations of the columns of D (see above)."""
+    M = np.einsum("ji,kjl,lm->kim", D, W, D)
+    p = D.shape[1]
+    for a in range(p - 1):
+        for b in range(a + 1, p):
+            ia, ib = inv_s[:, a], inv_s[:, b]
+            Maa, Mbb, Mab = M[:, a, a], M[:, b, b], M[:, a, b]
+            P = np.sum(Maa * ia + Mbb * ib)
+            Q = np.sum(Maa * ib + Mbb * ia)
+            R = np.sum(Mab * (ia - ib))
+            theta = 0.5 * np.arctan2(-R, 0.5 * (Q - P))
+            c, s = np.cos(theta), np.sin(theta)
+            if abs(s) < 1e-15:
+                continue
+            G = np.array([[c, -s], [s, c]])
+            idx = [a, b]
+            D[:, idx] = D[:, idx] @ G
+            M[:, idx, :] = np.einsum("ji,kjl->kil", G, M[:, idx, :])
+            M[:, :, idx] = M[:, :, idx] @ G
+    return D

@@ -85,8 +85,9 @@ def _m_step_eve(stats, previous=None):
         \lambda = \frac{\sum_k |B_k|^{1/d}}{n}, \qquad
         \Sigma_k = \lambda D A_k D^T,
 
-    and ``D`` improves by majorise-minimise steps (Browne & McNicholas,
-    2014), alternating with the update above until the objective settles.
+    and ``D`` improves by exact pairwise rotations (Flury & Gautschi, 1986),
+    alternating with the update above until the objective settles; see
+    ``_iterative.common_orientation``.
     """
     active = ~empty_components(stats.nk)
     n = per_component_denominator(stats.nk).sum()
@@ -110,8 +111,9 @@ def _m_step_vve(stats, previous=None):
         \lambda_k A_k = \frac{\operatorname{diag}(D^T W_k D)}{n_k}, \qquad
         \Sigma_k = D (\lambda_k A_k) D^T,
 
-    and ``D`` improves by majorise-minimise steps (Browne & McNicholas,
-    2014), alternating with the update above until the objective settles.
+    and ``D`` improves by exact pairwise rotations (Flury & Gautschi, 1986),
+    alternating with the update above until the objective settles; see
+    ``_iterative.common_orientation``.
     """
     active = ~empty_components(stats.nk)
     nk = per_component_denominator(stats.nk)

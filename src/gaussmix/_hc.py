@@ -1,0 +1,270 @@
+r"""mclust's model-based hierarchical agglomeration, the default start of ``select``.
+
+Starting from one cluster per row, the pair of clusters whose merge costs
+the least classification likelihood is merged, until one cluster is left;
+cutting the tree at K clusters gives the starting partition for every model
+with K components (Banfield & Raftery, 1993; Fraley, 1998). This follows
+mclust's ``hc`` as of version 6 (read in its R and Fortran sources and
+written anew here):
+
+* The data are transformed as mclust's default ``hcUse = "SVD"`` does:
+  standardised (``ddof=1``), then ``Z = U D^{1/2}`` from the thin SVD
+  ``X = U D V^T``. EM itself runs on the original data.
+* ``VVV`` (the default; used when n > d): the cost of a cluster is
+
+  .. math::
+
+      t_k = n_k \log\Big(|W_k / n_k|\,[n_k > p] + \beta\,
+                         \frac{\operatorname{tr} W_k + \alpha}{n_k}\Big),
+
+  with ``alpha = tr(W_total) / (n p)`` and ``beta = 1``, a singleton costs
+  ``log(alpha beta)``, and a merge costs ``t_{i∪j} - t_i - t_j``. (As in
+  mclust, a pair of singletons uses the trace term alone.)
+* ``EII`` (used when n <= d): Ward's criterion,
+  ``n_i n_j / (n_i + n_j) ||m_i - m_j||^2``.
+* One-dimensional data use mclust's quantile classes (``qclass``) instead.
+* Above 2000 rows, the tree is grown on a random subset of 2000 rows.
+
+Ties go to the last pair in mclust's scan order, with mclust's slot
+bookkeeping, so that tied merges (duplicated rows) happen in mclust's order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+#: mclust.options("subset"): larger data grow the tree on a subset this big.
+SUBSET_SIZE = 2000
+
+
+def svd_transform(X):
+    """mclust's ``hcUse = "SVD"``: standardise, then ``U D^{1/2}``."""
+    X = np.asarray(X, dtype=np.float64)
+    sd = X.std(axis=0, ddof=1)
+    keep = np.isfinite(sd) & (sd > 0)  # mclust drops the columns that become NaN
+    Z = (X[:, keep] - X[:, keep].mean(axis=0)) / sd[keep]
+    U, d, _ = np.linalg.svd(Z, full_matrices=False)
+    # A zero singular value makes mclust stop; its direction carries nothing.
+    positive = d > d.max() * 1e-12 if d.size else d > 0
+    return U[:, positive] * np.sqrt(d[positive])
+
+
+class _Clusters:
+    """Per-slot cluster statistics, kept as mclust keeps them."""
+
+    def __init__(self, Z):
+        n, p = Z.shape
+        self.n = np.ones(n)
+        self.mean = Z.copy()
+        self.scatter = np.zeros((n, p, p))
+        self.trace = np.zeros(n)
+        self.members = [[i] for i in range(n)]
+
+    def union(self, i, others):
+        """Statistics of cluster ``i`` merged with each of ``others``."""
+        n_i, n_o = self.n[i], self.n[others]
+        n_u = n_i + n_o
+        v = np.sqrt(n_i * n_o / n_u)[:, None] * (self.mean[i] - self.mean[others])
+        trace = self.trace[i] + self.trace[others] + np.einsum("kj,kj->k", v, v)
+        return n_u, v, trace
+
+    def merge(self, i, j):
+        n_u, v, trace = self.union(i, np.array([j]))
+        self.scatter[i] = self.scatter[i] + self.scatter[j] + np.outer(v[0], v[0])
+        self.mean[i] = (self.n[i] * self.mean[i] + self.n[j] * self.mean[j]) / n_u[0]
+        self.n[i], self.trace[i] = n_u[0], trace[0]
+        self.members[i] = self.members[i] + self.members[j]
+
+    def move(self, src, dst):
+        self.n[dst], self.mean[dst] = self.n[src], self.mean[src]
+        self.scatter[dst], self.trace[dst] = self.scatter[src], self.trace[src]
+        self.members[dst] = self.members[src]
+
+
+class _VVV:
+    """mclust's hcVVV costs."""
+
+    def __init__(self, Z):
+        n, p = Z.shape
+        self.p = p
+        centred = Z - Z.mean(axis=0)
+        self.alpha = max(float(np.sum(centred * centred)) / (n * p), np.finfo(float).eps)
+        self.beta = 1.0
+
+    def term(self, n_u, scatter, trace):
+        """``t`` of clusters with sizes n_u, scatters (m, p, p) and traces."""
+        with np.errstate(divide="ignore"):
+            trace_part = np.log(self.beta * (trace + self.alpha) / n_u)
+        out = n_u * trace_part
+        big = n_u > self.p
+        if np.any(big):
+            sign, logdet = np.linalg.slogdet(scatter[big] / n_u[big, None, None])
+            with_det = np.where(sign > 0, np.logaddexp(logdet, trace_part[big]), trace_part[big])
+            out[big] = n_u[big] * with_det
+        return out
+
+    def singleton_term(self):
+        return np.log(self.alpha * self.beta)
+
+    def costs(self, clusters, terms, i, others):
+        n_u, v, trace = clusters.union(i, others)
+        scatter = clusters.scatter[i] + clusters.scatter[others] + v[:, :, None] * v[:, None, :]
+        t = self.term(n_u, scatter, trace)
+        # mclust: two singletons use the trace term alone, whatever p is.
+        pair = n_u == 2
+        if np.any(pair):
+            t[pair] = 2.0 * np.log(self.beta * (trace[pair] + self.alpha) / 2.0)
+        return t - terms[i] - terms[others], t
+
+    def initial(self, Z):
+        sq = np.sum(Z * Z, axis=1)
+        dist2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * Z @ Z.T, 0.0)
+        with np.errstate(divide="ignore"):
+            pair = 2.0 * np.log(self.beta * (dist2 / 2.0 + self.alpha) / 2.0)
+        return pair - 2.0 * self.singleton_term(), np.full(Z.shape[0], self.singleton_term())
+
+
+class _EII:
+    """Ward's criterion, mclust's hcEII."""
+
+    def costs(self, clusters, terms, i, others):
+        n_u, v, trace = clusters.union(i, others)
+        return np.einsum("kj,kj->k", v, v), terms[others]
+
+    def initial(self, Z):
+        sq = np.sum(Z * Z, axis=1)
+        return np.maximum(sq[:, None] + sq[None, :] - 2.0 * Z @ Z.T, 0.0) / 2.0, np.zeros(Z.shape[0])
+
+
+def agglomerate(Z, n_clusters, criterion):
+    """Merge clusters of the rows of Z; return {K: labels} for K in n_clusters.
+
+    Keeps each row's smallest cost and where it is, so that finding the
+    cheapest merge costs O(L) rather than a scan of all L^2 / 2 pairs.
+    """
+    n = Z.shape[0]
+    wanted = set(k for k in n_clusters if k <= n)
+    clusters = _Clusters(Z)
+    cost, terms = criterion.initial(Z)
+    cost = cost.astype(np.float64)
+    np.fill_diagonal(cost, np.inf)
+    row_min = cost.min(axis=1)
+    row_arg = cost.argmin(axis=1)
+    partitions = {}
+    size = n
+    if size in wanted:
+        partitions[size] = _labels(clusters.members[:size], n)
+    while size > 1 and len(partitions) < len(wanted):
+        i, j = _cheapest_pair(cost, row_min, size)
+        new_term = criterion.costs(clusters, terms, i, np.array([j]))[1][0]
+        clusters.merge(i, j)
+        terms[i] = new_term
+        last = size - 1
+        if j != last:
+            # mclust's bookkeeping: the last slot moves into the freed one.
+            clusters.move(last, j)
+            terms[j] = terms[last]
+            cost[j, :] = cost[last, :]
+            cost[:, j] = cost[:, last]
+            cost[j, j] = np.inf
+            row_min[j], row_arg[j] = row_min[last], row_arg[last]
+        size -= 1
+        cost[size, :] = np.inf
+        cost[:, size] = np.inf
+        others = np.array([k for k in range(size) if k != i])
+        stale = [i] if j == last else [i, j]
+        if others.size:
+            c, _ = criterion.costs(clusters, terms, i, others)
+            cost[i, others] = c
+            cost[others, i] = c
+            arg = row_arg[others]
+            if j != last:
+                row_arg[others[arg == last]] = j  # same cluster, new slot
+            # Rows whose minimum was the merged pair must look again; the
+            # others only need to compare with their new cost to cluster i.
+            gone = (arg == i) | (arg == j)
+            stale.extend(others[gone].tolist())
+            keep = ~gone
+            better = keep & (c < row_min[others])
+            row_min[others[better]] = c[better]
+            row_arg[others[better]] = i
+        for r in stale:
+            row_min[r] = cost[r, :size].min()
+            row_arg[r] = int(cost[r, :size].argmin())
+        if size in wanted:
+            partitions[size] = _labels(clusters.members[:size], n)
+    return partitions
+
+
+def _cheapest_pair(cost, row_min, size):
+    """The cheapest pair (i < j); ties go to mclust's last in (j, i) order."""
+    best = row_min[:size].min()
+    pairs = []
+    for r in np.flatnonzero(row_min[:size] == best):
+        for c in np.flatnonzero(cost[r, :size] == best):
+            pairs.append((max(r, c), min(r, c)))
+    j, i = max(pairs)
+    return int(i), int(j)
+
+
+def _labels(members, n):
+    """Labels numbered by first appearance over the rows, as mclust's partconv."""
+    labels = np.empty(n, dtype=np.intp)
+    for k, rows in enumerate(members):
+        labels[rows] = k
+    _, first = np.unique(labels, return_index=True)
+    order = np.argsort(np.argsort(first))
+    return order[labels]
+
+
+def quantile_classes(x, n_clusters):
+    """mclust's ``qclass``: K classes of 1-D data between quantiles."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    eps = x.std(ddof=1) * np.sqrt(np.finfo(float).eps) if x.size > 1 else 0.0
+    m = n_clusters
+    while True:
+        m += 1
+        q = np.unique(np.quantile(x, np.linspace(0.0, 1.0, m)))
+        if q.size >= n_clusters + 1 or m > x.size + n_clusters + 1:
+            break
+    if q.size < n_clusters + 1:
+        raise ValueError(
+            f"the data have fewer than {n_clusters} distinct values; reduce n_components."
+        )
+    if q.size > n_clusters + 1:
+        drop = np.argsort(np.diff(q), kind="stable")[: q.size - n_clusters - 1]
+        q = np.delete(q, drop)
+    q[0], q[-1] = x.min() - eps, x.max() + eps
+    return np.searchsorted(q, x, side="right") - 1
+
+
+def hc_partitions(X, n_clusters, random_state=None):
+    """Starting partitions for each K in ``n_clusters``, as mclust makes them.
+
+    Returns
+    -------
+    partitions : dict
+        ``K -> (labels, rows)``: ``labels[m]`` is the class of row
+        ``rows[m]`` of X. ``rows`` is every row, or the random subset the
+        tree was grown on when X has more than 2000 rows.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    rows = np.arange(n)
+    if n > SUBSET_SIZE:
+        rng = check_random_state(random_state)
+        rows = np.sort(rng.choice(n, SUBSET_SIZE, replace=False))
+    data = X[rows]
+    out = {}
+    if d == 1:
+        for K in n_clusters:
+            out[K] = (quantile_classes(data[:, 0], K), rows)
+        return out
+    Z = svd_transform(data)
+    criterion = _VVV(Z) if n > d else _EII()
+    partitions = agglomerate(Z, [K for K in n_clusters if K > 1], criterion)
+    for K in n_clusters:
+        labels = np.zeros(len(rows), dtype=np.intp) if K == 1 else partitions[K]
+        out[K] = (labels, rows)
+    return out

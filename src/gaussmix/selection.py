@@ -1,0 +1,339 @@
+r"""Model selection: fit every (covariance model, K) cell and rank by BIC or ICL.
+
+This is mclust's ``Mclust``/``mclustBIC`` in scikit-learn's sign: for every
+covariance model and number of components a mixture is fitted from the same
+starting partition (mclust's hierarchical agglomeration by default), and the
+cell with the lowest criterion wins. A cell whose fit fails (a covariance that
+cannot be inverted, say) gets NaN and the reason, as mclust's table gets NA.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.utils import check_random_state
+
+from . import _validation as val
+from ._hc import hc_partitions
+from ._init import INIT_METHODS
+from .mixture import GaussianMixture
+from .models import available_models, get_model
+
+CRITERIA = ("bic", "icl")
+
+
+@dataclass
+class SelectionResult:
+    """The outcome of :func:`select`.
+
+    Attributes
+    ----------
+    best_ : GaussianMixture
+        The fitted mixture of the best cell.
+    criterion : str
+        ``"bic"`` or ``"icl"``: what ``best_`` minimises.
+    n_components : list of int
+        The rows of the tables.
+    covariance_types : list of str
+        The columns of the tables.
+    bic_ : ndarray of shape (len(n_components), len(covariance_types))
+        BIC of each cell (lower is better); NaN where the fit failed.
+    icl_ : ndarray of the same shape
+        ICL of each cell.
+    loglik_ : ndarray of the same shape
+        Log-likelihood of each cell's fit.
+    n_parameters_ : ndarray of the same shape
+        Free parameters of each cell.
+    errors_ : dict
+        ``(n_components, covariance_type) -> reason`` for the failed cells.
+    warnings_ : dict
+        ``(n_components, covariance_type) -> [message, ...]``: the warnings
+        a cell's fit raised (not converged, a collapsed component).
+    """
+
+    best_: GaussianMixture
+    criterion: str
+    n_components: list
+    covariance_types: list
+    bic_: np.ndarray
+    icl_: np.ndarray
+    loglik_: np.ndarray
+    n_parameters_: np.ndarray
+    errors_: dict = field(default_factory=dict)
+    warnings_: dict = field(default_factory=dict)
+
+    def table(self, criterion=None):
+        """The criterion's table: ``{(K, code): value}`` for every cell."""
+        values = getattr(self, f"{criterion or self.criterion}_")
+        return {
+            (K, code): float(values[i, j])
+            for i, K in enumerate(self.n_components)
+            for j, code in enumerate(self.covariance_types)
+        }
+
+    def ranking(self, criterion=None, top=3):
+        """The ``top`` cells, best first, as ``[((K, code), value), ...]``."""
+        cells = [(cell, v) for cell, v in self.table(criterion).items() if np.isfinite(v)]
+        return sorted(cells, key=lambda item: item[1])[:top]
+
+    def to_frame(self):
+        """All cells as a pandas DataFrame (pandas must be installed)."""
+        import pandas as pd
+
+        rows = []
+        for i, K in enumerate(self.n_components):
+            for j, code in enumerate(self.covariance_types):
+                rows.append(
+                    {
+                        "n_components": K,
+                        "covariance_type": code,
+                        "bic": self.bic_[i, j],
+                        "icl": self.icl_[i, j],
+                        "loglik": self.loglik_[i, j],
+                        "n_parameters": self.n_parameters_[i, j],
+                        "error": self.errors_.get((K, code), ""),
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    def summary(self, criterion=None, top=3, file=None):
+        """Print the best ``top`` cells the way mclust's ``summary`` does.
+
+        Values are in gaussmix's sign (lower is better); mclust prints the
+        negatives. Returns the printed text.
+        """
+        crit = (criterion or self.criterion).upper()
+        best = self.ranking(criterion, top)
+        names = [f"{code},{K}" for (K, code), _ in best]
+        values = [v for _, v in best]
+        width = max([12] + [len(n) + 2 for n in names])
+        lines = [
+            f"Best {crit} values (lower is better; mclust prints the negatives):",
+            " " * 9 + "".join(n.rjust(width) for n in names),
+            f"{crit:<9}" + "".join(f"{v:.4f}".rjust(width) for v in values),
+            f"{crit + ' diff':<9}" + "".join(f"{v - values[0]:.4f}".rjust(width) for v in values),
+        ]
+        failed = len(self.errors_)
+        if failed:
+            lines.append(f"({failed} cell(s) failed: see errors_)")
+        text = "\n".join(lines)
+        print(text, file=file)
+        return text
+
+
+def _start(X, sample_weight, K, code, partition, reg_covar):
+    """Starting responsibilities for one cell from a partition of some rows.
+
+    A partition of every row is used as it is. A partition of a subset (the
+    hierarchical tree is grown on at most 2000 rows, and on the rows of
+    positive weight) gives an M-step on the subset and an E-step on all
+    rows, as mclust does.
+    """
+    if partition is None:
+        return None
+    rows, labels = partition
+    one_hot = np.zeros((len(rows), K))
+    one_hot[np.arange(len(rows)), labels] = 1.0
+    if len(rows) == X.shape[0]:
+        return one_hot
+    w = None if sample_weight is None else sample_weight[rows]
+    on_subset = GaussianMixture(
+        K, covariance_type=code, resp_init=one_hot, max_iter=0, reg_covar=reg_covar
+    ).fit(X[rows], sample_weight=w)
+    return on_subset.predict_proba(X).astype(np.float64)
+
+
+def _fit_cell(X, sample_weight, K, code, partition, params):
+    """Fit one cell; never raise: a failure is a NaN with its reason."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            resp = _start(X, sample_weight, K, code, partition, params["reg_covar"])
+            gm = GaussianMixture(K, covariance_type=code, resp_init=resp, **params)
+            gm.fit(X, sample_weight=sample_weight)
+        messages = sorted({str(w.message) for w in caught})
+        bic = gm.bic(X, sample_weight=sample_weight)
+        icl = gm.icl(X, sample_weight=sample_weight)
+        if not (np.isfinite(bic) and np.isfinite(icl)):
+            raise ValueError("the fitted log-likelihood is not finite")
+        loglik = (bic - gm._n_parameters() * math.log(_total(X, sample_weight))) / -2.0
+        return gm, bic, icl, loglik, None, messages
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+        return None, math.nan, math.nan, math.nan, str(exc), []
+
+
+def _total(X, sample_weight):
+    return float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
+
+
+def select(
+    X,
+    n_components=range(1, 10),
+    covariance_types="all",
+    criterion="bic",
+    *,
+    sample_weight=None,
+    init_params="hc",
+    reg_covar=0.0,
+    tol=1e-5,
+    max_iter=1000,
+    random_state=None,
+    n_jobs=None,
+):
+    """Choose the covariance model and number of components by BIC or ICL.
+
+    Fits a :class:`GaussianMixture` for every pair of ``n_components`` and
+    ``covariance_types`` and keeps the one with the lowest criterion, as
+    mclust's ``Mclust`` does (whose BIC is our BIC's negative).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    n_components : iterable of int, default=range(1, 10)
+    covariance_types : "all" or list of str, default="all"
+        ``"all"`` is mclust's 14 models, or E and V for one-dimensional data.
+        Any registered code or scikit-learn name may be listed.
+    criterion : {"bic", "icl"}, default="bic"
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights for every fit and criterion. The hierarchical start uses the
+        rows of positive weight, unweighted.
+    init_params : {"hc", "kmeans", "k-means++", "random", "random_from_data"}, \
+            default="hc"
+        ``"hc"`` is mclust's model-based hierarchical agglomeration; every
+        cell with the same K starts from the same partition, as in mclust.
+    reg_covar : float, default=0.0
+        As in :class:`GaussianMixture`. The default, mclust's, lets a
+        singular covariance fail its cell (NaN) instead of winning it.
+    tol : float, default=1e-5
+        Relative EM tolerance, as mclust's: a fit stops when the change of the
+        log-likelihood falls below ``tol * (1 + |log L|)``. ``|log L|`` is
+        taken from the one-component fit, which sets the scale for every
+        cell, so each cell runs a :class:`GaussianMixture` with
+        ``tol = tol * (1 + |log L_1|) / n``.
+    max_iter : int, default=1000
+    random_state : int, RandomState instance or None, default=None
+        For the subsample of the hierarchical start on large data, and for
+        the other ``init_params``.
+    n_jobs : int, default=None
+        Cells fitted in parallel with joblib (``-1``: all cores).
+
+    Returns
+    -------
+    SelectionResult
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from gaussmix import select
+    >>> result = select(load_iris().data, n_components=range(1, 4),
+    ...                 covariance_types=["VEV", "VVV", "EEE"])
+    >>> best = result.best_
+    >>> (best.covariance_type, best.n_components)
+    ('VEV', 2)
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}.")
+    X = val.check_X(GaussianMixture(), X, reset=True, min_samples=2)
+    n_samples, n_features = X.shape
+    ks = _check_n_components(n_components, n_samples)
+    codes = _check_covariance_types(covariance_types, n_features)
+    weights = val.check_sample_weight(sample_weight, n_samples, 1)
+    rng = check_random_state(random_state)
+    params = dict(reg_covar=reg_covar, tol=_mclust_tol(X, weights, tol), max_iter=max_iter)
+
+    if init_params == "hc":
+        positive = np.arange(n_samples) if weights is None else np.flatnonzero(weights > 0)
+        trees = hc_partitions(X[positive], ks, random_state=rng)
+        partitions = {K: (positive[rows], labels) for K, (labels, rows) in trees.items()}
+    elif init_params in INIT_METHODS:
+        params.update(init_params=init_params, random_state=rng.randint(2**31 - 1))
+        partitions = {K: None for K in ks}
+    else:
+        raise ValueError(
+            f"init_params={init_params!r} is not supported; choose 'hc' or one of "
+            f"{list(INIT_METHODS)}."
+        )
+
+    cells = [(K, code) for K in ks for code in codes]
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_cell)(X, weights, K, code, partitions[K], params) for K, code in cells
+    )
+
+    shape = (len(ks), len(codes))
+    bic, icl, loglik = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    n_params = np.zeros(shape, dtype=int)
+    errors, fitted, notes = {}, {}, {}
+    for (K, code), (gm, b, c, ll, err, messages) in zip(cells, results):
+        i, j = ks.index(K), codes.index(code)
+        bic[i, j], icl[i, j], loglik[i, j] = b, c, ll
+        n_params[i, j] = get_model(code)[0].n_parameters(K, n_features)
+        if messages:
+            notes[(K, code)] = messages
+        if err is None:
+            fitted[(K, code)] = gm
+        else:
+            errors[(K, code)] = err
+    if not fitted:
+        raise ValueError(
+            "every cell failed to fit; first reason: "
+            + next(iter(errors.values()))
+            + ". Try a positive reg_covar, fewer components or scaled data."
+        )
+    table = bic if criterion == "bic" else icl
+    i, j = np.unravel_index(np.nanargmin(table), table.shape)
+    return SelectionResult(
+        best_=fitted[(ks[i], codes[j])],
+        criterion=criterion,
+        n_components=ks,
+        covariance_types=codes,
+        bic_=bic,
+        icl_=icl,
+        loglik_=loglik,
+        n_parameters_=n_params,
+        errors_=errors,
+        warnings_=notes,
+    )
+
+
+def _mclust_tol(X, sample_weight, tol):
+    """mclust's relative tolerance as an absolute one on the mean log-likelihood."""
+    one = GaussianMixture(1, covariance_type="full", reg_covar=1e-6 * float(X.var()), max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one.fit(X, sample_weight=sample_weight)
+    n = _total(X, sample_weight)
+    return tol * (1.0 + abs(one.score(X, sample_weight=sample_weight) * n)) / n
+
+
+def _check_n_components(n_components, n_samples):
+    try:
+        ks = sorted({int(k) for k in n_components})
+    except (TypeError, ValueError):
+        raise ValueError("n_components must be an iterable of positive integers.") from None
+    if not ks or ks[0] < 1 or not all(isinstance(k, numbers.Integral) for k in ks):
+        raise ValueError("n_components must hold positive integers, for example range(1, 10).")
+    if ks[-1] > n_samples:
+        raise ValueError(
+            f"n_components goes up to {ks[-1]}, more than the {n_samples} rows of X."
+        )
+    return ks
+
+
+def _check_covariance_types(covariance_types, n_features):
+    if isinstance(covariance_types, str) and covariance_types == "all":
+        return available_models(n_features=n_features)
+    if isinstance(covariance_types, str):
+        covariance_types = [covariance_types]
+    codes = list(dict.fromkeys(covariance_types))
+    for code in codes:
+        model, _ = get_model(code)  # raises with the list of known names
+        if model.univariate and n_features != 1:
+            raise ValueError(
+                f"covariance type {code!r} is one-dimensional, but X has {n_features} features."
+            )
+    return codes
