@@ -79,3 +79,85 @@ def test_univariate_models():
     assert e._n_parameters() == 1 + 2 + 1 and v._n_parameters() == 2 + 2 + 1
     with pytest.raises(ValueError, match="one-dimensional model"):
         GaussianMixture(2, covariance_type="V").fit(np.c_[x, x])
+
+
+def mclust_n_var_params(code, d, G):
+    """mclust's nVarParams (R/mclust.R), restated."""
+    return {
+        "E": 1, "V": G, "EII": 1, "VII": G, "EEI": d, "VEI": G + (d - 1),
+        "EVI": 1 + G * (d - 1), "VVI": G * d, "EEE": d * (d + 1) // 2,
+        "EVE": 1 + G * (d - 1) + d * (d - 1) // 2,
+        "VEE": G + (d - 1) + d * (d - 1) // 2,
+        "VVE": G + G * (d - 1) + d * (d - 1) // 2,
+        "EEV": 1 + (d - 1) + G * d * (d - 1) // 2,
+        "VEV": G + (d - 1) + G * d * (d - 1) // 2,
+        "EVV": 1 - G + G * d * (d + 1) // 2,
+        "VVV": G * d * (d + 1) // 2,
+    }[code]
+
+
+@pytest.mark.parametrize("code", available_models())
+def test_parameter_counts_are_mclusts(code):
+    for d in ([1] if get_model(code)[0].univariate else [1, 2, 5]):
+        for G in (1, 3, 7):
+            expected = mclust_n_var_params(code, d, G) + G * d + G - 1
+            assert get_model(code)[0].n_parameters(G, d) == expected
+
+
+@pytest.mark.parametrize("code", available_models(n_features=4))
+def test_criteria_at_one_component_are_the_closed_form(code):
+    from scipy.stats import multivariate_normal
+
+    X = load_iris().data
+    n, d = X.shape
+    S = np.cov(X.T, bias=True)
+    # At K = 1 every model is a single Gaussian of its family.
+    if code.endswith("II"):
+        cov, p = np.eye(d) * np.trace(S) / d, 1
+    elif code.endswith("I"):
+        cov, p = np.diag(np.diag(S)), d
+    else:
+        cov, p = S, d * (d + 1) // 2
+    loglik = multivariate_normal(X.mean(0), cov).logpdf(X).sum()
+    gm = GaussianMixture(1, covariance_type=code, reg_covar=0.0).fit(X)
+    assert gm.bic(X) == pytest.approx(-2 * loglik + (p + d) * np.log(n), rel=1e-10)
+    assert gm.aic(X) == pytest.approx(-2 * loglik + 2 * (p + d), rel=1e-10)
+    assert gm.icl(X) == pytest.approx(gm.bic(X), rel=1e-12)  # no uncertainty with K = 1
+
+
+ITERATIVE = ["VEI", "VEE", "EVE", "VVE", "VEV"]
+
+
+@pytest.mark.parametrize("code", ITERATIVE)
+def test_iterative_m_steps_are_monotone(code, monkeypatch):
+    """Every inner update lowers the M-step objective, from any start."""
+    from gaussmix._stats import accumulate
+    from gaussmix.models import _iterative
+
+    X = load_iris().data
+    resp = np.random.default_rng(0).dirichlet(np.ones(3), size=150)
+    stats = accumulate(X, resp, kind=get_model(code)[0].scatter)
+    seen = []
+    original = _iterative.objective
+
+    def recording(cov, s, active):
+        value = original(cov, s, active)
+        seen.append(value)
+        return value
+
+    monkeypatch.setattr(_iterative, "objective", recording)
+    get_model(code)[0].covariance_m_step(stats)
+    assert len(seen) >= 3
+    steps = np.diff(seen)
+    assert np.all(steps <= 1e-10 * np.abs(seen[1:]))
+
+
+def test_hc_start_of_the_estimator_equals_selects_cell():
+    from gaussmix import select
+
+    X = load_iris().data
+    r = select(X, n_components=[3], covariance_types=["VEV"])
+    gm = GaussianMixture(3, covariance_type="VEV", init_params="hc", reg_covar=0.0,
+                         tol=r.best_.tol).fit(X)
+    np.testing.assert_allclose(gm.means_, r.best_.means_, rtol=1e-10)
+    assert gm.bic(X) == pytest.approx(r.bic_[0, 0], rel=1e-12)

@@ -14,6 +14,10 @@ rows, and a row of weight 0 is never chosen.
 ``"k-means++"``           one-hot at K rows seeded by (weighted) k-means++
 ``"random"``              uniform random, normalised per row
 ``"random_from_data"``    one-hot at K rows drawn with probability ∝ weight
+``"hc"``                  one-hot labels of mclust's hierarchical agglomeration
+                          (on at most 2000 rows of positive weight; the other
+                          rows start with no responsibility, so the first
+                          M-step uses the tree's rows, as mclust does)
 ========================= ====================================================
 """
 
@@ -22,14 +26,15 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
 
 
 def _one_hot_labels(labels, n_components):
     def resp_for_chunk(sl):
         lab = labels[sl]
         resp = np.zeros((lab.shape[0], n_components))
-        resp[np.arange(lab.shape[0]), lab] = 1.0
+        labelled = lab >= 0  # -1: a row outside the starting partition
+        resp[np.flatnonzero(labelled), lab[labelled]] = 1.0
         return resp
 
     return resp_for_chunk
@@ -89,6 +94,16 @@ def initial_resp(X, sample_weight, n_components, method, random_state):
         p = None if sample_weight is None else sample_weight / sample_weight.sum()
         indices = random_state.choice(X.shape[0], size=n_components, replace=False, p=p)
         return _one_hot_rows(indices, n_components)
+    if method == "hc":
+        from ._hc import hc_partitions
+
+        positive = np.arange(X.shape[0]) if sample_weight is None else np.flatnonzero(sample_weight > 0)
+        labels, rows = hc_partitions(X[positive], [n_components], random_state=random_state)[
+            n_components
+        ]
+        full = np.full(X.shape[0], -1)
+        full[positive[rows]] = labels
+        return _one_hot_labels(full, n_components)
     raise ValueError(
         f"init_params={method!r} is not supported; choose one of {list(INIT_METHODS)}."
     )

@@ -69,9 +69,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     n_init : int, default=1
         Number of initialisations; the one with the highest final
         log-likelihood is kept.
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, \
+    init_params : {"kmeans", "k-means++", "random", "random_from_data", "hc"}, \
             default="kmeans"
         How the starting responsibilities are chosen; all use sample weights.
+        ``"hc"`` is mclust's model-based hierarchical agglomeration, the
+        default of :func:`gaussmix.select`.
     weights_init : array-like of shape (n_components,), default=None
         Starting mixing weights; they must sum to 1.
     means_init : array-like of shape (n_components, n_features), default=None
