@@ -51,19 +51,65 @@ def require_positive(values, code):
         )
 
 
-def minimise(update, state, covariances, stats, active, tol=INNER_TOL):
-    """Repeat ``state = update(state)`` until ``L`` stops falling.
+def minimise(update, state, objective_of, trace=None):
+    """Repeat ``state = update(state)`` until ``objective_of(state)`` settles.
 
-    ``covariances(state)`` gives the (K, d, d) matrices of a state.
+    ``trace``, a list, receives every value of the objective (for tests).
     """
-    current = objective(covariances(state), stats, active)
+    current = objective_of(state)
+    if trace is not None:
+        trace.append(current)
     for _ in range(INNER_MAX_ITER):
         state = update(state)
-        new = objective(covariances(state), stats, active)
-        if converged(current, new, tol):
+        new = objective_of(state)
+        if trace is not None:
+            trace.append(new)
+        if converged(current, new):
             break
         current = new
     return state
+
+
+def volumes_and_common_shape(values, nk, active, code, volume=None):
+    r"""Variable volumes ``lambda_k`` and one shape ``A`` for scatters ``diag(values_k)``.
+
+    In a basis where component ``k``'s scatter is ``diag(values_k)`` (the
+    features for VEI, each ``W_k``'s own eigenvectors for VEV), alternate
+
+    .. math::
+
+        A = rac{\sum_k \omega_k / \lambda_k}{ig|\sum_k \omega_k / \lambda_kig|^{1/d}},
+        \qquad
+        \lambda_k = rac{\sum_j \omega_{kj} / A_j}{d\, n_k},
+
+    each the exact minimiser of ``sum_k n_k d log(lambda_k) + sum_kj
+    omega_kj / (lambda_k A_j)`` given the other (Celeux & Govaert, 1995).
+    Returns ``(volume, shape)`` of shapes (K,) and (d,).
+    """
+    n_features = values.shape[1]
+
+    def shape(volume):
+        M = (values[active] / volume[active, None]).sum(axis=0)
+        require_positive(M, code)
+        return M / np.exp(np.log(M).mean())
+
+    def update(volume):
+        volume = (values / shape(volume)).sum(axis=1) / (n_features * nk)
+        require_positive(volume[active], code)
+        return np.where(active, volume, 1.0)
+
+    def objective_of(volume):
+        A = shape(volume)
+        v = volume[active]
+        return float(
+            np.sum(nk[active] * n_features * np.log(v))
+            + np.sum(values[active] / (v[:, None] * A))
+        )
+
+    if volume is None:
+        volume = values.sum(axis=1) / (n_features * nk)
+    volume = minimise(update, np.where(active, volume, 1.0), objective_of)
+    return volume, shape(volume)
 
 
 def common_orientation(stats, previous, active, eigenvalues_given_orientation, code):
@@ -112,7 +158,9 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, c
         D, s = state
         return np.einsum("ij,kj,lj->kil", D, s, D)
 
-    state = minimise(update, (D, eigenvalues(D)), covariances, stats, active)
+    state = minimise(
+        update, (D, eigenvalues(D)), lambda state: objective(covariances(state), stats, active)
+    )
     return covariances(state)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from . import register
 from .._structures import DegenerateCovarianceError
 from ._base import CovarianceModel, empty_components, per_component_denominator
-from ._iterative import minimise, require_positive
+from ._iterative import volumes_and_common_shape
 
 
 def _m_step_eei(stats, previous=None):
@@ -44,33 +44,15 @@ def _m_step_vei(stats, previous=None):
         \qquad
         \Sigma_k = \lambda_k B
 
-    Celeux & Govaert (1995), model [lambda_k B], section 4.
+    Celeux & Govaert (1995), model [lambda_k B], section 4; see
+    ``_iterative.volumes_and_common_shape``.
     """
-    n_features = stats.means.shape[1]
-    W = stats.scatter
-    nk = per_component_denominator(stats.nk)
     active = ~empty_components(stats.nk)
-
-    def shape(volume):
-        M = (W[active] / volume[active, None]).sum(axis=0)
-        require_positive(M, "VEI")
-        return M / np.exp(np.log(M).mean())
-
-    def update(volume):
-        volume = (W / shape(volume)).sum(axis=1) / (n_features * nk)
-        require_positive(volume[active], "VEI")
-        return np.where(active, volume, 1.0)
-
-    def covariances(volume):
-        full = volume[:, None] * shape(volume)
-        return np.einsum("kj,ij->kij", full, np.eye(n_features))
-
-    if previous is not None:
-        volume = np.exp(np.log(previous).mean(axis=1))
-    else:
-        volume = np.where(active, W.sum(axis=1) / (n_features * nk), 1.0)
-    volume = minimise(update, np.where(active, volume, 1.0), covariances, stats, active)
-    return volume[:, None] * shape(volume)
+    volume = None if previous is None else np.exp(np.log(previous).mean(axis=1))
+    volume, shape = volumes_and_common_shape(
+        stats.scatter, per_component_denominator(stats.nk), active, "VEI", volume
+    )
+    return volume[:, None] * shape
 
 
 def _m_step_evi(stats, previous=None):

@@ -15,7 +15,13 @@ import numpy as np
 from .._structures import DegenerateCovarianceError
 from . import register
 from ._base import CovarianceModel, empty_components, per_component_denominator
-from ._iterative import common_orientation, minimise, require_positive
+from ._iterative import (
+    common_orientation,
+    minimise,
+    objective,
+    require_positive,
+    volumes_and_common_shape,
+)
 
 
 def _m_step_eee(stats, previous=None):
@@ -70,7 +76,11 @@ def _m_step_vee(stats, previous=None):
         volume = np.exp(np.linalg.slogdet(previous)[1] / n_features)
     else:
         volume = np.trace(W, axis1=1, axis2=2) / (n_features * nk)
-    volume = minimise(update, np.where(active, volume, 1.0), covariances, stats, active)
+    volume = minimise(
+        update,
+        np.where(active, volume, 1.0),
+        lambda volume: objective(covariances(volume), stats, active),
+    )
     return covariances(volume)
 
 
@@ -154,30 +164,14 @@ def _m_step_vev(stats, previous=None):
 
     Celeux & Govaert (1995), model [lambda_k D_k A D_k^T].
     """
-    n_features = stats.means.shape[1]
     omega, L = np.linalg.eigh(stats.scatter)  # ascending, same order for all k
-    nk = per_component_denominator(stats.nk)
     active = ~empty_components(stats.nk)
-
-    def shape(volume):
-        M = (omega[active] / volume[active, None]).sum(axis=0)
-        require_positive(M, "VEV")
-        return M / np.exp(np.log(M).mean())
-
-    def update(volume):
-        volume = (omega / shape(volume)).sum(axis=1) / (n_features * nk)
-        require_positive(volume[active], "VEV")
-        return np.where(active, volume, 1.0)
-
-    def covariances(volume):
-        return np.einsum("kij,kj,klj->kil", L, volume[:, None] * shape(volume), L)
-
-    if previous is not None:
-        volume = np.exp(np.linalg.slogdet(previous)[1] / n_features)
-    else:
-        volume = omega.sum(axis=1) / (n_features * nk)
-    volume = minimise(update, np.where(active, volume, 1.0), covariances, stats, active)
-    return covariances(volume)
+    n_features = stats.means.shape[1]
+    volume = None if previous is None else np.exp(np.linalg.slogdet(previous)[1] / n_features)
+    volume, shape = volumes_and_common_shape(
+        omega, per_component_denominator(stats.nk), active, "VEV", volume
+    )
+    return np.einsum("kij,kj,klj->kil", L, volume[:, None] * shape, L)
 
 
 def _m_step_evv(stats, previous=None):
