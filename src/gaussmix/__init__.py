@@ -5,6 +5,7 @@ sufficient statistics, with mclust's covariance models.
 """
 
 from ._structures import DegenerateCovarianceError
+from .io import ModelFileError, load_model as load
 from .mixture import DegenerateComponentWarning, GaussianMixture
 from .models import available_models
 from .selection import SelectionResult, select
@@ -17,6 +18,8 @@ __all__ = [
     "DegenerateCovarianceError",
     "available_models",
     "select",
+    "load",
+    "ModelFileError",
     "SelectionResult",
     "__version__",
 ]

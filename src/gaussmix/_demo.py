@@ -31,8 +31,12 @@ def _section(console, title, text):
     console.print(Panel(text, title=f"[bold]{title}[/bold]", expand=False))
 
 
-def run_demo(console=None, seed=0):
-    """Print the walk-through; return the numbers it reports (for tests)."""
+def run_demo(console=None, seed=0, figures_dir=None):
+    """Print the walk-through; return the numbers it reports (for tests).
+
+    With ``figures_dir``, also write the walk-through's figures there (needs
+    matplotlib) and list them in ``report["figures"]``.
+    """
     console = console or Console()
     iris = load_iris()
     X, species, names = iris.data, iris.labels, iris.feature_names
@@ -192,4 +196,45 @@ def run_demo(console=None, seed=0):
         if ari_gm > ari_km
         else "Here k-means matched the species as well as the mixture did."
     )
+    if figures_dir is not None:
+        report["figures"] = _write_figures(
+            console, figures_dir, seed, X, names, width, gm1, petals, gm2, gm4
+        )
     return report
+
+
+def _write_figures(console, folder, seed, X, names, width, gm1, petals, gm2, gm4):
+    """The walk-through's pictures, one PNG each."""
+    from pathlib import Path
+
+    from . import plotting
+
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        console.print(
+            "[yellow]Figures skipped: they need matplotlib "
+            "(pip install 'gaussmix[plot]').[/yellow]"
+        )
+        return []
+    from .selection import select
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    result = select(X, n_components=range(1, 7), n_jobs=1, random_state=seed)
+    figures = {
+        "1_petal_width_density.png": plotting.plot_density(gm1, width, feature_names=["petal width (cm)"]),
+        "2_petals_hard.png": plotting.plot_clusters(gm2, petals, feature_names=names[2:]),
+        "2_petals_soft.png": plotting.plot_clusters(gm2, petals, soft=True, feature_names=names[2:]),
+        "3_iris_pairs.png": plotting.plot_pairs(gm4, X, feature_names=names),
+        "3_loglik_trace.png": plotting.plot_loglik(gm4),
+        "3_bic.png": plotting.plot_criterion(result, "bic"),
+        "4_uncertainty.png": plotting.plot_uncertainty(gm4, X, features=(2, 3), feature_names=names),
+        "5_kmeans_vs_gmm.png": plotting.plot_kmeans_vs_gmm(random_state=seed),
+    }
+    written = [str(plotting.save_figure(fig, folder / name)) for name, fig in figures.items()]
+    console.print()
+    console.print(f"[bold]Figures[/bold] ({len(written)}) written to [cyan]{folder.resolve()}[/cyan]:")
+    for name in figures:
+        console.print(f"  {name}")
+    return written

@@ -177,7 +177,13 @@ def run_em(
         lower_bound = loglik / total_weight
         lower_bounds.append(lower_bound)
         change = lower_bound - prev
-        logger.debug("iteration %d: lower bound %.10g, change %.3g", n_iter, lower_bound, change)
+        logger.debug(
+            "iteration %d: lower bound %.10g, change %.3g",
+            n_iter,
+            lower_bound,
+            change,
+            extra={"gaussmix_iteration": (n_iter, max_iter, lower_bound, change)},
+        )
         if on_iteration is not None:
             on_iteration(n_iter, lower_bound, change)
         if abs(change) < tol:

@@ -539,6 +539,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         entropy = log_map.sum() if weights is None else float(weights @ log_map)
         return self.bic(X, sample_weight=sample_weight) - 2.0 * entropy
 
+    # ------------------------------------------------------------ files
+    def save(self, path):
+        """Save the fitted model to ``path``: arrays plus JSON metadata, no pickle.
+
+        The file is written atomically; :func:`gaussmix.load` reads it back
+        exactly. Feature names, the covariance model, the hyper-parameters and
+        the gaussmix version travel with it.
+        """
+        from .io import save_model
+
+        save_model(self, path)
+
     # ------------------------------------------------------------ verbose
     def _say_init_start(self, init):
         self._init_t0 = self._iter_t0 = time.time()

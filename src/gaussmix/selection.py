@@ -9,6 +9,7 @@ cannot be inverted, say) gets NaN and the reason, as mclust's table gets NA.
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 import warnings
@@ -25,6 +26,7 @@ from .mixture import GaussianMixture
 from .models import available_models, get_model
 
 CRITERIA = ("bic", "icl")
+logger = logging.getLogger("gaussmix")
 
 
 @dataclass
@@ -162,9 +164,9 @@ def _fit_cell(X, sample_weight, K, code, partition, params):
         if not (np.isfinite(bic) and np.isfinite(icl)):
             raise ValueError("the fitted log-likelihood is not finite")
         loglik = (bic - gm._n_parameters() * math.log(_total(X, sample_weight))) / -2.0
-        return gm, bic, icl, loglik, None, messages
+        return (K, code), (gm, bic, icl, loglik, None, messages)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-        return None, math.nan, math.nan, math.nan, str(exc), []
+        return (K, code), (None, math.nan, math.nan, math.nan, str(exc), [])
 
 
 def _total(X, sample_weight):
@@ -262,15 +264,23 @@ def select(
         )
 
     cells = [(K, code) for K in ks for code in codes]
-    results = Parallel(n_jobs=n_jobs)(
+    outcomes = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
         delayed(_fit_cell)(X, weights, K, code, partitions[K], params) for K, code in cells
     )
+    results = {}
+    for done, (cell, outcome) in enumerate(outcomes, start=1):
+        results[cell] = outcome
+        logger.info(
+            "cell %s,%d done (%d of %d)", cell[1], cell[0], done, len(cells),
+            extra={"gaussmix_cell": (done, len(cells), cell)},
+        )
 
     shape = (len(ks), len(codes))
     bic, icl, loglik = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     n_params = np.zeros(shape, dtype=int)
     errors, fitted, notes = {}, {}, {}
-    for (K, code), (gm, b, c, ll, err, messages) in zip(cells, results):
+    for K, code in cells:
+        gm, b, c, ll, err, messages = results[(K, code)]
         i, j = ks.index(K), codes.index(code)
         bic[i, j], icl[i, j], loglik[i, j] = b, c, ll
         n_params[i, j] = get_model(code)[0].n_parameters(K, n_features)
