@@ -11,11 +11,11 @@ from gaussmix._demo import run_demo
 from gaussmix.datasets import load_iris
 
 
-def test_demo_command_walks_through_every_step():
+def test_demo_command_walks_through_every_step(tmp_path):
     env = dict(os.environ, COLUMNS="100")
     exe = os.path.join(os.path.dirname(sys.executable), "gaussmix")
-    cmd = [exe, "demo"] if os.path.exists(exe) else [sys.executable, "-m", "gaussmix", "demo"]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    cmd = [exe, "demo", "--no-figures"] if os.path.exists(exe) else [sys.executable, "-m", "gaussmix", "demo", "--no-figures"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     text = out.stdout
     for heading in (
@@ -29,6 +29,7 @@ def test_demo_command_walks_through_every_step():
     ):
         assert heading in text, heading
     assert "Traceback" not in out.stderr
+    assert list(tmp_path.iterdir()) == []  # --no-figures writes nothing
 
 
 def test_demo_numbers_are_what_the_fits_give():

@@ -304,9 +304,11 @@ def _load(model_path):
 
 
 def _model_input(gm, data, columns):
+    from .io import read_frame
+
     expected = [str(f) for f in getattr(gm, "feature_names_in_", [])]
     if not columns and expected:
-        frame, _, _ = _read(data, None) if Path(data).suffix.lower() != ".npy" else (None, None, None)
+        frame = read_frame(data)
         if frame is not None and set(expected) <= set(map(str, frame.columns)):
             columns = ",".join(expected)  # the model's columns, by name
     frame, X, names = _read(data, columns)

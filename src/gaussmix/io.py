@@ -203,6 +203,15 @@ def read_table(path, columns=None):
     return frame, data.to_numpy(dtype=np.float64), [str(c) for c in data.columns]
 
 
+def read_frame(path):
+    """The whole table of a CSV, TSV or Parquet file as read (None for .npy)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no data file at {path}")
+    suffix = path.suffix.lower()
+    return None if suffix == ".npy" else _read_frame(path, suffix, None)
+
+
 def _npy_column(c, n):
     try:
         i = int(c)
@@ -257,4 +266,7 @@ def write_table(frame, path):
     atomic_write(path, write)
 
 
-__all__ = ["save_model", "load_model", "read_table", "write_table", "ModelFileError", "atomic_write"]
+__all__ = [
+    "save_model", "load_model", "read_table", "read_frame", "write_table",
+    "ModelFileError", "atomic_write",
+]

@@ -531,13 +531,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         computed with the hard (MAP) labels as mclust does. mclust reports
         the negative.
         """
+        bic = self.bic(X, sample_weight=sample_weight)
         X = self._check_fitted_X(X)
         weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
         log_map = np.empty(X.shape[0])
         for sl, wlp in self._weighted_log_prob_chunks(X):
             log_map[sl] = np.max(log_resp_from_weighted(wlp)[1], axis=1)
         entropy = log_map.sum() if weights is None else float(weights @ log_map)
-        return self.bic(X, sample_weight=sample_weight) - 2.0 * entropy
+        return bic - 2.0 * entropy
 
     # ------------------------------------------------------------ files
     def save(self, path):

@@ -1,0 +1,158 @@
+"""Every gaussmix command through its real entry point, in a temporary folder."""
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("matplotlib")
+
+EXE = shutil.which("gaussmix", path=os.path.dirname(sys.executable)) or shutil.which("gaussmix")
+FAITHFUL = Path(__file__).resolve().parents[2] / "shared" / "data" / "faithful.csv"
+
+
+def run(args, cwd, ok=True):
+    cmd = [EXE, *args] if EXE else [sys.executable, "-m", "gaussmix", *args]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, COLUMNS="120"))
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def valid_png(path):
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    w, h = struct.unpack(">II", data[16:24])
+    assert 300 <= w <= 3000 and 250 <= h <= 3000
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        np.vstack([rng.normal(0, 1, (150, 2)), rng.normal(5, 1, (150, 2))]), columns=["x", "y"]
+    )
+    frame.insert(0, "id", [f"r{i}" for i in range(len(frame))])
+    frame.to_csv(folder / "data.csv", index=False)
+    return folder
+
+
+def test_demo_writes_its_figures(tmp_path):
+    proc = run(["demo", "--output", "figs"], cwd=tmp_path)
+    assert "GMM against k-means" in proc.stdout
+    assert "written to" in proc.stdout and str(tmp_path / "figs") in proc.stdout.replace("\n", "")
+    pngs = sorted((tmp_path / "figs").glob("*.png"))
+    assert len(pngs) == 8
+    for p in pngs:
+        valid_png(p)
+
+
+def test_fit_predict_info_sample_plot(work):
+    proc = run(["fit", "data.csv", "-k", "2", "--columns", "x,y", "-o", "m.gmm",
+                "--plot", "fit.png", "--seed", "0", "--json"], cwd=work)
+    summary = json.loads(proc.stdout)
+    assert summary["n_components"] == 2 and summary["converged"]
+    assert sorted(round(m[0]) for m in summary["means"]) == [0, 5]
+    valid_png(work / "fit.png")
+
+    info = json.loads(run(["info", "m.gmm", "--json"], cwd=work).stdout)
+    assert info["features"] == ["x", "y"] and info["weights"] == summary["weights"]
+    assert "VVV" not in run(["info", "m.gmm"], cwd=work).stdout  # full keeps its name
+
+    run(["predict", "m.gmm", "data.csv", "--id", "id", "-o", "pred.csv"], cwd=work)
+    pred = pd.read_csv(work / "pred.csv")
+    assert list(pred.columns) == ["id", "label", "prob_0", "prob_1", "log_density"]
+    assert len(pred) == 300 and pred.id[0] == "r0"
+    np.testing.assert_allclose(pred[["prob_0", "prob_1"]].sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_array_equal(pred.label, pred[["prob_0", "prob_1"]].to_numpy().argmax(1))
+    from gaussmix import load
+
+    model = load(work / "m.gmm")
+    data = pd.read_csv(work / "data.csv")[["x", "y"]]
+    np.testing.assert_allclose(pred.log_density, model.score_samples(data), rtol=1e-9)
+
+    run(["predict", "m.gmm", "data.csv", "-o", "pred.parquet"], cwd=work)
+    assert len(pd.read_parquet(work / "pred.parquet")) == 300
+    stdout = run(["predict", "m.gmm", "data.csv"], cwd=work).stdout
+    assert stdout.splitlines()[0] == "label,prob_0,prob_1,log_density"
+
+    draws = run(["sample", "m.gmm", "-n", "400", "--seed", "1"], cwd=work).stdout
+    sampled = pd.read_csv(__import__("io").StringIO(draws))
+    assert list(sampled.columns) == ["x", "y", "component"] and len(sampled) == 400
+    assert sorted(round(v) for v in sampled.groupby("component").x.mean()) == [0, 5]
+
+    proc = run(["plot", "m.gmm", "data.csv", "-o", "plots"], cwd=work)
+    for name in ("clusters.png", "uncertainty.png", "loglik.png"):
+        valid_png(work / "plots" / name)
+
+
+def test_standardize_keeps_original_units(work):
+    run(["fit", "data.csv", "-k", "2", "--columns", "x,y", "--standardize", "-o", "z.gmm",
+         "--seed", "0", "--quiet"], cwd=work)
+    info = json.loads(run(["info", "z.gmm", "--json"], cwd=work).stdout)
+    assert info["standardized"]
+    draws = run(["sample", "z.gmm", "-n", "400", "--seed", "1"], cwd=work).stdout
+    sampled = pd.read_csv(__import__("io").StringIO(draws))
+    assert sorted(round(v) for v in sampled.groupby("component").x.mean()) == [0, 5]
+    pred = pd.read_csv(__import__("io").StringIO(run(["predict", "z.gmm", "data.csv"], cwd=work).stdout))
+    assert set(np.bincount(pred.label)) == {150}
+
+
+@pytest.mark.skipif(not FAITHFUL.exists(), reason="shared data not found")
+def test_select_reports_mclusts_choice(tmp_path):
+    shutil.copy(FAITHFUL, tmp_path / "faithful.csv")
+    proc = run(["select", "faithful.csv", "-k", "1-4", "--plot", "bic.png", "--json", "-j", "1"],
+               cwd=tmp_path)
+    report = json.loads(proc.stdout)
+    assert (report["top"][0]["covariance_type"], report["top"][0]["n_components"]) == ("EEE", 3)
+    assert report["top"][0]["bic"] == pytest.approx(2314.316, abs=0.05)
+    assert len(report["cells"]) == 4 * 14
+    valid_png(tmp_path / "bic.png")
+    text = run(["select", "faithful.csv", "-k", "2-3", "-c", "EEE", "-c", "VVV", "-q"], cwd=tmp_path).stdout
+    assert "Best BIC values" in text and "EEE,3" in text
+    assert run(["info", "best.gmm", "--json"], cwd=tmp_path).stdout.count("EEE") == 1
+
+
+def test_progress_goes_to_stderr_and_quiet_silences_it(work):
+    quiet = run(["fit", "data.csv", "--columns", "x,y", "-o", "q.gmm", "-q"], cwd=work)
+    assert quiet.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "args, message, status",
+    [
+        (["fit", "missing.csv"], "no data file at missing.csv", 1),
+        (["fit", "ragged.csv"], "not a well-formed table", 1),
+        (["fit", "data.csv"], "non-numeric column(s) ['id']", 1),
+        (["predict", "m.gmm", "data.csv", "--columns", "x"], "has 1 feature column(s) but the model", 1),
+        (["predict", "broken.gmm", "data.csv"], "not a readable gaussmix model", 1),
+        (["fit", "data.csv", "-k", "0"], "Invalid value for '--components'", 2),
+        (["fit", "data.csv", "--covariance", "XYZ", "--columns", "x,y"], "not a known covariance model", 1),
+        (["select", "data.csv", "-k", "abc"], "use a range like 1-9", 2),
+        (["fit", "data.csv", "--nope"], "No such option", 2),
+    ],
+)
+def test_errors_are_one_line(work, args, message, status):
+    (work / "ragged.csv").write_text("a,b\n1,2\n3,4,5\n")
+    (work / "broken.gmm").write_bytes(b"PK\x03\x04garbage")
+    if not (work / "m.gmm").exists():
+        run(["fit", "data.csv", "--columns", "x,y", "-o", "m.gmm", "-q"], cwd=work)
+    proc = run(args, cwd=work, ok=False)
+    assert proc.returncode == status
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_debug_shows_the_traceback(work):
+    proc = run(["--debug", "fit", "missing.csv"], cwd=work, ok=False)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
