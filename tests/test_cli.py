@@ -156,3 +156,39 @@ def test_errors_are_one_line(work, args, message, status):
 def test_debug_shows_the_traceback(work):
     proc = run(["--debug", "fit", "missing.csv"], cwd=work, ok=False)
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_warnings_are_one_line_too(work):
+    proc = run(["fit", "data.csv", "--columns", "x,y", "-k", "3", "--max-iter", "1", "-q",
+                "-o", "w.gmm"], cwd=work)
+    lines = proc.stderr.strip().splitlines()
+    assert lines and all(line.startswith("gaussmix: warning: ") for line in lines)
+    assert "did not converge" in proc.stderr
+
+
+def test_progress_reads_the_librarys_log_records():
+    """The library logs each EM iteration and each select cell; the CLI draws them."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from gaussmix import GaussianMixture, select
+    from gaussmix.cli import _ProgressHandler
+
+    X = np.random.default_rng(0).normal(size=(200, 2))
+    with Progress(console=Console(file=__import__("io").StringIO())) as progress:
+        task = progress.add_task("x", total=None)
+        handler = _ProgressHandler(progress, task)
+        import logging
+
+        logger = logging.getLogger("gaussmix")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        try:
+            gm = GaussianMixture(2, tol=0, max_iter=7, random_state=0).fit(X)
+            assert progress.tasks[0].completed == 7 and "EM iteration 7" in progress.tasks[0].description
+            select(X, n_components=[1, 2], covariance_types=["VVV", "EII"], n_jobs=1)
+            assert progress.tasks[0].completed == 4 and progress.tasks[0].total == 4
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(logging.NOTSET)
+    assert gm.n_iter_ == 7

@@ -442,8 +442,17 @@ def info(
 # ---------------------------------------------------------------- entry point
 def main(argv=None):
     """Run the command line; errors become one line and an exit status."""
+    import warnings
+
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
+    if not debug:
+        # A warning (not converged, a collapsed component) is one line too.
+        def one_line(message, category, filename, lineno, file=None, line=None):
+            first = str(message).strip().splitlines()[0]
+            sys.stderr.write(f"gaussmix: warning: {first}\n")
+
+        warnings.showwarning = one_line
     try:
         app(args=argv, standalone_mode=False)
     except typer.Exit as exc:
