@@ -10,7 +10,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from gaussmix._em import MixtureParams, run_em, statistics_pass
-from gaussmix._estep import EStepParams, e_step, weighted_log_prob
+from gaussmix._estep import e_step, weighted_log_prob
 from gaussmix._stats import accumulate
 from gaussmix._structures import STRUCTURES
 from gaussmix.models import get_model

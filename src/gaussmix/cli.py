@@ -320,6 +320,17 @@ def _model_input(gm, data, columns):
     return frame, _standardized(X, getattr(gm, "input_transform_", None), expected or names)
 
 
+def _write_rows(frame, output, what):
+    """CSV on stdout, or a CSV/TSV/Parquet file written atomically."""
+    from .io import write_table
+
+    if output is None:
+        typer.echo(frame.to_csv(index=False), nl=False)
+    else:
+        write_table(frame, output)
+        err.print(f"{len(frame)} {what} written to {output}")
+
+
 @app.command()
 def predict(
     model: Path = typer.Argument(..., help="A model file from 'gaussmix fit' or 'select'."),
@@ -331,8 +342,6 @@ def predict(
     """Write each row's label, component probabilities and log-density."""
     import pandas as pd
 
-    from .io import write_table
-
     gm = _load(model)
     frame, X = _model_input(gm, data, columns)
     proba = gm.predict_proba(X)
@@ -343,11 +352,7 @@ def predict(
         if frame is None or id_column not in frame.columns:
             raise ValueError(f"--id {id_column!r}: no such column in {data}.")
         result.insert(0, id_column, frame[id_column].to_numpy())
-    if output is None:
-        typer.echo(result.to_csv(index=False), nl=False)
-    else:
-        write_table(result, output)
-        err.print(f"{len(result)} predictions written to {output}")
+    _write_rows(result, output, "predictions")
 
 
 @app.command()
@@ -360,8 +365,6 @@ def sample(
     """Draw N points from a fitted mixture (in the data's original units)."""
     import pandas as pd
 
-    from .io import write_table
-
     gm = _load(model)
     if seed is not None:
         gm.random_state = seed
@@ -372,11 +375,7 @@ def sample(
     names = [str(f) for f in getattr(gm, "feature_names_in_", [f"x{j}" for j in range(X.shape[1])])]
     frame = pd.DataFrame(X, columns=names)
     frame["component"] = y
-    if output is None:
-        typer.echo(frame.to_csv(index=False), nl=False)
-    else:
-        write_table(frame, output)
-        err.print(f"{n} samples written to {output}")
+    _write_rows(frame, output, "samples")
 
 
 @app.command()
