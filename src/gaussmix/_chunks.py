@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-#: Default budget for one chunk's temporaries, in bytes.
-DEFAULT_CHUNK_BYTES = 64 * 2**20
+#: Default budget for one chunk's temporaries, in bytes. Chunks this small
+#: stay in cache: on a 2-core EPYC, full covariance at N=1e5, d=16, K=16 ran
+#: an EM iteration in 173 ms with 4 MiB chunks against 512 ms with 64 MiB
+#: ones (the geometric mean over 7 shapes favoured 4 MiB over 2, 8 and 64).
+DEFAULT_CHUNK_BYTES = 4 * 2**20
 
 
 def bytes_per_row(n_components, n_features):

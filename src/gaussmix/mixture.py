@@ -99,7 +99,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Iterations between two progress lines.
     chunk_size : int, default=None
         Rows per chunk. ``None`` chooses a size whose temporaries stay under
-        64 MiB. Results do not depend on it beyond rounding.
+        4 MiB, small enough to stay in cache. Results do not depend on it
+        beyond rounding.
 
     Attributes
     ----------

@@ -1,0 +1,258 @@
+"""Time gaussmix against scikit-learn's GaussianMixture, in one process, on the same data.
+
+Every cell of the grid (N rows, d features, K components, covariance family,
+dtype) runs both libraries from the same initial weights, means and
+precisions with ``tol=0``, so both do exactly the same EM iterations. Per
+EM iteration, a cell's time is the difference between a fit of
+``--iters-long`` and one of ``--iters-short`` iterations, divided by the
+difference: this cancels the fixed costs (validation, the final E-step) and
+measures the loop itself. Each time is the median of ``--repeats`` runs.
+
+Also reported per cell: the achieved GFLOP/s of the EM iteration (counting
+the multiply-adds of the whitening and scatter products) against the GEMM
+rate measured in the same run, the relative difference of the final
+log-likelihoods, ``predict_proba`` and ``score_samples`` times, and the
+peak memory that ``fit`` allocates beyond the data (tracemalloc).
+
+Run ``python benchmarks/bench_em.py --quick`` for a small grid (under a
+minute); the full grid skips any cell whose scikit-learn fit would take more
+than ``--max-sklearn-seconds`` and says so. Results go to
+``benchmarks/RESULTS.md`` with the machine stated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+import sklearn
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture as SKGaussianMixture
+
+import gaussmix
+from gaussmix import GaussianMixture
+
+FAMILIES = ["full", "tied", "diag", "spherical"]
+
+
+def machine():
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = ", ".join(
+            f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)"
+            for i in threadpool_info()
+            if i.get("user_api") == "blas"
+        )
+    except ImportError:
+        blas = "unknown"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "gaussmix": gaussmix.__version__,
+        "blas": blas,
+    }
+
+
+def gemm_rate(dtype, n=1024, repeats=5):
+    """GFLOP/s of an n x n matrix product in this process, median of repeats."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(n, n)).astype(dtype)
+    b = rng.normal(size=(n, n)).astype(dtype)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def flops_per_iteration(n, d, K, family):
+    """Multiply-adds x 2 of one EM iteration's dominant products."""
+    if family in ("full", "tied"):
+        # whitening (x - mu_k) U_k and the scatter of each component: n d^2 each
+        return 2 * 2 * K * n * d * d
+    return 2 * 3 * K * n * d
+
+
+def make_cell(n, d, K, family, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(K, d)) * 4
+    X = (centres[rng.integers(0, K, size=n)] + rng.normal(size=(n, d))).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = SKGaussianMixture(K, covariance_type=family, max_iter=1, random_state=0).fit(
+            X[: min(n, 20 * K * d + 1000)].astype(np.float64)
+        )
+    init = dict(weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_)
+    return X, init
+
+
+def timed_fit(cls, X, K, family, init, iters):
+    est = cls(K, covariance_type=family, tol=0, max_iter=iters, **init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t0 = time.perf_counter()
+        est.fit(X)
+        return time.perf_counter() - t0, est
+
+
+def per_iteration(cls, X, K, family, init, short, long, repeats):
+    ts, tl = [], []
+    for _ in range(repeats):
+        ts.append(timed_fit(cls, X, K, family, init, short)[0])
+        t, est = timed_fit(cls, X, K, family, init, long)
+        tl.append(t)
+    return max(statistics.median(tl) - statistics.median(ts), 1e-9) / (long - short), est
+
+
+def peak_fit_memory(cls, X, K, family, init, iters):
+    tracemalloc.start()
+    timed_fit(cls, X, K, family, init, iters)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def run_cell(n, d, K, family, dtype, args, rates):
+    X, init = make_cell(n, d, K, family, dtype)
+    # A first sklearn iteration tells whether the cell is affordable.
+    probe, _ = timed_fit(SKGaussianMixture, X, K, family, init, 1)
+    budget = probe * (args.iters_short + args.iters_long) * args.repeats
+    if budget > args.max_sklearn_seconds:
+        return {"skipped": f"scikit-learn would take ~{budget:.0f} s"}
+    sk_it, sk = per_iteration(SKGaussianMixture, X, K, family, init, args.iters_short, args.iters_long, args.repeats)
+    gm_it, gm = per_iteration(GaussianMixture, X, K, family, init, args.iters_short, args.iters_long, args.repeats)
+    ll_rel = abs(gm.lower_bound_ - sk.lower_bound_) / max(abs(sk.lower_bound_), 1e-300)
+    pp = [median_time(lambda e=e: e.predict_proba(X), args.repeats) for e in (sk, gm)]
+    ss = [median_time(lambda e=e: e.score_samples(X), args.repeats) for e in (sk, gm)]
+    mem = [peak_fit_memory(c, X, K, family, init, 2) for c in (SKGaussianMixture, GaussianMixture)]
+    gflops = flops_per_iteration(n, d, K, family) / gm_it / 1e9
+    return {
+        "sk_iter": sk_it, "gm_iter": gm_it, "speedup": sk_it / gm_it,
+        "gflops": gflops, "gemm_share": gflops / rates[dtype],
+        "ll_rel": ll_rel,
+        "predict_proba_speedup": pp[0] / pp[1], "score_samples_speedup": ss[0] / ss[1],
+        "sk_mem": mem[0], "gm_mem": mem[1], "data_mib": X.nbytes / 2**20,
+    }
+
+
+def geometric_mean(values):
+    values = [v for v in values if v > 0]
+    return math.exp(sum(map(math.log, values)) / len(values)) if values else float("nan")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small grid, under a minute")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--iters-short", type=int, default=2)
+    parser.add_argument("--iters-long", type=int, default=6)
+    parser.add_argument("--max-sklearn-seconds", type=float, default=60.0)
+    parser.add_argument("--output", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    args = parser.parse_args(argv)
+
+    if args.quick:
+        grid = dict(n=[10_000], d=[2, 16], K=[3, 16], family=FAMILIES, dtype=["float64", "float32"])
+        args.repeats = min(args.repeats, 3)
+    else:
+        grid = dict(n=[10_000, 100_000, 1_000_000], d=[2, 16, 64], K=[3, 16, 64],
+                    family=FAMILIES, dtype=["float64", "float32"])
+    info = machine()
+    rates = {dt: gemm_rate(np.dtype(dt)) for dt in ("float64", "float32")}
+    print(f"machine: {info}\nGEMM GFLOP/s: {rates}", flush=True)
+
+    rows = []
+    for n, d, K, family, dtype in itertools.product(*grid.values()):
+        result = run_cell(n, d, K, family, dtype, args, rates)
+        rows.append(((n, d, K, family, dtype), result))
+        if "skipped" in result:
+            print(f"N={n} d={d} K={K} {family} {dtype}: skipped ({result['skipped']})", flush=True)
+        else:
+            print(f"N={n} d={d} K={K} {family} {dtype}: sklearn {result['sk_iter']*1e3:.1f} ms/it, "
+                  f"gaussmix {result['gm_iter']*1e3:.1f} ms/it, x{result['speedup']:.2f}, "
+                  f"ll rel diff {result['ll_rel']:.1e}", flush=True)
+    write_results(args, info, rates, rows)
+
+
+def write_results(args, info, rates, rows):
+    done = [(cell, r) for cell, r in rows if "skipped" not in r]
+    lines = [
+        "# gaussmix against scikit-learn: seconds per EM iteration",
+        "",
+        f"Written by `benchmarks/bench_em.py{' --quick' if args.quick else ''}` on "
+        f"{datetime.date.today().isoformat()}. Medians of {args.repeats} runs; per-iteration time is "
+        f"(time of {args.iters_long} iterations - time of {args.iters_short}) / "
+        f"{args.iters_long - args.iters_short}, both libraries from the same start with tol=0.",
+        "",
+        "Machine: " + "; ".join(f"{k} {v}" for k, v in info.items()),
+        "",
+        f"GEMM rate in this run: {rates['float64']:.1f} GFLOP/s (float64), "
+        f"{rates['float32']:.1f} GFLOP/s (float32).",
+        "",
+    ]
+    for dtype in ("float64", "float32"):
+        speedups = [r["speedup"] for (c, r) in done if c[4] == dtype]
+        if speedups:
+            lines.append(
+                f"- {dtype}: geometric mean speed-up x{geometric_mean(speedups):.2f} over "
+                f"{len(speedups)} cells (min x{min(speedups):.2f}, max x{max(speedups):.2f})"
+            )
+    skipped = [c for c, r in rows if "skipped" in r]
+    if skipped:
+        lines.append(f"- {len(skipped)} cell(s) skipped: scikit-learn would exceed "
+                     f"{args.max_sklearn_seconds:.0f} s")
+    lines += [
+        "",
+        "| N | d | K | covariance | dtype | sklearn ms/it | gaussmix ms/it | speed-up | GFLOP/s (share of GEMM) "
+        "| LL rel. diff | predict_proba x | score_samples x | fit peak MiB sklearn / gaussmix (data) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (n, d, K, family, dtype), r in rows:
+        if "skipped" in r:
+            lines.append(f"| {n} | {d} | {K} | {family} | {dtype} | skipped: {r['skipped']} |  |  |  |  |  |  |  |")
+            continue
+        lines.append(
+            f"| {n} | {d} | {K} | {family} | {dtype} | {r['sk_iter']*1e3:.2f} | {r['gm_iter']*1e3:.2f} | "
+            f"x{r['speedup']:.2f} | {r['gflops']:.2f} ({r['gemm_share']:.0%}) | {r['ll_rel']:.1e} | "
+            f"x{r['predict_proba_speedup']:.2f} | x{r['score_samples_speedup']:.2f} | "
+            f"{r['sk_mem']:.0f} / {r['gm_mem']:.0f} ({r['data_mib']:.1f}) |"
+        )
+    args.output.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
