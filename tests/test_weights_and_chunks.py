@@ -155,3 +155,16 @@ def test_float32_far_from_origin_stays_accurate(covariance_type):
     np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-4)
     np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-6)
     np.testing.assert_array_equal(a.predict(X32), b.predict(X64))
+
+
+def test_float32_components_far_apart_keep_their_own_precision():
+    """Each component is centred on its own (rounded) mean, not on a global one."""
+    rng = np.random.default_rng(18)
+    X32 = np.vstack([rng.normal(0, 0.01, (200, 1)), rng.normal(1e6, 1, (200, 1))]).astype(np.float32)
+    kw = dict(weights_init=[0.5, 0.5], means_init=[[0.0], [1e6]],
+              precisions_init=np.array([[[1e4]], [[1.0]]]), max_iter=5, tol=0)
+    a = fit_quiet(GaussianMixture(2, **kw), X32)
+    b = fit_quiet(GaussianMixture(2, **kw), X32.astype(np.float64))
+    np.testing.assert_allclose(a.score_samples(X32), b.score_samples(X32.astype(np.float64)),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-6)

@@ -22,9 +22,10 @@ The functions here are written against the array API standard: they run
 unchanged on NumPy, PyTorch, CuPy or ``array_api_strict`` arrays and compute
 in the chunk's own dtype (float32 stays float32). ``x - mu_k`` is formed
 before any product, so data far from the origin do not cancel, and it is
-formed as ``(x - c) - (mu_k - c)`` around a centre ``c`` near the data: in
-float32, ``mu_k`` itself far from the origin would be rounded (to 1/16 at
-1e6), while ``mu_k - c`` and ``x - c`` are small and exact.
+formed as ``(x - c_k) - (mu_k - c_k)`` with ``c_k`` the mean rounded to the
+chunk's dtype: in float32, ``mu_k`` far from the origin would be rounded (to
+1/16 at 1e6), while ``x - c_k`` is exact for rows near the component and
+``mu_k - c_k`` carries the rest.
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ class EStepParams:
 
     Attributes
     ----------
-    centre : array of shape (n_features,)
-        A point near the data, exactly representable in the chunk's dtype.
     means : array of shape (n_components, n_features)
-        The means relative to ``centre``.
+        The means rounded to the chunk's dtype, ``c_k``.
+    means_residual : array of shape (n_components, n_features)
+        ``mu_k - c_k``: what the rounding lost (zero in float64).
     prec_chol : array
         Precision Cholesky factors, in the layout of ``structure``.
     log_norm : array of shape (n_components,)
@@ -57,8 +58,8 @@ class EStepParams:
         Name of the precision structure (a key of ``STRUCTURES``).
     """
 
-    centre: Any
     means: Any
+    means_residual: Any
     prec_chol: Any
     log_norm: Any
     structure: str
@@ -76,14 +77,11 @@ class EStepParams:
             - 0.5 * n_features * math.log(2.0 * math.pi)
         )
         means = np.asarray(means, dtype=np.float64)
-        weights = np.asarray(weights, dtype=np.float64)
-        # The mixture's mean, rounded to the chunk dtype so that the host and
-        # the chunk agree on it exactly.
         host_dtype = np.float32 if dtype == xp.float32 else np.float64
-        centre = (weights @ means / weights.sum()).astype(host_dtype).astype(np.float64)
+        rounded = means.astype(host_dtype).astype(np.float64)
         return cls(
-            centre=xp.asarray(centre, dtype=dtype),
-            means=xp.asarray(means - centre, dtype=dtype),
+            means=xp.asarray(rounded, dtype=dtype),
+            means_residual=xp.asarray(means - rounded, dtype=dtype),
             prec_chol=xp.asarray(np.asarray(prec_chol, dtype=np.float64), dtype=dtype),
             log_norm=xp.asarray(log_norm, dtype=dtype),
             structure=structure,
@@ -93,8 +91,8 @@ class EStepParams:
 def weighted_log_prob(X, params):
     """``log pi_k + log N(x_i | mu_k, Sigma_k)`` for a chunk, shape (n_rows, K)."""
     xp = array_namespace(X)
-    centred = X - params.centre
-    diff = xp.expand_dims(centred, axis=0) - xp.expand_dims(params.means, axis=1)  # (K, n, d)
+    diff = xp.expand_dims(X, axis=0) - xp.expand_dims(params.means, axis=1)  # (K, n, d)
+    diff = diff - xp.expand_dims(params.means_residual, axis=1)
     sq = STRUCTURES[params.structure].whiten(diff, params.prec_chol, xp)  # (K, n)
     return xp.matrix_transpose(-0.5 * sq) + params.log_norm
 
