@@ -17,7 +17,7 @@ def assert_finite_and_pd(gm):
     for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
         assert np.all(np.isfinite(getattr(gm, name))), name
     cov = np.asarray(gm.covariances_)
-    if cov.ndim >= 2 and cov.shape[-1] == cov.shape[-2] and gm.covariance_type in ("full", "tied"):
+    if cov.ndim == 3 or gm.covariance_type == "tied":
         assert np.linalg.eigvalsh(cov).min() > 0
     else:
         assert np.all(cov > 0)
@@ -95,3 +95,35 @@ def test_well_posed_fit_gives_no_warning():
         warnings.simplefilter("error")
         gm = GaussianMixture(3, random_state=0).fit(X)
     assert gm.converged_
+
+
+@pytest.mark.parametrize("code", ["EII", "EEI", "VEI", "EVI", "EEV", "VEV", "EVE", "VVE", "EVV", "VEE", "EEE"])
+def test_an_emptied_component_keeps_the_models_constraints(code):
+    from gaussmix.models import get_model
+
+    X = blobs(seed=36, n_per=(100, 100))
+    far = np.full(X.shape[1], 1e4)
+    means = np.vstack([X[:100].mean(0), X[100:].mean(0), far])
+    with pytest.warns(DegenerateComponentWarning, match="lost all their weight"):
+        gm = GaussianMixture(3, covariance_type=code, means_init=means,
+                             weights_init=[0.45, 0.45, 0.1], reg_covar=0.0).fit(X)
+    assert_finite_and_pd(gm)
+    cov = gm.covariances_
+    vol = np.linalg.det(cov) ** (1 / cov.shape[-1])
+    if code[0] == "E":
+        np.testing.assert_allclose(vol, vol[0], rtol=1e-6)
+    if code[1] == "E":
+        shapes = np.sort(np.linalg.eigvalsh(cov), axis=1) / vol[:, None]
+        np.testing.assert_allclose(shapes, np.broadcast_to(shapes[0], shapes.shape), rtol=1e-6)
+    if code[2] == "I":
+        assert np.all(cov - np.stack([np.diag(np.diag(c)) for c in cov]) == 0)
+    assert get_model(code)[0].coupling != "independent"
+
+
+@pytest.mark.parametrize("code", ["EVI", "EVV", "VEV", "VVE"])
+def test_collapse_is_seen_in_coupled_models_too(code):
+    X = blobs(seed=37)
+    X[:120, 1] = 2.0  # component 0 is constant in one feature
+    with pytest.warns(DegenerateComponentWarning, match=r"component\(s\) \[.*\] is singular"):
+        gm = GaussianMixture(3, covariance_type=code, random_state=0).fit(X)
+    assert_finite_and_pd(gm)

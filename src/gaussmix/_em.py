@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from array_api_compat import array_namespace
@@ -63,6 +63,7 @@ class EMResult:
     n_iter: int = 0
     converged: bool = False
     emptied: set = field(default_factory=set)
+    collapsed: np.ndarray | None = None
 
 
 def m_step(model, stats, reg_covar, previous=None):
@@ -78,22 +79,27 @@ def m_step(model, stats, reg_covar, previous=None):
         before the model's constraints (``models._base.regularise``).
     previous : MixtureParams, optional
         The parameters entering this step. A component whose total weight is
-        (numerically) zero keeps its previous mean and covariance: any value
-        maximises its term of the EM objective, so keeping the old one keeps
-        the log-likelihood monotone and every parameter finite.
+        (numerically) zero keeps its previous mean, and, when its covariance
+        depends on nothing else (``model.coupling == "independent"``), its
+        previous covariance: any value maximises its term of the EM
+        objective, so the log-likelihood stays monotone and every parameter
+        finite. In the other models it takes what the shared part of the
+        M-step gives, so that the model's constraints still hold.
 
     Returns
     -------
     params : MixtureParams
     empty : ndarray of bool, shape (n_components,)
         Components that received no weight.
+    collapsed : ndarray of bool, shape (n_components,)
+        Components whose scatter (or, for pooled models, the pooled scatter)
+        is singular, so that only ``reg_covar`` keeps them invertible.
     """
     stats = stats.to_numpy()
     nk = stats.nk
-    total = nk.sum()
     struct = STRUCTURES[model.structure]
     empty = empty_components(nk)
-    weights = nk / total
+    weights = nk / nk.sum()
     means = stats.means
     covariances = model.covariance_m_step(
         regularise(stats, reg_covar),
@@ -102,10 +108,16 @@ def m_step(model, stats, reg_covar, previous=None):
     if previous is not None and empty.any():
         means = means.copy()
         means[empty] = previous.means[empty]
-        if previous.covariances is not None:
+        if model.coupling == "independent":
             covariances = struct.keep_components(covariances, previous.covariances, empty)
+    if model.coupling == "pooled":
+        pooled = stats.scatter.sum(axis=0, keepdims=True)
+        collapsed = np.repeat(struct.collapsed(pooled, [nk.sum()], reg_covar), len(nk))
+    else:
+        collapsed = struct.collapsed(stats.scatter, nk, reg_covar) & ~empty
     prec_chol = struct.prec_chol_from_cov(covariances)
-    return MixtureParams(weights, means, covariances, prec_chol, model.structure), empty
+    params = MixtureParams(weights, means, covariances, prec_chol, model.structure)
+    return params, empty, collapsed
 
 
 def _xp_slice(a, sl):
@@ -167,12 +179,13 @@ def run_em(
     """
     lower_bounds = []
     emptied = set()
+    collapsed = np.zeros(len(params.weights), dtype=bool)
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         prev = lower_bound
         stats, loglik = statistics_pass(X, sample_weight, params, model.scatter, chunk_size)
-        params, empty = m_step(model, stats, reg_covar, previous=params)
+        params, empty, collapsed = m_step(model, stats, reg_covar, previous=params)
         emptied.update(np.flatnonzero(empty).tolist())
         lower_bound = loglik / total_weight
         lower_bounds.append(lower_bound)
@@ -189,16 +202,7 @@ def run_em(
         if abs(change) < tol:
             converged = True
             break
-    return EMResult(params, lower_bound, lower_bounds, n_iter, converged, emptied)
-
-
-def with_covariances(params):
-    """Fill in ``covariances`` from the precision factors when missing."""
-    if params.covariances is not None:
-        return params
-    struct = STRUCTURES[params.structure]
-    precision = struct.precision_from_prec_chol(params.precisions_cholesky)
-    return replace(params, covariances=struct.cov_from_precision(precision))
+    return EMResult(params, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed)
 
 
 __all__ = ["MixtureParams", "EMResult", "m_step", "statistics_pass", "resp_statistics", "run_em"]

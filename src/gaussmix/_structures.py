@@ -98,6 +98,23 @@ class Structure:
         new[mask] = old[mask]
         return new
 
+    def collapsed(self, scatter, nk, reg_covar):
+        """Which scatters (full (m, d, d) or diagonal (m, d)) have collapsed.
+
+        Collapsed means the covariance estimate ``S / n`` has a direction of
+        variance at most ``reg_covar`` (or below 1e-10 of its largest, when
+        ``reg_covar`` is 0): only the regularisation keeps it invertible.
+        """
+        low, high = self._extremes(np.asarray(scatter))
+        n = np.maximum(np.asarray(nk, dtype=float), np.finfo(float).tiny)
+        return low / n <= np.maximum(reg_covar, 1e-10 * high / n)
+
+    def _extremes(self, scatter):
+        if scatter.ndim == 3:
+            eig = np.linalg.eigvalsh(scatter)
+            return eig[:, 0], eig[:, -1]
+        return scatter.min(axis=1), scatter.max(axis=1)
+
     # -- chunk side, array API ------------------------------------------------
     def whiten(self, diff, prec_chol, xp):  # pragma: no cover
         """Return the squared Mahalanobis distances from diff (K, n, d): (K, n)."""
@@ -217,6 +234,11 @@ class Diag(_Variances):
 
 class Spherical(_Variances):
     name = "spherical"
+
+    def _extremes(self, scatter):
+        # One variance per component: judged on the mean over features.
+        mean = np.asarray(scatter).reshape(len(scatter), -1).mean(axis=1)
+        return mean, mean
 
     def shape(self, n_components, n_features):
         return (n_components,)

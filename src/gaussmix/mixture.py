@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _validation as val
 from ._chunks import auto_chunk_size, chunk_slices
-from ._em import MixtureParams, m_step, resp_statistics, run_em, with_covariances
+from ._em import MixtureParams, m_step, resp_statistics, run_em
 from ._estep import log_resp_from_weighted, weighted_log_prob
 from ._init import INIT_METHODS, initial_resp
 from ._structures import STRUCTURES
@@ -297,8 +297,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 DegenerateComponentWarning,
                 stacklevel=3,
             )
-        self._set_params_from(with_covariances(best.params), model, sklearn_layout)
-        self._warn_collapsed(model)
+        self._set_params_from(best.params, model, sklearn_layout)
+        self._warn_collapsed(model, best.collapsed)
         self.converged_ = bool(best.converged)
         self.n_iter_ = int(best.n_iter)
         self.lower_bound_ = float(best.lower_bound)
@@ -339,7 +339,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     X, weights, self.n_components, self.init_params, random_state
                 )
             stats = resp_statistics(X, weights, resp_for_chunk, model.scatter, chunk_size)
-            start, _ = m_step(model, stats, self.reg_covar)
+            start, _, _ = m_step(model, stats, self.reg_covar)
             w = start.weights if user_init["weights"] is None else user_init["weights"]
             mu = start.means if user_init["means"] is None else user_init["means"]
             cov = start.covariances if user_init["covariances"] is None else user_init["covariances"]
@@ -376,25 +376,23 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             model.structure,
         )
 
-    def _warn_collapsed(self, model):
+    def _warn_collapsed(self, model, collapsed):
         """Warn when a covariance is singular but for ``reg_covar``."""
-        struct = STRUCTURES[model.structure]
-        params = self._params()
-        K, d = params.means.shape
-        cov = struct.to_full(params.covariances, K, d)
-        eig = np.linalg.eigvalsh(cov)
-        empirical_min = eig[:, 0] - self.reg_covar
-        collapsed = np.flatnonzero(empirical_min <= 1e-10 * np.maximum(eig[:, -1], 1e-300))
-        if collapsed.size:
-            warnings.warn(
-                f"the covariance of component(s) {collapsed.tolist()} is singular "
-                f"(collapsed onto a point, a line or a constant feature); only "
-                f"reg_covar={self.reg_covar:g} keeps it positive definite, so those "
-                f"densities are spikes. Use fewer components, remove constant or "
-                f"duplicated features, or increase reg_covar.",
-                DegenerateComponentWarning,
-                stacklevel=4,
-            )
+        if collapsed is None or not np.any(collapsed):
+            return
+        which = (
+            "the shared covariance"
+            if model.coupling == "pooled"
+            else f"the covariance of component(s) {np.flatnonzero(collapsed).tolist()}"
+        )
+        warnings.warn(
+            f"{which} is singular (collapsed onto a point, a line or a constant "
+            f"feature); only reg_covar={self.reg_covar:g} keeps it positive definite, "
+            f"so those densities are spikes. Use fewer components, remove constant or "
+            f"duplicated features, or increase reg_covar.",
+            DegenerateComponentWarning,
+            stacklevel=4,
+        )
 
     # ------------------------------------------------------------- predict
     def _check_fitted_X(self, X):

@@ -37,6 +37,13 @@ class CovarianceModel:
     univariate : bool
         True for mclust's one-dimensional models E and V, which only take
         data with one feature.
+    coupling : {"independent", "pooled", "coupled"}
+        How components' covariances depend on the statistics:
+        ``"independent"`` (each on its own scatter only: VVV, VVI, VII, V),
+        ``"pooled"`` (one estimate from the pooled scatter: EII, EEI, EEE, E)
+        or ``"coupled"`` (a shared volume, shape or orientation, but each
+        component's own scatter must be non-singular). It decides what an
+        empty component keeps and which scatter a collapse is judged on.
     """
 
     code: str
@@ -47,6 +54,7 @@ class CovarianceModel:
     n_covariance_parameters: Callable = field(repr=False)
     sklearn_name: Optional[str] = None
     univariate: bool = False
+    coupling: str = "coupled"
 
     def n_parameters(self, n_components, n_features):
         """Free parameters: covariances + means + (K - 1) mixing weights."""

@@ -145,9 +145,9 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, c
 
     def eigenvalues(D):
         B = np.einsum("ji,kjl,li->ki", D, W, D)  # diag(D^T W_k D)
-        s = eigenvalues_given_orientation(B)
-        require_positive(s[active], code)
-        return np.where(active[:, None], s, 1.0)
+        s = eigenvalues_given_orientation(B)  # also sets the empty components'
+        require_positive(s, code)
+        return s
 
     def update(state):
         D, s = state

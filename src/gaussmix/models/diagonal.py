@@ -104,6 +104,7 @@ EEI = register(
         scatter="diag",
         covariance_m_step=_m_step_eei,
         n_covariance_parameters=lambda n_components, n_features: n_features,
+        coupling="pooled",
     )
 )
 
@@ -141,5 +142,6 @@ VVI = register(
         covariance_m_step=_m_step_vvi,
         n_covariance_parameters=lambda n_components, n_features: n_components * n_features,
         sklearn_name="diag",
+        coupling="independent",
     )
 )

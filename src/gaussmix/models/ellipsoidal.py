@@ -103,10 +103,11 @@ def _m_step_eve(stats, previous=None):
     n = per_component_denominator(stats.nk).sum()
 
     def eigenvalues(B):
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             root_det = np.exp(np.log(B).mean(axis=1))
-        volume = root_det[active].sum() / n
-        return volume * B / root_det[:, None]
+            volume = root_det[active].sum() / n
+            # An empty component gets the common volume and a round shape.
+            return np.where(active[:, None], volume * B / root_det[:, None], volume)
 
     return common_orientation(stats, previous, active, eigenvalues, "EVE")
 
@@ -127,7 +128,11 @@ def _m_step_vve(stats, previous=None):
     """
     active = ~empty_components(stats.nk)
     nk = per_component_denominator(stats.nk)
-    return common_orientation(stats, previous, active, lambda B: B / nk[:, None], "VVE")
+    def eigenvalues(B):
+        # An empty component is free in volume and shape: a unit sphere.
+        return np.where(active[:, None], B / nk[:, None], 1.0)
+
+    return common_orientation(stats, previous, active, eigenvalues, "VVE")
 
 
 def _m_step_eev(stats, previous=None):
@@ -235,6 +240,7 @@ EEE = register(
         covariance_m_step=_m_step_eee,
         n_covariance_parameters=lambda n_components, n_features: _n_full(n_features),
         sklearn_name="tied",
+        coupling="pooled",
     )
 )
 
@@ -325,5 +331,6 @@ VVV = register(
         n_covariance_parameters=lambda n_components, n_features: n_components
         * _n_full(n_features),
         sklearn_name="full",
+        coupling="independent",
     )
 )

@@ -51,6 +51,7 @@ EII = register(
         scatter="diag",
         covariance_m_step=_m_step_eii,
         n_covariance_parameters=lambda n_components, n_features: 1,
+        coupling="pooled",
     )
 )
 
@@ -63,6 +64,7 @@ VII = register(
         covariance_m_step=_m_step_vii,
         n_covariance_parameters=lambda n_components, n_features: n_components,
         sklearn_name="spherical",
+        coupling="independent",
     )
 )
 
@@ -75,6 +77,7 @@ E = register(
         covariance_m_step=_m_step_eii,
         n_covariance_parameters=lambda n_components, n_features: 1,
         univariate=True,
+        coupling="pooled",
     )
 )
 
@@ -87,5 +90,6 @@ V = register(
         covariance_m_step=_m_step_vii,
         n_covariance_parameters=lambda n_components, n_features: n_components,
         univariate=True,
+        coupling="independent",
     )
 )
