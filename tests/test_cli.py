@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .helpers import shared
+
 pd = pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
 
 EXE = shutil.which("gaussmix", path=os.path.dirname(sys.executable)) or shutil.which("gaussmix")
-FAITHFUL = Path(__file__).resolve().parents[2] / "shared" / "data" / "faithful.csv"
 
 
 def run(args, cwd, ok=True):
@@ -107,9 +108,8 @@ def test_standardize_keeps_original_units(work):
     assert set(np.bincount(pred.label)) == {150}
 
 
-@pytest.mark.skipif(not FAITHFUL.exists(), reason="shared data not found")
 def test_select_reports_mclusts_choice(tmp_path):
-    shutil.copy(FAITHFUL, tmp_path / "faithful.csv")
+    shutil.copy(shared("data", "faithful.csv"), tmp_path / "faithful.csv")
     proc = run(["select", "faithful.csv", "-k", "1-4", "--plot", "bic.png", "--json", "-j", "1"],
                cwd=tmp_path)
     report = json.loads(proc.stdout)
@@ -122,7 +122,37 @@ def test_select_reports_mclusts_choice(tmp_path):
     assert run(["info", "best.gmm", "--json"], cwd=tmp_path).stdout.count("EEE") == 1
 
 
-def test_progress_goes_to_stderr_and_quiet_silences_it(work):
+def test_standardized_log_density_is_a_density_of_the_data(work):
+    """exp(log_density) integrates to 1 over the data's own units."""
+    run(["fit", "data.csv", "-k", "2", "--columns", "x,y", "--standardize", "-o", "zs.gmm",
+         "--seed", "0", "-q"], cwd=work)
+    xs, ys = np.linspace(-6, 11, 171), np.linspace(-6, 11, 171)
+    gx, gy = np.meshgrid(xs, ys)
+    pd.DataFrame({"x": gx.ravel(), "y": gy.ravel()}).to_csv(work / "grid.csv", index=False)
+    run(["predict", "zs.gmm", "grid.csv", "-o", "grid_pred.csv"], cwd=work)
+    dens = np.exp(pd.read_csv(work / "grid_pred.csv").log_density.to_numpy())
+    cell = (xs[1] - xs[0]) * (ys[1] - ys[0])
+    assert dens.sum() * cell == pytest.approx(1.0, abs=0.01)
+
+
+def test_select_then_predict_uses_the_models_columns(work):
+    run(["select", "data.csv", "--columns", "x,y", "-k", "1-3", "-c", "VVV", "-c", "EEE",
+         "-o", "sel.gmm", "-q", "-j", "1"], cwd=work)
+    info = json.loads(run(["info", "sel.gmm", "--json"], cwd=work).stdout)
+    assert info["features"] == ["x", "y"]
+    pred = pd.read_csv(__import__("io").StringIO(run(["predict", "sel.gmm", "data.csv"], cwd=work).stdout))
+    assert len(pred) == 300
+    meta = json.loads(np.load(work / "sel.gmm")["metadata"].tobytes())
+    assert meta["params"]["resp_init"] is None  # the start is not saved as a parameter
+    assert meta["params"]["init_params"] == "hc"
+
+
+def test_debug_works_anywhere_on_the_line(work):
+    proc = run(["fit", "missing.csv", "--debug"], cwd=work, ok=False)
+    assert "Traceback" in proc.stderr and "FileNotFoundError" in proc.stderr
+
+
+def test_quiet_leaves_stderr_empty(work):
     quiet = run(["fit", "data.csv", "--columns", "x,y", "-o", "q.gmm", "-q"], cwd=work)
     assert quiet.stderr == ""
 
@@ -192,3 +222,12 @@ def test_progress_reads_the_librarys_log_records():
             logger.removeHandler(handler)
             logger.setLevel(logging.NOTSET)
     assert gm.n_iter_ == 7
+
+
+def test_predict_from_parquet_keeps_the_id_column(work):
+    if not (work / "m.gmm").exists():
+        run(["fit", "data.csv", "--columns", "x,y", "-o", "m.gmm", "-q"], cwd=work)
+    pd.read_csv(work / "data.csv").to_parquet(work / "data.parquet")
+    out = run(["predict", "m.gmm", "data.parquet", "--id", "id"], cwd=work).stdout
+    pred = pd.read_csv(__import__("io").StringIO(out))
+    assert list(pred.columns[:2]) == ["id", "label"] and pred.id.iloc[-1] == "r299"

@@ -43,7 +43,9 @@ def test_demo_numbers_are_what_the_fits_give():
     assert report["monotone"]
     assert report["ari_gmm"] > report["ari_kmeans"]
     assert report["bic_best_k"] in (2, 3)
-    assert 0 <= report["n_unsure"] < 150
+    # iris's versicolor and virginica overlap: a few flowers must be in doubt,
+    # setosa's fifty never.
+    assert 1 <= report["n_unsure"] <= 20
 
 
 def test_version_and_help():

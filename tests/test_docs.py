@@ -19,3 +19,17 @@ def test_docstring_examples(name):
 
 def test_the_estimator_has_an_example():
     assert ">>> gm = GaussianMixture" in gaussmix.GaussianMixture.__doc__
+
+
+def test_docstrings_hold_no_control_characters():
+    """Maths in a non-raw docstring turns \\f, \\b, \\t into control characters."""
+    import inspect
+
+    for name in MODULES:
+        module = importlib.import_module(name)
+        for obj_name, obj in inspect.getmembers(module):
+            doc = getattr(obj, "__doc__", None) if (inspect.isfunction(obj) or inspect.isclass(obj)) else None
+            if getattr(obj, "__module__", None) != name or not doc:
+                continue
+            assert not any(c in doc for c in "\x07\x08\x0b\x0c\t"), f"{name}.{obj_name}"
+        assert not any(c in (module.__doc__ or "") for c in "\x07\x08\x0b\x0c\t"), name

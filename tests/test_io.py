@@ -116,7 +116,7 @@ def test_read_table_formats(tmp_path):
     frame.to_parquet(tmp_path / "d.parquet")
     np.save(tmp_path / "d.npy", frame[["x", "y"]].to_numpy())
     for name in ("d.csv", "d.tsv", "d.parquet"):
-        read, X, names = read_table(tmp_path / name, ["x", "y"])
+        read, X, names = read_table(tmp_path / name, ["x", "y"], keep=["id"])
         np.testing.assert_array_equal(X, frame[["x", "y"]].to_numpy())
         assert names == ["x", "y"] and list(read["id"]) == ["a", "b", "c"]
     _, X, names = read_table(tmp_path / "d.npy", ["1"])
@@ -149,3 +149,52 @@ def test_write_table_by_extension(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "o.csv"), frame)
     with pytest.raises(ValueError, match="use a .csv"):
         write_table(frame, tmp_path / "o.xlsx")
+
+
+def test_damaged_metadata_and_arrays_are_model_file_errors(tmp_path):
+    path = tmp_path / "m.gmm"
+    GaussianMixture(2, random_state=0).fit(load_iris().data).save(path)
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    for change in ("not a dict", "missing key", "bad shape"):
+        broken = dict(arrays)
+        meta = json.loads(arrays["metadata"].tobytes())
+        if change == "not a dict":
+            meta = ["gaussmix-model"]
+        elif change == "missing key":
+            del meta["n_features_in"]
+        else:
+            broken["means_"] = np.zeros((5, 4))
+        broken["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        with open(path, "wb") as fh:
+            np.savez(fh, **broken)
+        with pytest.raises(ModelFileError):
+            gaussmix.load(path)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "m.gmm"
+        GaussianMixture(2, random_state=0).fit(load_iris().data).save(path)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_parquet_reads_only_the_chosen_columns(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    frame = pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0], "text": ["a", "b"]})
+    frame.to_parquet(tmp_path / "d.parquet")
+    asked = []
+    original = pq.read_table
+    monkeypatch.setattr(pq, "read_table", lambda p, columns=None: asked.append(columns) or original(p, columns=columns))
+    _, X, names = read_table(tmp_path / "d.parquet", ["y"])
+    assert asked == [["y"]] and names == ["y"]
+
+
+def test_unknown_data_suffix_is_refused(tmp_path):
+    (tmp_path / "d.xlsx").write_text("x")
+    with pytest.raises(ValueError, match="unknown file type '.xlsx'"):
+        read_table(tmp_path / "d.xlsx")

@@ -8,14 +8,14 @@ the same number of M-steps. Values are rounded to ~4 significant digits.
 """
 
 import json
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from gaussmix import GaussianMixture, available_models
+
+from .helpers import shared
 
 MCLUST_MODELS = [
     "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
@@ -27,17 +27,16 @@ MCLUST_MODELS = [
 # takes another path. For VVE the tests ask for at least mclust's quality.
 MCLUST_SUBOPTIMAL = {"VVE"}
 
-REF = Path(os.environ.get("GAUSSMIX_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "reference" / "mclust-me"
-
-pytestmark = pytest.mark.skipif(not REF.is_dir(), reason=f"mclust references not found at {REF}")
+def refpath(name):
+    return shared("reference", "mclust-me", name)
 
 
 def load(name):
-    return json.loads((REF / name).read_text())
+    return json.loads(refpath(name).read_text())
 
 
 def diabetes():
-    return np.loadtxt(REF / "diabetes.csv", delimiter=",", skiprows=1)
+    return np.loadtxt(refpath("diabetes.csv"), delimiter=",", skiprows=1)
 
 
 def sigma(params):
@@ -61,7 +60,7 @@ def fit(X, G, code, **kw):
 def test_em_reproduces_mclust_me(code, G):
     require(code)
     X, n = diabetes(), 145
-    z = np.loadtxt(REF / f"z-diabetes-{G}.csv", delimiter=",")
+    z = np.loadtxt(refpath(f"z-diabetes-{G}.csv"), delimiter=",")
     ref = load(f"diabetes-{code}-{G}.json")
     if code in MCLUST_SUBOPTIMAL:
         gm = fit(X, G, code, resp_init=z, max_iter=3000)
@@ -130,12 +129,12 @@ def test_one_component_is_the_closed_form(code):
     require(code)
     X = diabetes()
     gm = fit(X, 1, code, max_iter=1)
-    density = np.loadtxt(REF / f"diabetes-{code}-1-density.csv")
+    density = np.loadtxt(refpath(f"diabetes-{code}-1-density.csv"))
     np.testing.assert_allclose(gm.score_samples(X), density, atol=1e-3)
 
 
 def simulated1d():
-    return np.loadtxt(REF / "simulated1d.csv", delimiter=",", ndmin=2)
+    return np.loadtxt(refpath("simulated1d.csv"), delimiter=",", ndmin=2)
 
 
 @pytest.mark.parametrize("G", [2, 3, 4, 5])
@@ -168,5 +167,5 @@ def test_univariate_models_match_mclust(code, G):
 def test_univariate_one_component_density(code):
     x = simulated1d()
     gm = fit(x, 1, code, max_iter=1)
-    density = np.loadtxt(REF / f"simulated1d-{code}-1-density.csv")
+    density = np.loadtxt(refpath(f"simulated1d-{code}-1-density.csv"))
     np.testing.assert_allclose(gm.score_samples(x), density, atol=1e-3)

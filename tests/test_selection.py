@@ -12,23 +12,19 @@ mclust's VVE M-step stops short of its optimum, so for VVE cells we ask for
 a BIC at least as good as mclust's.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
 from gaussmix import GaussianMixture, SelectionResult, select
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from .helpers import shared
+
 
 
 def csv(name):
     pd = pytest.importorskip("pandas")
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"{path} not found")
-    return pd.read_csv(path).select_dtypes("number").to_numpy(dtype=float)
+    return pd.read_csv(shared("data", name)).select_dtypes("number").to_numpy(dtype=float)
 
 
 def check_cells(result, mclust_bic, tol=0.05):
@@ -188,6 +184,18 @@ def test_bad_arguments():
         select(X, covariance_types=["E"])
     with pytest.raises(ValueError, match="init_params"):
         select(X, init_params="ward")
+    for bad in ([2.7], "23", 5, [True]):
+        with pytest.raises(ValueError, match="positive integers"):
+            select(X, n_components=bad)
+    for bad in ([], None, 5):
+        with pytest.raises(ValueError, match="covariance_types"):
+            select(X, covariance_types=bad)
+    with pytest.raises(ValueError, match="tol must be"):
+        select(X, tol="a")
+    w = np.zeros(150)
+    w[:3] = 1.0
+    with pytest.raises(ValueError, match="rows of positive weight"):
+        select(X, n_components=[4], sample_weight=w)
 
 
 def test_every_cell_failing_is_a_clear_error():

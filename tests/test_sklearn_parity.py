@@ -79,11 +79,13 @@ def test_mclust_codes_are_the_same_models_with_full_shapes(covariance_type):
     assert Xs.shape == (50, d) and ys.shape == (50,)
 
 
-def test_sample_matches_sklearn_for_the_same_parameters():
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
+def test_sample_matches_sklearn_for_the_same_parameters(covariance_type):
     X = blobs(seed=4)
-    start = sklearn_start(X, "full")
-    sk = SKGaussianMixture(3, random_state=9, **start).fit(X)
-    gm = GaussianMixture(3, random_state=9, **start).fit(X)
+    start = sklearn_start(X, covariance_type)
+    kw = dict(covariance_type=covariance_type, random_state=9, **start)
+    sk = SKGaussianMixture(3, **kw).fit(X)
+    gm = GaussianMixture(3, **kw).fit(X)
     Xs_sk, y_sk = sk.sample(200)
     Xs_gm, y_gm = gm.sample(200)
     np.testing.assert_array_equal(y_gm, y_sk)

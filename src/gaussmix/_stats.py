@@ -62,10 +62,6 @@ class SuffStats:
     means: Any
     scatter: Any
 
-    @property
-    def kind(self):
-        return "full" if self.scatter.ndim == 3 else "diag"
-
     def to_numpy(self):
         """Return a copy of these statistics as float64 NumPy arrays (host)."""
         return SuffStats(_to_numpy(self.nk), _to_numpy(self.means), _to_numpy(self.scatter))

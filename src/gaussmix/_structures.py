@@ -115,6 +115,10 @@ class Structure:
             return eig[:, 0], eig[:, -1]
         return scatter.min(axis=1), scatter.max(axis=1)
 
+    def draw(self, rng, mean, cov_k, n):
+        """``n`` rows from N(mean, component covariance ``cov_k``), as scikit-learn draws."""
+        return rng.multivariate_normal(mean, cov_k, int(n))
+
     # -- chunk side, array API ------------------------------------------------
     def whiten(self, diff, prec_chol, xp):  # pragma: no cover
         """Return the squared Mahalanobis distances from diff (K, n, d): (K, n)."""
@@ -187,6 +191,9 @@ class Shared(Full):
 
 class _Variances(Structure):
     """Covariances stored as variances: the precision factor is 1 / sqrt."""
+
+    def draw(self, rng, mean, cov_k, n):
+        return mean + rng.standard_normal(size=(int(n), len(mean))) * np.sqrt(cov_k)
 
     def prec_chol_from_cov(self, cov):
         _check_positive(cov, f"{self.name} variance")

@@ -45,6 +45,7 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
 ):
     """Gaussian mixture models fitted by EM."""
+    del debug  # read by main() from the raw arguments, so parse errors honour it too
 
 
 # ---------------------------------------------------------------- helpers
@@ -52,10 +53,10 @@ def _columns(columns: Optional[str]):
     return [c.strip() for c in columns.split(",") if c.strip()] if columns else None
 
 
-def _read(path: Path, columns: Optional[str]):
+def _read(path: Path, columns: Optional[str], keep=()):
     from .io import read_table
 
-    return read_table(path, _columns(columns))
+    return read_table(path, _columns(columns), keep=[k for k in keep if k])
 
 
 def _standardized(X, transform, names):
@@ -66,8 +67,17 @@ def _standardized(X, transform, names):
     return pd.DataFrame(values, columns=names)
 
 
-def _summary(gm, X, path=None):
+def _log_jacobian(gm_or_transform):
+    """log |d z / d x| per row when a model works on z = (x - center) / scale."""
+    transform = gm_or_transform if isinstance(gm_or_transform, dict) or gm_or_transform is None \
+        else getattr(gm_or_transform, "input_transform_", None)
+    return 0.0 if transform is None else -float(np.sum(np.log(transform["scale"])))
+
+
+def _summary(gm, X, path=None, transform=None):
+    """Fit statistics in the data's own units (z-score fits are converted)."""
     n = X.shape[0]
+    shift = n * _log_jacobian(transform)  # log-likelihood of x = that of z + n log|J|
     return {
         "model": None if path is None else str(path),
         "n_components": int(gm.n_components),
@@ -76,11 +86,11 @@ def _summary(gm, X, path=None):
         "n_features": int(X.shape[1]),
         "converged": bool(gm.converged_),
         "n_iter": int(gm.n_iter_),
-        "log_likelihood": float(gm.score(X) * n),
+        "log_likelihood": float(gm.score(X) * n + shift),
         "n_parameters": int(gm._n_parameters()),
-        "bic": float(gm.bic(X)),
-        "icl": float(gm.icl(X)),
-        "aic": float(gm.aic(X)),
+        "bic": float(gm.bic(X) - 2 * shift),
+        "icl": float(gm.icl(X) - 2 * shift),
+        "aic": float(gm.aic(X) - 2 * shift),
         "weights": gm.weights_.tolist(),
         "means": gm.means_.tolist(),
     }
@@ -198,7 +208,7 @@ def fit(
     from .io import save_model
 
     save_model(gm, output, standardize=transform)
-    summary = _summary(gm, Z, output)
+    summary = _summary(gm, Z, output, transform)
     if plot is not None:
         _plot_fit(gm, Z, names, plot)
         summary["plot"] = str(plot)
@@ -274,7 +284,7 @@ def select(
         plotting.save_figure(plotting.plot_criterion(result, criterion), plot)
     if as_json:
         _emit_json({
-            "best": _summary(best, Z, output),
+            "best": _summary(best, Z, output, transform),
             "top": [{"covariance_type": code, "n_components": K, criterion: v}
                     for (K, code), v in result.ranking(criterion, 3)],
             "cells": [
@@ -303,7 +313,7 @@ def _load(model_path):
     return load_model(model_path)
 
 
-def _model_input(gm, data, columns):
+def _model_input(gm, data, columns, keep=()):
     from .io import read_frame
 
     expected = [str(f) for f in getattr(gm, "feature_names_in_", [])]
@@ -311,7 +321,7 @@ def _model_input(gm, data, columns):
         frame = read_frame(data)
         if frame is not None and set(expected) <= set(map(str, frame.columns)):
             columns = ",".join(expected)  # the model's columns, by name
-    frame, X, names = _read(data, columns)
+    frame, X, names = _read(data, columns, keep)
     if X.shape[1] != gm.n_features_in_:
         raise ValueError(
             f"{data} has {X.shape[1]} feature column(s) but the model was fitted on "
@@ -343,11 +353,11 @@ def predict(
     import pandas as pd
 
     gm = _load(model)
-    frame, X = _model_input(gm, data, columns)
+    frame, X = _model_input(gm, data, columns, keep=[id_column])
     proba = gm.predict_proba(X)
     result = pd.DataFrame({f"prob_{k}": proba[:, k] for k in range(gm.n_components)})
     result.insert(0, "label", proba.argmax(axis=1))
-    result["log_density"] = gm.score_samples(X)
+    result["log_density"] = gm.score_samples(X) + _log_jacobian(gm)  # in DATA's units
     if id_column is not None:
         if frame is None or id_column not in frame.columns:
             raise ValueError(f"--id {id_column!r}: no such column in {data}.")
@@ -445,6 +455,8 @@ def main(argv=None):
 
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
+    if debug:  # a global option, accepted anywhere on the line
+        argv = ["--debug"] + [a for a in argv if a != "--debug"]
     if not debug:
         # A warning (not converged, a collapsed component) is one line too.
         def one_line(message, category, filename, lineno, file=None, line=None):

@@ -40,6 +40,10 @@ def atomic_write(path, write):
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp makes the file private; give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -123,7 +127,7 @@ def load_model(path):
             f"{path} is not a readable gaussmix model file (corrupt, truncated or of "
             f"another kind: {exc.__class__.__name__})."
         ) from None
-    if meta.get("format") != FORMAT_NAME:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{path} is not a gaussmix model file.")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
@@ -131,20 +135,41 @@ def load_model(path):
             f"reads version {FORMAT_VERSION}. Refit the model or use a matching gaussmix."
         )
     try:
-        model = GaussianMixture(**meta["params"])
-    except TypeError as exc:
-        raise ModelFileError(f"{path} holds unknown parameters: {exc}") from None
+        return _model_from(meta, arrays, GaussianMixture)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelFileError(
+            f"{path} is a damaged gaussmix model file ({exc.__class__.__name__}: {exc})."
+        ) from None
+
+
+def _model_from(meta, arrays, cls):
+    from .models import get_model
+    from ._structures import STRUCTURES
+
+    model = cls(**meta["params"])
+    K, d = int(model.n_components), int(meta["n_features_in"])
+    spec, sklearn_layout = get_model(model.covariance_type)
+    cov_shape = STRUCTURES[spec.structure].shape(K, d) if sklearn_layout else (K, d, d)
+    expected = {"weights_": (K,), "means_": (K, d), "covariances_": cov_shape,
+                "precisions_": cov_shape, "precisions_cholesky_": cov_shape}
     for name, value in arrays.items():
+        if value.shape != expected[name] or not np.all(np.isfinite(value)):
+            raise ValueError(f"{name} has shape {value.shape}, expected {expected[name]}")
         setattr(model, name, value)
-    model.n_features_in_ = meta["n_features_in"]
+    model.n_features_in_ = d
     if meta.get("feature_names"):
-        model.feature_names_in_ = np.asarray(meta["feature_names"], dtype=object)
-    model.converged_ = meta["converged"]
-    model.n_iter_ = meta["n_iter"]
-    model.lower_bound_ = meta["lower_bound"]
-    model.lower_bounds_ = meta["lower_bounds"]
+        names = np.asarray(meta["feature_names"], dtype=object)
+        if names.shape != (d,):
+            raise ValueError("feature_names do not match the number of features")
+        model.feature_names_in_ = names
+    model.converged_ = bool(meta["converged"])
+    model.n_iter_ = int(meta["n_iter"])
+    model.lower_bound_ = float(meta["lower_bound"])
+    model.lower_bounds_ = [float(v) for v in meta["lower_bounds"]]
     if meta.get("standardize"):
-        model.input_transform_ = {k: np.asarray(v) for k, v in meta["standardize"].items()}
+        # Informational: the model expects (X - center) / scale. The CLI
+        # applies it; in Python, transform X before predict.
+        model.input_transform_ = {k: np.asarray(v, dtype=float) for k, v in meta["standardize"].items()}
     return model
 
 
@@ -152,7 +177,7 @@ def load_model(path):
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".npy")
 
 
-def read_table(path, columns=None):
+def read_table(path, columns=None, keep=()):
     """Read a data file for fitting or prediction.
 
     CSV and TSV (with a header) are read by pandas, Parquet by pyarrow (only
@@ -163,6 +188,8 @@ def read_table(path, columns=None):
     path : str or Path
     columns : list of str, optional
         The columns to use (names; for ``.npy``, 0-based indices as strings).
+    keep : sequence of str, optional
+        Further columns to read into ``frame`` only (an id column, say).
 
     Returns
     -------
@@ -187,7 +214,8 @@ def read_table(path, columns=None):
             idx = [_npy_column(c, X.shape[1]) for c in columns]
             X, names = X[:, idx], [names[i] for i in idx]
         return None, np.asarray(X), names
-    frame = _read_frame(path, suffix, columns)
+    wanted = None if not columns else list(dict.fromkeys([*columns, *keep]))
+    frame = _read_frame(path, suffix, wanted)  # Parquet reads only these columns
     if columns:
         missing = [c for c in columns if c not in frame.columns]
         if missing:
@@ -225,6 +253,10 @@ def _npy_column(c, n):
 def _read_frame(path, suffix, columns):
     import pandas as pd
 
+    if suffix not in DATA_SUFFIXES:
+        raise ValueError(
+            f"{path}: unknown file type {suffix!r}; use one of {', '.join(DATA_SUFFIXES)}."
+        )
     if suffix in (".parquet", ".pq"):
         try:
             import pyarrow.parquet as pq
@@ -233,7 +265,9 @@ def _read_frame(path, suffix, columns):
                 "reading Parquet needs pyarrow: pip install 'gaussmix[parquet]'."
             ) from None
         try:
-            return pq.read_table(path).to_pandas()
+            schema = pq.read_schema(path)
+            wanted = None if columns is None else [c for c in columns if c in schema.names]
+            return pq.read_table(path, columns=wanted).to_pandas()
         except Exception as exc:  # pyarrow raises several types for a bad file
             raise ValueError(f"{path} is not a readable Parquet file: {exc}") from None
     sep = "\t" if suffix == ".tsv" else ","

@@ -220,7 +220,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         return self.fit(X, sample_weight=sample_weight).predict(X)
 
-    def _fit(self, X, sample_weight):
+    def _fit(self, X, sample_weight, resp_start=None):
+        """Fit; ``resp_start`` (used by ``select``) gives starting
+        responsibilities without making them a parameter of the model."""
         val.check_scalar_params(self)
         model, sklearn_layout = get_model(self.covariance_type)
         if self.init_params not in INIT_METHODS:
@@ -241,10 +243,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         total_weight = float(n_samples if weights is None else weights.sum())
         chunk_size = self._chunk_size(n_features)
         user_init = self._checked_user_init(model, sklearn_layout, n_features)
+        start = self.resp_init if resp_start is None else resp_start
         resp_init = (
-            None
-            if self.resp_init is None
-            else val.check_resp_init(self.resp_init, n_samples, self.n_components)
+            None if start is None else val.check_resp_init(start, n_samples, self.n_components)
         )
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
@@ -484,13 +485,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         params = self._params()
         K, d = params.means.shape
         counts = rng.multinomial(n_samples, params.weights / params.weights.sum())
-        cov = STRUCTURES[params.structure].to_full(params.covariances, K, d)
-        X = np.vstack(
-            [
-                rng.multivariate_normal(params.means[k], cov[k], int(counts[k]))
-                for k in range(K)
-            ]
-        )
+        struct = STRUCTURES[params.structure]
+        # Matrices per component for full and shared storage, variances else.
+        cov = struct.to_full(params.covariances, K, d) if struct.matrix else params.covariances
+        X = np.vstack([struct.draw(rng, params.means[k], cov[k], counts[k]) for k in range(K)])
         y = np.repeat(np.arange(K), counts)
         return X, y
 

@@ -156,8 +156,11 @@ def _fit_cell(X, sample_weight, K, code, partition, params):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             resp = _start(X, sample_weight, K, code, partition, params["reg_covar"])
-            gm = GaussianMixture(K, covariance_type=code, resp_init=resp, **params)
-            gm.fit(X, sample_weight=sample_weight)
+            init = {} if partition is None else {"init_params": "hc"}
+            gm = GaussianMixture(K, covariance_type=code, **init, **params)
+            # The start goes in privately: it is not a parameter of the model
+            # (a saved model would otherwise carry an n x K matrix).
+            gm._fit(X, sample_weight, resp_start=resp)
         messages = sorted({str(w.message) for w in caught})
         bic = gm.bic(X, sample_weight=sample_weight)
         icl = gm.icl(X, sample_weight=sample_weight)
@@ -242,11 +245,24 @@ def select(
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}.")
-    X = val.check_X(GaussianMixture(), X, reset=True, min_samples=2)
+    for name, value in (("tol", tol), ("reg_covar", reg_covar)):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not value >= 0:
+            raise ValueError(f"{name} must be a non-negative number, got {value!r}.")
+    if not isinstance(max_iter, numbers.Integral) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
+    checker = GaussianMixture()
+    X = val.check_X(checker, X, reset=True, min_samples=2)
+    names = getattr(checker, "feature_names_in_", None)
     n_samples, n_features = X.shape
     ks = _check_n_components(n_components, n_samples)
     codes = _check_covariance_types(covariance_types, n_features)
     weights = val.check_sample_weight(sample_weight, n_samples, 1)
+    n_positive = n_samples if weights is None else int(np.count_nonzero(weights))
+    if ks[-1] > n_positive:
+        raise ValueError(
+            f"n_components goes up to {ks[-1]}, more than the {n_positive} rows of positive "
+            f"weight; lower it."
+        )
     rng = check_random_state(random_state)
     params = dict(reg_covar=reg_covar, tol=_mclust_tol(X, weights, tol), max_iter=max_iter)
 
@@ -287,6 +303,8 @@ def select(
         if messages:
             notes[(K, code)] = messages
         if err is None:
+            if names is not None:  # the cells saw an array; the names are the user's
+                gm.feature_names_in_ = names
             fitted[(K, code)] = gm
         else:
             errors[(K, code)] = err
@@ -324,11 +342,16 @@ def _mclust_tol(X, sample_weight, tol):
 
 def _check_n_components(n_components, n_samples):
     try:
-        ks = sorted({int(k) for k in n_components})
-    except (TypeError, ValueError):
-        raise ValueError("n_components must be an iterable of positive integers.") from None
-    if not ks or ks[0] < 1 or not all(isinstance(k, numbers.Integral) for k in ks):
-        raise ValueError("n_components must hold positive integers, for example range(1, 10).")
+        values = list(n_components)
+    except TypeError:
+        raise ValueError("n_components must be an iterable of positive integers, for example range(1, 10).") from None
+    if isinstance(n_components, str) or not values or not all(
+        isinstance(k, numbers.Integral) and not isinstance(k, bool) and k >= 1 for k in values
+    ):
+        raise ValueError(
+            f"n_components must hold positive integers, for example range(1, 10); got {n_components!r}."
+        )
+    ks = sorted({int(k) for k in values})
     if ks[-1] > n_samples:
         raise ValueError(
             f"n_components goes up to {ks[-1]}, more than the {n_samples} rows of X."
@@ -341,7 +364,14 @@ def _check_covariance_types(covariance_types, n_features):
         return available_models(n_features=n_features)
     if isinstance(covariance_types, str):
         covariance_types = [covariance_types]
-    codes = list(dict.fromkeys(covariance_types))
+    try:
+        codes = list(dict.fromkeys(covariance_types))
+    except TypeError:
+        raise ValueError(
+            f"covariance_types must be 'all' or a list of model names, got {covariance_types!r}."
+        ) from None
+    if not codes:
+        raise ValueError("covariance_types is empty; give at least one model, or 'all'.")
     for code in codes:
         model, _ = get_model(code)  # raises with the list of known names
         if model.univariate and n_features != 1:

@@ -78,9 +78,9 @@ def volumes_and_common_shape(values, nk, active, code, volume=None):
 
     .. math::
 
-        A = rac{\sum_k \omega_k / \lambda_k}{ig|\sum_k \omega_k / \lambda_kig|^{1/d}},
+        A = \frac{\sum_k \omega_k / \lambda_k}{\big|\sum_k \omega_k / \lambda_k\big|^{1/d}},
         \qquad
-        \lambda_k = rac{\sum_j \omega_{kj} / A_j}{d\, n_k},
+        \lambda_k = \frac{\sum_j \omega_{kj} / A_j}{d\, n_k},
 
     each the exact minimiser of ``sum_k n_k d log(lambda_k) + sum_kj
     omega_kj / (lambda_k A_j)`` given the other (Celeux & Govaert, 1995).
@@ -124,10 +124,10 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, c
 
     .. math::
 
-        f(	heta) = 	frac{P+Q}{2} + 	frac{P-Q}{2}\cos 2	heta + R \sin 2	heta,
-        \quad P = \sum_k rac{M_{k,aa}}{s_{ka}} + rac{M_{k,bb}}{s_{kb}},\;
-        Q = \sum_k rac{M_{k,aa}}{s_{kb}} + rac{M_{k,bb}}{s_{ka}},\;
-        R = \sum_k M_{k,ab}\Big(rac{1}{s_{ka}} - rac{1}{s_{kb}}\Big),
+        f(\theta) = \tfrac{P+Q}{2} + \tfrac{P-Q}{2}\cos 2\theta + R \sin 2\theta,
+        \quad P = \sum_k \frac{M_{k,aa}}{s_{ka}} + \frac{M_{k,bb}}{s_{kb}},\;
+        Q = \sum_k \frac{M_{k,aa}}{s_{kb}} + \frac{M_{k,bb}}{s_{ka}},\;
+        R = \sum_k M_{k,ab}\Big(\frac{1}{s_{ka}} - \frac{1}{s_{kb}}\Big),
 
     so ``2 theta = atan2(-R, (Q - P) / 2)``: the pairwise rotations of Flury
     and Gautschi's common-principal-components algorithm (1986), with the
