@@ -161,3 +161,18 @@ def test_hc_start_of_the_estimator_equals_selects_cell():
                          tol=r.best_.tol).fit(X)
     np.testing.assert_allclose(gm.means_, r.best_.means_, rtol=1e-10)
     assert gm.bic(X) == pytest.approx(r.bic_[0, 0], rel=1e-12)
+
+
+def test_an_inner_loop_that_never_settles_warns(monkeypatch):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from gaussmix.models import _iterative
+
+    monkeypatch.setattr(_iterative, "INNER_MAX_ITER", 1)
+    monkeypatch.setattr(_iterative, "INNER_TOL", 0.0)
+    X = load_iris().data
+    resp = np.random.default_rng(0).dirichlet(np.ones(3), size=150)
+    from gaussmix._stats import accumulate
+
+    with pytest.warns(ConvergenceWarning, match="inner iterations"):
+        get_model("VEE")[0].covariance_m_step(accumulate(X, resp))

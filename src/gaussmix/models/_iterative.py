@@ -16,8 +16,10 @@ relative, mclust's inner tolerance.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from .._structures import DegenerateCovarianceError
 
@@ -37,7 +39,8 @@ def objective(cov, stats, active):
     return float(np.sum(stats.nk[active] * logdet + trace))
 
 
-def converged(old, new, tol=INNER_TOL):
+def converged(old, new, tol=None):
+    tol = INNER_TOL if tol is None else tol
     return abs(old - new) <= tol * (1.0 + abs(new))
 
 
@@ -67,6 +70,13 @@ def minimise(update, state, objective_of, trace=None):
         if converged(current, new):
             break
         current = new
+    else:
+        warnings.warn(
+            f"an iterative M-step stopped after {INNER_MAX_ITER} inner iterations "
+            f"without settling; its result still improves on the previous parameters.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     return state
 
 
