@@ -89,7 +89,25 @@ class EStepParams:
 
 
 def weighted_log_prob(X, params):
-    """``log pi_k + log N(x_i | mu_k, Sigma_k)`` for a chunk, shape (n_rows, K)."""
+    """``log pi_k + log N(x_i | mu_k, Sigma_k)`` for a chunk, shape (n_rows, K).
+
+    float64 NumPy chunks with diagonal or spherical precisions take the
+    matrix-product kernel of ``_kernels``; everything else, and the tests'
+    reference, :func:`weighted_log_prob_reference`.
+    """
+    if isinstance(X, np.ndarray) and X.dtype == np.float64:
+        struct = STRUCTURES[params.structure]
+        precision = struct.precision_diagonal(params.prec_chol, X.shape[1])
+        if precision is not None:
+            from ._kernels import sq_distances_diagonal
+
+            sq = sq_distances_diagonal(X, params.means + params.means_residual, precision)
+            return -0.5 * sq + params.log_norm
+    return weighted_log_prob_reference(X, params)
+
+
+def weighted_log_prob_reference(X, params):
+    """``log pi_k + log N(x_i | mu_k, Sigma_k)`` for a chunk (array API reference)."""
     xp = array_namespace(X)
     diff = xp.expand_dims(X, axis=0) - xp.expand_dims(params.means, axis=1)  # (K, n, d)
     diff = diff - xp.expand_dims(params.means_residual, axis=1)

@@ -76,6 +76,22 @@ def _to_numpy(a):
 def accumulate(X, resp, sample_weight=None, kind="full"):
     """Sufficient statistics of one chunk of rows.
 
+    NumPy input takes the matrix-product kernel of ``_kernels``; every other
+    namespace, and the tests' reference, :func:`accumulate_reference`.
+    Parameters and result are the same.
+    """
+    if kind not in SCATTER_KINDS:
+        raise ValueError(f"kind must be one of {SCATTER_KINDS}, got {kind!r}")
+    if isinstance(X, np.ndarray) and isinstance(resp, np.ndarray):
+        from ._kernels import accumulate_numpy
+
+        return SuffStats(*accumulate_numpy(X, resp, sample_weight, kind))
+    return accumulate_reference(X, resp, sample_weight, kind)
+
+
+def accumulate_reference(X, resp, sample_weight=None, kind="full"):
+    """Sufficient statistics of one chunk of rows (array API reference).
+
     Parameters
     ----------
     X : array of shape (n_rows, n_features)

@@ -119,6 +119,10 @@ class Structure:
         """``n`` rows from N(mean, component covariance ``cov_k``), as scikit-learn draws."""
         return rng.multivariate_normal(mean, cov_k, int(n))
 
+    def precision_diagonal(self, prec_chol, n_features):
+        """The precisions as (K, d) diagonals, or None for matrix storage."""
+        return None
+
     # -- chunk side, array API ------------------------------------------------
     def whiten(self, diff, prec_chol, xp):  # pragma: no cover
         """Return the squared Mahalanobis distances from diff (K, n, d): (K, n)."""
@@ -209,6 +213,9 @@ class _Variances(Structure):
 class Diag(_Variances):
     name = "diag"
 
+    def precision_diagonal(self, prec_chol, n_features):
+        return prec_chol**2
+
     def shape(self, n_components, n_features):
         return (n_components, n_features)
 
@@ -241,6 +248,9 @@ class Diag(_Variances):
 
 class Spherical(_Variances):
     name = "spherical"
+
+    def precision_diagonal(self, prec_chol, n_features):
+        return np.repeat((prec_chol**2)[:, None], n_features, axis=1)
 
     def _extremes(self, scatter):
         # One variance per component: judged on the mean over features.
