@@ -91,18 +91,24 @@ class EStepParams:
 def weighted_log_prob(X, params):
     """``log pi_k + log N(x_i | mu_k, Sigma_k)`` for a chunk, shape (n_rows, K).
 
-    float64 NumPy chunks with diagonal or spherical precisions take the
-    matrix-product kernel of ``_kernels``; everything else, and the tests'
-    reference, :func:`weighted_log_prob_reference`.
+    NumPy chunks take the kernels of ``_kernels`` (matrix products for
+    float64 diagonal and spherical precisions, a per-component loop
+    otherwise); other namespaces, and the tests' reference,
+    :func:`weighted_log_prob_reference`.
     """
-    if isinstance(X, np.ndarray) and X.dtype == np.float64:
+    if isinstance(X, np.ndarray):
+        from ._kernels import sq_distances_by_component, sq_distances_diagonal
+
         struct = STRUCTURES[params.structure]
         precision = struct.precision_diagonal(params.prec_chol, X.shape[1])
-        if precision is not None:
-            from ._kernels import sq_distances_diagonal
-
+        if precision is not None and X.dtype == np.float64:
             sq = sq_distances_diagonal(X, params.means + params.means_residual, precision)
-            return -0.5 * sq + params.log_norm
+        else:
+            sq = sq_distances_by_component(
+                X, params.means, params.means_residual, params.prec_chol, struct.matrix,
+                None if precision is None else precision.astype(X.dtype),
+            )
+        return -0.5 * sq + params.log_norm
     return weighted_log_prob_reference(X, params)
 
 

@@ -15,8 +15,10 @@ as accurate:
       S_k = \sum_i w_i r_{ik} z_i z_i^T - a_k a_k^T / n_k ,
 
   instead of forming the (K, n, d) differences. In float64 the cancellation
-  is bounded by ``eps (|mu_k - c| / sigma_k)^2`` — 1e-12 for a component a
-  hundred standard deviations from the chunk's mean.
+  costs ``eps (|mu_k - c| / sigma_k)^2`` — 1e-12 for a component a hundred
+  standard deviations from the chunk's mean. A component that lost more
+  than half of its digits (a narrow one far away) is recomputed exactly,
+  centred on its own mean.
 * the diagonal and spherical E-step in float64: with ``p_k`` the precision
   diagonal and ``z = x - c``,
 
@@ -26,8 +28,11 @@ as accurate:
       = (z \circ z)\, p_k - 2\, z\, (p_k \circ m_k) + \textstyle\sum_j p_{kj} m_{kj}^2,
       \quad m_k = \mu_k - c ,
 
-  three small matrix products. float32 data keep the exact reference path,
-  where that expansion would cost digits.
+  three small matrix products.
+* every other NumPy E-step (float32, full and shared precisions): the
+  reference arithmetic, ``(x - c_k) - (mu_k - c_k)`` then the whitening,
+  one component at a time on (n, d) arrays that stay in cache, instead of
+  one (K, n, d) block; 2.5-8x faster on 3000-row float32 chunks.
 """
 
 from __future__ import annotations
@@ -51,15 +56,28 @@ def accumulate_numpy(X, resp, sample_weight, kind):
         scatter = np.empty((wr.shape[1], z.shape[1], z.shape[1]))
         for k in range(wr.shape[1]):  # one (d, n) x (n, d) product per component
             scatter[k] = (z * wr[:, k, None]).T @ z
+        raw = np.trace(scatter, axis1=1, axis2=2)
         scatter -= mean_z[:, :, None] * a[:, None, :]
         # Exactly symmetric, as the centred products are.
         scatter = 0.5 * (scatter + np.swapaxes(scatter, 1, 2))
+        spread = np.trace(scatter, axis1=1, axis2=2)
     else:
-        raw = wr.T @ (z * z)
-        scatter = raw - mean_z * a
+        raw_d = wr.T @ (z * z)
+        scatter = raw_d - mean_z * a
         # What is left below the rounding of the raw moment is zero: a
         # component on identical rows must show a variance of exactly 0.
-        scatter[scatter <= 64 * np.finfo(np.float64).eps * raw] = 0.0
+        scatter[scatter <= 64 * np.finfo(np.float64).eps * raw_d] = 0.0
+        raw, spread = raw_d.sum(axis=1), scatter.sum(axis=1)
+    # Where a narrow component sits far from the chunk's mean, the one-pass
+    # moments lost more than half their digits: redo those components with
+    # the exact two-pass form (centred on their own mean).
+    lossy = np.flatnonzero(raw > 1e8 * np.maximum(spread, np.finfo(np.float64).tiny))
+    for k in lossy:
+        # The mean straight from the rows, as the reference forms it, so that
+        # identical rows give exactly zero.
+        diff = X64 - (wr[:, k] @ X64) / safe[k]
+        weighted = diff * wr[:, k, None]
+        scatter[k] = weighted.T @ diff if kind == "full" else np.sum(weighted * diff, axis=0)
     return nk, mean_z + centre, scatter
 
 
@@ -71,3 +89,24 @@ def sq_distances_diagonal(X, means, precision_diag):
     pm = precision_diag * m
     sq = (z * z) @ precision_diag.T - 2.0 * (z @ pm.T) + np.sum(pm * m, axis=1)
     return np.maximum(sq, 0.0)
+
+
+def sq_distances_by_component(X, means, means_residual, prec_chol, matrix, precision_diag):
+    """Squared Mahalanobis distances (n, K), one component at a time, exact arithmetic.
+
+    ``matrix``: precision factors are (K, d, d) or shared (d, d) matrices;
+    otherwise ``precision_diag`` (K, d) holds the diagonal precisions.
+    """
+    n_components = means.shape[0]
+    out = np.empty((X.shape[0], n_components), dtype=X.dtype)
+    for k in range(n_components):
+        y = X - means[k]
+        y -= means_residual[k]
+        if matrix:
+            y = y @ (prec_chol if prec_chol.ndim == 2 else prec_chol[k])
+            np.square(y, out=y)
+            out[:, k] = y.sum(axis=1)
+        else:
+            np.square(y, out=y)
+            out[:, k] = y @ precision_diag[k]
+    return out
