@@ -207,3 +207,29 @@ def test_every_cell_failing_is_a_clear_error():
 def test_result_type(iris_result):
     assert isinstance(iris_result, SelectionResult)
     assert isinstance(iris_result.best_, GaussianMixture)
+
+
+def test_reg_covar_max_iter_and_tol_reach_the_cells():
+    X = np.repeat(np.arange(3.0)[:, None], 10, axis=0) @ np.ones((1, 2))
+    X = X + np.random.default_rng(0).normal(size=X.shape) * np.array([1.0, 0.0])
+    kw = dict(n_components=[2], covariance_types=["VVV"], n_jobs=1)
+    with pytest.raises(ValueError, match="every cell failed"):  # a constant column
+        select(X, **kw)
+    fitted = select(X, reg_covar=1e-3, **kw)
+    assert not fitted.errors_ and fitted.best_.reg_covar == 1e-3
+    iris = load_iris().data
+    short = select(iris, n_components=[3], covariance_types=["VVV"], max_iter=1, n_jobs=1)
+    assert short.best_.n_iter_ == 1
+    assert any("did not converge" in m for m in short.warnings_[(3, "VVV")])
+    loose = select(iris, n_components=[3], covariance_types=["VVV"], tol=1e-1, n_jobs=1)
+    tight = select(iris, n_components=[3], covariance_types=["VVV"], tol=1e-9, n_jobs=1)
+    assert loose.best_.n_iter_ < tight.best_.n_iter_
+
+
+def test_random_state_fixes_the_subset_of_large_data():
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(size=(1300, 2)), rng.normal(size=(1300, 2)) + 6])
+    kw = dict(n_components=[2], covariance_types=["EII"], n_jobs=1)
+    a, b = select(X, random_state=3, **kw), select(X, random_state=3, **kw)
+    np.testing.assert_array_equal(a.best_.means_, b.best_.means_)
+    assert sorted(np.round(a.best_.means_[:, 0])) == [0.0, 6.0]

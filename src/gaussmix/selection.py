@@ -311,7 +311,7 @@ def select(
     if not fitted:
         raise ValueError(
             "every cell failed to fit; first reason: "
-            + next(iter(errors.values()))
+            + next(iter(errors.values())).rstrip(".")
             + ". Try a positive reg_covar, fewer components or scaled data."
         )
     table = bic if criterion == "bic" else icl
