@@ -52,6 +52,9 @@ class EStepParams:
         ``mu_k - c_k``: what the rounding lost (zero in float64).
     prec_chol : array
         Precision Cholesky factors, in the layout of ``structure``.
+    precision_diag : array of shape (n_components, n_features) or None
+        The precisions as diagonals, for diagonal and spherical structures
+        (the NumPy kernels use them); None for matrix structures.
     log_norm : array of shape (n_components,)
         ``log pi_k + log det U_k - d/2 log(2 pi)``.
     structure : str
@@ -63,6 +66,7 @@ class EStepParams:
     prec_chol: Any
     log_norm: Any
     structure: str
+    precision_diag: Any = None
 
     @classmethod
     def from_host(cls, weights, means, prec_chol, structure, xp, dtype):
@@ -79,12 +83,14 @@ class EStepParams:
         means = np.asarray(means, dtype=np.float64)
         host_dtype = np.float32 if dtype == xp.float32 else np.float64
         rounded = means.astype(host_dtype).astype(np.float64)
+        diag = struct.precision_diagonal(np.asarray(prec_chol, dtype=np.float64), n_features)
         return cls(
             means=xp.asarray(rounded, dtype=dtype),
             means_residual=xp.asarray(means - rounded, dtype=dtype),
             prec_chol=xp.asarray(np.asarray(prec_chol, dtype=np.float64), dtype=dtype),
             log_norm=xp.asarray(log_norm, dtype=dtype),
             structure=structure,
+            precision_diag=None if diag is None else xp.asarray(diag, dtype=dtype),
         )
 
 
@@ -99,14 +105,14 @@ def weighted_log_prob(X, params):
     if isinstance(X, np.ndarray):
         from ._kernels import sq_distances_by_component, sq_distances_diagonal
 
-        struct = STRUCTURES[params.structure]
-        precision = struct.precision_diagonal(params.prec_chol, X.shape[1])
+        precision = params.precision_diag  # computed once per pass, not per chunk
         if precision is not None and X.dtype == np.float64:
-            sq = sq_distances_diagonal(X, params.means + params.means_residual, precision)
+            # float64: means_residual is zero, means are the exact means.
+            sq = sq_distances_diagonal(X, params.means, precision)
         else:
             sq = sq_distances_by_component(
-                X, params.means, params.means_residual, params.prec_chol, struct.matrix,
-                None if precision is None else precision.astype(X.dtype),
+                X, params.means, params.means_residual, params.prec_chol,
+                precision is None, precision,
             )
         return -0.5 * sq + params.log_norm
     return weighted_log_prob_reference(X, params)

@@ -129,8 +129,9 @@ class _EII:
     """Ward's criterion, mclust's hcEII."""
 
     def costs(self, clusters, terms, i, others):
-        n_u, v, trace = clusters.union(i, others)
-        return np.einsum("kj,kj->k", v, v), terms[others]
+        """Merge costs ``n_i n_j / (n_i + n_j) |m_i - m_j|^2``; Ward keeps no per-cluster term."""
+        _, v, _ = clusters.union(i, others)
+        return np.einsum("kj,kj->k", v, v), np.zeros(len(others))
 
     def initial(self, Z):
         sq = np.sum(Z * Z, axis=1)

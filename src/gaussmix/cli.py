@@ -67,30 +67,30 @@ def _standardized(X, transform, names):
     return pd.DataFrame(values, columns=names)
 
 
-def _log_jacobian(gm_or_transform):
-    """log |d z / d x| per row when a model works on z = (x - center) / scale."""
-    transform = gm_or_transform if isinstance(gm_or_transform, dict) or gm_or_transform is None \
-        else getattr(gm_or_transform, "input_transform_", None)
+def _log_jacobian(transform):
+    """log |dz/dx| per row when a model works on z = (x - center) / scale."""
     return 0.0 if transform is None else -float(np.sum(np.log(transform["scale"])))
 
 
 def _summary(gm, X, path=None, transform=None):
     """Fit statistics in the data's own units (z-score fits are converted)."""
-    n = X.shape[0]
-    shift = n * _log_jacobian(transform)  # log-likelihood of x = that of z + n log|J|
+    loglik_z, log_map, n = gm._criterion_terms(X)  # one pass over the data
+    loglik = loglik_z + n * _log_jacobian(transform)  # log p(x) = log p(z) + log|J|
+    p = gm._n_parameters()
+    bic = -2.0 * loglik + p * np.log(n)
     return {
         "model": None if path is None else str(path),
         "n_components": int(gm.n_components),
         "covariance_type": gm.covariance_type,
-        "n_samples": int(n),
+        "n_samples": int(X.shape[0]),
         "n_features": int(X.shape[1]),
         "converged": bool(gm.converged_),
         "n_iter": int(gm.n_iter_),
-        "log_likelihood": float(gm.score(X) * n + shift),
-        "n_parameters": int(gm._n_parameters()),
-        "bic": float(gm.bic(X) - 2 * shift),
-        "icl": float(gm.icl(X) - 2 * shift),
-        "aic": float(gm.aic(X) - 2 * shift),
+        "log_likelihood": float(loglik),
+        "n_parameters": int(p),
+        "bic": float(bic),
+        "icl": float(bic - 2.0 * log_map),
+        "aic": float(-2.0 * loglik + 2.0 * p),
         "weights": gm.weights_.tolist(),
         "means": gm.means_.tolist(),
     }
@@ -357,7 +357,8 @@ def predict(
     proba = gm.predict_proba(X)
     result = pd.DataFrame({f"prob_{k}": proba[:, k] for k in range(gm.n_components)})
     result.insert(0, "label", proba.argmax(axis=1))
-    result["log_density"] = gm.score_samples(X) + _log_jacobian(gm)  # in DATA's units
+    # in DATA's units, also for a model fitted on z-scores
+    result["log_density"] = gm.score_samples(X) + _log_jacobian(getattr(gm, "input_transform_", None))
     if id_column is not None:
         if frame is None or id_column not in frame.columns:
             raise ValueError(f"--id {id_column!r}: no such column in {data}.")

@@ -498,12 +498,28 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         model, _ = get_model(self.covariance_type)
         return model.n_parameters(self.n_components, self.means_.shape[1])
 
-    def _loglik_and_n(self, X, sample_weight):
-        scores = self.score_samples(X).astype(np.float64)
-        weights = val.check_sample_weight(sample_weight, scores.shape[0], 1)
+    def _criterion_terms(self, X, sample_weight=None):
+        """One pass over X: ``(log L, sum log max_k r_ik, n)``, weighted.
+
+        ``n`` is the number of rows, or the total weight with ``sample_weight``.
+        BIC, AIC and ICL are all functions of these three numbers.
+        """
+        X = self._check_fitted_X(X)
+        weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
+        log_prob = np.empty(X.shape[0])
+        log_map = np.empty(X.shape[0])
+        for sl, wlp in self._weighted_log_prob_chunks(X):
+            log_prob_norm, log_resp = log_resp_from_weighted(wlp)
+            log_prob[sl], log_map[sl] = log_prob_norm, np.max(log_resp, axis=1)
         if weights is None:
-            return scores.sum(), scores.shape[0]
-        return float(weights @ scores), float(weights.sum())
+            return float(log_prob.sum()), float(log_map.sum()), float(X.shape[0])
+        return float(weights @ log_prob), float(weights @ log_map), float(weights.sum())
+
+    def _criteria(self, X, sample_weight=None):
+        """``(log L, BIC, ICL)`` from a single pass over X."""
+        loglik, log_map, n = self._criterion_terms(X, sample_weight)
+        bic = -2.0 * loglik + self._n_parameters() * math.log(n)
+        return loglik, bic, bic - 2.0 * log_map
 
     def bic(self, X, sample_weight=None):
         """Bayesian information criterion; lower is better.
@@ -512,12 +528,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         rows (the total weight with ``sample_weight``). mclust reports
         ``2 log L - p log n``, the negative.
         """
-        loglik, n = self._loglik_and_n(X, sample_weight)
-        return -2.0 * loglik + self._n_parameters() * math.log(n)
+        return self._criteria(X, sample_weight)[1]
 
     def aic(self, X, sample_weight=None):
         """Akaike information criterion ``-2 log L + 2 p``; lower is better."""
-        loglik, _ = self._loglik_and_n(X, sample_weight)
+        loglik, _, _ = self._criterion_terms(X, sample_weight)
         return -2.0 * loglik + 2.0 * self._n_parameters()
 
     def icl(self, X, sample_weight=None):
@@ -528,14 +543,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         computed with the hard (MAP) labels as mclust does. mclust reports
         the negative.
         """
-        bic = self.bic(X, sample_weight=sample_weight)
-        X = self._check_fitted_X(X)
-        weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
-        log_map = np.empty(X.shape[0])
-        for sl, wlp in self._weighted_log_prob_chunks(X):
-            log_map[sl] = np.max(log_resp_from_weighted(wlp)[1], axis=1)
-        entropy = log_map.sum() if weights is None else float(weights @ log_map)
-        return bic - 2.0 * entropy
+        return self._criteria(X, sample_weight)[2]
 
     # ------------------------------------------------------------ files
     def save(self, path):

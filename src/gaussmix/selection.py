@@ -162,18 +162,12 @@ def _fit_cell(X, sample_weight, K, code, partition, params):
             # (a saved model would otherwise carry an n x K matrix).
             gm._fit(X, sample_weight, resp_start=resp)
         messages = sorted({str(w.message) for w in caught})
-        bic = gm.bic(X, sample_weight=sample_weight)
-        icl = gm.icl(X, sample_weight=sample_weight)
+        loglik, bic, icl = gm._criteria(X, sample_weight)  # one pass for all three
         if not (np.isfinite(bic) and np.isfinite(icl)):
             raise ValueError("the fitted log-likelihood is not finite")
-        loglik = (bic - gm._n_parameters() * math.log(_total(X, sample_weight))) / -2.0
         return (K, code), (gm, bic, icl, loglik, None, messages)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
         return (K, code), (None, math.nan, math.nan, math.nan, str(exc), [])
-
-
-def _total(X, sample_weight):
-    return float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
 
 
 def select(
@@ -336,7 +330,7 @@ def _mclust_tol(X, sample_weight, tol):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         one.fit(X, sample_weight=sample_weight)
-    n = _total(X, sample_weight)
+    n = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
     return tol * (1.0 + abs(one.score(X, sample_weight=sample_weight) * n)) / n
 
 
