@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from gaussmix._em import MixtureParams, run_em, statistics_pass
+from gaussmix._em import MixtureParams, run_em
+from gaussmix.backends import ArraySource
 from gaussmix._estep import e_step, weighted_log_prob
 from gaussmix._stats import accumulate
 from gaussmix._structures import STRUCTURES
@@ -112,10 +113,10 @@ def test_em_driver_runs_on_array_api_strict():
     model, _ = get_model("full")
     p = random_params(rng, "full", 2, 2)
     p.means = X[[0, 100]]
-    kwargs = dict(reg_covar=1e-6, tol=0.0, max_iter=8, chunk_size=25, total_weight=120.0)
-    a = run_em(X, None, model, p, **kwargs)
-    b = run_em(xps.asarray(X), None, model, p, **kwargs)
+    kwargs = dict(reg_covar=1e-6, tol=0.0, max_iter=8)
+    a = run_em(ArraySource(X, None, 25), model, p, **kwargs)
+    b = run_em(ArraySource(xps.asarray(X), None, 25), model, p, **kwargs)
     np.testing.assert_allclose(b.lower_bounds, a.lower_bounds, rtol=1e-12)
     np.testing.assert_allclose(b.params.covariances, a.params.covariances, rtol=1e-10)
-    stats, ll = statistics_pass(xps.asarray(X), None, p, "full", 7)
-    assert isinstance(ll, float)
+    stats, ll, weight = ArraySource(xps.asarray(X), None, 7).statistics(p, "full")
+    assert isinstance(ll, float) and weight == 120.0

@@ -5,6 +5,7 @@ sufficient statistics, with mclust's covariance models.
 """
 
 from ._structures import DegenerateCovarianceError
+from .backends import ChunkedData, NpySource, ParquetSource
 from .io import ModelFileError, load_model as load
 from .mixture import DegenerateComponentWarning, GaussianMixture
 from .models import available_models
@@ -21,5 +22,8 @@ __all__ = [
     "load",
     "ModelFileError",
     "SelectionResult",
+    "ChunkedData",
+    "NpySource",
+    "ParquetSource",
     "__version__",
 ]

@@ -124,27 +124,53 @@ def _xp_slice(a, sl):
     return None if a is None else a[sl, ...]
 
 
-def statistics_pass(X, sample_weight, params, scatter, chunk_size):
-    """One E-step pass: merged statistics and the weighted log-likelihood sum."""
-    xp = array_namespace(X)
-    eparams = params.estep_params(xp, X.dtype)
-    stats = None
-    loglik = None
-    for sl in chunk_slices(X.shape[0], chunk_size):
-        Xc = X[sl, ...]
-        wc = _xp_slice(sample_weight, sl)
-        log_prob_norm, resp = e_step(Xc, eparams)
-        lp = xp.astype(log_prob_norm, xp.float64)
-        if wc is not None:
-            wc64 = xp.astype(wc, xp.float64)
-            # A zero weight cancels the row even where its density underflowed.
-            lp = xp.where(wc64 > 0, lp * wc64, xp.zeros_like(lp))
-        chunk_ll = xp.sum(lp)
-        loglik = chunk_ll if loglik is None else loglik + chunk_ll
-        chunk_stats = accumulate(Xc, resp, wc, kind=scatter)
-        stats = chunk_stats if stats is None else merge(stats, chunk_stats)
-    # The one scalar read back to the host per iteration.
-    return stats, float(loglik)
+def chunk_statistics(Xc, wc, eparams, scatter):
+    """The map of one iteration, for one chunk.
+
+    Returns
+    -------
+    stats : SuffStats
+        The chunk's weighted statistics under the responsibilities of ``eparams``.
+    loglik : array scalar
+        ``sum_i w_i log p(x_i)`` over the chunk's rows.
+    weight : array scalar
+        ``sum_i w_i`` (the number of rows without weights).
+    """
+    xp = array_namespace(Xc)
+    log_prob_norm, resp = e_step(Xc, eparams)
+    lp = xp.astype(log_prob_norm, xp.float64)
+    if wc is None:
+        weight = xp.asarray(float(Xc.shape[0]), dtype=xp.float64)
+    else:
+        wc64 = xp.astype(wc, xp.float64)
+        # A zero weight cancels the row even where its density underflowed.
+        lp = xp.where(wc64 > 0, lp * wc64, xp.zeros_like(lp))
+        weight = xp.sum(wc64)
+    return accumulate(Xc, resp, wc, kind=scatter), xp.sum(lp), weight
+
+
+def merge_results(a, b):
+    """The reduce: combine two ``chunk_statistics`` results (associative)."""
+    return merge(a[0], b[0]), a[1] + b[1], a[2] + b[2]
+
+
+def statistics_pass(chunks, params, scatter):
+    """One E-step pass over ``chunks``, an iterable of ``(X_chunk, weight_chunk)``.
+
+    Returns ``(stats, loglik, total_weight)``: the merged statistics and, as
+    Python floats, the weighted log-likelihood and the total weight.
+    """
+    eparams = None
+    total = None
+    for Xc, wc in chunks:
+        if eparams is None:
+            eparams = params.estep_params(array_namespace(Xc), Xc.dtype)
+        result = chunk_statistics(Xc, wc, eparams, scatter)
+        total = result if total is None else merge_results(total, result)
+    if total is None:
+        raise ValueError("the data have no rows: there is nothing to fit.")
+    # The scalars read back to the host per iteration.
+    return total[0], float(total[1]), float(total[2])
 
 
 def resp_statistics(X, sample_weight, resp_for_chunk, scatter, chunk_size):
@@ -159,21 +185,20 @@ def resp_statistics(X, sample_weight, resp_for_chunk, scatter, chunk_size):
 
 
 def run_em(
-    X,
-    sample_weight,
+    source,
     model,
     params,
     *,
     reg_covar,
     tol,
     max_iter,
-    chunk_size,
-    total_weight,
     lower_bound=-math.inf,
     on_iteration=None,
 ):
     """Run EM from ``params`` until the lower bound changes by less than ``tol``.
 
+    ``source`` is a data source (``gaussmix.backends``): each iteration asks
+    it for one statistics pass, wherever its chunks live and run.
     ``on_iteration(n_iter, lower_bound, change)`` is called after each
     iteration, for progress reporting.
     """
@@ -184,7 +209,7 @@ def run_em(
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         prev = lower_bound
-        stats, loglik = statistics_pass(X, sample_weight, params, model.scatter, chunk_size)
+        stats, loglik, total_weight = source.statistics(params, model.scatter)
         params, empty, collapsed = m_step(model, stats, reg_covar, previous=params)
         emptied.update(np.flatnonzero(empty).tolist())
         lower_bound = loglik / total_weight
@@ -205,4 +230,13 @@ def run_em(
     return EMResult(params, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed)
 
 
-__all__ = ["MixtureParams", "EMResult", "m_step", "statistics_pass", "resp_statistics", "run_em"]
+__all__ = [
+    "MixtureParams",
+    "EMResult",
+    "m_step",
+    "chunk_statistics",
+    "merge_results",
+    "statistics_pass",
+    "resp_statistics",
+    "run_em",
+]

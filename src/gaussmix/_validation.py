@@ -36,12 +36,15 @@ def check_dataframe_columns(X):
         )
 
 
-def check_finite(X):
-    """Reject NaN and infinity, saying where they are."""
+def check_finite(X, offset=0):
+    """Reject NaN and infinity, saying where they are.
+
+    ``offset`` is the index of X's first row in the whole data, for chunks.
+    """
     finite = np.isfinite(X)
     if finite.all():
         return
-    bad_rows = np.flatnonzero(~finite.all(axis=1))
+    bad_rows = offset + np.flatnonzero(~finite.all(axis=1))
     n_nan = int(np.isnan(X).sum())
     n_inf = int((~finite).sum()) - n_nan
     shown = ", ".join(str(i) for i in bad_rows[:5]) + (", ..." if bad_rows.size > 5 else "")
@@ -68,6 +71,54 @@ def check_X(estimator, X, *, reset, min_samples=1):
     )
     check_finite(X)
     return X
+
+
+def check_chunk(X, sample_weight, n_features, dtype, start):
+    """Validate one chunk read from a streamed source.
+
+    Rows are checked as they arrive, since the whole data are never in
+    memory; errors name the rows by their index in the whole data.
+
+    Returns
+    -------
+    X : ndarray of shape (n_rows, n_features) and the source's dtype
+    sample_weight : ndarray of shape (n_rows,) (float64) or None
+    """
+    try:
+        X = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"the chunk starting at row {start} is not a numeric array ({exc})."
+        ) from None
+    if X.ndim == 1 and n_features == 1:
+        X = X[:, None]
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise ValueError(
+            f"the chunk starting at row {start} has shape {X.shape}, but the data have "
+            f"{n_features} feature(s); every chunk must be a 2-D array of shape "
+            f"(n_rows, {n_features})."
+        )
+    if not _is_numeric_dtype(X.dtype):
+        raise ValueError(
+            f"the chunk starting at row {start} has dtype {X.dtype}; a Gaussian "
+            f"mixture needs numbers. Select or encode the numeric columns."
+        )
+    X = np.asarray(X, dtype=dtype)
+    check_finite(X, offset=start)
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        if w.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"the chunk starting at row {start} has {X.shape[0]} rows but "
+                f"{w.shape[0]} sample weights; give one weight per row."
+            )
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(
+                f"the sample weights of the chunk starting at row {start} must be "
+                f"finite and non-negative."
+            )
+        sample_weight = w
+    return X, sample_weight
 
 
 def check_sample_weight(sample_weight, n_samples, n_components):
@@ -110,6 +161,46 @@ def check_sample_weight(sample_weight, n_samples, n_components):
     return w
 
 
+def check_weight_values(sample_weight):
+    """Check weights whose count can only be checked against the rows as they are read."""
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("sample_weight must be an array of numbers, one per row of X.") from None
+    if w.ndim != 1:
+        raise ValueError(f"sample_weight has shape {w.shape}; pass one weight per row, 1-D.")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative.")
+    if not np.any(w > 0):
+        raise ValueError("every sample_weight is zero; give at least one row a positive weight.")
+    return w
+
+
+def set_n_features(estimator, n_features, feature_names):
+    """Record the training data's width and column names, as scikit-learn's
+    validation does, for data that were not validated as one array."""
+    estimator.n_features_in_ = int(n_features)
+    if feature_names is not None:
+        estimator.feature_names_in_ = np.asarray(feature_names, dtype=object)
+    elif hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+
+
+def check_n_features(estimator, n_features, feature_names):
+    """Check streamed data against the data the estimator was fitted on."""
+    if n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {type(estimator).__name__} was fitted "
+            f"with {estimator.n_features_in_}; pass the same columns as in fit."
+        )
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is not None and feature_names is not None and list(fitted) != list(feature_names):
+        raise ValueError(
+            f"X has columns {list(feature_names)}, but the model was fitted on "
+            f"{list(fitted)}; pass the same columns, in the same order."
+        )
+
+
 def check_n_samples(n_samples, n_components):
     if n_samples < n_components:
         raise ValueError(
@@ -142,6 +233,8 @@ def check_scalar_params(est):
     _int("verbose_interval", 1)
     if est.chunk_size is not None:
         _int("chunk_size", 1)
+    if est.init_sample_size != "auto":
+        _int("init_sample_size", 1)
     if not isinstance(est.warm_start, (bool, np.bool_)):
         raise ValueError(f"warm_start must be True or False, got {est.warm_start!r}.")
 

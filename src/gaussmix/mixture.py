@@ -14,14 +14,67 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _validation as val
-from ._chunks import auto_chunk_size, chunk_slices
+from ._chunks import auto_chunk_size
 from ._em import MixtureParams, m_step, resp_statistics, run_em
 from ._estep import log_resp_from_weighted, weighted_log_prob
 from ._init import INIT_METHODS, initial_resp
 from ._structures import STRUCTURES
+from .backends import ArraySource, streamed_source
+from .backends.dask import is_dask_collection
 from .models import get_model
 
 logger = logging.getLogger("gaussmix")
+
+#: ``init_sample_size="auto"`` for streamed and Dask data: at most this many
+#: rows, and at most ``INIT_SAMPLE_BYTES`` of them.
+AUTO_INIT_SAMPLE_ROWS = 100_000
+INIT_SAMPLE_BYTES = 64 * 2**20
+
+
+def _log_density(wlp):
+    return log_resp_from_weighted(wlp)[0]
+
+
+def _responsibilities(wlp):
+    return np.exp(log_resp_from_weighted(wlp)[1])
+
+
+def _map_labels(wlp):
+    return np.argmax(wlp, axis=1)
+
+
+def _criterion_rows(wlp):
+    """Per row: ``log p(x)`` and ``log max_k r_k`` (the terms of BIC and ICL)."""
+    log_prob_norm, log_resp = log_resp_from_weighted(wlp)
+    return np.stack([log_prob_norm, np.max(log_resp, axis=1)], axis=1)
+
+
+#: What each per-row result is: (its width, its dtype given the data's).
+ROW_RESULTS = {
+    "density": ("row", lambda dtype: dtype),
+    "proba": ("components", lambda dtype: dtype),
+    "labels": ("row", lambda dtype: np.dtype(np.intp)),
+    "terms": ("pair", lambda dtype: np.dtype(np.float64)),
+}
+
+
+def _map_source(source, params, per_chunk):
+    """``per_chunk`` of every compute chunk of ``source``, concatenated (None if no rows)."""
+    eparams = params.estep_params(np, source.dtype)
+    parts = [per_chunk(weighted_log_prob(Xc, eparams)) for Xc, _ in source.compute_chunks()]
+    return np.concatenate(parts) if parts else None
+
+
+class _BlockMap:
+    """A picklable per-block function for Dask: the fitted parameters and a
+    per-chunk function, applied to one checked NumPy block on a worker."""
+
+    def __init__(self, params, chunk_size, per_chunk):
+        self.params, self.chunk_size, self.per_chunk = params, chunk_size, per_chunk
+
+    def __call__(self, block):
+        out = _map_source(ArraySource(block, None, self.chunk_size), self.params, self.per_chunk)
+        return out if out is not None else self.per_chunk(np.empty((0, len(self.params.weights))))
 
 
 class DegenerateComponentWarning(UserWarning):
@@ -101,6 +154,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Rows per chunk. ``None`` chooses a size whose temporaries stay under
         4 MiB, small enough to stay in cache. Results do not depend on it
         beyond rounding.
+    init_sample_size : int or "auto", default="auto"
+        Rows the initialisation (``init_params``) reads: a uniform random
+        sample of at most this many rows, drawn in one pass with a reservoir
+        (every row gets a random key; the smallest keys are kept), so that
+        starting costs bounded memory on data of any size. EM itself always
+        runs on all rows. ``"auto"`` uses every row of an array in memory,
+        exactly as scikit-learn does, and 100 000 rows (at most 64 MiB) of
+        streamed or Dask data. When the data have no more rows than the
+        sample, the start equals the in-memory one.
 
     Attributes
     ----------
@@ -165,6 +227,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose=0,
         verbose_interval=10,
         chunk_size=None,
+        init_sample_size="auto",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -182,6 +245,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
+        self.init_sample_size = init_sample_size
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, sample_weight=None):
@@ -230,49 +294,51 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"init_params={self.init_params!r} is not supported; choose one of "
                 f"{list(INIT_METHODS)}."
             )
-        X = val.check_X(self, X, reset=True, min_samples=2)
-        n_samples, n_features = X.shape
+        source = self._training_source(X, sample_weight)
+        n_features = source.n_features
         if model.univariate and n_features != 1:
             raise ValueError(
                 f"covariance_type={model.code!r} is a one-dimensional model, but X has "
                 f"{n_features} features; use a multivariate model (EII and VII are "
                 f"their counterparts) or one column of X."
             )
-        val.check_n_samples(n_samples, self.n_components)
-        weights = val.check_sample_weight(sample_weight, n_samples, self.n_components)
-        total_weight = float(n_samples if weights is None else weights.sum())
-        chunk_size = self._chunk_size(n_features)
         user_init = self._checked_user_init(model, sklearn_layout, n_features)
         start = self.resp_init if resp_start is None else resp_start
+        if start is not None and not source.in_memory:
+            raise ValueError(
+                "resp_init needs X as an array in memory (one row of responsibilities "
+                "per row of X); for streamed or Dask data use means_init, or init_params."
+            )
         resp_init = (
-            None if start is None else val.check_resp_init(start, n_samples, self.n_components)
+            None
+            if start is None
+            else val.check_resp_init(start, source.n_samples, self.n_components)
         )
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
+        needs_data = do_init and not all(v is not None for v in user_init.values())
+        init_X, init_w = self._init_rows(source, random_state) if needs_data else (None, None)
 
         best = None
         for init in range(n_init):
             self._say_init_start(init)
             if do_init:
                 params = self._initial_params(
-                    X, weights, model, user_init, resp_init, random_state, chunk_size
+                    init_X, init_w, model, user_init, resp_init, random_state
                 )
                 lower_bound = -math.inf
             else:
                 params = self._params()
                 lower_bound = self.lower_bound_
             result = run_em(
-                X,
-                weights,
+                source,
                 model,
                 params,
                 reg_covar=self.reg_covar,
                 tol=self.tol,
                 max_iter=self.max_iter,
-                chunk_size=chunk_size,
-                total_weight=total_weight,
                 lower_bound=lower_bound,
                 on_iteration=self._say_iteration,
             )
@@ -280,7 +346,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 self._say_init_end(result)
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
+        self._finish_fit(best, model, sklearn_layout, n_init)
 
+    def _finish_fit(self, best, model, sklearn_layout, n_init):
+        """Set the fitted attributes from the best run, with its warnings."""
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 f"EM did not converge in max_iter={self.max_iter} iterations "
@@ -288,7 +357,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"log-likelihood above tol={self.tol:g}). Increase max_iter or tol, "
                 f"try other init_params, or check for degenerate data.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         if best.emptied:
             warnings.warn(
@@ -296,7 +365,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"they keep their last mean and covariance and a weight near 0. "
                 f"Fit fewer components.",
                 DegenerateComponentWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         self._set_params_from(best.params, model, sklearn_layout)
         self._warn_collapsed(model, best.collapsed)
@@ -304,6 +373,68 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.n_iter_ = int(best.n_iter)
         self.lower_bound_ = float(best.lower_bound)
         self.lower_bounds_ = [float(v) for v in best.lower_bounds]
+
+    # ------------------------------------------------------------ sources
+    def _training_source(self, X, sample_weight):
+        """The data source for fitting: X validated in memory, or streamed.
+
+        Sets ``n_features_in_`` (and ``feature_names_in_``) as scikit-learn's
+        validation does.
+        """
+        streamed = self._streamed(X, sample_weight)
+        if streamed is None:
+            X = val.check_X(self, X, reset=True, min_samples=2)
+            n_samples, n_features = X.shape
+            val.check_n_samples(n_samples, self.n_components)
+            weights = val.check_sample_weight(sample_weight, n_samples, self.n_components)
+            return ArraySource(X, weights, self._chunk_size(n_features))
+        val.set_n_features(self, streamed.n_features, streamed.feature_names)
+        if streamed.n_samples is not None:
+            val.check_n_samples(streamed.n_samples, self.n_components)
+        return streamed
+
+    def _streamed(self, X, sample_weight, fitted=False):
+        """The source of X if X is streamed (file, memmap, iterable, Dask), else None."""
+        if is_dask_collection(X):
+            source = streamed_source(X, sample_weight)
+        else:
+            source = streamed_source(X)
+            if source is None:
+                return None
+            if sample_weight is not None:
+                weights = val.check_weight_values(sample_weight)
+                if source.n_samples is not None:
+                    val.check_sample_weight(weights, source.n_samples, self.n_components)
+                source.extra_weight = weights
+        if fitted:
+            val.check_n_features(self, source.n_features, source.feature_names)
+        source.compute_chunk_size = self._chunk_size(source.n_features)
+        return source
+
+    def _init_sample_rows(self, source):
+        """Rows the initialisation may read: None for all of them."""
+        if self.init_sample_size != "auto":
+            return int(self.init_sample_size)
+        if source.in_memory:
+            return None  # all rows, as scikit-learn does
+        return int(min(AUTO_INIT_SAMPLE_ROWS, INIT_SAMPLE_BYTES // (8 * source.n_features)))
+
+    def _init_rows(self, source, random_state):
+        """The rows (and weights) the initialisation runs on, in memory."""
+        size = self._init_sample_rows(source)
+        if source.in_memory and (size is None or source.n_samples <= size):
+            return source.X, source.sample_weight
+        X, w, n_seen = source.sample(size, random_state)
+        if source.n_samples is None:
+            val.check_n_samples(n_seen, self.n_components)
+        n_positive = X.shape[0] if w is None else int(np.count_nonzero(w))
+        if n_positive < self.n_components:
+            raise ValueError(
+                f"the initialisation sample has {n_positive} row(s) of positive weight, "
+                f"fewer than n_components={self.n_components}; increase "
+                f"init_sample_size or reduce n_components."
+            )
+        return X, w
 
     def _chunk_size(self, n_features):
         if self.chunk_size is not None:
@@ -326,9 +457,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             ),
         }
 
-    def _initial_params(self, X, weights, model, user_init, resp_init, random_state, chunk_size):
-        """Starting parameters: an M-step from the initial responsibilities,
-        then whatever the user fixed with ``*_init``."""
+    def _initial_params(self, X, weights, model, user_init, resp_init, random_state):
+        """Starting parameters: an M-step from the initial responsibilities
+        on the initialisation rows, then whatever the user fixed with ``*_init``."""
         struct = STRUCTURES[model.structure]
         if all(v is not None for v in user_init.values()):
             w, mu, cov = user_init["weights"], user_init["means"], user_init["covariances"]
@@ -339,6 +470,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 resp_for_chunk = initial_resp(
                     X, weights, self.n_components, self.init_params, random_state
                 )
+            chunk_size = self._chunk_size(X.shape[1])
             stats = resp_statistics(X, weights, resp_for_chunk, model.scatter, chunk_size)
             start, _, _ = m_step(model, stats, self.reg_covar)
             w = start.weights if user_init["weights"] is None else user_init["weights"]
@@ -400,29 +532,48 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_is_fitted(self)
         return val.check_X(self, X, reset=False)
 
-    def _weighted_log_prob_chunks(self, X):
-        """Yield ``(slice, log pi_k + log N(x | k))`` chunk by chunk."""
-        params = self._params()
-        eparams = params.estep_params(np, X.dtype)
-        for sl in chunk_slices(X.shape[0], self._chunk_size(X.shape[1])):
-            yield sl, weighted_log_prob(X[sl], eparams)
+    def _map_rows(self, X, per_chunk, kind):
+        """Apply ``per_chunk(weighted log prob) -> rows`` to X, chunk by chunk.
+
+        ``kind`` names the result (see ``ROW_RESULTS``). Arrays in memory and
+        streamed sources give a NumPy array; a Dask collection gives a lazy
+        Dask array, computed block by block on the workers.
+        """
+        check_is_fitted(self)
+        width, dtype_of = ROW_RESULTS[kind]
+        n_columns = {"row": None, "components": self.n_components, "pair": 2}[width]
+        if is_dask_collection(X):
+            from .backends.dask import as_checked_array, map_blocks_lazy
+
+            X, names = as_checked_array(X)
+            val.check_n_features(self, X.shape[1], names)
+            func = _BlockMap(self._params(), self._chunk_size(X.shape[1]), per_chunk)
+            return map_blocks_lazy(X, func, n_columns, dtype_of(X.dtype))
+        source = self._streamed(X, None, fitted=True)
+        if source is None:
+            X = self._check_fitted_X(X)
+            source = ArraySource(X, None, self._chunk_size(X.shape[1]))
+        out = _map_source(source, self._params(), per_chunk)
+        if out is None:
+            tail = () if n_columns is None else (n_columns,)
+            return np.empty((0,) + tail, dtype=dtype_of(source.dtype))
+        return out.astype(dtype_of(source.dtype), copy=False)
 
     def score_samples(self, X):
         """Log-density ``log p(x)`` of each row under the mixture.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or streamed data
+            Also a ``.npy`` or Parquet path, a memmap, an object with
+            ``iter_chunks()``, or a Dask collection (then the result is a
+            lazy Dask array).
 
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        X = self._check_fitted_X(X)
-        out = np.empty(X.shape[0], dtype=X.dtype)
-        for sl, wlp in self._weighted_log_prob_chunks(X):
-            out[sl] = log_resp_from_weighted(wlp)[0]
-        return out
+        return self._map_rows(X, _log_density, "density")
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood per row (weighted by ``sample_weight`` if given).
@@ -431,36 +582,31 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         log_likelihood : float
         """
-        scores = self.score_samples(X).astype(np.float64)
-        weights = val.check_sample_weight(sample_weight, scores.shape[0], 1)
-        return float(np.average(scores, weights=weights))
+        loglik, _, n = self._criterion_terms(X, sample_weight)
+        return loglik / n
 
     def predict_proba(self, X):
         """Responsibilities ``r_ik``: the posterior probability of each component.
+
+        X may be streamed, as in :meth:`score_samples`.
 
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
             Each row sums to 1.
         """
-        X = self._check_fitted_X(X)
-        out = np.empty((X.shape[0], self.n_components), dtype=X.dtype)
-        for sl, wlp in self._weighted_log_prob_chunks(X):
-            out[sl] = np.exp(log_resp_from_weighted(wlp)[1])
-        return out
+        return self._map_rows(X, _responsibilities, "proba")
 
     def predict(self, X):
         """The most probable component of each row (hard assignment).
+
+        X may be streamed, as in :meth:`score_samples`.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
         """
-        X = self._check_fitted_X(X)
-        out = np.empty(X.shape[0], dtype=np.intp)
-        for sl, wlp in self._weighted_log_prob_chunks(X):
-            out[sl] = np.argmax(wlp, axis=1)
-        return out
+        return self._map_rows(X, _map_labels, "labels")
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.
@@ -504,16 +650,33 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ``n`` is the number of rows, or the total weight with ``sample_weight``.
         BIC, AIC and ICL are all functions of these three numbers.
         """
-        X = self._check_fitted_X(X)
-        weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
-        log_prob = np.empty(X.shape[0])
-        log_map = np.empty(X.shape[0])
-        for sl, wlp in self._weighted_log_prob_chunks(X):
-            log_prob_norm, log_resp = log_resp_from_weighted(wlp)
-            log_prob[sl], log_map[sl] = log_prob_norm, np.max(log_resp, axis=1)
-        if weights is None:
-            return float(log_prob.sum()), float(log_map.sum()), float(X.shape[0])
-        return float(weights @ log_prob), float(weights @ log_map), float(weights.sum())
+        check_is_fitted(self)
+        if is_dask_collection(X):
+            import dask.array as da
+
+            terms = self._map_rows(X, _criterion_rows, "terms")
+            w = None if sample_weight is None else da.asarray(sample_weight)
+            sums = terms.sum(axis=0) if w is None else (terms * w[:, None]).sum(axis=0)
+            n = terms.shape[0] if w is None else w.sum()
+            sums, n = da.compute(sums, n)
+            return float(sums[0]), float(sums[1]), float(n)
+        source = self._streamed(X, sample_weight, fitted=True)
+        if source is None:
+            X = self._check_fitted_X(X)
+            weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
+            source = ArraySource(X, weights, self._chunk_size(X.shape[1]))
+        eparams = self._params().estep_params(np, source.dtype)
+        loglik = log_map = n = 0.0
+        for Xc, wc in source.compute_chunks():
+            rows = _criterion_rows(weighted_log_prob(Xc, eparams)).astype(np.float64)
+            if wc is None:
+                sums, weight = rows.sum(axis=0), Xc.shape[0]
+            else:
+                # A zero weight cancels the row even where its density underflowed.
+                sums = np.where(wc[:, None] > 0, rows * wc[:, None], 0.0).sum(axis=0)
+                weight = wc.sum()
+            loglik, log_map, n = loglik + sums[0], log_map + sums[1], n + weight
+        return float(loglik), float(log_map), float(n)
 
     def _criteria(self, X, sample_weight=None):
         """``(log L, BIC, ICL)`` from a single pass over X."""

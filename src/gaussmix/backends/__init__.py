@@ -1,0 +1,95 @@
+"""Where the rows come from and where the per-chunk work runs.
+
+:func:`as_source` turns what a user passes as X into a *source* (see
+``_base``): an array in memory, a memmap, a ``.npy`` or Parquet file, any
+object with ``iter_chunks()``, or a Dask collection. It is a registry of
+adapters tried in order, so a new kind of input is one entry here and one
+module.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ._base import Source
+from .files import NpySource, ParquetSource
+from .iterable import ChunkedData, IterableSource
+from .memory import ArraySource, MemmapSource
+
+
+def _is_dask(X):
+    from .dask import is_dask_collection
+
+    return is_dask_collection(X)
+
+
+def _make_dask(X, sample_weight):
+    try:
+        from .dask import DaskSource
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("fitting Dask collections needs: pip install 'gaussmix[dask]'") from None
+    return DaskSource(X, sample_weight)
+
+
+#: File suffixes read as streams, and their readers.
+FILE_READERS = {".npy": NpySource, ".parquet": ParquetSource, ".pq": ParquetSource}
+
+
+def _is_path(X):
+    return isinstance(X, (str, os.PathLike))
+
+
+def _make_from_path(X):
+    path = os.fspath(X)
+    suffix = ".parquet" if os.path.isdir(path) else os.path.splitext(path)[1].lower()
+    if not os.path.exists(path):
+        raise ValueError(f"no such file: {path!r}.")
+    reader = FILE_READERS.get(suffix)
+    if reader is None:
+        raise ValueError(
+            f"cannot stream {path!r}: gaussmix reads .npy and Parquet files chunk by "
+            f"chunk. Convert it (for example with pandas) or load it into an array first."
+        )
+    return reader(path)
+
+
+#: Adapters tried in order: (matches(X), make(X)). Dask collections take
+#: their weights as collections and come first; arrays in memory are not
+#: here, since the estimator validates them as a whole.
+ADAPTERS = [
+    (lambda X: isinstance(X, Source), lambda X: X),
+    (_is_path, _make_from_path),
+    (lambda X: hasattr(X, "iter_chunks"), IterableSource),
+    (lambda X: isinstance(X, np.memmap), MemmapSource),
+]
+
+
+def streamed_source(X, sample_weight=None):
+    """The source for ``X`` if it is not an array in memory, else None.
+
+    ``sample_weight`` is a float64 array of values already checked (or
+    None); a Dask collection takes its weights as they are. The caller sets
+    ``compute_chunk_size`` once the number of features is known.
+    """
+    if _is_dask(X):
+        return _make_dask(X, sample_weight)
+    for matches, make in ADAPTERS:
+        if matches(X):
+            source = make(X)
+            source.extra_weight = sample_weight
+            return source
+    return None
+
+
+__all__ = [
+    "Source",
+    "ArraySource",
+    "MemmapSource",
+    "NpySource",
+    "ParquetSource",
+    "ChunkedData",
+    "IterableSource",
+    "streamed_source",
+]

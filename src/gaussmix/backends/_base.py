@@ -1,0 +1,148 @@
+"""What every data source shares: chunked passes, the statistics pass, a row sample.
+
+A *source* is where the rows of X come from: an array in memory, a file read
+chunk by chunk, a user's iterable, or a Dask collection. The EM engine asks a
+source for three things only:
+
+- ``statistics(params, scatter)``: one E-step pass, returning the merged
+  sufficient statistics, the weighted log-likelihood and the total weight
+  (the map and the reduce of the design);
+- ``iter_chunks()``: the validated chunks ``(X_chunk, weight_chunk)`` in
+  order, for predicting and scoring;
+- ``sample(size, random_state)``: a bounded uniform sample of rows for the
+  initialisation.
+
+Subclasses only say how chunks are produced; sources that run elsewhere
+(Dask) also override ``statistics``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._chunks import chunk_slices
+from .._em import statistics_pass
+from .._validation import check_chunk
+
+
+class Source:
+    """Base class of the data sources.
+
+    Attributes
+    ----------
+    n_features : int
+    dtype : numpy dtype
+        float32 or float64: the dtype in which the E-step runs.
+    n_samples : int or None
+        Number of rows, or None while unknown (an iterable not yet read).
+    feature_names : ndarray of str or None
+    in_memory : bool
+        True when all rows are in memory, so that the initialisation may use
+        them all, exactly as scikit-learn does.
+    """
+
+    in_memory = False
+    feature_names = None
+    #: Weights given apart from the chunks (``fit(X, sample_weight=...)``),
+    #: one per row in order, or None.
+    extra_weight = None
+
+    def _raw_chunks(self):
+        """Yield ``(X_chunk, weight_chunk_or_None)`` as produced (unchecked)."""
+        raise NotImplementedError
+
+    def iter_chunks(self):
+        """Yield validated chunks ``(X_chunk, weight_chunk_or_None)``, one pass."""
+        extra = self.extra_weight
+        start = 0
+        for X, w in self._raw_chunks():
+            if extra is not None:
+                if w is not None:
+                    raise ValueError(
+                        "the chunks carry their own sample weights; do not also pass "
+                        "sample_weight."
+                    )
+                n = np.shape(X)[0]
+                w = extra[start : start + n]
+                if w.shape[0] != n:
+                    raise ValueError(
+                        f"sample_weight has {extra.shape[0]} values, fewer than the rows "
+                        f"of the data; pass one weight per row."
+                    )
+            X, w = check_chunk(X, w, self.n_features, self.dtype, start)
+            if X.shape[0]:
+                yield X, w
+            start += X.shape[0]
+        if extra is not None and start != extra.shape[0]:
+            raise ValueError(
+                f"sample_weight has {extra.shape[0]} values but the data have {start} "
+                f"rows; pass one weight per row."
+            )
+
+    #: Rows per compute chunk; a chunk as read is split into pieces this
+    #: size, small enough for the cache (set by ``as_source``).
+    compute_chunk_size = 65536
+
+    def compute_chunks(self):
+        """Yield the chunks cut to ``compute_chunk_size`` rows."""
+        step = self.compute_chunk_size
+        for X, w in self.iter_chunks():
+            for sl in chunk_slices(X.shape[0], step):
+                yield X[sl, ...], None if w is None else w[sl, ...]
+
+    def statistics(self, params, scatter):
+        """One E-step pass: ``(stats, loglik_sum, total_weight)``."""
+        return statistics_pass(self.compute_chunks(), params, scatter)
+
+    def sample(self, size, random_state):
+        """A uniform sample of at most ``size`` rows, in their original order.
+
+        Every row gets a uniform random key and the ``size`` smallest keys are
+        kept, chunk by chunk (a reservoir: memory is ``size`` rows plus one
+        chunk). When the data have no more than ``size`` rows, all of them
+        are returned, in order, so the start equals the in-memory one.
+
+        Returns
+        -------
+        X : ndarray of shape (m, n_features)
+        sample_weight : ndarray of shape (m,) or None
+        n_seen : int
+            Rows read, which tells ``n_samples`` for a source that did not.
+        """
+        keys = np.empty(0)
+        rows = np.empty((0, self.n_features), dtype=self.dtype)
+        weights = np.empty(0)
+        index = np.empty(0, dtype=np.int64)
+        weighted = False
+        # Keys come from a generator seeded off a copy of random_state, so
+        # that the initialisation then draws the same stream as it would on
+        # the whole data in memory.
+        copy = np.random.RandomState()
+        copy.set_state(random_state.get_state())
+        key_rng = np.random.default_rng(copy.randint(2**32, dtype=np.uint64))
+        threshold = np.inf
+        start = 0
+        for X, w in self.iter_chunks():
+            X = np.asarray(X)
+            n = X.shape[0]
+            chunk_keys = key_rng.random(n)
+            chunk_index = np.arange(start, start + n)
+            chunk_w = np.ones(n) if w is None else np.asarray(w, dtype=np.float64)
+            weighted = weighted or w is not None
+            start += n
+            # Once the reservoir is full, only rows with a smaller key than
+            # its largest can enter; they are few, so little is copied.
+            take = chunk_keys < threshold
+            if not take.any():
+                continue
+            keys = np.concatenate([keys, chunk_keys[take]])
+            rows = np.concatenate([rows, X[take]])
+            index = np.concatenate([index, chunk_index[take]])
+            weights = np.concatenate([weights, chunk_w[take]])
+            if keys.shape[0] > size:
+                keep = np.argpartition(keys, size - 1)[:size]
+                keys, rows, index, weights = keys[keep], rows[keep], index[keep], weights[keep]
+            if keys.shape[0] == size:
+                threshold = keys.max()
+        order = np.argsort(index, kind="stable")
+        return rows[order], weights[order] if weighted else None, start

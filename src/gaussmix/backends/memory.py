@@ -1,0 +1,92 @@
+"""Arrays as sources: arrays in memory, and NumPy memmaps read chunk by chunk."""
+
+from __future__ import annotations
+
+import mmap
+
+import numpy as np
+
+from .._chunks import chunk_slices
+from ._base import Source
+
+
+class ArraySource(Source):
+    """Rows of an array already validated and held in memory (any array-API namespace).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    sample_weight : array of shape (n_samples,) or None
+    chunk_size : int
+    """
+
+    in_memory = True
+
+    def __init__(self, X, sample_weight, chunk_size, feature_names=None):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.chunk_size = self.compute_chunk_size = int(chunk_size)
+        self.n_samples, self.n_features = X.shape
+        self.dtype = X.dtype
+        self.feature_names = feature_names
+
+    def compute_chunks(self):
+        return self.iter_chunks()
+
+    def iter_chunks(self):
+        # Validated as a whole already: no per-chunk checks.
+        w = self.sample_weight
+        for sl in chunk_slices(self.n_samples, self.chunk_size):
+            yield self.X[sl, ...], None if w is None else w[sl, ...]
+
+
+class MemmapSource(Source):
+    """Rows of a NumPy memmap, validated and released chunk by chunk.
+
+    A memory-mapped file's pages count in the process's resident memory once
+    read, so a full pass would make the whole file resident. After each
+    chunk its pages are dropped from this process (``madvise(MADV_DONTNEED)``;
+    the kernel's page cache may keep them), which keeps the resident memory
+    to about one chunk.
+    """
+
+    def __init__(self, X, chunk_size=65536):
+        if X.ndim != 2:
+            raise ValueError(
+                f"the memory-mapped array has shape {X.shape}; X must be 2-D "
+                f"(n_samples, n_features)."
+            )
+        self.X = X
+        self.chunk_size = int(chunk_size)
+        self.n_samples, self.n_features = X.shape
+        self.dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
+        self._release = _page_dropper(X)
+
+    def _raw_chunks(self):
+        for sl in chunk_slices(self.n_samples, self.chunk_size):
+            # A copy, so that the mapped pages can be dropped right after.
+            chunk = np.array(self.X[sl], dtype=self.dtype)
+            self._release(sl)
+            yield chunk, None
+
+
+def _page_dropper(X):
+    """Return ``release(row_slice)`` dropping those rows' mapped pages, or a no-op."""
+    mm = getattr(X, "_mmap", None)
+    if mm is None or not X.flags.c_contiguous or not hasattr(mm, "madvise"):
+        return lambda sl: None
+    base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
+    first = X.ctypes.data - base
+    row_bytes = X.strides[0]
+    page = mmap.PAGESIZE
+
+    def release(sl):
+        lo = first + sl.start * row_bytes
+        hi = first + sl.stop * row_bytes
+        lo -= lo % page  # madvise wants a page-aligned start
+        try:
+            mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        except (OSError, ValueError):  # not supported here: only memory use differs
+            pass
+
+    return release
