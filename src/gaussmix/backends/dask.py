@@ -121,7 +121,9 @@ class DaskSource(Source):
         if sample_weight is None:
             self.X, self.sample_weight = X.persist(), None
         else:
-            self.X, self.sample_weight = da.persist(X, sample_weight)
+            import dask
+
+            self.X, self.sample_weight = dask.persist(X, sample_weight)
 
     def _weight_blocks(self):
         if self.sample_weight is None:
