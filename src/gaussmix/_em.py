@@ -64,6 +64,12 @@ class EMResult:
     converged: bool = False
     emptied: set = field(default_factory=set)
     collapsed: np.ndarray | None = None
+    #: The statistics of the last pass and their total weight (they seed
+    #: ``partial_fit`` after ``fit``).
+    stats: object = None
+    total_weight: float = 0.0
+    #: Stepwise EM's running statistics (``_online.OnlineState``), if it ran.
+    online_state: object = None
 
 
 def m_step(model, stats, reg_covar, previous=None):
@@ -184,6 +190,19 @@ def resp_statistics(X, sample_weight, resp_for_chunk, scatter, chunk_size):
     return stats
 
 
+def report_iteration(n_iter, max_iter, lower_bound, change, on_iteration=None):
+    """Log one iteration (the record progress displays read) and call back."""
+    logger.debug(
+        "iteration %d: lower bound %.10g, change %.3g",
+        n_iter,
+        lower_bound,
+        change,
+        extra={"gaussmix_iteration": (n_iter, max_iter, lower_bound, change)},
+    )
+    if on_iteration is not None:
+        on_iteration(n_iter, lower_bound, change)
+
+
 def run_em(
     source,
     model,
@@ -203,6 +222,7 @@ def run_em(
     iteration, for progress reporting.
     """
     lower_bounds = []
+    stats, total_weight = None, 0.0
     emptied = set()
     collapsed = np.zeros(len(params.weights), dtype=bool)
     converged = False
@@ -215,19 +235,14 @@ def run_em(
         lower_bound = loglik / total_weight
         lower_bounds.append(lower_bound)
         change = lower_bound - prev
-        logger.debug(
-            "iteration %d: lower bound %.10g, change %.3g",
-            n_iter,
-            lower_bound,
-            change,
-            extra={"gaussmix_iteration": (n_iter, max_iter, lower_bound, change)},
-        )
-        if on_iteration is not None:
-            on_iteration(n_iter, lower_bound, change)
+        report_iteration(n_iter, max_iter, lower_bound, change, on_iteration)
         if abs(change) < tol:
             converged = True
             break
-    return EMResult(params, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed)
+    return EMResult(
+        params, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed,
+        stats, total_weight,
+    )
 
 
 __all__ = [
@@ -238,5 +253,6 @@ __all__ = [
     "merge_results",
     "statistics_pass",
     "resp_statistics",
+    "report_iteration",
     "run_em",
 ]

@@ -62,6 +62,10 @@ class SuffStats:
     means: Any
     scatter: Any
 
+    def scaled(self, factor):
+        """The statistics of the same rows with every weight multiplied by ``factor``."""
+        return SuffStats(self.nk * factor, self.means, self.scatter * factor)
+
     def to_numpy(self):
         """Return a copy of these statistics as float64 NumPy arrays (host)."""
         return SuffStats(_to_numpy(self.nk), _to_numpy(self.means), _to_numpy(self.scatter))

@@ -233,8 +233,21 @@ def check_scalar_params(est):
     _int("verbose_interval", 1)
     if est.chunk_size is not None:
         _int("chunk_size", 1)
-    if est.init_sample_size != "auto":
+    if isinstance(est.init_sample_size, str) and est.init_sample_size == "auto":
+        pass
+    else:
         _int("init_sample_size", 1)
+    if est.learning_method not in ("batch", "online"):
+        raise ValueError(
+            f"learning_method must be 'batch' or 'online', got {est.learning_method!r}."
+        )
+    _int("batch_size", 1)
+    _float("learning_offset", 0.0)
+    decay = est.learning_decay
+    if not isinstance(decay, numbers.Real) or isinstance(decay, bool) or not 0.5 < decay <= 1.0:
+        raise ValueError(
+            f"learning_decay must be in (0.5, 1] for stepwise EM to converge, got {decay!r}."
+        )
     if not isinstance(est.warm_start, (bool, np.bool_)):
         raise ValueError(f"warm_start must be True or False, got {est.warm_start!r}.")
 

@@ -18,6 +18,7 @@ from ._chunks import auto_chunk_size
 from ._em import MixtureParams, m_step, resp_statistics, run_em
 from ._estep import log_resp_from_weighted, weighted_log_prob
 from ._init import INIT_METHODS, initial_resp
+from ._online import OnlineState, fold_batch, run_online_em
 from ._structures import STRUCTURES
 from .backends import ArraySource, streamed_source
 from .backends.dask import is_dask_collection
@@ -163,6 +164,26 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         exactly as scikit-learn does, and 100 000 rows (at most 64 MiB) of
         streamed or Dask data. When the data have no more rows than the
         sample, the start equals the in-memory one.
+    learning_method : {"batch", "online"}, default="batch"
+        ``"batch"`` is EM: every iteration is a pass over all rows, then one
+        M-step. ``"online"`` is stepwise EM (mini-batch EM; see
+        :meth:`partial_fit` for the update and its sources): an M-step after
+        every ``batch_size`` rows, and ``max_iter`` counts passes (epochs).
+        Each pass then improves the fit far more, so very large data need
+        fewer passes, at the price of a final log-likelihood slightly below
+        batch EM's (the benchmark's RESULTS.md gives the figures). Rows of
+        arrays in memory are visited in a new random order each pass;
+        streamed rows in their stored order, which should be random. Not for
+        Dask collections.
+    batch_size : int, default=4096
+        Rows per mini-batch of ``learning_method="online"``. After a batch
+        ``fit``, :meth:`partial_fit` counts the fit as one step per
+        ``batch_size`` rows of its data.
+    learning_decay : float, default=0.7
+        ``κ`` in the step size ``η_t = (t + τ)^-κ`` of stepwise EM; in
+        (0.5, 1] for convergence.
+    learning_offset : float, default=10.0
+        ``τ`` in that step size: larger values damp the first steps.
 
     Attributes
     ----------
@@ -184,6 +205,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         best initialisation.
     lower_bounds_ : list of float
         That value at every iteration: the trace EM never lets decrease.
+        With ``learning_method="online"``, one value per pass, each batch
+        scored under the parameters entering its step.
+    n_steps_ : int
+        Steps of stepwise EM taken (after :meth:`partial_fit`).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when X has string column names.
@@ -228,6 +253,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose_interval=10,
         chunk_size=None,
         init_sample_size="auto",
+        learning_method="batch",
+        batch_size=4096,
+        learning_decay=0.7,
+        learning_offset=10.0,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -246,6 +275,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
         self.init_sample_size = init_sample_size
+        self.learning_method = learning_method
+        self.batch_size = batch_size
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, sample_weight=None):
@@ -283,6 +316,84 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
         """
         return self.fit(X, sample_weight=sample_weight).predict(X)
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        r"""Update the model from one chunk of rows: one step of stepwise EM.
+
+        For data that arrive as a stream, or are read once. With running
+        statistics ``s`` per unit of weight, the chunk's E-step gives its own
+        ``ŝ_t`` and
+
+        .. math::
+
+            s_t = (1 - \eta_t)\, s_{t-1} + \eta_t\, \hat s_t, \qquad
+            \eta_t = (t + \tau)^{-\kappa},
+
+        followed by the M-step from ``s_t`` (Cappé & Moulines, 2009; Liang &
+        Klein, 2009; ``τ = learning_offset``, ``κ = learning_decay``). The
+        first call starts the model from its chunk with ``init_params`` (the
+        chunk needs at least ``n_components`` rows) and takes ``η_1 = 1``.
+        After :meth:`fit`, it continues from the fitted model, whose
+        statistics count as one step per ``batch_size`` rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_chunk, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_chunk,), default=None
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        val.check_scalar_params(self)
+        model, sklearn_layout = get_model(self.covariance_type)
+        state = getattr(self, "_online_state", None)
+        started = state is not None and hasattr(self, "means_")
+        X = val.check_X(self, X, reset=not started, min_samples=1)
+        n_samples, n_features = X.shape
+        weights = val.check_sample_weight(sample_weight, n_samples, 1)
+        if started:
+            params = self._params()
+        else:
+            if model.univariate and n_features != 1:
+                raise ValueError(
+                    f"covariance_type={model.code!r} is a one-dimensional model, but X "
+                    f"has {n_features} features."
+                )
+            val.check_n_samples(n_samples, self.n_components)
+            val.check_sample_weight(weights, n_samples, self.n_components)
+            if self.init_params not in INIT_METHODS:
+                raise ValueError(
+                    f"init_params={self.init_params!r} is not supported; choose one of "
+                    f"{list(INIT_METHODS)}."
+                )
+            user_init = self._checked_user_init(model, sklearn_layout, n_features)
+            params = self._initial_params(
+                X, weights, model, user_init, None, check_random_state(self.random_state)
+            )
+            state = None
+        chunk = ArraySource(X, weights, self._chunk_size(n_features))
+        state, params, loglik, weight, empty, collapsed = fold_batch(
+            state, model, params, chunk, self.reg_covar, self.learning_offset, self.learning_decay
+        )
+        if np.any(empty):
+            warnings.warn(
+                f"component(s) {np.flatnonzero(empty).tolist()} have lost all their "
+                f"weight; they keep their last mean and covariance. Fit fewer components.",
+                DegenerateComponentWarning,
+                stacklevel=2,
+            )
+        self._set_params_from(params, model, sklearn_layout)
+        self._warn_collapsed(model, collapsed)
+        self._online_state = state
+        self.n_steps_ = state.n_steps
+        if weight > 0:
+            self.lower_bound_ = float(loglik / weight)
+        self.converged_ = False
+        self.n_iter_ = state.n_steps
+        self.lower_bounds_ = getattr(self, "lower_bounds_", [])
+        return self
 
     def _fit(self, X, sample_weight, resp_start=None):
         """Fit; ``resp_start`` (used by ``select``) gives starting
@@ -332,21 +443,41 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             else:
                 params = self._params()
                 lower_bound = self.lower_bound_
-            result = run_em(
-                source,
-                model,
-                params,
-                reg_covar=self.reg_covar,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                lower_bound=lower_bound,
-                on_iteration=self._say_iteration,
-            )
+            result = self._run(source, model, params, lower_bound, random_state)
             if self.max_iter > 0:
                 self._say_init_end(result)
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
         self._finish_fit(best, model, sklearn_layout, n_init)
+
+    def _run(self, source, model, params, lower_bound, random_state, state=None):
+        """One run of batch or stepwise EM from ``params``."""
+        common = dict(
+            reg_covar=self.reg_covar,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            lower_bound=lower_bound,
+            on_iteration=self._say_iteration,
+        )
+        if self.learning_method == "batch":
+            return run_em(source, model, params, **common)
+        if is_dask_collection(getattr(source, "X", None)):
+            raise ValueError(
+                "learning_method='online' reads mini-batches in order on this machine; "
+                "for a Dask collection use learning_method='batch', which runs on the workers."
+            )
+        return run_online_em(
+            source,
+            model,
+            params,
+            batch_size=self.batch_size,
+            learning_offset=self.learning_offset,
+            learning_decay=self.learning_decay,
+            random_state=random_state,
+            chunk_size=self._chunk_size(source.n_features),
+            state=state,
+            **common,
+        )
 
     def _finish_fit(self, best, model, sklearn_layout, n_init):
         """Set the fitted attributes from the best run, with its warnings."""
@@ -373,6 +504,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.n_iter_ = int(best.n_iter)
         self.lower_bound_ = float(best.lower_bound)
         self.lower_bounds_ = [float(v) for v in best.lower_bounds]
+        self._online_state = self._continuation(best)
+
+    def _continuation(self, result):
+        """The running statistics ``partial_fit`` continues from after ``fit``."""
+        if result.online_state is not None:
+            return result.online_state
+        if result.stats is None or result.total_weight <= 0:
+            return None
+        steps = max(1, math.ceil(result.total_weight / self.batch_size))
+        return OnlineState(result.stats.to_numpy().scaled(1.0 / result.total_weight), steps)
 
     # ------------------------------------------------------------ sources
     def _training_source(self, X, sample_weight):
