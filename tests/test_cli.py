@@ -231,3 +231,55 @@ def test_predict_from_parquet_keeps_the_id_column(work):
     out = run(["predict", "m.gmm", "data.parquet", "--id", "id"], cwd=work).stdout
     pred = pd.read_csv(__import__("io").StringIO(out))
     assert list(pred.columns[:2]) == ["id", "label"] and pred.id.iloc[-1] == "r299"
+
+
+# ------------------------------------------------------------- streaming
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stream")
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(0, 1, (900, 3)), rng.normal(4, 1, (600, 3))])
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    frame.insert(0, "id", [f"r{i}" for i in range(len(frame))])
+    frame.to_parquet(folder / "data.parquet", row_group_size=400)
+    np.save(folder / "data.npy", X)
+    return folder
+
+
+@pytest.mark.parametrize("data, extra", [("data.parquet", ["--columns", "a,b,c"]), ("data.npy", [])])
+def test_streamed_fit_and_predict_equal_in_memory(big, data, extra):
+    common = ["fit", data, "-k", "2", "--seed", "0", "--standardize", "--json", *extra]
+    streamed = json.loads(run([*common, "--stream", "-o", "s.gmm"], big).stdout)
+    in_memory = json.loads(run([*common, "--no-stream", "-o", "m.gmm"], big).stdout)
+    for key in ("log_likelihood", "bic", "icl"):
+        assert streamed[key] == pytest.approx(in_memory[key], rel=1e-10)
+    assert streamed["n_samples"] == 1500
+    ids = ["--id", "id"] if data.endswith("parquet") else []
+    run(["predict", "s.gmm", data, "--stream", "-o", "s.parquet", *ids], big)
+    run(["predict", "m.gmm", data, "--no-stream", "-o", "m.parquet", *ids], big)
+    a, b = pd.read_parquet(big / "s.parquet"), pd.read_parquet(big / "m.parquet")
+    assert list(a.columns) == list(b.columns) and len(a) == 1500
+    assert (a["label"] == b["label"]).all()
+    np.testing.assert_allclose(a["log_density"], b["log_density"], rtol=1e-10)
+    if ids:
+        assert (a["id"] == b["id"]).all()
+    csv = run(["predict", "s.gmm", data, "--stream", *ids], big).stdout.splitlines()
+    assert len(csv) == 1501 and csv[0].count("label") == 1
+
+
+def test_streamed_predict_failure_leaves_no_output(big, tmp_path):
+    frame = pd.read_parquet(big / "data.parquet")
+    frame.loc[1300, "b"] = np.nan  # in the last row group
+    frame.to_parquet(tmp_path / "bad.parquet", row_group_size=400)
+    shutil.copy(big / "data.parquet", tmp_path / "data.parquet")
+    run(["fit", "data.parquet", "-k", "2", "--seed", "0", "--columns", "a,b,c", "-o", "m.gmm"], tmp_path)
+    (tmp_path / "out.csv").write_text("keep me\n")
+    proc = run(["predict", "m.gmm", "bad.parquet", "--stream", "-o", "out.csv"], tmp_path, ok=False)
+    assert proc.returncode == 1 and "NaN" in proc.stderr and "1300" in proc.stderr
+    assert (tmp_path / "out.csv").read_text() == "keep me\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_stream_refuses_csv(work):
+    proc = run(["fit", "data.csv", "--stream"], work, ok=False)
+    assert proc.returncode == 2 and "--stream reads .npy and Parquet" in proc.stderr

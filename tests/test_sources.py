@@ -254,3 +254,19 @@ def test_bad_files_say_what_is_wrong(tmp_path, data):
         _fit(_chunks(X, 100), resp_init=np.full((len(X), 3), 1 / 3))
     with pytest.raises(ValueError, match="fewer than n_components"):
         _fit(_chunks(X[:2], 1))
+
+
+def test_npy_columns_and_column_moments(data, tmp_path):
+    from gaussmix.backends._base import MappedSource, column_moments
+
+    X, w = data
+    np.save(tmp_path / "x.npy", X)
+    _same_fit(_fit(NpySource(tmp_path / "x.npy", columns=[2, 0])), _fit(X[:, [2, 0]]))
+    with pytest.raises(ValueError, match="out of range"):
+        NpySource(tmp_path / "x.npy", columns=[3])
+    source = _chunks(X, 77)
+    mean, sd = column_moments(IterableSource(source))
+    np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(sd, X.std(axis=0, ddof=1), rtol=1e-12)
+    z = MappedSource(IterableSource(source), lambda c: (c - mean) / sd)
+    np.testing.assert_allclose(np.vstack([c for c, _ in z.iter_chunks()]), (X - mean) / sd)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -46,6 +47,10 @@ def _root(
 ):
     """Gaussian mixture models fitted by EM."""
     del debug  # read by main() from the raw arguments, so parse errors honour it too
+
+
+#: Rows drawn from streamed data for a figure.
+PLOT_ROWS = 5000
 
 
 # ---------------------------------------------------------------- helpers
@@ -82,8 +87,8 @@ def _summary(gm, X, path=None, transform=None):
         "model": None if path is None else str(path),
         "n_components": int(gm.n_components),
         "covariance_type": gm.covariance_type,
-        "n_samples": int(X.shape[0]),
-        "n_features": int(X.shape[1]),
+        "n_samples": int(n),
+        "n_features": int(gm.n_features_in_),
         "converged": bool(gm.converged_),
         "n_iter": int(gm.n_iter_),
         "log_likelihood": float(loglik),
@@ -151,6 +156,58 @@ def _progress(quiet, description):
             logger.setLevel(old_level)
 
 
+#: ``.npy`` and Parquet files larger than this are streamed by default.
+STREAM_BYTES = 256 * 2**20
+STREAMABLE = (".npy", ".parquet", ".pq")
+
+
+def _streaming(data: Path, stream: Optional[bool]):
+    """Whether DATA is read chunk by chunk: asked for, or big by default."""
+    suffix = data.suffix.lower()
+    if stream is None:
+        return suffix in STREAMABLE and data.is_file() and data.stat().st_size > STREAM_BYTES
+    if stream and suffix not in STREAMABLE:
+        raise typer.BadParameter(
+            f"--stream reads .npy and Parquet files, not {suffix or 'this file'}; "
+            f"convert it (pandas: read_csv(...).to_parquet(...)) or drop --stream."
+        )
+    return stream
+
+
+def _open_stream(data: Path, columns: Optional[List[str]], transform=None):
+    """A chunked source over DATA (its chosen columns), standardised if asked."""
+    from .backends import NpySource, ParquetSource
+    from .backends._base import MappedSource
+
+    if not data.exists():
+        raise FileNotFoundError(f"no data file at {data}")
+    if data.suffix.lower() == ".npy":
+        from .io import _npy_column
+
+        width = np.load(data, mmap_mode="r", allow_pickle=False).shape[-1]
+        idx = None if not columns else [_npy_column(c, width) for c in columns]
+        source = NpySource(data, columns=idx)
+        names = [str(i) for i in (range(width) if idx is None else idx)]
+        source.feature_names = np.asarray(names, dtype=object)
+    else:
+        source = ParquetSource(data, columns=columns)
+    if transform is not None:
+        center, scale = transform["center"], transform["scale"]
+        source = MappedSource(source, lambda X: ((X - center) / scale).astype(X.dtype))
+    return source
+
+
+def _standardize_stream(source, standardize):
+    if not standardize:
+        return None
+    from .backends._base import column_moments
+
+    center, scale = column_moments(source)
+    if np.any(scale == 0) or not np.all(np.isfinite(scale)):
+        raise ValueError("--standardize: a column is constant; drop it with --columns.")
+    return {"center": center, "scale": scale}
+
+
 def _standardize_params(X, standardize):
     if not standardize:
         return None
@@ -188,6 +245,7 @@ def fit(
     max_iter: int = typer.Option(100, "--max-iter", min=1),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Read DATA chunk by chunk (.npy, Parquet) in bounded memory; default: when over 256 MiB."),
 ):
     """Fit a mixture to DATA and save it."""
     from ._init import INIT_METHODS
@@ -198,9 +256,14 @@ def fit(
     if init not in INIT_METHODS:
         raise typer.BadParameter(f"--init {init!r}: choose one of {', '.join(INIT_METHODS)}")
 
-    _, X, names = _read(data, columns)
-    transform = _standardize_params(X, standardize)
-    Z = _standardized(X, transform, names)
+    if _streaming(data, stream):
+        transform = _standardize_stream(_open_stream(data, _columns(columns)), standardize)
+        Z = _open_stream(data, _columns(columns), transform)
+        names = [str(n) for n in Z.feature_names]
+    else:
+        _, X, names = _read(data, columns)
+        transform = _standardize_params(X, standardize)
+        Z = _standardized(X, transform, names)
     gm = GaussianMixture(components, covariance_type=covariance, init_params=init,
                          n_init=n_init, random_state=seed, max_iter=max_iter)
     with _progress(quiet or as_json, "fitting"):
@@ -210,12 +273,15 @@ def fit(
     save_model(gm, output, standardize=transform)
     summary = _summary(gm, Z, output, transform)
     if plot is not None:
+        if not isinstance(Z, pd.DataFrame):  # streamed: draw a sample of rows
+            rows, _, _ = Z.sample(PLOT_ROWS, np.random.RandomState(0))
+            Z = pd.DataFrame(rows, columns=names)
         _plot_fit(gm, Z, names, plot)
         summary["plot"] = str(plot)
     if as_json:
         _emit_json(summary)
         return
-    out.print(f"Fitted {components} components ({covariance}) to {X.shape[0]} rows x {X.shape[1]} features"
+    out.print(f"Fitted {components} components ({covariance}) to {summary['n_samples']} rows x {summary['n_features']} features"
               f"{' (standardized)' if transform else ''}: "
               f"{'converged' if gm.converged_ else 'NOT converged'} after {gm.n_iter_} iterations.")
     out.print(f"log-likelihood {summary['log_likelihood']:.4f}, BIC {summary['bic']:.4f}, ICL {summary['icl']:.4f}")
@@ -348,22 +414,70 @@ def predict(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV, TSV or Parquet file; CSV on stdout if omitted."),
     id_column: Optional[str] = typer.Option(None, "--id", help="Copy this column of DATA into the output."),
     columns: Optional[str] = typer.Option(None, "--columns"),
+    stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Read DATA and write the output chunk by chunk (.npy, Parquet); default: when over 256 MiB."),
 ):
     """Write each row's label, component probabilities and log-density."""
-    import pandas as pd
-
     gm = _load(model)
+    if _streaming(data, stream):
+        _predict_stream(gm, data, output, id_column, columns)
+        return
     frame, X = _model_input(gm, data, columns, keep=[id_column])
-    proba = gm.predict_proba(X)
-    result = pd.DataFrame({f"prob_{k}": proba[:, k] for k in range(gm.n_components)})
-    result.insert(0, "label", proba.argmax(axis=1))
-    # in DATA's units, also for a model fitted on z-scores
-    result["log_density"] = gm.score_samples(X) + _log_jacobian(getattr(gm, "input_transform_", None))
+    result = _prediction_frame(gm, X)
     if id_column is not None:
         if frame is None or id_column not in frame.columns:
             raise ValueError(f"--id {id_column!r}: no such column in {data}.")
         result.insert(0, id_column, frame[id_column].to_numpy())
     _write_rows(result, output, "predictions")
+
+
+def _prediction_frame(gm, X):
+    proba = gm.predict_proba(X)
+    result = pd.DataFrame({f"prob_{k}": proba[:, k] for k in range(gm.n_components)})
+    result.insert(0, "label", proba.argmax(axis=1))
+    # in DATA's units, also for a model fitted on z-scores
+    result["log_density"] = gm.score_samples(X) + _log_jacobian(getattr(gm, "input_transform_", None))
+    return result
+
+
+def _predict_stream(gm, data, output, id_column, columns):
+    """Predict chunk by chunk; the output file appears whole, or not at all."""
+    expected = [str(f) for f in getattr(gm, "feature_names_in_", [])]
+    cols = _columns(columns) or (expected if data.suffix.lower() != ".npy" else None)
+    source = _open_stream(data, cols, getattr(gm, "input_transform_", None))
+    if source.n_features != gm.n_features_in_:
+        raise ValueError(
+            f"{data} has {source.n_features} feature column(s) but the model was fitted on "
+            f"{gm.n_features_in_} ({', '.join(expected)}); choose them with --columns."
+        )
+    names = expected or [str(n) for n in source.feature_names]
+    base = getattr(source, "source", source)  # under the standardisation, if any
+    if id_column is not None:
+        if data.suffix.lower() == ".npy":
+            raise ValueError("--id: a .npy file has no named columns; use Parquet or CSV.")
+        if id_column not in base._dataset.schema.names:
+            raise ValueError(f"--id {id_column!r}: no such column in {data}.")
+    count = [0]
+
+    def frames():
+        # The same batches as the features': the same fragments and batch size.
+        id_chunks = None if id_column is None else base._dataset.to_batches(
+            columns=[id_column], batch_size=base.chunk_size)
+        for X, _ in source.iter_chunks():
+            result = _prediction_frame(gm, pd.DataFrame(X, columns=names))
+            if id_chunks is not None:
+                batch = next(id_chunks)
+                result.insert(0, id_column, batch.column(0).to_numpy(zero_copy_only=False))
+            count[0] += len(result)
+            yield result
+
+    if output is None:
+        for result in frames():
+            typer.echo(result.to_csv(index=False, header=count[0] == len(result)), nl=False)
+        return
+    from .io import write_table_chunks
+
+    write_table_chunks(frames(), output)
+    err.print(f"{count[0]} predictions written to {output}")
 
 
 @app.command()

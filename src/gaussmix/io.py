@@ -300,7 +300,40 @@ def write_table(frame, path):
     atomic_write(path, write)
 
 
+def write_table_chunks(frames, path):
+    """Write an iterator of DataFrames as one CSV, TSV or Parquet file, atomically.
+
+    Only one frame is in memory at a time; the file appears under its name
+    only once every frame is written, so a failure midway leaves no partial
+    output (and keeps any older file of that name).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        def write(fh):
+            writer = None
+            for frame in frames:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(fh, table.schema)
+                writer.write_table(table)
+            if writer is not None:
+                writer.close()
+    elif suffix in (".csv", ".tsv", ".txt"):
+        sep = "\t" if suffix == ".tsv" else ","
+
+        def write(fh):
+            for i, frame in enumerate(frames):
+                fh.write(frame.to_csv(index=False, header=i == 0, sep=sep).encode("utf-8"))
+    else:
+        raise ValueError(f"cannot write {path}: use a .csv, .tsv or .parquet file name.")
+    atomic_write(path, write)
+
+
 __all__ = [
-    "save_model", "load_model", "read_table", "read_frame", "write_table",
+    "save_model", "load_model", "read_table", "read_frame", "write_table", "write_table_chunks",
     "ModelFileError", "atomic_write",
 ]

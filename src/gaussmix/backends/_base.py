@@ -146,3 +146,35 @@ class Source:
                 threshold = keys.max()
         order = np.argsort(index, kind="stable")
         return rows[order], weights[order] if weighted else None, start
+
+
+class MappedSource(Source):
+    """Another source's rows passed through ``func`` chunk by chunk (a
+    standardisation, say); weights and everything else unchanged."""
+
+    def __init__(self, source, func):
+        self.source, self.func = source, func
+        self.n_features, self.dtype = source.n_features, source.dtype
+        self.n_samples, self.feature_names = source.n_samples, source.feature_names
+        self.compute_chunk_size = source.compute_chunk_size
+
+    def _raw_chunks(self):
+        for X, w in self.source.iter_chunks():
+            yield self.func(X), w
+
+
+def column_moments(source):
+    """Weighted mean and standard deviation (ddof=1) of each column, in one pass.
+
+    The K=1 case of the sufficient statistics, merged chunk by chunk.
+    """
+    from .._stats import accumulate, merge
+
+    total = None
+    for X, w in source.iter_chunks():
+        stats = accumulate(X, np.ones((X.shape[0], 1)), w, kind="diag")
+        total = stats if total is None else merge(total, stats)
+    if total is None or total.nk[0] <= 1:
+        raise ValueError("need at least 2 rows to standardise the columns.")
+    n = float(total.nk[0])
+    return total.means[0], np.sqrt(total.scatter[0] / (n - 1.0))

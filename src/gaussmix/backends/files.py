@@ -10,7 +10,7 @@ from ._base import Source
 from .memory import MemmapSource
 
 
-def NpySource(path, chunk_size=65536):
+def NpySource(path, chunk_size=65536, columns=None):
     """Rows of a ``.npy`` file, memory-mapped and read one chunk at a time.
 
     Parameters
@@ -19,6 +19,8 @@ def NpySource(path, chunk_size=65536):
         A 2-D ``.npy`` array of numbers. float32 files are fitted in float32.
     chunk_size : int, default=65536
         Rows per chunk.
+    columns : list of int, optional
+        The columns to use, by 0-based index.
     """
     try:
         X = np.load(os.fspath(path), mmap_mode="r", allow_pickle=False)
@@ -27,7 +29,7 @@ def NpySource(path, chunk_size=65536):
             f"cannot read {os.fspath(path)!r} as a .npy array ({exc}); save the data "
             f"with numpy.save, as a 2-D numeric array."
         ) from None
-    return MemmapSource(X, chunk_size)
+    return MemmapSource(X, chunk_size, columns)
 
 
 class ParquetSource(Source):

@@ -50,7 +50,7 @@ class MemmapSource(Source):
     to about one chunk.
     """
 
-    def __init__(self, X, chunk_size=65536):
+    def __init__(self, X, chunk_size=65536, columns=None):
         if X.ndim != 2:
             raise ValueError(
                 f"the memory-mapped array has shape {X.shape}; X must be 2-D "
@@ -58,14 +58,22 @@ class MemmapSource(Source):
             )
         self.X = X
         self.chunk_size = int(chunk_size)
-        self.n_samples, self.n_features = X.shape
+        self.columns = None if columns is None else [int(c) for c in columns]
+        if self.columns is not None and not all(0 <= c < X.shape[1] for c in self.columns):
+            raise ValueError(
+                f"columns {columns} are out of range: the array has {X.shape[1]} columns "
+                f"(0 to {X.shape[1] - 1})."
+            )
+        self.n_samples = X.shape[0]
+        self.n_features = X.shape[1] if self.columns is None else len(self.columns)
         self.dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
         self._release = _page_dropper(X)
 
     def _raw_chunks(self):
         for sl in chunk_slices(self.n_samples, self.chunk_size):
             # A copy, so that the mapped pages can be dropped right after.
-            chunk = np.array(self.X[sl], dtype=self.dtype)
+            rows = self.X[sl]
+            chunk = np.array(rows if self.columns is None else rows[:, self.columns], dtype=self.dtype)
             self._release(sl)
             yield chunk, None
 
