@@ -270,3 +270,12 @@ def test_npy_columns_and_column_moments(data, tmp_path):
     np.testing.assert_allclose(sd, X.std(axis=0, ddof=1), rtol=1e-12)
     z = MappedSource(IterableSource(source), lambda c: (c - mean) / sd)
     np.testing.assert_allclose(np.vstack([c for c, _ in z.iter_chunks()]), (X - mean) / sd)
+
+
+def test_select_says_it_needs_memory(data, tmp_path):
+    from gaussmix import select
+
+    np.save(tmp_path / "x.npy", data[0])
+    for X in (str(tmp_path / "x.npy"), _chunks(data[0], 100)):
+        with pytest.raises(ValueError, match="select needs X as an array in memory"):
+            select(X, n_components=[1, 2], covariance_types=["VVV"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from sklearn.utils import check_random_state
 from . import _validation as val
 from ._hc import hc_partitions
 from ._init import INIT_METHODS
+from .backends.dask import is_dask_collection
 from .mixture import GaussianMixture
 from .models import available_models, get_model
 
@@ -245,6 +247,13 @@ def select(
     if not isinstance(max_iter, numbers.Integral) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
     checker = GaussianMixture()
+    if isinstance(X, (str, os.PathLike)) or hasattr(X, "iter_chunks") or is_dask_collection(X):
+        # hc and the n x K starts of every cell need the rows in memory.
+        raise ValueError(
+            "select needs X as an array in memory. For data larger than memory, "
+            "select on a sample of rows, then fit the chosen model to all of them "
+            "with GaussianMixture(...).fit(source)."
+        )
     X = val.check_X(checker, X, reset=True, min_samples=2)
     names = getattr(checker, "feature_names_in_", None)
     n_samples, n_features = X.shape
