@@ -279,3 +279,10 @@ def test_select_says_it_needs_memory(data, tmp_path):
     for X in (str(tmp_path / "x.npy"), _chunks(data[0], 100)):
         with pytest.raises(ValueError, match="select needs X as an array in memory"):
             select(X, n_components=[1, 2], covariance_types=["VVV"])
+
+
+def test_all_zero_weights_in_a_stream(data):
+    X, _ = data
+    zero = ChunkedData(lambda: iter([(X[:500], np.zeros(500)), (X[500:], np.zeros(len(X) - 500))]))
+    with pytest.raises(ValueError, match="positive weight"):
+        _fit(zero)

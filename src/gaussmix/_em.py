@@ -190,6 +190,21 @@ def resp_statistics(X, sample_weight, resp_for_chunk, scatter, chunk_size):
     return stats
 
 
+def end_iteration(lower_bounds, prev, loglik, weight, n_iter, max_iter, tol, on_iteration=None):
+    """Trace one iteration's mean log-likelihood, report it, and test convergence.
+
+    ``prev`` is the previous iteration's value. Returns
+    ``(lower_bound, converged)`` and appends the value to ``lower_bounds``.
+    """
+    if not weight > 0:
+        raise ValueError("every sample_weight is zero; give some rows a positive weight.")
+    lower_bound = loglik / weight
+    lower_bounds.append(lower_bound)
+    change = lower_bound - prev
+    report_iteration(n_iter, max_iter, lower_bound, change, on_iteration)
+    return lower_bound, abs(change) < tol
+
+
 def report_iteration(n_iter, max_iter, lower_bound, change, on_iteration=None):
     """Log one iteration (the record progress displays read) and call back."""
     logger.debug(
@@ -228,16 +243,13 @@ def run_em(
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        prev = lower_bound
         stats, loglik, total_weight = source.statistics(params, model.scatter)
         params, empty, collapsed = m_step(model, stats, reg_covar, previous=params)
         emptied.update(np.flatnonzero(empty).tolist())
-        lower_bound = loglik / total_weight
-        lower_bounds.append(lower_bound)
-        change = lower_bound - prev
-        report_iteration(n_iter, max_iter, lower_bound, change, on_iteration)
-        if abs(change) < tol:
-            converged = True
+        lower_bound, converged = end_iteration(
+            lower_bounds, lower_bound, loglik, total_weight, n_iter, max_iter, tol, on_iteration
+        )
+        if converged:
             break
     return EMResult(
         params, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed,
@@ -253,6 +265,7 @@ __all__ = [
     "merge_results",
     "statistics_pass",
     "resp_statistics",
+    "end_iteration",
     "report_iteration",
     "run_em",
 ]

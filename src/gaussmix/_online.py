@@ -38,7 +38,7 @@ import numpy as np
 
 import math
 
-from ._em import EMResult, m_step, report_iteration
+from ._em import EMResult, end_iteration, m_step
 from ._stats import merge
 
 
@@ -145,7 +145,6 @@ def run_online_em(
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        prev = lower_bound
         loglik = weight = 0.0
         for Xb, wb in batches(source, batch_size, random_state):
             batch = ArraySource(Xb, wb, chunk_size)
@@ -156,14 +155,10 @@ def run_online_em(
             emptied.update(np.flatnonzero(empty).tolist())
             if batch_collapsed is not None:
                 collapsed = batch_collapsed
-        if weight <= 0:
-            raise ValueError("every sample_weight is zero; give some rows a positive weight.")
-        lower_bound = loglik / weight
-        lower_bounds.append(lower_bound)
-        change = lower_bound - prev
-        report_iteration(n_iter, max_iter, lower_bound, change, on_iteration)
-        if abs(change) < tol:
-            converged = True
+        lower_bound, converged = end_iteration(
+            lower_bounds, lower_bound, loglik, weight, n_iter, max_iter, tol, on_iteration
+        )
+        if converged:
             break
     return EMResult(
         params, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed,
