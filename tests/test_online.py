@@ -71,7 +71,7 @@ def test_partial_fit_weights_equal_repeated_rows(stream):
     X, Y = stream[:400], stream[400:800]
     w = np.random.default_rng(0).integers(0, 3, 400).astype(float)
     a = GaussianMixture(2, random_state=0, init_params="random_from_data")
-    b = GaussianMixture(2, random_state=0, means_init=None, init_params="random_from_data")
+    b = GaussianMixture(2, random_state=0, init_params="random_from_data")
     a.partial_fit(X).partial_fit(Y, sample_weight=w)
     b.partial_fit(X).partial_fit(np.repeat(Y, w.astype(int), axis=0))
     np.testing.assert_allclose(a.means_, b.means_, rtol=1e-10)

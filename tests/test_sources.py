@@ -286,3 +286,13 @@ def test_all_zero_weights_in_a_stream(data):
     zero = ChunkedData(lambda: iter([(X[:500], np.zeros(500)), (X[500:], np.zeros(len(X) - 500))]))
     with pytest.raises(ValueError, match="positive weight"):
         _fit(zero)
+
+
+@pytest.mark.parametrize("name", ["npy path", "chunks of 97"])
+def test_proba_and_density_in_one_pass_equal_the_two_methods(data, tmp_path, name):
+    X, _ = data
+    gm = _fit(X)
+    source = _sources(X, tmp_path)[name]
+    proba, density = gm._proba_and_density(source)
+    np.testing.assert_array_equal(proba, gm.predict_proba(X))
+    np.testing.assert_array_equal(density, gm.score_samples(X))

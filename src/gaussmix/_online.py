@@ -123,7 +123,6 @@ def run_online_em(
     chunk_size,
     lower_bound=-math.inf,
     on_iteration=None,
-    state=None,
 ):
     """Stepwise EM over ``source`` for at most ``max_iter`` epochs.
 
@@ -140,6 +139,7 @@ def run_online_em(
     """
     from .backends import ArraySource
 
+    state = None
     lower_bounds, emptied = [], set()
     collapsed = np.zeros(len(params.weights), dtype=bool)
     converged = False

@@ -174,27 +174,31 @@ def _streaming(data: Path, stream: Optional[bool]):
     return stream
 
 
-def _open_stream(data: Path, columns: Optional[List[str]], transform=None):
-    """A chunked source over DATA (its chosen columns), standardised if asked."""
+def _open_stream(data: Path, columns: Optional[List[str]]):
+    """A chunked source over DATA's chosen columns."""
     from .backends import NpySource, ParquetSource
-    from .backends._base import MappedSource
 
     if not data.exists():
         raise FileNotFoundError(f"no data file at {data}")
-    if data.suffix.lower() == ".npy":
-        from .io import _npy_column
+    if data.suffix.lower() != ".npy":
+        return ParquetSource(data, columns=columns)
+    from .io import _npy_column
 
-        width = np.load(data, mmap_mode="r", allow_pickle=False).shape[-1]
-        idx = None if not columns else [_npy_column(c, width) for c in columns]
-        source = NpySource(data, columns=idx)
-        names = [str(i) for i in (range(width) if idx is None else idx)]
-        source.feature_names = np.asarray(names, dtype=object)
-    else:
-        source = ParquetSource(data, columns=columns)
-    if transform is not None:
-        center, scale = transform["center"], transform["scale"]
-        source = MappedSource(source, lambda X: ((X - center) / scale).astype(X.dtype))
+    width = np.load(data, mmap_mode="r", allow_pickle=False).shape[-1]
+    idx = None if not columns else [_npy_column(c, width) for c in columns]
+    source = NpySource(data, columns=idx)
+    source.feature_names = np.asarray([str(i) for i in (range(width) if idx is None else idx)], dtype=object)
     return source
+
+
+def _transformed(source, transform):
+    """The source's rows as z-scores, when the model works on them."""
+    if transform is None:
+        return source
+    from .backends._base import MappedSource
+
+    center, scale = transform["center"], transform["scale"]
+    return MappedSource(source, lambda X: ((X - center) / scale).astype(X.dtype))
 
 
 def _standardize_stream(source, standardize):
@@ -202,7 +206,10 @@ def _standardize_stream(source, standardize):
         return None
     from .backends._base import column_moments
 
-    center, scale = column_moments(source)
+    return _transform(*column_moments(source))
+
+
+def _transform(center, scale):
     if np.any(scale == 0) or not np.all(np.isfinite(scale)):
         raise ValueError("--standardize: a column is constant; drop it with --columns.")
     return {"center": center, "scale": scale}
@@ -211,10 +218,7 @@ def _standardize_stream(source, standardize):
 def _standardize_params(X, standardize):
     if not standardize:
         return None
-    scale = X.std(axis=0, ddof=1)
-    if np.any(scale == 0) or not np.all(np.isfinite(scale)):
-        raise ValueError("--standardize: a column is constant; drop it with --columns.")
-    return {"center": X.mean(axis=0), "scale": scale}
+    return _transform(X.mean(axis=0), X.std(axis=0, ddof=1))
 
 
 # ---------------------------------------------------------------- commands
@@ -257,8 +261,9 @@ def fit(
         raise typer.BadParameter(f"--init {init!r}: choose one of {', '.join(INIT_METHODS)}")
 
     if _streaming(data, stream):
-        transform = _standardize_stream(_open_stream(data, _columns(columns)), standardize)
-        Z = _open_stream(data, _columns(columns), transform)
+        raw = _open_stream(data, _columns(columns))
+        transform = _standardize_stream(raw, standardize)
+        Z = _transformed(raw, transform)
         names = [str(n) for n in Z.feature_names]
     else:
         _, X, names = _read(data, columns)
@@ -431,11 +436,11 @@ def predict(
 
 
 def _prediction_frame(gm, X):
-    proba = gm.predict_proba(X)
+    proba, log_density = gm._proba_and_density(X)  # one E-step for both
     result = pd.DataFrame({f"prob_{k}": proba[:, k] for k in range(gm.n_components)})
     result.insert(0, "label", proba.argmax(axis=1))
     # in DATA's units, also for a model fitted on z-scores
-    result["log_density"] = gm.score_samples(X) + _log_jacobian(getattr(gm, "input_transform_", None))
+    result["log_density"] = log_density + _log_jacobian(getattr(gm, "input_transform_", None))
     return result
 
 
@@ -443,36 +448,30 @@ def _predict_stream(gm, data, output, id_column, columns):
     """Predict chunk by chunk; the output file appears whole, or not at all."""
     expected = [str(f) for f in getattr(gm, "feature_names_in_", [])]
     cols = _columns(columns) or (expected if data.suffix.lower() != ".npy" else None)
-    source = _open_stream(data, cols, getattr(gm, "input_transform_", None))
-    if source.n_features != gm.n_features_in_:
+    raw = _open_stream(data, cols)
+    if raw.n_features != gm.n_features_in_:
         raise ValueError(
-            f"{data} has {source.n_features} feature column(s) but the model was fitted on "
+            f"{data} has {raw.n_features} feature column(s) but the model was fitted on "
             f"{gm.n_features_in_} ({', '.join(expected)}); choose them with --columns."
         )
+    if id_column is not None and data.suffix.lower() == ".npy":
+        raise ValueError("--id: a .npy file has no named columns; use Parquet or CSV.")
+    ids = None if id_column is None else raw.iter_column(id_column)
+    source = _transformed(raw, getattr(gm, "input_transform_", None))
     names = expected or [str(n) for n in source.feature_names]
-    base = getattr(source, "source", source)  # under the standardisation, if any
-    if id_column is not None:
-        if data.suffix.lower() == ".npy":
-            raise ValueError("--id: a .npy file has no named columns; use Parquet or CSV.")
-        if id_column not in base._dataset.schema.names:
-            raise ValueError(f"--id {id_column!r}: no such column in {data}.")
     count = [0]
 
     def frames():
-        # The same batches as the features': the same fragments and batch size.
-        id_chunks = None if id_column is None else base._dataset.to_batches(
-            columns=[id_column], batch_size=base.chunk_size)
         for X, _ in source.iter_chunks():
             result = _prediction_frame(gm, pd.DataFrame(X, columns=names))
-            if id_chunks is not None:
-                batch = next(id_chunks)
-                result.insert(0, id_column, batch.column(0).to_numpy(zero_copy_only=False))
+            if ids is not None:
+                result.insert(0, id_column, next(ids))
             count[0] += len(result)
             yield result
 
     if output is None:
-        for result in frames():
-            typer.echo(result.to_csv(index=False, header=count[0] == len(result)), nl=False)
+        for i, result in enumerate(frames()):
+            typer.echo(result.to_csv(index=False, header=i == 0), nl=False)
         return
     from .io import write_table_chunks
 

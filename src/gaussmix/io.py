@@ -285,19 +285,7 @@ def _read_frame(path, suffix, columns):
 
 def write_table(frame, path):
     """Write a DataFrame as CSV, TSV or Parquet (by extension), atomically."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        def write(fh):
-            frame.to_parquet(fh, index=False)
-    elif suffix in (".csv", ".tsv", ".txt"):
-        sep = "\t" if suffix == ".tsv" else ","
-
-        def write(fh):
-            fh.write(frame.to_csv(index=False, sep=sep).encode("utf-8"))
-    else:
-        raise ValueError(f"cannot write {path}: use a .csv, .tsv or .parquet file name.")
-    atomic_write(path, write)
+    write_table_chunks([frame], path)
 
 
 def write_table_chunks(frames, path):

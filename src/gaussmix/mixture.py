@@ -50,32 +50,56 @@ def _criterion_rows(wlp):
     return np.stack([log_prob_norm, np.max(log_resp, axis=1)], axis=1)
 
 
-#: What each per-row result is: (its width, its dtype given the data's).
+def _proba_and_density(wlp):
+    """Per row: the responsibilities, then ``log p(x)``, from one E-step."""
+    log_prob_norm, log_resp = log_resp_from_weighted(wlp)
+    return np.column_stack([np.exp(log_resp), log_prob_norm])
+
+
+#: Each per-row result: (its number of columns given K, None for one value
+#: per row; its dtype given the data's).
 ROW_RESULTS = {
-    "density": ("row", lambda dtype: dtype),
-    "proba": ("components", lambda dtype: dtype),
-    "labels": ("row", lambda dtype: np.dtype(np.intp)),
-    "terms": ("pair", lambda dtype: np.dtype(np.float64)),
+    "density": (lambda K: None, lambda dtype: dtype),
+    "proba": (lambda K: K, lambda dtype: dtype),
+    "labels": (lambda K: None, lambda dtype: np.dtype(np.intp)),
+    "terms": (lambda K: 2, lambda dtype: np.dtype(np.float64)),
+    "proba+density": (lambda K: K + 1, lambda dtype: dtype),
 }
 
 
-def _map_source(source, params, per_chunk):
-    """``per_chunk`` of every compute chunk of ``source``, concatenated (None if no rows)."""
+def _map_source(source, params, per_chunk, n_columns, dtype):
+    """``per_chunk`` of every compute chunk of ``source``, as one array.
+
+    With the number of rows known, the chunks are written into one
+    preallocated result, so the output is never held twice.
+    """
     eparams = params.estep_params(np, source.dtype)
-    parts = [per_chunk(weighted_log_prob(Xc, eparams)) for Xc, _ in source.compute_chunks()]
-    return np.concatenate(parts) if parts else None
+    tail = () if n_columns is None else (n_columns,)
+    chunks = source.compute_chunks()
+    if source.n_samples is not None:
+        out = np.empty((source.n_samples,) + tail, dtype=dtype)
+        start = 0
+        for Xc, _ in chunks:
+            out[start : start + Xc.shape[0]] = per_chunk(weighted_log_prob(Xc, eparams))
+            start += Xc.shape[0]
+        return out
+    parts = [per_chunk(weighted_log_prob(Xc, eparams)) for Xc, _ in chunks]
+    if not parts:
+        return np.empty((0,) + tail, dtype=dtype)
+    return np.concatenate(parts).astype(dtype, copy=False)
 
 
 class _BlockMap:
     """A picklable per-block function for Dask: the fitted parameters and a
     per-chunk function, applied to one checked NumPy block on a worker."""
 
-    def __init__(self, params, chunk_size, per_chunk):
+    def __init__(self, params, chunk_size, per_chunk, n_columns, dtype):
         self.params, self.chunk_size, self.per_chunk = params, chunk_size, per_chunk
+        self.n_columns, self.dtype = n_columns, dtype
 
     def __call__(self, block):
-        out = _map_source(ArraySource(block, None, self.chunk_size), self.params, self.per_chunk)
-        return out if out is not None else self.per_chunk(np.empty((0, len(self.params.weights))))
+        source = ArraySource(block, None, self.chunk_size)
+        return _map_source(source, self.params, self.per_chunk, self.n_columns, self.dtype)
 
 
 class DegenerateComponentWarning(UserWarning):
@@ -405,6 +429,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"init_params={self.init_params!r} is not supported; choose one of "
                 f"{list(INIT_METHODS)}."
             )
+        if self.learning_method == "online" and is_dask_collection(X):
+            raise ValueError(
+                "learning_method='online' reads mini-batches in order on this machine; "
+                "for a Dask collection use learning_method='batch', which runs on the workers."
+            )
         source = self._training_source(X, sample_weight)
         n_features = source.n_features
         if model.univariate and n_features != 1:
@@ -450,7 +479,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 best = result
         self._finish_fit(best, model, sklearn_layout, n_init)
 
-    def _run(self, source, model, params, lower_bound, random_state, state=None):
+    def _run(self, source, model, params, lower_bound, random_state):
         """One run of batch or stepwise EM from ``params``."""
         common = dict(
             reg_covar=self.reg_covar,
@@ -461,11 +490,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         if self.learning_method == "batch":
             return run_em(source, model, params, **common)
-        if is_dask_collection(getattr(source, "X", None)):
-            raise ValueError(
-                "learning_method='online' reads mini-batches in order on this machine; "
-                "for a Dask collection use learning_method='batch', which runs on the workers."
-            )
         return run_online_em(
             source,
             model,
@@ -475,7 +499,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             learning_decay=self.learning_decay,
             random_state=random_state,
             chunk_size=self._chunk_size(source.n_features),
-            state=state,
             **common,
         )
 
@@ -681,24 +704,32 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Dask array, computed block by block on the workers.
         """
         check_is_fitted(self)
-        width, dtype_of = ROW_RESULTS[kind]
-        n_columns = {"row": None, "components": self.n_components, "pair": 2}[width]
+        columns_of, dtype_of = ROW_RESULTS[kind]
+        n_columns = columns_of(self.n_components)
         if is_dask_collection(X):
             from .backends.dask import as_checked_array, map_blocks_lazy
 
             X, names = as_checked_array(X)
             val.check_n_features(self, X.shape[1], names)
-            func = _BlockMap(self._params(), self._chunk_size(X.shape[1]), per_chunk)
-            return map_blocks_lazy(X, func, n_columns, dtype_of(X.dtype))
-        source = self._streamed(X, None, fitted=True)
-        if source is None:
-            X = self._check_fitted_X(X)
-            source = ArraySource(X, None, self._chunk_size(X.shape[1]))
-        out = _map_source(source, self._params(), per_chunk)
-        if out is None:
-            tail = () if n_columns is None else (n_columns,)
-            return np.empty((0,) + tail, dtype=dtype_of(source.dtype))
-        return out.astype(dtype_of(source.dtype), copy=False)
+            dtype = dtype_of(X.dtype)
+            func = _BlockMap(self._params(), self._chunk_size(X.shape[1]), per_chunk, n_columns, dtype)
+            return map_blocks_lazy(X, func, n_columns, dtype)
+        source = self._scoring_source(X)
+        return _map_source(source, self._params(), per_chunk, n_columns, dtype_of(source.dtype))
+
+    def _scoring_source(self, X, sample_weight=None):
+        """The source of X for a fitted model: streamed, or checked in memory."""
+        source = self._streamed(X, sample_weight, fitted=True)
+        if source is not None:
+            return source
+        X = self._check_fitted_X(X)
+        weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
+        return ArraySource(X, weights, self._chunk_size(X.shape[1]))
+
+    def _proba_and_density(self, X):
+        """``(predict_proba(X), score_samples(X))`` from one E-step per chunk."""
+        both = self._map_rows(X, _proba_and_density, "proba+density")
+        return both[:, :-1], both[:, -1]
 
     def score_samples(self, X):
         """Log-density ``log p(x)`` of each row under the mixture.
@@ -796,16 +827,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             import dask.array as da
 
             terms = self._map_rows(X, _criterion_rows, "terms")
-            w = None if sample_weight is None else da.asarray(sample_weight)
-            sums = terms.sum(axis=0) if w is None else (terms * w[:, None]).sum(axis=0)
+            w = None if sample_weight is None else da.asarray(sample_weight)[:, None]
+            # A zero weight cancels the row even where its density underflowed.
+            sums = terms.sum(axis=0) if w is None else da.where(w > 0, terms * w, 0.0).sum(axis=0)
             n = terms.shape[0] if w is None else w.sum()
             sums, n = da.compute(sums, n)
             return float(sums[0]), float(sums[1]), float(n)
-        source = self._streamed(X, sample_weight, fitted=True)
-        if source is None:
-            X = self._check_fitted_X(X)
-            weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
-            source = ArraySource(X, weights, self._chunk_size(X.shape[1]))
+        source = self._scoring_source(X, sample_weight)
         eparams = self._params().estep_params(np, source.dtype)
         loglik = log_map = n = 0.0
         for Xc, wc in source.compute_chunks():

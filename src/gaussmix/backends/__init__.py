@@ -1,8 +1,9 @@
 """Where the rows come from and where the per-chunk work runs.
 
-:func:`as_source` turns what a user passes as X into a *source* (see
-``_base``): an array in memory, a memmap, a ``.npy`` or Parquet file, any
-object with ``iter_chunks()``, or a Dask collection. It is a registry of
+:func:`streamed_source` turns what a user passes as X into a *source* (see
+``_base``): a memmap, a ``.npy`` or Parquet file, any object with
+``iter_chunks()``, or a Dask collection; arrays in memory become an
+``ArraySource`` once the estimator has validated them. It is a registry of
 adapters tried in order, so a new kind of input is one entry here and one
 module.
 """
@@ -14,23 +15,10 @@ import os
 import numpy as np
 
 from ._base import Source
+from .dask import DaskSource, is_dask_collection  # Dask itself is imported only when used
 from .files import NpySource, ParquetSource
 from .iterable import ChunkedData, IterableSource
 from .memory import ArraySource, MemmapSource
-
-
-def _is_dask(X):
-    from .dask import is_dask_collection
-
-    return is_dask_collection(X)
-
-
-def _make_dask(X, sample_weight):
-    try:
-        from .dask import DaskSource
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("fitting Dask collections needs: pip install 'gaussmix[dask]'") from None
-    return DaskSource(X, sample_weight)
 
 
 #: File suffixes read as streams, and their readers.
@@ -73,8 +61,8 @@ def streamed_source(X, sample_weight=None):
     None); a Dask collection takes its weights as they are. The caller sets
     ``compute_chunk_size`` once the number of features is known.
     """
-    if _is_dask(X):
-        return _make_dask(X, sample_weight)
+    if is_dask_collection(X):
+        return DaskSource(X, sample_weight)
     for matches, make in ADAPTERS:
         if matches(X):
             source = make(X)

@@ -80,7 +80,8 @@ class Source:
             )
 
     #: Rows per compute chunk; a chunk as read is split into pieces this
-    #: size, small enough for the cache (set by ``as_source``).
+    #: size, small enough for the cache (the estimator sets it from its
+    #: ``chunk_size``).
     compute_chunk_size = 65536
 
     def compute_chunks(self):

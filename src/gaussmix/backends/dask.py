@@ -40,7 +40,9 @@ def _aligned(block):
     Arrays that distributed deserialises from network frames can start at
     any byte; NumPy then takes slow paths (measured: 25-40% slower E-steps).
     """
-    return block if block.flags.aligned and block.flags.c_contiguous else np.ascontiguousarray(block).copy()
+    if block.flags.aligned and block.flags.c_contiguous:
+        return block
+    return np.array(block, order="C", copy=True)
 
 
 def _checked_block(block, n_features, dtype, block_info=None):
@@ -56,9 +58,7 @@ def _checked_weights(w):
 
 def _block_statistics(block, weights, params, scatter, chunk_size):
     # A block moved between workers arrives misaligned again.
-    source = ArraySource(_aligned(block), weights, chunk_size)
-    stats, loglik, weight = source.statistics(params, scatter)
-    return stats, loglik, weight
+    return ArraySource(_aligned(block), weights, chunk_size).statistics(params, scatter)
 
 
 def _merge_many(*parts):

@@ -98,6 +98,14 @@ class ParquetSource(Source):
         self.dtype = np.dtype(np.float32 if all_f32 else np.float64)
         self.feature_names = np.asarray(columns, dtype=object)
 
+    def iter_column(self, name):
+        """An iterator over one column of the file (an id, say), as NumPy
+        arrays in the same batches as the features' chunks."""
+        if name not in self._dataset.schema.names:
+            raise ValueError(f"no column {name!r} in {self.path!r}.")
+        batches = self._dataset.to_batches(columns=[name], batch_size=self.chunk_size)
+        return (b.column(0).to_numpy(zero_copy_only=False) for b in batches if b.num_rows)
+
     def _raw_chunks(self):
         read = self.columns + ([self.weight_column] if self.weight_column else [])
         for batch in self._dataset.to_batches(columns=read, batch_size=self.chunk_size):

@@ -22,13 +22,12 @@ class ArraySource(Source):
 
     in_memory = True
 
-    def __init__(self, X, sample_weight, chunk_size, feature_names=None):
+    def __init__(self, X, sample_weight, chunk_size):
         self.X = X
         self.sample_weight = sample_weight
         self.chunk_size = self.compute_chunk_size = int(chunk_size)
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
-        self.feature_names = feature_names
 
     def compute_chunks(self):
         return self.iter_chunks()
