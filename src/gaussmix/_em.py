@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from array_api_compat import array_namespace
 
+from . import _fast
 from ._chunks import chunk_slices
 from ._estep import EStepParams, e_step
 from ._stats import accumulate, merge
@@ -142,6 +143,8 @@ def chunk_statistics(Xc, wc, eparams, scatter):
     weight : array scalar
         ``sum_i w_i`` (the number of rows without weights).
     """
+    if _fast.supports(Xc):
+        return _fast.chunk_statistics(Xc, wc, eparams, scatter)
     xp = array_namespace(Xc)
     log_prob_norm, resp = e_step(Xc, eparams)
     lp = xp.astype(log_prob_norm, xp.float64)

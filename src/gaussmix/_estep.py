@@ -67,6 +67,13 @@ class EStepParams:
     log_norm: Any
     structure: str
     precision_diag: Any = None
+    #: float64 host copies of the means, ``log_norm``, ``prec_chol`` and
+    #: ``precision_diag``, and the compiled kernels' cached ``_fast.Plan``.
+    means_host: Any = None
+    log_norm_host: Any = None
+    prec_chol_host: Any = None
+    precision_diag_host: Any = None
+    plan: Any = None
 
     @classmethod
     def from_host(cls, weights, means, prec_chol, structure, xp, dtype):
@@ -83,14 +90,19 @@ class EStepParams:
         means = np.asarray(means, dtype=np.float64)
         host_dtype = np.float32 if dtype == xp.float32 else np.float64
         rounded = means.astype(host_dtype).astype(np.float64)
-        diag = struct.precision_diagonal(np.asarray(prec_chol, dtype=np.float64), n_features)
+        prec_chol = np.asarray(prec_chol, dtype=np.float64)
+        diag = struct.precision_diagonal(prec_chol, n_features)
         return cls(
             means=xp.asarray(rounded, dtype=dtype),
             means_residual=xp.asarray(means - rounded, dtype=dtype),
-            prec_chol=xp.asarray(np.asarray(prec_chol, dtype=np.float64), dtype=dtype),
+            prec_chol=xp.asarray(prec_chol, dtype=dtype),
             log_norm=xp.asarray(log_norm, dtype=dtype),
             structure=structure,
             precision_diag=None if diag is None else xp.asarray(diag, dtype=dtype),
+            means_host=means,
+            log_norm_host=log_norm,
+            prec_chol_host=prec_chol,
+            precision_diag_host=diag,
         )
 
 
@@ -102,6 +114,10 @@ def weighted_log_prob(X, params):
     otherwise); other namespaces, and the tests' reference,
     :func:`weighted_log_prob_reference`.
     """
+    from . import _fast
+
+    if _fast.supports(X):
+        return _fast.weighted_log_prob(X, params)
     if isinstance(X, np.ndarray):
         from ._kernels import sq_distances_by_component, sq_distances_diagonal
 
@@ -143,6 +159,18 @@ def log_resp_from_weighted(wlp):
     uniform = xp.full_like(log_resp, -math.log(wlp.shape[1]))
     log_resp = xp.where(finite & (xp.expand_dims(total, axis=1) > 0), log_resp, uniform)
     return log_prob_norm, log_resp
+
+
+def density_and_resp(wlp):
+    """``(log p(x_i), r_ik)`` from ``wlp``; NumPy arrays in one compiled pass."""
+    from . import _fast
+
+    if _fast.AVAILABLE and isinstance(wlp, np.ndarray):
+        resp, log_prob_norm, _ = _fast.density_and_resp(wlp)
+        return log_prob_norm, resp
+    xp = array_namespace(wlp)
+    log_prob_norm, log_resp = log_resp_from_weighted(wlp)
+    return log_prob_norm, xp.exp(log_resp)
 
 
 def e_step(X, params):

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _validation as val
 from ._chunks import auto_chunk_size
 from ._em import MixtureParams, m_step, resp_statistics, run_em
-from ._estep import log_resp_from_weighted, weighted_log_prob
+from ._estep import density_and_resp, log_resp_from_weighted, weighted_log_prob
 from ._init import INIT_METHODS, initial_resp
 from ._online import OnlineState, fold_batch, run_online_em
 from ._structures import STRUCTURES
@@ -33,11 +33,11 @@ INIT_SAMPLE_BYTES = 64 * 2**20
 
 
 def _log_density(wlp):
-    return log_resp_from_weighted(wlp)[0]
+    return density_and_resp(wlp)[0]
 
 
 def _responsibilities(wlp):
-    return np.exp(log_resp_from_weighted(wlp)[1])
+    return density_and_resp(wlp)[1]
 
 
 def _map_labels(wlp):
@@ -52,8 +52,8 @@ def _criterion_rows(wlp):
 
 def _proba_and_density(wlp):
     """Per row: the responsibilities, then ``log p(x)``, from one E-step."""
-    log_prob_norm, log_resp = log_resp_from_weighted(wlp)
-    return np.column_stack([np.exp(log_resp), log_prob_norm])
+    log_prob_norm, resp = density_and_resp(wlp)
+    return np.column_stack([resp, log_prob_norm])
 
 
 #: Each per-row result: (its number of columns given K, None for one value
