@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
-#: Default budget for one chunk's temporaries, in bytes. Chunks this small
-#: stay in cache: on a 2-core EPYC, full covariance at N=1e5, d=16, K=16 ran
-#: an EM iteration in 173 ms with 4 MiB chunks against 512 ms with 64 MiB
-#: ones (the geometric mean over 7 shapes favoured 4 MiB over 2, 8 and 64).
+#: Default budget for one chunk's per-row temporaries, in bytes. Chunks this
+#: small stay in cache (on a 2-core EPYC, 4 MiB beat 2, 8 and 64 MiB).
 DEFAULT_CHUNK_BYTES = 4 * 2**20
+
+#: Fewest rows per chunk: every chunk also costs O(K d^2) to finish and merge
+#: its statistics, which must stay small beside its O(n K d^2) products.
+MIN_CHUNK_ROWS = 1024
+
+#: Most rows per chunk (more buys nothing once per-chunk costs are amortised).
+MAX_CHUNK_ROWS = 65536
 
 
 def bytes_per_row(n_components, n_features):
     """Bytes of temporaries one row costs in the E-step plus the statistics.
 
-    The largest temporaries are the (K, n, d) centred differences and their
-    whitened copy (E-step, data dtype) and the weighted differences of the
-    statistics (float64), plus a few (n, K) arrays; counted as float64.
+    The (n, K) log-densities and responsibilities and a few (n, d) copies of
+    the chunk, in float64. Products that grow with ``K d`` (the whitened
+    rows, the weighted rows of the scatter) are formed a group of components
+    at a time under the same budget (``_fast.component_groups``); the
+    array-API reference path forms (K, n, d) blocks and is not the fast path.
     """
-    return 8 * (3 * n_components * n_features + 4 * n_components + 2 * n_features)
+    return 8 * (4 * n_components + 4 * n_features)
 
 
-def auto_chunk_size(n_components, n_features, budget=DEFAULT_CHUNK_BYTES):
-    """Rows per chunk such that one chunk's temporaries stay under ``budget``."""
-    return max(1, budget // bytes_per_row(n_components, n_features))
+def auto_chunk_size(n_components, n_features, budget=DEFAULT_CHUNK_BYTES, n_rows=None):
+    """Rows per chunk: temporaries under ``budget``, within the row limits.
+
+    With ``n_rows`` known, there are at least as many chunks as threads
+    (``_threads``), so that small data sets use every core too.
+    """
+    rows = min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, budget // bytes_per_row(n_components, n_features)))
+    if n_rows is not None:
+        from ._threads import n_threads
+
+        rows = min(rows, max(256, -(-int(n_rows) // n_threads())))
+    return int(rows)
 
 
 def chunk_slices(n_rows, chunk_size):

@@ -21,6 +21,7 @@ iteration, which EM never decreases (Dempster, Laird & Rubin, 1977).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from array_api_compat import array_namespace
 
-from . import _fast
+from . import _fast, _threads
 from ._chunks import chunk_slices
 from ._estep import EStepParams, e_step
 from ._stats import accumulate, merge
@@ -167,17 +168,28 @@ def statistics_pass(chunks, params, scatter):
     """One E-step pass over ``chunks``, an iterable of ``(X_chunk, weight_chunk)``.
 
     Returns ``(stats, loglik, total_weight)``: the merged statistics and, as
-    Python floats, the weighted log-likelihood and the total weight.
+    Python floats, the weighted log-likelihood and the total weight. NumPy
+    chunks run on a pool of threads (``_threads``); the results are merged
+    in chunk order either way.
     """
-    eparams = None
-    total = None
-    for Xc, wc in chunks:
-        if eparams is None:
-            eparams = params.estep_params(array_namespace(Xc), Xc.dtype)
-        result = chunk_statistics(Xc, wc, eparams, scatter)
-        total = result if total is None else merge_results(total, result)
-    if total is None:
+    chunks = iter(chunks)
+    first = next(chunks, None)
+    if first is None:
         raise ValueError("the data have no rows: there is nothing to fit.")
+    eparams = params.estep_params(array_namespace(first[0]), first[0].dtype)
+    chunks = itertools.chain([first], chunks)
+    total = None
+    if _fast.supports(first[0]) and _threads.usable():
+        _fast.plan_of(eparams)  # once, before the threads share it
+        with _threads.single_threaded_blas():
+            for result in _threads.map_ordered(
+                lambda chunk: chunk_statistics(chunk[0], chunk[1], eparams, scatter), chunks
+            ):
+                total = result if total is None else merge_results(total, result)
+    else:
+        for Xc, wc in chunks:
+            result = chunk_statistics(Xc, wc, eparams, scatter)
+            total = result if total is None else merge_results(total, result)
     # The scalars read back to the host per iteration.
     return total[0], float(total[1]), float(total[2])
 

@@ -5,7 +5,7 @@ these kernels compute the same map of one EM iteration (``_em.chunk_statistics``
 faster, and the tests hold them to the reference on random inputs and edge
 shapes. Two routes, chosen per shape (:func:`route`):
 
-**Row kernel** (small d; Numba, rows split into blocks over the cores). For
+**Row kernel** (small d; Numba). For
 each row and component it forms ``z = x - mu_k`` in float64, the squared
 distance ``||z U_k||^2`` (or ``sum_j p_kj z_j^2`` for diagonal precisions),
 the log-sum-exp and the responsibility ``r_ik``, and adds ``w_i r_ik``,
@@ -63,23 +63,27 @@ except ImportError:  # pragma: no cover - exercised where numba is missing
 #: Whether the compiled kernels can be used.
 AVAILABLE = nb is not None
 
-#: Rows per block of the row kernel: each block keeps its own sums, so the
-#: result does not depend on how many threads run the blocks.
-ROW_BLOCK = 512
-
-#: Largest d at which the row kernel beats the GEMM route, per precision
-#: layout (measured by ``benchmarks/bench_em.py`` on a 2-core EPYC).
-ROW_KERNEL_MAX_D = {"matrix": 4, "diag": 8}
+#: The row kernel's work per row and component is d^2 (matrix precisions)
+#: or d (diagonal); it beats the GEMM route while d^2 K or d K stays under
+#: these. Measured at N=1e5, float64, 2-core EPYC: matrix d=2 K=64 (256)
+#: row 104 ms / GEMM 140; d=4 K=64 (1024) 217 / 195; diag d=16 K=16 (256)
+#: 25 / 26; d=8 K=64 (512) 74 / 66.
+ROW_KERNEL_MAX_WORK = {"matrix": 512, "diag": 256}
 
 #: float32 whitening is trusted while ``eps * |b_k|^2`` stays below this.
 F32_CANCEL_LIMIT = 2e-4
+
+
+#: LLVM may fuse multiply-adds and reassociate sums (vectorise), but never
+#: assume away inf or NaN: -inf log-densities are meaningful here.
+FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
 
 
 def _jit(**kw):
     def wrap(f):
         if nb is None:
             return f
-        return nb.njit(cache=True, nogil=True, **kw)(f)
+        return nb.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH, **kw)(f)
 
     return wrap
 
@@ -90,81 +94,130 @@ def _jit(**kw):
 
 
 @_jit(inline="always")
-def _row_lse(wlp):
-    """log-sum-exp of one row; -inf when every entry is -inf."""
+def _row_softmax(wlp, e):
+    """log-sum-exp of one row, leaving ``exp(wlp_k - max)`` in ``e``.
+
+    Returns ``(lse, total)`` with ``total = sum_k e_k``; ``lse = -inf`` (and
+    ``total = 0``) when every entry is -inf.
+    """
     K = wlp.shape[0]
     top = -np.inf
     for k in range(K):
         if wlp[k] > top:
             top = wlp[k]
     if not np.isfinite(top):
-        return -np.inf
+        return -np.inf, 0.0
     total = 0.0
     for k in range(K):
-        total += np.exp(wlp[k] - top)
-    return top + np.log(total)
+        e[k] = np.exp(wlp[k] - top)
+        total += e[k]
+    return top + np.log(total), total
 
 
+@_jit(inline="always")
+def _row_resp(e, total, wi, out):
+    """``out_k = w_i r_ik``; an all-underflowed row (total 0) shares ``w_i`` evenly."""
+    K = e.shape[0]
+    if total > 0:
+        scale = wi / total
+        for k in range(K):
+            out[k] = e[k] * scale
+    else:
+        for k in range(K):
+            out[k] = wi / K
+
+
+@_jit()
 def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, full_scatter):
+    """E-step and statistics of a chunk, row by row (see the module docstring).
+
+    Returns the sums ``n_k``, ``a_k`` (K, d) and ``sum w r z z^T`` (only
+    j <= m filled, flattened, for a full scatter) and ``sum_i w_i log p(x_i)``.
+    """
     n, d = X.shape
     K = means.shape[0]
-    n_blocks = (n + ROW_BLOCK - 1) // ROW_BLOCK
     width = d * d if full_scatter else d
-    nk = np.zeros((n_blocks, K))
-    a = np.zeros((n_blocks, K, d))
-    S = np.zeros((n_blocks, K, width))
-    ll = np.zeros(n_blocks)
-    for b in nb.prange(n_blocks):
-        z = np.empty((K, d))
-        wlp = np.empty(K)
-        for i in range(b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK)):
-            for k in range(K):
-                s = 0.0
-                if matrix:
-                    for j in range(d):
-                        z[k, j] = X[i, j] - means[k, j]
-                    for j in range(d):
-                        y = 0.0
-                        for m in range(j + 1):  # U_k is upper triangular
-                            y += z[k, m] * U[k, m, j]
-                        s += y * y
-                else:
-                    for j in range(d):
-                        t = X[i, j] - means[k, j]
-                        z[k, j] = t
-                        s += pdiag[k, j] * t * t
-                wlp[k] = log_norm[k] - 0.5 * s
-            lse = _row_lse(wlp)
-            wi = w[i]
-            if wi > 0:
-                ll[b] += wi * lse
-            for k in range(K):
-                r = wi / K if lse == -np.inf else wi * np.exp(wlp[k] - lse)
-                if r == 0.0:
-                    continue
-                nk[b, k] += r
+    nk = np.zeros(K)
+    a = np.zeros((K, d))
+    S = np.zeros((K, width))
+    ll = 0.0
+    z = np.empty((K, d))
+    wlp = np.empty(K)
+    e = np.empty(K)
+    r = np.empty(K)
+    for i in range(n):
+        for k in range(K):
+            s = 0.0
+            if matrix:
                 for j in range(d):
-                    rz = r * z[k, j]
-                    a[b, k, j] += rz
-                    if full_scatter:
-                        for m in range(j, d):
-                            S[b, k, j * d + m] += rz * z[k, m]
-                    else:
-                        S[b, k, j] += rz * z[k, j]
+                    z[k, j] = X[i, j] - means[k, j]
+                for j in range(d):
+                    y = 0.0
+                    for m in range(j + 1):  # U_k is upper triangular
+                        y += z[k, m] * U[k, m, j]
+                    s += y * y
+            else:
+                for j in range(d):
+                    t = X[i, j] - means[k, j]
+                    z[k, j] = t
+                    s += pdiag[k, j] * t * t
+            wlp[k] = log_norm[k] - 0.5 * s
+        lse, total = _row_softmax(wlp, e)
+        wi = w[i]
+        if wi > 0:
+            ll += wi * lse
+        _row_resp(e, total, wi, r)
+        for k in range(K):
+            rk = r[k]
+            if rk == 0.0:
+                continue
+            nk[k] += rk
+            for j in range(d):
+                rz = rk * z[k, j]
+                a[k, j] += rz
+                if full_scatter:
+                    for m in range(j, d):
+                        S[k, j * d + m] += rz * z[k, m]
+                else:
+                    S[k, j] += rz * z[k, j]
     return nk, a, S, ll
 
 
-_row_kernel = _jit(parallel=True)(_row_kernel)
-
-
-@_jit(parallel=True)
-def _wlp_whitened(Y, b, shared, log_norm, wlp):
-    """``wlp[i, k] = log_norm_k - ||Y[i, block k] - b_k||^2 / 2`` (block 0 if shared)."""
-    n = Y.shape[0]
-    K, d = b.shape
-    for i in nb.prange(n):
+@_jit()
+def _wlp_rows(X, means, U, pdiag, matrix, log_norm, wlp):
+    """``wlp[i, k] = log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` (or diagonal ``p_k``), row by row."""
+    n, d = X.shape
+    K = means.shape[0]
+    for i in range(n):
+        z = np.empty(d)
         for k in range(K):
-            off = 0 if shared else k * d
+            s = 0.0
+            for j in range(d):
+                z[j] = X[i, j] - means[k, j]
+            if matrix:
+                for j in range(d):
+                    y = 0.0
+                    for m in range(j + 1):
+                        y += z[m] * U[k, m, j]
+                    s += y * y
+            else:
+                for j in range(d):
+                    s += pdiag[k, j] * z[j] * z[j]
+            wlp[i, k] = log_norm[k] - 0.5 * s
+
+
+@_jit()
+def _wlp_whitened(Y, b, shared, log_norm, wlp, k0, k1):
+    """``wlp[i, k] = log_norm_k - ||Y[i, block k - k0] - b_k||^2 / 2`` for k0 <= k < k1.
+
+    ``Y`` holds the whitened rows of components k0..k1-1 side by side, or of
+    the one shared factor (block 0).
+    """
+    n = Y.shape[0]
+    d = b.shape[1]
+    for i in range(n):
+        for k in range(k0, k1):
+            off = 0 if shared else (k - k0) * d
             s = 0.0
             for j in range(d):
                 t = Y[i, off + j] - b[k, j]
@@ -172,25 +225,23 @@ def _wlp_whitened(Y, b, shared, log_norm, wlp):
             wlp[i, k] = log_norm[k] - 0.5 * s
 
 
-@_jit(parallel=True)
+@_jit()
 def _responsibilities(wlp, w, wr, log_prob):
     """From ``wlp`` (n, K): ``wr = w_i r_ik`` and ``log_prob = log p(x_i)``.
 
     Returns ``sum_i w_i log p(x_i)`` over the rows of positive weight.
     """
     n, K = wlp.shape
-    n_blocks = (n + ROW_BLOCK - 1) // ROW_BLOCK
-    ll = np.zeros(n_blocks)
-    for b in nb.prange(n_blocks):
-        for i in range(b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK)):
-            lse = _row_lse(wlp[i])
-            log_prob[i] = lse
-            wi = w[i]
-            if wi > 0:
-                ll[b] += wi * lse
-            for k in range(K):
-                wr[i, k] = wi / K if lse == -np.inf else wi * np.exp(wlp[i, k] - lse)
-    return ll.sum()
+    ll = 0.0
+    e = np.empty(K)
+    for i in range(n):
+        lse, total = _row_softmax(wlp[i], e)
+        log_prob[i] = lse
+        wi = w[i]
+        if wi > 0:
+            ll += wi * lse
+        _row_resp(e, total, wi, wr[i])
+    return ll
 
 
 # --------------------------------------------------------------------------
@@ -226,13 +277,26 @@ class Plan:
             self.U = np.zeros((K, 1, 1))
             self.pdiag = np.ascontiguousarray(np.asarray(eparams.precision_diag_host, dtype=np.float64))
         self._stacked_as = {}
-        layout = "matrix" if self.matrix else "diag"
-        self.row_kernel = d <= ROW_KERNEL_MAX_D[layout]
+        work = K * d * d if self.matrix else K * d
+        self.row_kernel = work <= ROW_KERNEL_MAX_WORK["matrix" if self.matrix else "diag"]
 
-    def stacked_as(self, dtype):
-        if dtype not in self._stacked_as:
-            self._stacked_as[dtype] = np.ascontiguousarray(self.stacked, dtype=dtype)
-        return self._stacked_as[dtype]
+    def stacked_as(self, dtype, k0, k1):
+        """The stacked factors of components k0..k1-1 (the shared one) in ``dtype``."""
+        key = (np.dtype(dtype), k0, k1)
+        if key not in self._stacked_as:
+            d = self.means.shape[1]
+            block = self.stacked if self.shared else self.stacked[:, k0 * d : k1 * d]
+            self._stacked_as[key] = np.ascontiguousarray(block, dtype=dtype)
+        return self._stacked_as[key]
+
+
+def component_groups(n_rows, n_components, n_features, budget=None):
+    """Ranges ``(k0, k1)`` of components whose (n, group * d) products fit ``budget``."""
+    from ._chunks import DEFAULT_CHUNK_BYTES
+
+    budget = DEFAULT_CHUNK_BYTES if budget is None else budget
+    size = max(1, budget // (8 * max(1, n_rows) * n_features))
+    return [(k0, min(n_components, k0 + size)) for k0 in range(0, n_components, size)]
 
 
 def plan_of(eparams):
@@ -269,8 +333,8 @@ def chunk_statistics(Xc, wc, eparams, scatter):
         nk, a, S, ll = _row_kernel(
             X, w, plan.means, plan.U, plan.pdiag, plan.matrix, plan.log_norm, scatter == "full"
         )
-        stats = _finish(nk.sum(axis=0), a.sum(axis=0), S.sum(axis=0), plan.means, scatter)
-        loglik = float(ll.sum())
+        stats = _finish(nk, a, S, plan.means, scatter)
+        loglik = float(ll)
         lossy = _lossy(stats)
         if lossy.size:
             wr = _wr_and_log_prob(X, w, plan)[0]
@@ -335,9 +399,11 @@ def _gemm_statistics(X, wr, scatter):
     nk = wr.sum(axis=0)
     a = wr.T @ z
     if scatter == "full":
-        # One (K d, n) x (n, d) product for every component's scatter.
-        weighted = (wr[:, :, None] * z[:, None, :]).reshape(n, K * d)
-        raw = (weighted.T @ z).reshape(K, d * d)
+        # One (G d, n) x (n, d) product for the scatter of a group of G components.
+        raw = np.empty((K, d * d))
+        for k0, k1 in component_groups(n, K, d):
+            weighted = (wr[:, k0:k1, None] * z[:, None, :]).reshape(n, (k1 - k0) * d)
+            raw[k0:k1] = (weighted.T @ z).reshape(k1 - k0, d * d)
     else:
         raw = wr.T @ (z * z)
     stats = _finish(nk, a, raw, centre, scatter, upper_only=False)
@@ -356,13 +422,9 @@ def weighted_log_prob64(X, plan):
     """``log pi_k + log N(x_i | mu_k, Sigma_k)`` (n, K), float64, for a NumPy chunk."""
     X = np.ascontiguousarray(X)
     if plan.row_kernel:
-        diff = np.asarray(X, dtype=np.float64)[:, None, :] - plan.means[None, :, :]
-        if plan.matrix:
-            y = np.einsum("nkj,kjm->nkm", diff, plan.U)
-            sq = np.einsum("nkm,nkm->nk", y, y)
-        else:
-            sq = np.einsum("nkj,kj->nk", diff * diff, plan.pdiag)
-        return plan.log_norm - 0.5 * sq
+        wlp = np.empty((X.shape[0], plan.means.shape[0]))
+        _wlp_rows(X, plan.means, plan.U, plan.pdiag, plan.matrix, plan.log_norm, wlp)
+        return wlp
     if not plan.matrix:
         from ._kernels import sq_distances_diagonal
 
@@ -372,9 +434,12 @@ def weighted_log_prob64(X, plan):
     K = plan.means.shape[0]
     c = X.mean(axis=0, dtype=np.float64).astype(X.dtype)
     b = np.einsum("kj,kjm->km", plan.means - c.astype(np.float64), plan.U)
-    Y = (X - c) @ plan.stacked_as(X.dtype)
+    Z = X - c
     wlp = np.empty((n, K))
-    _wlp_whitened(Y, b, plan.shared, plan.log_norm, wlp)
+    groups = [(0, K)] if plan.shared else component_groups(n, K, d)
+    for k0, k1 in groups:  # one GEMM whitens a whole group of components
+        Y = Z @ plan.stacked_as(X.dtype, k0, k1)
+        _wlp_whitened(Y, b, plan.shared, plan.log_norm, wlp, k0, k1)
     eps = np.finfo(X.dtype).eps
     if eps > np.finfo(np.float64).eps:
         far = np.flatnonzero(eps * np.sum(b * b, axis=1) > F32_CANCEL_LIMIT)

@@ -551,7 +551,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             n_samples, n_features = X.shape
             val.check_n_samples(n_samples, self.n_components)
             weights = val.check_sample_weight(sample_weight, n_samples, self.n_components)
-            return ArraySource(X, weights, self._chunk_size(n_features))
+            return ArraySource(X, weights, self._chunk_size(n_features, X.shape[0]))
         val.set_n_features(self, streamed.n_features, streamed.feature_names)
         if streamed.n_samples is not None:
             val.check_n_samples(streamed.n_samples, self.n_components)
@@ -600,10 +600,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         return X, w
 
-    def _chunk_size(self, n_features):
+    def _chunk_size(self, n_features, n_rows=None):
         if self.chunk_size is not None:
             return int(self.chunk_size)
-        return auto_chunk_size(self.n_components, n_features)
+        return auto_chunk_size(self.n_components, n_features, n_rows=n_rows)
 
     def _checked_user_init(self, model, sklearn_layout, n_features):
         K = self.n_components
@@ -724,7 +724,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return source
         X = self._check_fitted_X(X)
         weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
-        return ArraySource(X, weights, self._chunk_size(X.shape[1]))
+        return ArraySource(X, weights, self._chunk_size(X.shape[1], X.shape[0]))
 
     def _proba_and_density(self, X):
         """``(predict_proba(X), score_samples(X))`` from one E-step per chunk."""
