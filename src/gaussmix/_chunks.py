@@ -26,18 +26,10 @@ def bytes_per_row(n_components, n_features):
     return 8 * (4 * n_components + 4 * n_features)
 
 
-def auto_chunk_size(n_components, n_features, budget=DEFAULT_CHUNK_BYTES, n_rows=None):
-    """Rows per chunk: temporaries under ``budget``, within the row limits.
-
-    With ``n_rows`` known, there are at least as many chunks as threads
-    (``_threads``), so that small data sets use every core too.
-    """
-    rows = min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, budget // bytes_per_row(n_components, n_features)))
-    if n_rows is not None:
-        from ._threads import n_threads
-
-        rows = min(rows, max(256, -(-int(n_rows) // n_threads())))
-    return int(rows)
+def auto_chunk_size(n_components, n_features, budget=DEFAULT_CHUNK_BYTES):
+    """Rows per chunk: temporaries under ``budget``, within the row limits."""
+    rows = budget // bytes_per_row(n_components, n_features)
+    return int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, rows)))
 
 
 def chunk_slices(n_rows, chunk_size):

@@ -177,9 +177,11 @@ def statistics_pass(chunks, params, scatter):
     if first is None:
         raise ValueError("the data have no rows: there is nothing to fit.")
     eparams = params.estep_params(array_namespace(first[0]), first[0].dtype)
-    chunks = itertools.chain([first], chunks)
+    second = next(chunks, None)
+    chunks = itertools.chain([first] if second is None else [first, second], chunks)
     total = None
-    if _fast.supports(first[0]) and _threads.usable():
+    # One chunk gains nothing from the pool but its hand-over costs.
+    if second is not None and _fast.supports(first[0]) and _threads.usable():
         _fast.plan_of(eparams)  # once, before the threads share it
         with _threads.single_threaded_blas():
             for result in _threads.map_ordered(

@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _validation as val
+from . import _threads
 from ._chunks import auto_chunk_size
 from ._em import MixtureParams, m_step, resp_statistics, run_em
 from ._estep import density_and_resp, log_resp_from_weighted, weighted_log_prob
@@ -71,19 +72,31 @@ def _map_source(source, params, per_chunk, n_columns, dtype):
     """``per_chunk`` of every compute chunk of ``source``, as one array.
 
     With the number of rows known, the chunks are written into one
-    preallocated result, so the output is never held twice.
+    preallocated result, so the output is never held twice. NumPy chunks run
+    on the thread pool of ``_threads``, in order.
     """
     eparams = params.estep_params(np, source.dtype)
     tail = () if n_columns is None else (n_columns,)
     chunks = source.compute_chunks()
+
+    def rows(chunk):
+        return per_chunk(weighted_log_prob(chunk[0], eparams))
+
+    if _threads.usable():
+        with _threads.single_threaded_blas():
+            return _collect(source, _threads.map_ordered(rows, chunks), tail, dtype)
+    return _collect(source, map(rows, chunks), tail, dtype)
+
+
+def _collect(source, parts, tail, dtype):
     if source.n_samples is not None:
         out = np.empty((source.n_samples,) + tail, dtype=dtype)
         start = 0
-        for Xc, _ in chunks:
-            out[start : start + Xc.shape[0]] = per_chunk(weighted_log_prob(Xc, eparams))
-            start += Xc.shape[0]
+        for part in parts:
+            out[start : start + part.shape[0]] = part
+            start += part.shape[0]
         return out
-    parts = [per_chunk(weighted_log_prob(Xc, eparams)) for Xc, _ in chunks]
+    parts = list(parts)
     if not parts:
         return np.empty((0,) + tail, dtype=dtype)
     return np.concatenate(parts).astype(dtype, copy=False)
@@ -551,7 +564,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             n_samples, n_features = X.shape
             val.check_n_samples(n_samples, self.n_components)
             weights = val.check_sample_weight(sample_weight, n_samples, self.n_components)
-            return ArraySource(X, weights, self._chunk_size(n_features, X.shape[0]))
+            return ArraySource(X, weights, self._chunk_size(n_features))
         val.set_n_features(self, streamed.n_features, streamed.feature_names)
         if streamed.n_samples is not None:
             val.check_n_samples(streamed.n_samples, self.n_components)
@@ -600,10 +613,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         return X, w
 
-    def _chunk_size(self, n_features, n_rows=None):
+    def _chunk_size(self, n_features):
         if self.chunk_size is not None:
             return int(self.chunk_size)
-        return auto_chunk_size(self.n_components, n_features, n_rows=n_rows)
+        return auto_chunk_size(self.n_components, n_features)
 
     def _checked_user_init(self, model, sklearn_layout, n_features):
         K = self.n_components
@@ -724,7 +737,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return source
         X = self._check_fitted_X(X)
         weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
-        return ArraySource(X, weights, self._chunk_size(X.shape[1], X.shape[0]))
+        return ArraySource(X, weights, self._chunk_size(X.shape[1]))
 
     def _proba_and_density(self, X):
         """``(predict_proba(X), score_samples(X))`` from one E-step per chunk."""

@@ -1,0 +1,179 @@
+"""The compiled kernels (``_fast``) against the array-API reference path."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gaussmix import GaussianMixture, _fast, _threads
+from gaussmix._em import MixtureParams, statistics_pass
+from gaussmix._estep import log_resp_from_weighted, weighted_log_prob_reference
+from gaussmix._stats import accumulate_reference
+from gaussmix._structures import STRUCTURES
+
+pytestmark = pytest.mark.skipif(not _fast.AVAILABLE, reason="numba is not installed")
+
+SCATTER = {"full": "full", "shared": "full", "diag": "diag", "spherical": "diag"}
+
+
+def random_params(rng, structure, K, d, offset=0.0, scale=1.0):
+    if structure == "full":
+        A = rng.normal(size=(K, d, d))
+        cov = (A @ np.swapaxes(A, 1, 2) / d + np.eye(d)) * scale**2
+    elif structure == "shared":
+        A = rng.normal(size=(d, d))
+        cov = (A @ A.T / d + np.eye(d)) * scale**2
+    elif structure == "diag":
+        cov = rng.uniform(0.3, 3, size=(K, d)) * scale**2
+    else:
+        cov = rng.uniform(0.3, 3, size=K) * scale**2
+    means = rng.normal(size=(K, d)) * 3 * scale + offset
+    return MixtureParams(rng.dirichlet(np.ones(K)), means, cov,
+                         STRUCTURES[structure].prec_chol_from_cov(cov), structure)
+
+
+def reference_statistics(X, w, params, scatter):
+    """One chunk's (stats, loglik) by the array-API reference functions."""
+    ep = params.estep_params(np, X.dtype)
+    log_prob, log_resp = log_resp_from_weighted(weighted_log_prob_reference(X, ep))
+    lp = log_prob.astype(np.float64)
+    loglik = lp.sum() if w is None else np.where(w > 0, lp * w, 0.0).sum()
+    return accumulate_reference(X, np.exp(log_resp.astype(np.float64)), w, kind=scatter), loglik
+
+
+def fast_statistics(X, w, params, scatter, row_kernel):
+    ep = params.estep_params(np, X.dtype)
+    _fast.plan_of(ep).row_kernel = row_kernel
+    return _fast.chunk_statistics(X, w, ep, scatter)
+
+
+def assert_stats_close(got, ref, rtol, scale):
+    np.testing.assert_allclose(got.nk, ref.nk, rtol=rtol, atol=rtol * max(1.0, ref.nk.max()))
+    np.testing.assert_allclose(got.means, ref.means, rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(got.scatter, ref.scatter, rtol=rtol,
+                               atol=rtol * max(np.abs(ref.scatter).max(), 1e-300))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    structure=st.sampled_from(["full", "shared", "diag", "spherical"]),
+    n=st.integers(1, 80), d=st.integers(1, 6), K=st.integers(1, 6),
+    weighted=st.booleans(), row_kernel=st.booleans(),
+    offset=st.sampled_from([0.0, 1e3]), dtype=st.sampled_from(["float64", "float32"]),
+    seed=st.integers(0, 2**31),
+)
+def test_chunk_statistics_match_the_reference(structure, n, d, K, weighted, row_kernel,
+                                              offset, dtype, seed):
+    rng = np.random.default_rng(seed)
+    params = random_params(rng, structure, K, d, offset)
+    X = (params.means[rng.integers(0, K, n)] + rng.normal(size=(n, d)) * 2).astype(dtype)
+    w = None
+    if weighted:
+        w = rng.uniform(0, 3, size=n)
+        w[rng.random(n) < 0.2] = 0.0
+    scatter = SCATTER[structure]
+    ref, ref_ll = reference_statistics(X, w, params, scatter)
+    got, ll, weight = fast_statistics(X, w, params, scatter, row_kernel)
+    # The reference E-step runs in the data's dtype; the kernels in float64.
+    rtol = 1e-9 if dtype == "float64" else 2e-4
+    assert_stats_close(got, ref, rtol, 1.0 + offset)
+    assert ll == pytest.approx(ref_ll, rel=rtol, abs=rtol * n)
+    assert weight == pytest.approx(n if w is None else w.sum())
+
+
+@pytest.mark.parametrize("row_kernel", [True, False])
+@pytest.mark.parametrize("structure", ["full", "diag"])
+def test_rows_whose_every_density_underflows(row_kernel, structure):
+    rng = np.random.default_rng(0)
+    params = random_params(rng, structure, 3, 2)
+    X = np.vstack([params.means[0], [1e200, -1e200], params.means[1]])
+    got, ll, _ = fast_statistics(X, None, params, SCATTER[structure], row_kernel)
+    ref, ref_ll = reference_statistics(X, None, params, SCATTER[structure])
+    assert ll == ref_ll == -np.inf
+    np.testing.assert_allclose(got.nk, ref.nk, rtol=1e-12)  # the far row counts 1/3 each
+
+
+@pytest.mark.parametrize("row_kernel", [True, False])
+def test_a_zero_weight_cancels_a_row_whose_density_underflowed(row_kernel):
+    rng = np.random.default_rng(1)
+    params = random_params(rng, "full", 2, 2)
+    X = np.vstack([params.means, [[1e200, 1e200]]])
+    w = np.array([1.0, 2.0, 0.0])
+    _, ll, weight = fast_statistics(X, w, params, "full", row_kernel)
+    _, ref_ll = reference_statistics(X, w, params, "full")
+    assert np.isfinite(ll) and ll == pytest.approx(ref_ll, rel=1e-12)
+    assert weight == 3.0
+
+
+@pytest.mark.parametrize("structure", ["full", "shared"])
+def test_float32_whitening_far_from_the_chunk_mean_stays_exact(structure):
+    # A narrow component at 1e4 beside one at 0: the stacked product would
+    # cancel (b_k ~ 1e6 in float32); those components take the exact path.
+    rng = np.random.default_rng(2)
+    K, d = 2, 3
+    cov = np.stack([np.eye(d) * 0.05**2, np.eye(d)]) if structure == "full" else np.eye(d) * 0.05**2
+    means = np.array([[1e4] * d, [0.0] * d])
+    params = MixtureParams(np.array([0.5, 0.5]), means, cov,
+                           STRUCTURES[structure].prec_chol_from_cov(cov), structure)
+    X = np.vstack([means[0] + rng.normal(0, 0.05, (100, d)), rng.normal(0, 1, (100, d))])
+    X32 = X.astype(np.float32)
+    ep32, ep64 = params.estep_params(np, np.float32), params.estep_params(np, np.float64)
+    plan = _fast.plan_of(ep32)
+    plan.row_kernel = _fast.plan_of(ep64).row_kernel = False
+    got = _fast.weighted_log_prob64(X32, plan)
+    exact = _fast.weighted_log_prob64(X32.astype(np.float64), _fast.plan_of(ep64))
+    np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-3)
+
+
+def test_density_and_resp_match_log_sum_exp():
+    rng = np.random.default_rng(3)
+    wlp = rng.normal(size=(50, 4)) * 30
+    wlp[3] = -np.inf
+    wlp[7, 2] = -np.inf
+    resp, log_prob, total = _fast.density_and_resp(wlp)
+    ref_lp, ref_lr = log_resp_from_weighted(wlp)
+    np.testing.assert_allclose(log_prob, ref_lp, rtol=1e-13)
+    np.testing.assert_allclose(resp, np.exp(ref_lr), rtol=1e-12, atol=1e-300)
+    assert total == -np.inf
+
+
+def test_one_pass_gives_the_same_bits_on_one_thread_or_many(monkeypatch):
+    rng = np.random.default_rng(4)
+    params = random_params(rng, "full", 4, 3)
+    X = params.means[rng.integers(0, 4, 5000)] + rng.normal(size=(5000, 3))
+    chunks = [(X[i : i + 700], None) for i in range(0, 5000, 700)]
+    many = statistics_pass(chunks, params, "full")
+    assert _threads.usable() or _threads.n_threads() == 1
+    monkeypatch.setenv("GAUSSMIX_NUM_THREADS", "1")
+    one = statistics_pass(chunks, params, "full")
+    assert many[1] == one[1]
+    np.testing.assert_array_equal(many[0].scatter, one[0].scatter)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("d", [1, 2, 12])
+def test_fits_match_the_numpy_kernels_from_the_same_start(monkeypatch, covariance_type, d):
+    rng = np.random.default_rng(d)
+    X = np.vstack([rng.normal(i * 3, 1, size=(150, d)) for i in range(3)])
+    kw = dict(covariance_type=covariance_type, random_state=0, tol=0, max_iter=15)
+    fast = GaussianMixture(3, **kw).fit(X)
+    one_row = GaussianMixture(3, chunk_size=1, **kw).fit(X)  # every chunk 1 row
+    ragged = GaussianMixture(3, chunk_size=97, **kw).fit(X)  # a partial last chunk
+    monkeypatch.setattr(_fast, "AVAILABLE", False)
+    numpy_only = GaussianMixture(3, **kw).fit(X)
+    for other in (one_row, ragged, numpy_only):
+        assert fast.lower_bound_ == pytest.approx(other.lower_bound_, rel=1e-10)
+        np.testing.assert_allclose(fast.means_, other.means_, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(fast.covariances_, other.covariances_, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(fast.predict_proba(X), numpy_only.predict_proba(X), atol=1e-10)
+    np.testing.assert_allclose(fast.score_samples(X), numpy_only.score_samples(X), rtol=1e-10)
+
+
+def test_batched_factorisation_matches_the_per_component_one():
+    rng = np.random.default_rng(6)
+    A = rng.normal(size=(5, 4, 4))
+    cov = A @ np.swapaxes(A, 1, 2) + 0.1 * np.eye(4)
+    from gaussmix._structures import _chol_upper_inv
+
+    loop = np.stack([_chol_upper_inv(c) for c in cov])
+    np.testing.assert_allclose(STRUCTURES["full"].prec_chol_from_cov(cov), loop, rtol=1e-10, atol=1e-12)
