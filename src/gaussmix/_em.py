@@ -181,12 +181,17 @@ def statistics_pass(chunks, params, scatter):
     chunks = itertools.chain([first] if second is None else [first, second], chunks)
     total = None
     # One chunk gains nothing from the pool but its hand-over costs.
-    if second is not None and _fast.supports(first[0]) and _threads.usable():
+    if _fast.supports(first[0]):
         _fast.plan_of(eparams)  # once, before the threads share it
+        # BLAS on one thread always, so that the bits do not depend on the
+        # number of threads (BLAS blocks its sums by its thread count).
         with _threads.single_threaded_blas():
-            for result in _threads.map_ordered(
-                lambda chunk: chunk_statistics(chunk[0], chunk[1], eparams, scatter), chunks
-            ):
+            results = (
+                _threads.map_ordered(lambda c: chunk_statistics(c[0], c[1], eparams, scatter), chunks)
+                if second is not None and _threads.usable()
+                else (chunk_statistics(Xc, wc, eparams, scatter) for Xc, wc in chunks)
+            )
+            for result in results:
                 total = result if total is None else merge_results(total, result)
     else:
         for Xc, wc in chunks:

@@ -67,8 +67,9 @@ class EStepParams:
     log_norm: Any
     structure: str
     precision_diag: Any = None
-    #: float64 host copies of the means, ``log_norm``, ``prec_chol`` and
+    #: float64 host copies of the weights, means, ``log_norm``, ``prec_chol`` and
     #: ``precision_diag``, and the compiled kernels' cached ``_fast.Plan``.
+    weights_host: Any = None
     means_host: Any = None
     log_norm_host: Any = None
     prec_chol_host: Any = None
@@ -99,6 +100,7 @@ class EStepParams:
             log_norm=xp.asarray(log_norm, dtype=dtype),
             structure=structure,
             precision_diag=None if diag is None else xp.asarray(diag, dtype=dtype),
+            weights_host=np.asarray(weights, dtype=np.float64),
             means_host=means,
             log_norm_host=log_norm,
             prec_chol_host=prec_chol,

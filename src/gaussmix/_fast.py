@@ -20,7 +20,8 @@ thus centred on the component's *current* mean; with ``a_k = sum_i w_i r_ik z_i`
 which cancels only by ``eps (|\bar x_k - \mu_k| / \sigma_k)^2``: nothing once
 EM has settled. No (n, K) or (n, K, d) array exists.
 
-**GEMM route** (larger d). The chunk is centred on its mean ``c``;
+**GEMM route** (larger d). The chunk is centred on the mixture's mean
+``c = sum_k pi_k mu_k`` (fixed per pass, so an outlying row cannot move it);
 full and shared precisions whiten every component in one product against
 the stacked factors, ``Y = (X - c) [U_1 \dots U_K]``, and
 ``||(x - \mu_k) U_k||^2 = ||y_k - b_k||^2`` with ``b_k = (\mu_k - c) U_k``
@@ -74,9 +75,10 @@ ROW_KERNEL_MAX_WORK = {"matrix": 512, "diag": 256}
 F32_CANCEL_LIMIT = 2e-4
 
 
-#: LLVM may fuse multiply-adds and reassociate sums (vectorise), but never
-#: assume away inf or NaN: -inf log-densities are meaningful here.
-FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
+#: LLVM may fuse multiply-adds, but not reassociate sums: a vectorised sum's
+#: order would follow the alignment of the arrays, and results must not
+#: change from call to call. Nor may it assume away inf or NaN.
+FASTMATH = {"contract"}
 
 
 def _jit(**kw):
@@ -263,6 +265,8 @@ class Plan:
         K, d = means.shape
         self.means = means
         self.log_norm = np.asarray(eparams.log_norm_host, dtype=np.float64)
+        # The GEMM route's centre: the mixture's mean, fixed for the pass.
+        self.centre = np.asarray(eparams.weights_host, dtype=np.float64) @ means
         self.matrix = eparams.precision_diag is None
         self.shared = False
         if self.matrix:
@@ -341,7 +345,7 @@ def chunk_statistics(Xc, wc, eparams, scatter):
             _recompute(stats, X, wr, lossy, scatter)
         return stats, loglik, weight
     wr, _, loglik = _wr_and_log_prob(X, w, plan)
-    return _gemm_statistics(X, wr, scatter), loglik, weight
+    return _gemm_statistics(X, wr, scatter, plan.centre), loglik, weight
 
 
 def _finish(nk, a, raw, origin, scatter, upper_only=True):
@@ -389,10 +393,14 @@ def _recompute(stats, X, wr, components, scatter):
         stats.means[k] = mean
 
 
-def _gemm_statistics(X, wr, scatter):
+def _gemm_statistics(X, wr, scatter, centre):
     """Statistics of a chunk from its weighted responsibilities (GEMM route)."""
+    keep = wr.any(axis=1)
+    if not keep.all():
+        # Rows of zero weight add nothing, but 0 * inf would (a huge row's
+        # square overflows), so they are left out of the products.
+        X, wr = X[keep], wr[keep]
     X64 = np.asarray(X, dtype=np.float64)
-    centre = X64.mean(axis=0)
     z = X64 - centre
     n, K = wr.shape
     d = z.shape[1]
@@ -426,13 +434,15 @@ def weighted_log_prob64(X, plan):
         _wlp_rows(X, plan.means, plan.U, plan.pdiag, plan.matrix, plan.log_norm, wlp)
         return wlp
     if not plan.matrix:
-        from ._kernels import sq_distances_diagonal
-
-        sq = sq_distances_diagonal(np.asarray(X, dtype=np.float64), plan.means, plan.pdiag)
-        return plan.log_norm - 0.5 * sq
+        # The expansion of _kernels.sq_distances_diagonal, about the centre.
+        z = np.asarray(X, dtype=np.float64) - plan.centre
+        m = plan.means - plan.centre
+        pm = plan.pdiag * m
+        sq = (z * z) @ plan.pdiag.T - 2.0 * (z @ pm.T) + np.sum(pm * m, axis=1)
+        return plan.log_norm - 0.5 * np.maximum(sq, 0.0)
     n, d = X.shape
     K = plan.means.shape[0]
-    c = X.mean(axis=0, dtype=np.float64).astype(X.dtype)
+    c = plan.centre.astype(X.dtype)
     b = np.einsum("kj,kjm->km", plan.means - c.astype(np.float64), plan.U)
     Z = X - c
     wlp = np.empty((n, K))
@@ -443,7 +453,7 @@ def weighted_log_prob64(X, plan):
     eps = np.finfo(X.dtype).eps
     if eps > np.finfo(np.float64).eps:
         far = np.flatnonzero(eps * np.sum(b * b, axis=1) > F32_CANCEL_LIMIT)
-        for k in far:  # whitened far from the chunk's mean: exact arithmetic
+        for k in far:  # whitened far from the centre: exact arithmetic
             mean32 = plan.means[k].astype(X.dtype)
             y = (X - mean32) - (plan.means[k] - mean32.astype(np.float64)).astype(X.dtype)
             y = y @ plan.U[k].astype(X.dtype)
