@@ -11,6 +11,7 @@ threads. ``GAUSSMIX_NUM_THREADS`` caps the pool (1 turns it off).
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -47,8 +48,15 @@ def _get_pool(size):
 
 
 def single_threaded_blas():
-    """A context in which BLAS runs on one thread (threadpoolctl)."""
+    """A context in which BLAS runs on one thread (threadpoolctl).
+
+    Only from the main thread: the limit is process-wide, and two threads
+    setting and restoring it in turn (Dask's threaded scheduler) could leave
+    it wrong. Elsewhere BLAS keeps its setting.
+    """
     global _controller
+    if threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
     if _controller is None:
         from threadpoolctl import ThreadpoolController
 
