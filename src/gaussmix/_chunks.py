@@ -20,7 +20,7 @@ def bytes_per_row(n_components, n_features):
     The (n, K) log-densities and responsibilities and a few (n, d) copies of
     the chunk, in float64. Products that grow with ``K d`` (the whitened
     rows, the weighted rows of the scatter) are formed a group of components
-    at a time under the same budget (``_fast.component_groups``); the
+    at a time under the same budget (:func:`component_groups`); the
     array-API reference path forms (K, n, d) blocks and is not the fast path.
     """
     return 8 * (4 * n_components + 4 * n_features)
@@ -36,3 +36,9 @@ def chunk_slices(n_rows, chunk_size):
     """Yield ``slice`` objects covering ``range(n_rows)`` in order."""
     for start in range(0, n_rows, chunk_size):
         yield slice(start, min(start + chunk_size, n_rows))
+
+
+def component_groups(n_rows, n_components, n_features, budget=DEFAULT_CHUNK_BYTES):
+    """Ranges ``(k0, k1)`` of components whose (n, group * d) float64 products fit ``budget``."""
+    size = max(1, budget // (8 * max(1, n_rows) * n_features))
+    return [(k0, min(n_components, k0 + size)) for k0 in range(0, n_components, size)]

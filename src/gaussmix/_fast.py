@@ -26,16 +26,19 @@ full and shared precisions whiten every component in one product against
 the stacked factors, ``Y = (X - c) [U_1 \dots U_K]``, and
 ``||(x - \mu_k) U_k||^2 = ||y_k - b_k||^2`` with ``b_k = (\mu_k - c) U_k``
 (a shared factor needs ``(X - c) U`` once). Diagonal precisions use the
-expansion of ``_kernels.sq_distances_diagonal`` in float64. The scatter of
-all components is one product, ``[r_1 z, \dots, r_K z]^T z`` with
-``z = x - c`` in float64, less ``a_k a_k^T / n_k``.
+expansion of ``_kernels.sq_distances_diagonal`` in float64, and the
+statistics are ``_kernels.accumulate_numpy`` about the same centre: every
+scatter of a group of components is one product,
+``[r_1 z, \dots, r_G z]^T z`` with ``z = x - c`` in float64, less
+``a_k a_k^T / n_k``.
 
 Float32 chunks whiten in float32 (half the cost of float64) and accumulate
 in float64. Where ``b_k`` is so large that ``y_k - b_k`` would cancel more
-than the float32 result can carry (a component far from the chunk's mean),
-that component's distances take the exact per-component arithmetic of
-``_kernels``. As in ``_kernels.accumulate_numpy``, a component whose centred
-moments lost more than half their digits is recomputed exactly.
+than the float32 result can carry (a component far from the centre), that
+component's distances take the exact per-component arithmetic of
+``_kernels``. On both routes a component whose one-pass moments lost more
+than half their digits is recomputed exactly (``_kernels.moments_from_sums``
+and ``recompute_exact``).
 
 ``log p(x_i)`` and the responsibilities come from one compiled log-sum-exp
 over each row, with the conventions of ``_estep.log_resp_from_weighted``: a
@@ -52,6 +55,8 @@ import os
 
 import numpy as np
 
+from ._chunks import component_groups
+from ._kernels import accumulate_numpy, moments_from_sums, recompute_exact, sq_distances_diagonal
 from ._stats import SuffStats
 
 try:  # pragma: no branch - an optional accelerator
@@ -294,15 +299,6 @@ class Plan:
         return self._stacked_as[key]
 
 
-def component_groups(n_rows, n_components, n_features, budget=None):
-    """Ranges ``(k0, k1)`` of components whose (n, group * d) products fit ``budget``."""
-    from ._chunks import DEFAULT_CHUNK_BYTES
-
-    budget = DEFAULT_CHUNK_BYTES if budget is None else budget
-    size = max(1, budget // (8 * max(1, n_rows) * n_features))
-    return [(k0, min(n_components, k0 + size)) for k0 in range(0, n_components, size)]
-
-
 def plan_of(eparams):
     """The cached :class:`Plan` of ``eparams``."""
     if eparams.plan is None:
@@ -334,91 +330,17 @@ def chunk_statistics(Xc, wc, eparams, scatter):
     w = _weights(wc, n)
     weight = float(n) if wc is None else float(w.sum())
     if plan.row_kernel:
-        nk, a, S, ll = _row_kernel(
+        nk, a, raw, ll = _row_kernel(
             X, w, plan.means, plan.U, plan.pdiag, plan.matrix, plan.log_norm, scatter == "full"
         )
-        stats = _finish(nk, a, S, plan.means, scatter)
-        loglik = float(ll)
-        lossy = _lossy(stats)
+        nk, means, S, lossy = moments_from_sums(nk, a, raw, plan.means, scatter, upper_only=True)
         if lossy.size:
             wr = _wr_and_log_prob(X, w, plan)[0]
-            _recompute(stats, X, wr, lossy, scatter)
-        return stats, loglik, weight
+            recompute_exact(means, S, np.asarray(X, dtype=np.float64), wr, lossy, scatter)
+        return SuffStats(nk, means, S), float(ll), weight
     wr, _, loglik = _wr_and_log_prob(X, w, plan)
-    return _gemm_statistics(X, wr, scatter, plan.centre), loglik, weight
-
-
-def _finish(nk, a, raw, origin, scatter, upper_only=True):
-    """Statistics from sums of ``w r``, ``w r z`` and ``w r z z^T`` with ``z = x - origin``.
-
-    ``upper_only``: the full ``raw`` holds only its upper triangle (the row kernel's).
-    """
-    K, d = a.shape
-    safe = np.where(nk > 0, nk, 1.0)
-    shift = a / safe[:, None]
-    if scatter == "full":
-        raw = raw.reshape(K, d, d)
-        if upper_only:
-            raw = np.triu(raw) + np.swapaxes(np.triu(raw, 1), 1, 2)
-        S = raw - shift[:, :, None] * a[:, None, :]
-        S = 0.5 * (S + np.swapaxes(S, 1, 2))
-        spread = np.trace(S, axis1=1, axis2=2)
-        total = np.trace(raw, axis1=1, axis2=2)
-    else:
-        S = raw - shift * a
-        # As in _kernels: below the rounding of the raw moment is zero.
-        S[S <= 64 * np.finfo(np.float64).eps * raw] = 0.0
-        spread, total = S.sum(axis=1), raw.sum(axis=1)
-    means = np.where((nk > 0)[:, None], origin + shift, 0.0)
-    stats = SuffStats(nk, means, S)
-    stats._cancel = (total, spread)
-    return stats
-
-
-def _lossy(stats):
-    total, spread = stats._cancel
-    del stats._cancel
-    return np.flatnonzero(total > 1e8 * np.maximum(spread, np.finfo(np.float64).tiny))
-
-
-def _recompute(stats, X, wr, components, scatter):
-    """Two-pass scatter, centred on the component's own mean, for ``components``."""
-    X64 = np.asarray(X, dtype=np.float64)
-    for k in components:
-        nk = wr[:, k].sum()
-        mean = (wr[:, k] @ X64) / (nk if nk > 0 else 1.0)
-        diff = X64 - mean
-        weighted = diff * wr[:, k, None]
-        stats.scatter[k] = weighted.T @ diff if scatter == "full" else np.sum(weighted * diff, axis=0)
-        stats.means[k] = mean
-
-
-def _gemm_statistics(X, wr, scatter, centre):
-    """Statistics of a chunk from its weighted responsibilities (GEMM route)."""
-    keep = wr.any(axis=1)
-    if not keep.all():
-        # Rows of zero weight add nothing, but 0 * inf would (a huge row's
-        # square overflows), so they are left out of the products.
-        X, wr = X[keep], wr[keep]
-    X64 = np.asarray(X, dtype=np.float64)
-    z = X64 - centre
-    n, K = wr.shape
-    d = z.shape[1]
-    nk = wr.sum(axis=0)
-    a = wr.T @ z
-    if scatter == "full":
-        # One (G d, n) x (n, d) product for the scatter of a group of G components.
-        raw = np.empty((K, d * d))
-        for k0, k1 in component_groups(n, K, d):
-            weighted = (wr[:, k0:k1, None] * z[:, None, :]).reshape(n, (k1 - k0) * d)
-            raw[k0:k1] = (weighted.T @ z).reshape(k1 - k0, d * d)
-    else:
-        raw = wr.T @ (z * z)
-    stats = _finish(nk, a, raw, centre, scatter, upper_only=False)
-    lossy = _lossy(stats)
-    if lossy.size:
-        _recompute(stats, X64, wr, lossy, scatter)
-    return stats
+    stats = SuffStats(*accumulate_numpy(X, wr, None, scatter, centre=plan.centre))
+    return stats, loglik, weight
 
 
 # --------------------------------------------------------------------------
@@ -434,12 +356,8 @@ def weighted_log_prob64(X, plan):
         _wlp_rows(X, plan.means, plan.U, plan.pdiag, plan.matrix, plan.log_norm, wlp)
         return wlp
     if not plan.matrix:
-        # The expansion of _kernels.sq_distances_diagonal, about the centre.
-        z = np.asarray(X, dtype=np.float64) - plan.centre
-        m = plan.means - plan.centre
-        pm = plan.pdiag * m
-        sq = (z * z) @ plan.pdiag.T - 2.0 * (z @ pm.T) + np.sum(pm * m, axis=1)
-        return plan.log_norm - 0.5 * np.maximum(sq, 0.0)
+        X64 = np.asarray(X, dtype=np.float64)
+        return plan.log_norm - 0.5 * sq_distances_diagonal(X64, plan.means, plan.pdiag, plan.centre)
     n, d = X.shape
     K = plan.means.shape[0]
     c = plan.centre.astype(X.dtype)

@@ -40,50 +40,108 @@ from __future__ import annotations
 import numpy as np
 
 
-def accumulate_numpy(X, resp, sample_weight, kind):
-    """``_stats.accumulate`` for NumPy arrays; returns (nk, means, scatter) in float64."""
+def accumulate_numpy(X, resp, sample_weight, kind, centre=None):
+    """``_stats.accumulate`` for NumPy arrays; returns (nk, means, scatter) in float64.
+
+    ``centre`` is the origin of the one-pass moments: by default the chunk's
+    mean; the compiled E-step passes the mixture's mean, which no outlying
+    row can move.
+    """
     X64 = np.asarray(X, dtype=np.float64)
     wr = np.asarray(resp, dtype=np.float64)
     if sample_weight is not None:
         wr = wr * np.asarray(sample_weight, dtype=np.float64)[:, None]
-    centre = X64.mean(axis=0)
+    keep = wr.any(axis=1)
+    if not keep.all():
+        # Rows of zero weight add nothing, but 0 * inf would (a huge row's
+        # square overflows), so they are left out of the products.
+        X64, wr = X64[keep], wr[keep]
+    if centre is None:
+        centre = X64.mean(axis=0) if X64.shape[0] else np.zeros(X64.shape[1])
     z = X64 - centre
     nk = wr.sum(axis=0)
+    raw = scatter_sums(z, wr, kind)
+    nk, means, scatter, lossy = moments_from_sums(nk, wr.T @ z, raw, centre, kind)
+    recompute_exact(means, scatter, X64, wr, lossy, kind)
+    return nk, means, scatter
+
+
+def scatter_sums(z, wr, kind):
+    """``sum_i wr_ik z_i z_i^T`` (K, d*d), or its diagonal (K, d), by matrix products.
+
+    The full sums take one (G d, n) x (n, d) product per group of G
+    components (``_chunks.component_groups`` bounds the weighted copy).
+    """
+    from ._chunks import component_groups
+
+    n, K = wr.shape
+    d = z.shape[1]
+    if kind != "full":
+        return wr.T @ (z * z)
+    raw = np.empty((K, d * d))
+    for k0, k1 in component_groups(n, K, d):
+        weighted = (wr[:, k0:k1, None] * z[:, None, :]).reshape(n, (k1 - k0) * d)
+        raw[k0:k1] = (weighted.T @ z).reshape(k1 - k0, d * d)
+    return raw
+
+
+def moments_from_sums(nk, a, raw, origin, kind, upper_only=False):
+    r"""Centred statistics from sums about ``origin``, and the components to redo.
+
+    With ``z = x - origin``, ``a_k = sum_i w_i r_ik z_i`` and ``raw`` the sums
+    of ``w_i r_ik z z^T`` (flattened (K, d*d), or diagonal (K, d)):
+    ``mean_k = origin + a_k / n_k`` (0 where ``n_k`` is 0) and
+    ``S_k = raw_k - a_k a_k^T / n_k``. ``upper_only``: a full ``raw`` holds
+    only its upper triangle.
+
+    Returns ``(nk, means, scatter, lossy)``; ``lossy`` lists the components
+    whose moments lost more than half their digits to the cancellation (a
+    narrow component far from ``origin``), for :func:`recompute_exact`.
+    """
+    K, d = a.shape
     safe = np.where(nk > 0, nk, 1.0)
-    a = wr.T @ z  # (K, d)
-    mean_z = a / safe[:, None]
+    shift = a / safe[:, None]
     if kind == "full":
-        scatter = np.empty((wr.shape[1], z.shape[1], z.shape[1]))
-        for k in range(wr.shape[1]):  # one (d, n) x (n, d) product per component
-            scatter[k] = (z * wr[:, k, None]).T @ z
-        raw = np.trace(scatter, axis1=1, axis2=2)
-        scatter -= mean_z[:, :, None] * a[:, None, :]
+        raw = raw.reshape(K, d, d)
+        if upper_only:
+            raw = np.triu(raw) + np.swapaxes(np.triu(raw, 1), 1, 2)
+        scatter = raw - shift[:, :, None] * a[:, None, :]
         # Exactly symmetric, as the centred products are.
         scatter = 0.5 * (scatter + np.swapaxes(scatter, 1, 2))
         spread = np.trace(scatter, axis1=1, axis2=2)
+        total = np.trace(raw, axis1=1, axis2=2)
     else:
-        raw_d = wr.T @ (z * z)
-        scatter = raw_d - mean_z * a
+        scatter = raw - shift * a
         # What is left below the rounding of the raw moment is zero: a
         # component on identical rows must show a variance of exactly 0.
-        scatter[scatter <= 64 * np.finfo(np.float64).eps * raw_d] = 0.0
-        raw, spread = raw_d.sum(axis=1), scatter.sum(axis=1)
-    # Where a narrow component sits far from the chunk's mean, the one-pass
-    # moments lost more than half their digits: redo those components with
-    # the exact two-pass form (centred on their own mean).
-    lossy = np.flatnonzero(raw > 1e8 * np.maximum(spread, np.finfo(np.float64).tiny))
-    for k in lossy:
-        # The mean straight from the rows, as the reference forms it, so that
-        # identical rows give exactly zero.
-        diff = X64 - (wr[:, k] @ X64) / safe[k]
+        scatter[scatter <= 64 * np.finfo(np.float64).eps * raw] = 0.0
+        spread, total = scatter.sum(axis=1), raw.sum(axis=1)
+    means = np.where((nk > 0)[:, None], origin + shift, 0.0)
+    lossy = np.flatnonzero(total > 1e8 * np.maximum(spread, np.finfo(np.float64).tiny))
+    return nk, means, scatter, lossy
+
+
+def recompute_exact(means, scatter, X64, wr, components, kind):
+    """Two-pass mean and scatter of ``components``, centred on their own mean (in place).
+
+    The mean comes straight from the rows, as the reference forms it, so
+    that identical rows give exactly zero.
+    """
+    for k in components:
+        nk = wr[:, k].sum()
+        means[k] = (wr[:, k] @ X64) / (nk if nk > 0 else 1.0)
+        diff = X64 - means[k]
         weighted = diff * wr[:, k, None]
         scatter[k] = weighted.T @ diff if kind == "full" else np.sum(weighted * diff, axis=0)
-    return nk, mean_z + centre, scatter
 
 
-def sq_distances_diagonal(X, means, precision_diag):
-    """Squared Mahalanobis distances (n, K) for diagonal precisions, float64."""
-    centre = X.mean(axis=0)
+def sq_distances_diagonal(X, means, precision_diag, centre=None):
+    """Squared Mahalanobis distances (n, K) for diagonal precisions, float64.
+
+    The expansion is taken about ``centre`` (by default the chunk's mean).
+    """
+    if centre is None:
+        centre = X.mean(axis=0)
     z = X - centre
     m = means - centre
     pm = precision_diag * m

@@ -43,6 +43,8 @@ def _get_pool(size):
     global _pool
     with _lock:
         if _pool is None or _pool._max_workers != size:
+            if _pool is not None:  # the thread cap changed: retire the old pool
+                _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(size, thread_name_prefix="gaussmix")
         return _pool
 
