@@ -62,7 +62,8 @@ def assert_stats_close(got, ref, rtol, scale, spread):
 @settings(max_examples=80, deadline=None)
 @given(
     structure=st.sampled_from(["full", "shared", "diag", "spherical"]),
-    n=st.integers(1, 80), d=st.integers(1, 6), K=st.integers(1, 6),
+    # n spans several of the kernels' 64-row blocks and a partial last one.
+    n=st.integers(1, 150), d=st.integers(1, 6), K=st.integers(1, 6),
     weighted=st.booleans(), row_kernel=st.booleans(),
     offset=st.sampled_from([0.0, 1e3]), dtype=st.sampled_from(["float64", "float32"]),
     seed=st.integers(0, 2**31),
@@ -87,6 +88,45 @@ def test_chunk_statistics_match_the_reference(structure, n, d, K, weighted, row_
     assert_stats_close(got, ref, rtol, 1.0 + offset, spread)
     assert ll == pytest.approx(ref_ll, rel=rtol, abs=rtol * n)
     assert weight == pytest.approx(n if w is None else w.sum())
+
+
+@pytest.mark.parametrize("structure, K, d", [("full", 20, 16), ("shared", 9, 16), ("diag", 64, 64)])
+def test_row_kernel_at_the_largest_shapes_it_takes(structure, K, d):
+    rng = np.random.default_rng(K)
+    params = random_params(rng, structure, K, d)
+    X = params.means[rng.integers(0, K, 300)] + rng.normal(size=(300, d))
+    ep = params.estep_params(np, X.dtype)
+    assert _fast.plan_of(ep).row_kernel  # the routing limits admit this shape
+    got, ll, _ = _fast.chunk_statistics(X, None, ep, SCATTER[structure])
+    ref, ref_ll = reference_statistics(X, None, params, SCATTER[structure])
+    assert_stats_close(got, ref, 1e-9, 1.0, 300 * 100.0)
+    assert ll == pytest.approx(ref_ll, rel=1e-12)
+
+
+def test_vectorised_exp_is_within_two_ulp_of_libm():
+    import numba
+
+    @numba.njit
+    def vexp(x):
+        out = np.empty_like(x)
+        bits = np.empty(x.shape, dtype=np.int64)
+        for i in range(x.size):
+            p, n = _fast._exp_parts(x[i])
+            out[i] = p
+            bits[i] = _fast._pow2_bits(n)
+        return out * bits.view(np.float64)
+
+    x = np.concatenate([
+        -np.linspace(0, 745, 1_000_001), -np.random.default_rng(7).exponential(3, 10_000),
+        [-0.0, -1e-300, -np.inf, -708.39, -708.4, -1e300],
+    ])
+    got, ref = vexp(x), np.exp(x)
+    normal = ref >= np.finfo(np.float64).tiny
+    ulp = np.spacing(ref[normal])
+    assert np.max(np.abs(got[normal] - ref[normal]) / ulp) <= 2
+    # Below 2**-1022 results flush to zero; nothing else does.
+    assert np.all(got[~normal] <= np.finfo(np.float64).tiny) and np.all(got[normal] > 0)
+    assert vexp(np.array([-np.inf]))[0] == 0.0 and vexp(np.array([0.0]))[0] == 1.0
 
 
 @pytest.mark.parametrize("row_kernel", [True, False])

@@ -69,12 +69,13 @@ except ImportError:  # pragma: no cover - exercised where numba is missing
 #: Whether the compiled kernels can be used.
 AVAILABLE = nb is not None
 
-#: The row kernel's work per row and component is d^2 (matrix precisions)
-#: or d (diagonal); it beats the GEMM route while d^2 K or d K stays under
-#: these. Measured at N=1e5, float64, 2-core EPYC: matrix d=2 K=64 (256)
-#: row 104 ms / GEMM 140; d=4 K=64 (1024) 217 / 195; diag d=16 K=16 (256)
-#: 25 / 26; d=8 K=64 (512) 74 / 66.
-ROW_KERNEL_MAX_WORK = {"matrix": 512, "diag": 256}
+#: Where the row kernel beats the GEMM route (one 8192-row chunk, float64,
+#: 2-core EPYC, row/GEMM time): matrix precisions while d <= 16 (full d=16
+#: K=64 0.75, shared d=16 K=16 0.78; d=24 0.85-0.96, d=32 K=16 1.16), and
+#: diagonal ones while d K <= 4096 (d=64 K=64 0.78; d=128 K=64 1.30, where
+#: the per-row lanes of the statistics no longer fit the cache).
+ROW_KERNEL_MAX_D_MATRIX = 16
+ROW_KERNEL_MAX_DK_DIAG = 4096
 
 #: float32 whitening is trusted while ``eps * |b_k|^2`` stays below this.
 F32_CANCEL_LIMIT = 2e-4
@@ -445,8 +446,9 @@ class Plan:
             self.U = np.zeros((K, 1, 1))
             self.pdiag = np.ascontiguousarray(np.asarray(eparams.precision_diag_host, dtype=np.float64))
         self._stacked_as = {}
-        work = K * d * d if self.matrix else K * d
-        self.row_kernel = work <= ROW_KERNEL_MAX_WORK["matrix" if self.matrix else "diag"]
+        self.row_kernel = (
+            d <= ROW_KERNEL_MAX_D_MATRIX if self.matrix else d * K <= ROW_KERNEL_MAX_DK_DIAG
+        )
 
     def stacked_as(self, dtype, k0, k1):
         """The stacked factors of components k0..k1-1 (the shared one) in ``dtype``."""
