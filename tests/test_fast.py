@@ -18,7 +18,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:.*encountered in multiply:RuntimeWarning"),
 ]
 
-SCATTER = {"full": "full", "shared": "full", "diag": "diag", "spherical": "diag"}
+SCATTER = {"full": "full", "shared": "pooled", "diag": "diag", "spherical": "diag"}
 
 
 def random_params(rng, structure, K, d, offset=0.0, scale=1.0):

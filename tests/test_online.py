@@ -35,7 +35,7 @@ def test_step_size_schedule():
     assert all(a > b for a, b in zip(sizes, sizes[1:]))
 
 
-@pytest.mark.parametrize("kind", ["full", "diag"])
+@pytest.mark.parametrize("kind", ["full", "diag", "pooled"])
 def test_online_step_is_the_convex_combination_of_the_moments(kind):
     """(1-eta) s + eta s_hat equals the statistics of both batches with each
     row's weight scaled by (1-eta)/W_a or eta/W_b."""

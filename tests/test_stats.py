@@ -51,7 +51,7 @@ def test_no_weights_means_unit_weights():
     n_b=st.integers(1, 40),
     d=st.integers(1, 4),
     K=st.integers(1, 4),
-    kind=st.sampled_from(["full", "diag"]),
+    kind=st.sampled_from(["full", "diag", "pooled"]),
     seed=st.integers(0, 2**31),
 )
 def test_merge_equals_stats_of_union(n_a, n_b, d, K, kind, seed):

@@ -251,19 +251,27 @@ def _block_wlp(xt, means, U, pdiag, matrix, log_norm, z, y, s, wlp):
             wlp[k, i] = c - 0.5 * s[i]
 
 
+#: The row kernel's statistics: ``S_k`` diagonals, full ``S_k``, or their sum.
+_MODES = {"diag": 0, "full": 1, "pooled": 2}
+
+
 @_jit()
-def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, full_scatter):
+def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, mode, origin):
     """E-step and statistics of a chunk, a block of rows at a time (see the module docstring).
 
-    Returns the sums ``n_k``, ``a_k`` (K, d) and ``sum w r z z^T`` (only
-    j <= m filled, flattened, for a full scatter) and ``sum_i w_i log p(x_i)``.
+    ``mode`` is a value of :data:`_MODES`; the sums are taken about
+    ``origin[k]`` (the component means, or the mixture's mean repeated for
+    a pooled scatter). Returns ``n_k``, ``a_k = sum_i w_i r_ik z_ik`` (K, d),
+    the scatter sums (K, d) diagonal, (K, d*d) full or (1, d*d) pooled, the
+    full ones with only j <= m filled, and ``sum_i w_i log p(x_i)``.
     """
     n, d = X.shape
     K = means.shape[0]
-    P = d * (d + 1) // 2 if full_scatter else d
+    full = mode != 0
+    P = d * (d + 1) // 2 if full else d
     lane_n = np.zeros((K, BLOCK))
     lane_a = np.zeros((K, d, BLOCK))
-    lane_S = np.zeros((K, P, BLOCK))
+    lane_S = np.zeros((1 if mode == 2 else K, P, BLOCK))
     xt = np.empty((d, BLOCK))
     z = np.empty((d, BLOCK))
     y = np.empty(BLOCK)
@@ -286,35 +294,44 @@ def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, full_scatter):
         for k in range(K):
             for i in range(B):
                 lane_n[k, i] += e[k, i]
-            if full_scatter:
+            if mode == 0:
                 for j in range(d):
-                    mu = means[k, j]
+                    mu = origin[k, j]
                     for i in range(B):
                         t = xt[j, i] - mu
-                        z[j, i] = t
-                        lane_a[k, j, i] += e[k, i] * t
+                        rz = e[k, i] * t
+                        lane_a[k, j, i] += rz
+                        lane_S[k, j, i] += rz * t
+                continue
+            for j in range(d):
+                mu = origin[k, j]
+                for i in range(B):
+                    t = xt[j, i] - mu
+                    z[j, i] = t
+                    lane_a[k, j, i] += e[k, i] * t
+            if mode == 1:
                 t = 0
                 for j in range(d):
                     for q in range(j, d):
                         for i in range(B):
                             lane_S[k, t, i] += (e[k, i] * z[j, i]) * z[q, i]
                         t += 1
-            else:
-                for j in range(d):
-                    mu = means[k, j]
+        if mode == 2:
+            # Pooled about one origin: sum_k w_i r_ik z z^T = w_i z z^T.
+            t = 0
+            for j in range(d):
+                for q in range(j, d):
                     for i in range(B):
-                        t = xt[j, i] - mu
-                        rz = e[k, i] * t
-                        lane_a[k, j, i] += rz
-                        lane_S[k, j, i] += rz * t
+                        lane_S[0, t, i] += (wb[i] * z[j, i]) * z[q, i]
+                    t += 1
     nk = np.zeros(K)
     a = np.zeros((K, d))
-    S = np.zeros((K, d * d if full_scatter else d))
+    S = np.zeros((lane_S.shape[0], d * d if full else d))
     tri_j = np.empty(P, dtype=np.int64)  # the packed upper triangle's (j, q)
     tri_q = np.empty(P, dtype=np.int64)
     t = 0
     for j in range(d):
-        for q in range(j, d) if full_scatter else range(j, j + 1):
+        for q in range(j, d) if full else range(j, j + 1):
             tri_j[t] = j
             tri_q[t] = q
             t += 1
@@ -324,11 +341,12 @@ def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, full_scatter):
         for j in range(d):
             for i in range(B):
                 a[k, j] += lane_a[k, j, i]
+    for k in range(S.shape[0]):
         for t in range(P):
             acc = 0.0
             for i in range(B):
                 acc += lane_S[k, t, i]
-            if full_scatter:
+            if full:
                 j, q = tri_j[t], tri_q[t]
                 S[k, j * d + q] = acc
             else:
@@ -491,10 +509,14 @@ def chunk_statistics(Xc, wc, eparams, scatter):
     w = _weights(wc, n)
     weight = float(n) if wc is None else float(w.sum())
     if plan.row_kernel:
+        # A pooled scatter needs one origin for all components (its sum of
+        # z z^T is then one per row); the others centre on each mean.
+        origin = plan.means if scatter != "pooled" else np.broadcast_to(plan.centre, plan.means.shape)
         nk, a, raw, ll = _row_kernel(
-            X, w, plan.means, plan.U, plan.pdiag, plan.matrix, plan.log_norm, scatter == "full"
+            X, w, plan.means, plan.U, plan.pdiag, plan.matrix, plan.log_norm, _MODES[scatter],
+            np.ascontiguousarray(origin),
         )
-        nk, means, S, lossy = moments_from_sums(nk, a, raw, plan.means, scatter, upper_only=True)
+        nk, means, S, lossy = moments_from_sums(nk, a, raw, origin, scatter, upper_only=True)
         if lossy.size:
             wr = _wr_and_log_prob(X, w, plan)[0]
             recompute_exact(means, S, np.asarray(X, dtype=np.float64), wr, lossy, scatter)

@@ -67,17 +67,20 @@ def accumulate_numpy(X, resp, sample_weight, kind, centre=None):
 
 
 def scatter_sums(z, wr, kind):
-    """``sum_i wr_ik z_i z_i^T`` (K, d*d), or its diagonal (K, d), by matrix products.
+    """``sum_i wr_ik z_i z_i^T`` (K, d*d), its diagonal (K, d), or its sum over k (1, d*d).
 
     The full sums take one (G d, n) x (n, d) product per group of G
-    components (``_chunks.component_groups`` bounds the weighted copy).
+    components (``_chunks.component_groups`` bounds the weighted copy); the
+    pooled sum one (d, n) x (n, d) product.
     """
     from ._chunks import component_groups
 
     n, K = wr.shape
     d = z.shape[1]
-    if kind != "full":
+    if kind == "diag":
         return wr.T @ (z * z)
+    if kind == "pooled":
+        return ((z * wr.sum(axis=1)[:, None]).T @ z).reshape(1, d * d)
     raw = np.empty((K, d * d))
     for k0, k1 in component_groups(n, K, d):
         weighted = (wr[:, k0:k1, None] * z[:, None, :]).reshape(n, (k1 - k0) * d)
@@ -89,10 +92,11 @@ def moments_from_sums(nk, a, raw, origin, kind, upper_only=False):
     r"""Centred statistics from sums about ``origin``, and the components to redo.
 
     With ``z = x - origin``, ``a_k = sum_i w_i r_ik z_i`` and ``raw`` the sums
-    of ``w_i r_ik z z^T`` (flattened (K, d*d), or diagonal (K, d)):
-    ``mean_k = origin + a_k / n_k`` (0 where ``n_k`` is 0) and
-    ``S_k = raw_k - a_k a_k^T / n_k``. ``upper_only``: a full ``raw`` holds
-    only its upper triangle.
+    of ``w_i r_ik z z^T`` (flattened (K, d*d), or diagonal (K, d), or summed
+    over k (1, d*d) for ``"pooled"``): ``mean_k = origin + a_k / n_k`` (0
+    where ``n_k`` is 0) and ``S_k = raw_k - a_k a_k^T / n_k`` (pooled:
+    ``W = raw - sum_k a_k a_k^T / n_k``). ``upper_only``: a full ``raw``
+    holds only its upper triangle.
 
     Returns ``(nk, means, scatter, lossy)``; ``lossy`` lists the components
     whose moments lost more than half their digits to the cancellation (a
@@ -101,11 +105,14 @@ def moments_from_sums(nk, a, raw, origin, kind, upper_only=False):
     K, d = a.shape
     safe = np.where(nk > 0, nk, 1.0)
     shift = a / safe[:, None]
-    if kind == "full":
-        raw = raw.reshape(K, d, d)
+    if kind != "diag":
+        raw = raw.reshape(-1, d, d)
         if upper_only:
             raw = np.triu(raw) + np.swapaxes(np.triu(raw, 1), 1, 2)
-        scatter = raw - shift[:, :, None] * a[:, None, :]
+        if kind == "pooled":
+            scatter = raw - (shift.T @ a)[None]
+        else:
+            scatter = raw - shift[:, :, None] * a[:, None, :]
         # Exactly symmetric, as the centred products are.
         scatter = 0.5 * (scatter + np.swapaxes(scatter, 1, 2))
         spread = np.trace(scatter, axis1=1, axis2=2)
@@ -118,6 +125,8 @@ def moments_from_sums(nk, a, raw, origin, kind, upper_only=False):
         spread, total = scatter.sum(axis=1), raw.sum(axis=1)
     means = np.where((nk > 0)[:, None], origin + shift, 0.0)
     lossy = np.flatnonzero(total > 1e8 * np.maximum(spread, np.finfo(np.float64).tiny))
+    if kind == "pooled" and lossy.size:
+        lossy = np.arange(K)  # the sum is redone from every component
     return nk, means, scatter, lossy
 
 
@@ -125,14 +134,22 @@ def recompute_exact(means, scatter, X64, wr, components, kind):
     """Two-pass mean and scatter of ``components``, centred on their own mean (in place).
 
     The mean comes straight from the rows, as the reference forms it, so
-    that identical rows give exactly zero.
+    that identical rows give exactly zero. A pooled scatter is redone as the
+    sum over ``components`` (all of them).
     """
+    if kind == "pooled" and len(components):
+        scatter[0] = 0.0
     for k in components:
         nk = wr[:, k].sum()
         means[k] = (wr[:, k] @ X64) / (nk if nk > 0 else 1.0)
         diff = X64 - means[k]
         weighted = diff * wr[:, k, None]
-        scatter[k] = weighted.T @ diff if kind == "full" else np.sum(weighted * diff, axis=0)
+        if kind == "diag":
+            scatter[k] = np.sum(weighted * diff, axis=0)
+        elif kind == "full":
+            scatter[k] = weighted.T @ diff
+        else:
+            scatter[0] += weighted.T @ diff
 
 
 def sq_distances_diagonal(X, means, precision_diag, centre=None):

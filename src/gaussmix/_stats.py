@@ -10,7 +10,10 @@ statistics of component ``k`` are
     S_k = \sum_i w_i r_{ik} (x_i - \bar x_k)(x_i - \bar x_k)^T
 
 (``S_k`` full, or only its diagonal). Every covariance model's M-step is a
-function of ``(n_k, x̄_k, S_k)``, so EM needs nothing else from the data.
+function of ``(n_k, x̄_k, S_k)``, so EM needs nothing else from the data. A
+model whose covariance is shared needs only the pooled scatter
+``W = sum_k S_k`` (kind ``"pooled"``, kept as shape (1, d, d)), which costs
+one d x d product per row instead of K.
 
 The scatter is *centred per chunk* and chunks are combined with the pairwise
 update of Chan, Golub & LeVeque (1979),
@@ -39,8 +42,9 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-#: The kinds of scatter a covariance model may need.
-SCATTER_KINDS = ("full", "diag")
+#: The kinds of scatter a covariance model may need: every ``S_k``, their
+#: diagonals, or only their sum ``W = sum_k S_k``.
+SCATTER_KINDS = ("full", "diag", "pooled")
 
 
 @dataclass
@@ -53,9 +57,10 @@ class SuffStats:
         Total weight ``sum_i w_i r_ik`` of each component.
     means : array of shape (n_components, n_features)
         Weighted mean of each component (0 where ``nk`` is 0).
-    scatter : array of shape (n_components, n_features, n_features) or \
-            (n_components, n_features)
-        Centred weighted scatter ``S_k``, full or diagonal.
+    scatter : array of shape (n_components, n_features, n_features), \
+            (n_components, n_features) or (1, n_features, n_features)
+        Centred weighted scatter ``S_k``, full or diagonal, or the pooled
+        ``sum_k S_k``.
     """
 
     nk: Any
@@ -105,8 +110,9 @@ def accumulate_reference(X, resp, sample_weight=None, kind="full"):
         initialisation that uses only some rows).
     sample_weight : array of shape (n_rows,), optional
         Non-negative weights; ``None`` means all ones.
-    kind : {"full", "diag"}
-        Whether to form the full scatter matrices or only their diagonals.
+    kind : {"full", "diag", "pooled"}
+        Whether to form the full scatter matrices, only their diagonals, or
+        only their sum.
 
     Returns
     -------
@@ -127,10 +133,12 @@ def accumulate_reference(X, resp, sample_weight=None, kind="full"):
     # cancel: the diff is small even when X holds large values.
     diff = xp.expand_dims(X64, axis=0) - xp.expand_dims(means, axis=1)  # (K, n, d)
     wdiff = diff * xp.expand_dims(xp.matrix_transpose(wr), axis=2)
-    if kind == "full":
-        scatter = xp.matmul(xp.matrix_transpose(wdiff), diff)
-    else:
+    if kind == "diag":
         scatter = xp.sum(wdiff * diff, axis=1)
+    else:
+        scatter = xp.matmul(xp.matrix_transpose(wdiff), diff)
+        if kind == "pooled":
+            scatter = xp.sum(scatter, axis=0, keepdims=True)
     return SuffStats(nk, means, scatter)
 
 
@@ -156,6 +164,8 @@ def merge(a, b):
     if a.scatter.ndim == 3:
         outer = xp.expand_dims(delta, axis=2) * xp.expand_dims(delta, axis=1)
         extra = outer * xp.reshape(coef, (-1, 1, 1))
+        if a.scatter.shape[0] != n.shape[0]:  # pooled: W = sum_k S_k
+            extra = xp.sum(extra, axis=0, keepdims=True)
     else:
         extra = delta * delta * xp.expand_dims(coef, axis=1)
     return SuffStats(n, means, a.scatter + b.scatter + extra)

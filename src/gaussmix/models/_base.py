@@ -22,7 +22,8 @@ class CovarianceModel:
         How the covariances are stored and used by the E-step: ``"full"``,
         ``"shared"``, ``"diag"`` or ``"spherical"`` (see ``_structures``).
     scatter : str
-        Which statistics the M-step needs: ``"full"`` or ``"diag"`` scatter.
+        Which statistics the M-step needs: ``"full"`` or ``"diag"`` scatter
+        per component, or only their sum (``"pooled"``).
     covariance_m_step : callable
         ``(stats, previous=None) -> covariances`` in the layout of
         ``structure``, from float64 :class:`~gaussmix._stats.SuffStats` on the
@@ -67,7 +68,7 @@ class CovarianceModel:
 
 
 def regularise(stats, reg_covar):
-    """Add ``n_k * reg_covar`` to the diagonal of every scatter ``S_k``.
+    """Add ``n_k * reg_covar`` to the diagonal of every scatter ``S_k`` (``n reg_covar`` to a pooled one).
 
     Every covariance estimate ``S_k / n_k`` thereby gains ``reg_covar`` on its
     diagonal *before* a model imposes its constraints, so that the volume,
@@ -79,6 +80,8 @@ def regularise(stats, reg_covar):
     extra = reg_covar * np.asarray(stats.nk, dtype=np.float64)
     if scatter.ndim == 3:
         idx = np.arange(scatter.shape[-1])
+        if scatter.shape[0] != extra.shape[0]:  # pooled: the sum of the S_k
+            extra = extra.sum(keepdims=True)
         scatter[:, idx, idx] += extra[:, None]
     else:
         scatter += extra[:, None]
