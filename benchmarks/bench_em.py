@@ -17,7 +17,15 @@ peak memory that ``fit`` allocates beyond the data (tracemalloc).
 Run ``python benchmarks/bench_em.py --quick`` for a small grid (under a
 minute); the full grid skips any cell whose scikit-learn fit would take more
 than ``--max-sklearn-seconds`` and says so. Results go to
-``benchmarks/RESULTS.md`` with the machine stated.
+``benchmarks/RESULTS.md`` with the machine stated, rewritten after every
+cell so that an interrupted run keeps what it measured.
+
+The full grid also measures the memory of fitting N=1e6, d=16, K=16, full,
+float64 (``--memory-cell``): each library fits in a fresh process, and the
+figure is the process's peak resident memory during the fit less its
+resident memory just before (after the data exist and a small warm-up fit
+has loaded the compiled code). Unlike tracemalloc, this counts memory that
+NumPy does not report, such as Numba's and BLAS's buffers.
 """
 
 from __future__ import annotations
@@ -25,10 +33,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import itertools
+import json
 import math
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -174,6 +185,52 @@ def geometric_mean(values):
     return math.exp(sum(map(math.log, values)) / len(values)) if values else float("nan")
 
 
+def _resident_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_probe(library, n, d, K, family, dtype, iters=2):
+    """In this (fresh) process: peak resident MiB of one fit beyond the data.
+
+    The data are generated in place, 65536 rows at a time, so that making
+    them never raises the peak above what the fit itself reaches.
+    """
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(K, d)) * 4
+    X = np.empty((n, d), dtype=dtype)
+    for start in range(0, n, 65536):
+        stop = min(n, start + 65536)
+        X[start:stop] = centres[rng.integers(0, K, size=stop - start)] + rng.normal(size=(stop - start, d))
+    cls = GaussianMixture if library == "gaussmix" else SKGaussianMixture
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = SKGaussianMixture(K, covariance_type=family, max_iter=1, random_state=0).fit(
+            X[: 20 * K * d + 1000].astype(np.float64))
+        init = dict(weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_)
+        cls(K, covariance_type=family, max_iter=2, **init).fit(X[:5000])  # load compiled code
+        before = _resident_mib()
+        earlier_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        t0 = time.perf_counter()
+        cls(K, covariance_type=family, tol=0, max_iter=iters, **init).fit(X)
+        seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # If the fit never rose above the process's earlier peak, its own peak
+    # is hidden, and the difference is only an upper bound.
+    return {"extra_mib": peak - before, "upper_bound": peak <= earlier_peak,
+            "data_mib": X.nbytes / 2**20, "seconds": seconds}
+
+
+def memory_cell(n=1_000_000, d=16, K=16, family="full", dtype="float64"):
+    """Run :func:`memory_probe` for both libraries, each in a fresh process."""
+    out = {}
+    for library in ("gaussmix", "sklearn"):
+        cmd = [sys.executable, __file__, "--memory-probe", library, str(n), str(d), str(K), family, dtype]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        out[library] = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"cell": (n, d, K, family, dtype), **out}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small grid, under a minute")
@@ -182,7 +239,15 @@ def main(argv=None):
     parser.add_argument("--iters-long", type=int, default=6)
     parser.add_argument("--max-sklearn-seconds", type=float, default=60.0)
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    parser.add_argument("--memory-cell", action=argparse.BooleanOptionalAction, default=None,
+                        help="measure fit memory at N=1e6, d=16, K=16 (default: with the full grid)")
+    parser.add_argument("--memory-probe", nargs=6, metavar=("LIBRARY", "N", "D", "K", "FAMILY", "DTYPE"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_probe:
+        library, n, d, K, family, dtype = args.memory_probe
+        print(json.dumps(memory_probe(library, int(n), int(d), int(K), family, dtype)))
+        return 0
 
     if args.quick:
         grid = dict(n=[10_000], d=[2, 16], K=[3, 16], family=FAMILIES, dtype=["float64", "float32"])
@@ -194,20 +259,26 @@ def main(argv=None):
     rates = {dt: gemm_rate(np.dtype(dt)) for dt in ("float64", "float32")}
     print(f"machine: {info}\nGEMM GFLOP/s: {rates}", flush=True)
 
+    memory = None
+    if args.memory_cell or (args.memory_cell is None and not args.quick):
+        memory = memory_cell()
+        print(f"memory cell: {memory}", flush=True)
+    cells = list(itertools.product(*grid.values()))
     rows = []
-    for n, d, K, family, dtype in itertools.product(*grid.values()):
+    for n, d, K, family, dtype in cells:
         result = run_cell(n, d, K, family, dtype, args, rates)
         rows.append(((n, d, K, family, dtype), result))
+        write_results(args, info, rates, rows, memory, total=len(cells))
         if "skipped" in result:
             print(f"N={n} d={d} K={K} {family} {dtype}: skipped ({result['skipped']})", flush=True)
         else:
             print(f"N={n} d={d} K={K} {family} {dtype}: sklearn {result['sk_iter']*1e3:.1f} ms/it, "
                   f"gaussmix {result['gm_iter']*1e3:.1f} ms/it, x{result['speedup']:.2f}, "
                   f"ll rel diff {result['ll_rel']:.1e}", flush=True)
-    write_results(args, info, rates, rows)
+    print(f"wrote {args.output}")
 
 
-def write_results(args, info, rates, rows):
+def write_results(args, info, rates, rows, memory, total):
     done = [(cell, r) for cell, r in rows if "skipped" not in r]
     lines = [
         "# gaussmix against scikit-learn: seconds per EM iteration",
@@ -223,6 +294,19 @@ def write_results(args, info, rates, rows):
         f"{rates['float32']:.1f} GFLOP/s (float32).",
         "",
     ]
+    if len(rows) < total:
+        lines += [f"**Partial run: {len(rows)} of {total} cells so far.**", ""]
+    if memory is not None:
+        n, d, K, family, dtype = memory["cell"]
+        gm, sk = memory["gaussmix"], memory["sklearn"]
+        lines += [
+            f"Fit memory at N={n}, d={d}, K={K}, {family}, {dtype} ({gm['data_mib']:.0f} MiB of data; "
+            "peak resident memory of a fresh process during a 2-iteration fit, less its resident "
+            f"memory before): gaussmix {'at most ' if gm['upper_bound'] else ''}{gm['extra_mib']:.0f} MiB "
+            f"({gm['seconds']:.1f} s), scikit-learn {'at most ' if sk['upper_bound'] else ''}"
+            f"{sk['extra_mib']:.0f} MiB ({sk['seconds']:.1f} s).",
+            "",
+        ]
     for dtype in ("float64", "float32"):
         speedups = [r["speedup"] for (c, r) in done if c[4] == dtype]
         if speedups:
@@ -250,8 +334,10 @@ def write_results(args, info, rates, rows):
             f"x{r['predict_proba_speedup']:.2f} | x{r['score_samples_speedup']:.2f} | "
             f"{r['sk_mem']:.0f} / {r['gm_mem']:.0f} ({r['data_mib']:.1f}) |"
         )
-    args.output.write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.output}")
+    # Atomically: an interrupted run never leaves a half-written file.
+    tmp = args.output.with_name(args.output.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, args.output)
 
 
 if __name__ == "__main__":

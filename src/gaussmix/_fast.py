@@ -3,14 +3,17 @@ r"""Compiled kernels for NumPy chunks: E-step and statistics in one pass.
 The array-API functions of ``_estep`` and ``_stats`` remain the definition;
 these kernels compute the same map of one EM iteration (``_em.chunk_statistics``)
 faster, and the tests hold them to the reference on random inputs and edge
-shapes. Two routes, chosen per shape (:func:`route`):
+shapes. Two routes, chosen per shape (``Plan.row_kernel``):
 
-**Row kernel** (small d; Numba). For
-each row and component it forms ``z = x - mu_k`` in float64, the squared
-distance ``||z U_k||^2`` (or ``sum_j p_kj z_j^2`` for diagonal precisions),
-the log-sum-exp and the responsibility ``r_ik``, and adds ``w_i r_ik``,
-``w_i r_ik z`` and ``w_i r_ik z z^T`` to its block's sums. The statistics are
-thus centred on the component's *current* mean; with ``a_k = sum_i w_i r_ik z_i``,
+**Row kernel** (small d; Numba). It takes the chunk a block of
+:data:`BLOCK` rows at a time, transposed so that every loop runs over the
+block's rows innermost and LLVM vectorises it. For each row and component
+it forms ``z = x - mu_k`` in float64, the squared distance ``||z U_k||^2``
+(or ``sum_j p_kj z_j^2`` for diagonal precisions), the log-sum-exp and the
+responsibility ``r_ik`` (with a vectorisable exp, :func:`_exp_parts`), and
+adds ``w_i r_ik``, ``w_i r_ik z`` and ``w_i r_ik z z^T`` to that row's lane
+of the sums; the lanes are added at the end. The statistics are thus
+centred on the component's *current* mean; with ``a_k = sum_i w_i r_ik z_i``,
 
 .. math::
 
@@ -18,7 +21,11 @@ thus centred on the component's *current* mean; with ``a_k = sum_i w_i r_ik z_i`
     S_k = \sum_i w_i r_{ik} z_i z_i^T - a_k a_k^T / n_k ,
 
 which cancels only by ``eps (|\bar x_k - \mu_k| / \sigma_k)^2``: nothing once
-EM has settled. No (n, K) or (n, K, d) array exists.
+EM has settled. A pooled scatter (``sum_k S_k``, for a shared covariance)
+is taken about the mixture's mean ``c`` instead, where
+``sum_k w_i r_ik z z^T = w_i z z^T`` costs one product per row, and
+``W = sum_i w_i z_i z_i^T - sum_k a_k a_k^T / n_k``. No (n, K) or
+(n, K, d) array exists.
 
 **GEMM route** (larger d). The chunk is centred on the mixture's mean
 ``c = sum_k pi_k mu_k`` (fixed per pass, so an outlying row cannot move it);
