@@ -9,7 +9,9 @@ difference: this cancels the fixed costs (validation, the final E-step) and
 measures the loop itself. Each time is the median of ``--repeats`` runs.
 
 Also reported per cell: the achieved GFLOP/s of the EM iteration (counting
-the multiply-adds of the whitening and scatter products) against the GEMM
+the multiply-adds of the whitening and scatter products as scikit-learn
+forms them: for ``tied`` that is K scatters, where gaussmix forms one pooled
+scatter, so there the figure is nominal) against the GEMM
 rate measured in the same run, the relative difference of the final
 log-likelihoods, ``predict_proba`` and ``score_samples`` times, and the
 peak memory that ``fit`` allocates beyond the data (tracemalloc).

@@ -17,32 +17,20 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import GaussianMixture
 from gaussmix._chunks import auto_chunk_size, chunk_slices
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_em import machine, make_cell  # noqa: E402
+from bench_em import machine, make_cell, median_time  # noqa: E402
 
 CELLS = [(100_000, 16, 16, "full"), (100_000, 16, 16, "diag"), (1_000_000, 2, 3, "full"),
          (100_000, 64, 16, "full")]
-
-
-def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def fit(X, K, family, init, n_init, iters):

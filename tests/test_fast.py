@@ -103,6 +103,23 @@ def test_row_kernel_at_the_largest_shapes_it_takes(structure, K, d):
     assert ll == pytest.approx(ref_ll, rel=1e-12)
 
 
+@pytest.mark.parametrize("row_kernel", [True, False])
+def test_pooled_scatter_of_narrow_components_far_apart_is_redone_exactly(row_kernel):
+    # Two tight clusters 1e6 apart: about the mixture's mean the one-pass
+    # pooled moments lose every digit, so the sum is redone per component.
+    rng = np.random.default_rng(8)
+    d = 2
+    cov = np.eye(d) * 0.01**2
+    means = np.array([[0.0] * d, [1e6] * d])
+    params = MixtureParams(np.array([0.5, 0.5]), means, cov,
+                           STRUCTURES["shared"].prec_chol_from_cov(cov), "shared")
+    X = np.vstack([means[0] + rng.normal(0, 0.01, (100, d)), means[1] + rng.normal(0, 0.01, (100, d))])
+    got, _, _ = fast_statistics(X, None, params, "pooled", row_kernel)
+    ref, _ = reference_statistics(X, None, params, "pooled")
+    # Limited by the rounding of a mean at 1e6 (1e-10) against a spread of 0.01.
+    np.testing.assert_allclose(got.scatter, ref.scatter, rtol=1e-6)
+
+
 def test_vectorised_exp_is_within_two_ulp_of_libm():
     import numba
 

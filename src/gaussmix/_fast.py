@@ -298,6 +298,11 @@ def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, mode, origin):
         for i in range(m):
             if wb[i] > 0:  # a zero weight cancels its row, even at log p = -inf
                 ll += wb[i] * top[i]
+        if mode == 2:  # one origin for every component: z once per block
+            for j in range(d):
+                c = origin[0, j]
+                for i in range(B):
+                    z[j, i] = xt[j, i] - c
         for k in range(K):
             for i in range(B):
                 lane_n[k, i] += e[k, i]
@@ -309,20 +314,23 @@ def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, mode, origin):
                         rz = e[k, i] * t
                         lane_a[k, j, i] += rz
                         lane_S[k, j, i] += rz * t
-                continue
-            for j in range(d):
-                mu = origin[k, j]
-                for i in range(B):
-                    t = xt[j, i] - mu
-                    z[j, i] = t
-                    lane_a[k, j, i] += e[k, i] * t
-            if mode == 1:
+            elif mode == 1:
+                for j in range(d):
+                    mu = origin[k, j]
+                    for i in range(B):
+                        t = xt[j, i] - mu
+                        z[j, i] = t
+                        lane_a[k, j, i] += e[k, i] * t
                 t = 0
                 for j in range(d):
                     for q in range(j, d):
                         for i in range(B):
                             lane_S[k, t, i] += (e[k, i] * z[j, i]) * z[q, i]
                         t += 1
+            else:
+                for j in range(d):
+                    for i in range(B):
+                        lane_a[k, j, i] += e[k, i] * z[j, i]
         if mode == 2:
             # Pooled about one origin: sum_k w_i r_ik z z^T = w_i z z^T.
             t = 0
@@ -334,14 +342,6 @@ def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, mode, origin):
     nk = np.zeros(K)
     a = np.zeros((K, d))
     S = np.zeros((lane_S.shape[0], d * d if full else d))
-    tri_j = np.empty(P, dtype=np.int64)  # the packed upper triangle's (j, q)
-    tri_q = np.empty(P, dtype=np.int64)
-    t = 0
-    for j in range(d):
-        for q in range(j, d) if full else range(j, j + 1):
-            tri_j[t] = j
-            tri_q[t] = q
-            t += 1
     for k in range(K):
         for i in range(B):
             nk[k] += lane_n[k, i]
@@ -349,15 +349,14 @@ def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, mode, origin):
             for i in range(B):
                 a[k, j] += lane_a[k, j, i]
     for k in range(S.shape[0]):
-        for t in range(P):
-            acc = 0.0
-            for i in range(B):
-                acc += lane_S[k, t, i]
-            if full:
-                j, q = tri_j[t], tri_q[t]
-                S[k, j * d + q] = acc
-            else:
-                S[k, t] = acc
+        t = 0  # the packed upper triangle (or diagonal), in the order it was filled
+        for j in range(d):
+            for q in range(j, d) if full else range(j, j + 1):
+                acc = 0.0
+                for i in range(B):
+                    acc += lane_S[k, t, i]
+                S[k, j * d + q if full else j] = acc
+                t += 1
     return nk, a, S, ll
 
 

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._chunks import component_groups
+
 
 def accumulate_numpy(X, resp, sample_weight, kind, centre=None):
     """``_stats.accumulate`` for NumPy arrays; returns (nk, means, scatter) in float64.
@@ -73,8 +75,6 @@ def scatter_sums(z, wr, kind):
     components (``_chunks.component_groups`` bounds the weighted copy); the
     pooled sum one (d, n) x (n, d) product.
     """
-    from ._chunks import component_groups
-
     n, K = wr.shape
     d = z.shape[1]
     if kind == "diag":
