@@ -243,6 +243,9 @@ def main(argv=None):
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     parser.add_argument("--memory-cell", action=argparse.BooleanOptionalAction, default=None,
                         help="measure fit memory at N=1e6, d=16, K=16 (default: with the full grid)")
+    for axis, kind in (("n", int), ("d", int), ("k", int), ("covariance", str), ("dtype", str)):
+        parser.add_argument(f"--{axis}", type=kind, nargs="+", metavar=axis.upper(),
+                            help=f"restrict the grid's {axis} to these values")
     parser.add_argument("--memory-probe", nargs=6, metavar=("LIBRARY", "N", "D", "K", "FAMILY", "DTYPE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -257,6 +260,11 @@ def main(argv=None):
     else:
         grid = dict(n=[10_000, 100_000, 1_000_000], d=[2, 16, 64], K=[3, 16, 64],
                     family=FAMILIES, dtype=["float64", "float32"])
+    restricted = {}
+    for axis, key in (("n", "n"), ("d", "d"), ("k", "K"), ("covariance", "family"), ("dtype", "dtype")):
+        if getattr(args, axis):
+            grid[key] = restricted[key] = getattr(args, axis)
+    args.restricted = restricted
     info = machine()
     rates = {dt: gemm_rate(np.dtype(dt)) for dt in ("float64", "float32")}
     print(f"machine: {info}\nGEMM GFLOP/s: {rates}", flush=True)
@@ -296,6 +304,9 @@ def write_results(args, info, rates, rows, memory, total):
         f"{rates['float32']:.1f} GFLOP/s (float32).",
         "",
     ]
+    if args.restricted:
+        lines += ["**Restricted grid: " + ", ".join(f"{k} in {v}" for k, v in args.restricted.items())
+                  + "; not the full grid.**", ""]
     if len(rows) < total:
         lines += [f"**Partial run: {len(rows)} of {total} cells so far.**", ""]
     if memory is not None:

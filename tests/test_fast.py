@@ -96,11 +96,43 @@ def test_row_kernel_at_the_largest_shapes_it_takes(structure, K, d):
     params = random_params(rng, structure, K, d)
     X = params.means[rng.integers(0, K, 300)] + rng.normal(size=(300, d))
     ep = params.estep_params(np, X.dtype)
-    assert _fast.plan_of(ep).row_kernel  # the routing limits admit this shape
+    assert _fast.plan_of(ep).uses_row_kernel(X.dtype)  # the routing limits admit this shape
     got, ll, _ = _fast.chunk_statistics(X, None, ep, SCATTER[structure])
     ref, ref_ll = reference_statistics(X, None, params, SCATTER[structure])
     assert_stats_close(got, ref, 1e-9, 1.0, 300 * 100.0)
     assert ll == pytest.approx(ref_ll, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("n, d, K", [(1, 1, 1), (65, 7, 3), (130, 8, 2), (300, 13, 4), (200, 33, 3)])
+def test_triangular_route_matches_the_reference(n, d, K, dtype):
+    # TRMM/SYRK per component: d below, at and past its 8-wide partial sums,
+    # one row, one component, and blocks that do not divide n.
+    rng = np.random.default_rng(n + d + K)
+    params = random_params(rng, "full", K, d, offset=100.0)
+    X = (params.means[rng.integers(0, K, n)] + rng.normal(size=(n, d)) * 2).astype(dtype)
+    w = rng.uniform(0, 3, size=n)
+    w[rng.random(n) < 0.2] = 0.0
+    ep = params.estep_params(np, X.dtype)
+    plan = _fast.plan_of(ep)
+    plan.row_kernel = False
+    assert _fast._triangular.supports(plan)
+    got, ll, _ = _fast.chunk_statistics(X, w, ep, "full")
+    ref, ref_ll = reference_statistics(X, w, params, "full")
+    rtol = 1e-10 if dtype == "float64" else 2e-5
+    assert_stats_close(got, ref, rtol, 100.0, n * 100.0)
+    assert ll == pytest.approx(ref_ll, rel=rtol)
+    wlp = _fast.weighted_log_prob64(X, plan)
+    np.testing.assert_allclose(wlp, weighted_log_prob_reference(X, ep), rtol=rtol, atol=rtol)
+
+
+def test_float32_full_covariances_leave_the_row_kernel_sooner():
+    rng = np.random.default_rng(5)
+    d = _fast.ROW_KERNEL_MAX_D_TRIANGULAR_F32 + 1
+    plan = _fast.plan_of(random_params(rng, "full", 3, d).estep_params(np, np.float32))
+    assert not plan.uses_row_kernel(np.float32) and plan.uses_row_kernel(np.float64)
+    shared = _fast.plan_of(random_params(rng, "shared", 3, d).estep_params(np, np.float32))
+    assert shared.uses_row_kernel(np.float32)
 
 
 @pytest.mark.parametrize("row_kernel", [True, False])

@@ -3,7 +3,7 @@ r"""Compiled kernels for NumPy chunks: E-step and statistics in one pass.
 The array-API functions of ``_estep`` and ``_stats`` remain the definition;
 these kernels compute the same map of one EM iteration (``_em.chunk_statistics``)
 faster, and the tests hold them to the reference on random inputs and edge
-shapes. Two routes, chosen per shape (``Plan.row_kernel``):
+shapes. The route is chosen per shape and dtype (``Plan.uses_row_kernel``):
 
 **Row kernel** (small d; Numba). It takes the chunk a block of
 :data:`BLOCK` rows at a time, transposed so that every loop runs over the
@@ -27,54 +27,41 @@ is taken about the mixture's mean ``c`` instead, where
 ``W = sum_i w_i z_i z_i^T - sum_k a_k a_k^T / n_k``. No (n, K) or
 (n, K, d) array exists.
 
-**GEMM route** (larger d). The chunk is centred on the mixture's mean
-``c = sum_k pi_k mu_k`` (fixed per pass, so an outlying row cannot move it);
-full and shared precisions whiten every component in one product against
-the stacked factors, ``Y = (X - c) [U_1 \dots U_K]``, and
-``||(x - \mu_k) U_k||^2 = ||y_k - b_k||^2`` with ``b_k = (\mu_k - c) U_k``
-(a shared factor needs ``(X - c) U`` once). Diagonal precisions use the
-expansion of ``_kernels.sq_distances_diagonal`` in float64, and the
-statistics are ``_kernels.accumulate_numpy`` about the same centre: every
-scatter of a group of components is one product,
-``[r_1 z, \dots, r_G z]^T z`` with ``z = x - c`` in float64, less
-``a_k a_k^T / n_k``.
+**BLAS routes** (larger d). Full covariances (a factor per component)
+take ``_triangular``: per component one TRMM whitens the rows centred on
+``mu_k``, and one SYRK forms the scatter, in the chunk's dtype. Shared and
+diagonal precisions centre the chunk on the mixture's mean
+``c = sum_k pi_k mu_k`` (fixed per pass, so an outlying row cannot move it):
+a shared factor whitens it once, ``Y = (X - c) U``, with
+``||(x - \mu_k) U||^2 = ||y - b_k||^2`` and ``b_k = (\mu_k - c) U``;
+diagonal precisions use the expansion of ``_kernels.sq_distances_diagonal``
+in float64; and the statistics are ``_kernels.accumulate_numpy`` about the
+same centre. Float32 chunks whiten in float32 and accumulate in float64.
+Where ``b_k`` is so large that ``y - b_k`` would cancel more than the
+float32 result can carry (a component far from the centre), that
+component's distances take the exact per-component arithmetic.
 
-Float32 chunks whiten in float32 (half the cost of float64) and accumulate
-in float64. Where ``b_k`` is so large that ``y_k - b_k`` would cancel more
-than the float32 result can carry (a component far from the centre), that
-component's distances take the exact per-component arithmetic of
-``_kernels``. On both routes a component whose one-pass moments lost more
-than half their digits is recomputed exactly (``_kernels.moments_from_sums``
-and ``recompute_exact``).
+On every route a component whose one-pass moments lost more than half their
+digits is recomputed exactly (``_kernels.moments_from_sums`` and
+``recompute_exact``).
 
 ``log p(x_i)`` and the responsibilities come from one compiled log-sum-exp
 over each row, with the conventions of ``_estep.log_resp_from_weighted``: a
 row whose every density underflowed has ``log p = -inf`` and responsibilities
 ``1/K``, and a zero weight cancels its row.
 
-Numba is imported lazily; without it (:data:`AVAILABLE` false) EM runs on the
-NumPy kernels of ``_kernels``. ``GAUSSMIX_NO_NUMBA=1`` forces that too.
+Without Numba (``_numba.AVAILABLE`` false, or ``GAUSSMIX_NO_NUMBA=1``) EM
+runs on the NumPy kernels of ``_kernels``.
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from ._chunks import component_groups
 from ._kernels import accumulate_numpy, moments_from_sums, recompute_exact, sq_distances_diagonal
+from . import _triangular
+from ._numba import AVAILABLE, jit
 from ._stats import SuffStats
-
-try:  # pragma: no branch - an optional accelerator
-    if os.environ.get("GAUSSMIX_NO_NUMBA"):
-        raise ImportError("disabled by GAUSSMIX_NO_NUMBA")
-    import numba as nb
-except ImportError:  # pragma: no cover - exercised where numba is missing
-    nb = None
-
-#: Whether the compiled kernels can be used.
-AVAILABLE = nb is not None
 
 #: Where the row kernel beats the GEMM route (one 8192-row chunk, float64,
 #: 2-core EPYC, row/GEMM time): matrix precisions while d <= 16 (full d=16
@@ -83,24 +70,13 @@ AVAILABLE = nb is not None
 #: the per-row lanes of the statistics no longer fit the cache).
 ROW_KERNEL_MAX_D_MATRIX = 16
 ROW_KERNEL_MAX_DK_DIAG = 4096
+#: Full covariances in float32 leave the row kernel (which computes in
+#: float64) sooner: the float32 TRMM route of ``_triangular`` wins from d=13
+#: (N=1e5, K=16, per iteration: d=12 33.2 ms against 32.5; d=16 40 against 49).
+ROW_KERNEL_MAX_D_TRIANGULAR_F32 = 12
 
 #: float32 whitening is trusted while ``eps * |b_k|^2`` stays below this.
 F32_CANCEL_LIMIT = 2e-4
-
-
-#: LLVM may fuse multiply-adds, but not reassociate sums: a vectorised sum's
-#: order would follow the alignment of the arrays, and results must not
-#: change from call to call. Nor may it assume away inf or NaN.
-FASTMATH = {"contract"}
-
-
-def _jit(**kw):
-    def wrap(f):
-        if nb is None:
-            return f
-        return nb.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH, **kw)(f)
-
-    return wrap
 
 
 # --------------------------------------------------------------------------
@@ -124,7 +100,7 @@ _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _exp_parts(x):
     """``exp(x) = p * 2**n`` for ``x <= 0`` (or -inf), as ``(p, n)``.
 
@@ -155,13 +131,13 @@ def _exp_parts(x):
     return p, max(n, -1023.0)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _pow2_bits(n):
     """The bits of the float64 ``2**n`` for integral ``-1023 <= n <= 0`` (-1023 gives 0.0)."""
     return (np.int64(n) + 1023) << 52
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _block_softmax(wlp, wb, e, bits, top, total):
     r"""Turn a block's ``wlp`` (K, BLOCK) into ``w_i r_ik`` (in ``e``); ``top`` becomes ``log p(x_i)``.
 
@@ -203,7 +179,7 @@ def _block_softmax(wlp, wb, e, bits, top, total):
             e[k, i] *= total[i]
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _load_block(X, w, i0, xt, wb, fill):
     """Rows ``i0 .. i0+BLOCK`` of X transposed into ``xt`` (d, BLOCK), and their weights.
 
@@ -224,7 +200,7 @@ def _load_block(X, w, i0, xt, wb, fill):
     return m
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _block_wlp(xt, means, U, pdiag, matrix, log_norm, z, y, s, wlp):
     """``wlp[k, i] = log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` (or ``sum_j p_kj z_j^2``) for a block."""
     K, d = means.shape
@@ -262,7 +238,7 @@ def _block_wlp(xt, means, U, pdiag, matrix, log_norm, z, y, s, wlp):
 _MODES = {"diag": 0, "full": 1, "pooled": 2}
 
 
-@_jit()
+@jit()
 def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, mode, origin):
     """E-step and statistics of a chunk, a block of rows at a time (see the module docstring).
 
@@ -360,7 +336,7 @@ def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, mode, origin):
     return nk, a, S, ll
 
 
-@_jit()
+@jit()
 def _wlp_rows(X, means, U, pdiag, matrix, log_norm, wlp):
     """``wlp[i, k] = log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` (or diagonal ``p_k``), a block at a time."""
     n, d = X.shape
@@ -381,26 +357,21 @@ def _wlp_rows(X, means, U, pdiag, matrix, log_norm, wlp):
                 wlp[i0 + i, k] = block[k, i]
 
 
-@_jit()
-def _wlp_whitened(Y, b, shared, log_norm, wlp, k0, k1):
-    """``wlp[i, k] = log_norm_k - ||Y[i, block k - k0] - b_k||^2 / 2`` for k0 <= k < k1.
-
-    ``Y`` holds the whitened rows of components k0..k1-1 side by side, or of
-    the one shared factor (block 0).
-    """
-    n = Y.shape[0]
-    d = b.shape[1]
+@jit()
+def _wlp_shared(Y, b, log_norm, wlp):
+    """``wlp[i, k] = log_norm_k - ||y_i - b_k||^2 / 2``: ``Y`` the rows whitened by the shared factor."""
+    n, d = Y.shape
+    K = b.shape[0]
     for i in range(n):
-        for k in range(k0, k1):
-            off = 0 if shared else (k - k0) * d
+        for k in range(K):
             s = 0.0
             for j in range(d):
-                t = Y[i, off + j] - b[k, j]
+                t = Y[i, j] - b[k, j]
                 s += t * t
             wlp[i, k] = log_norm[k] - 0.5 * s
 
 
-@_jit()
+@jit()
 def _responsibilities(wlp, w, wr, log_prob):
     """From ``wlp`` (n, K): ``wr = w_i r_ik`` and ``log_prob = log p(x_i)``.
 
@@ -444,9 +415,9 @@ class Plan:
     """What the kernels need from one pass's parameters (built once per pass).
 
     Attributes are float64 host arrays: ``means`` (K, d) the exact means,
-    ``log_norm`` (K,), and either ``U`` (K, d, d) precision factors (a shared
-    factor repeated) with ``stacked`` (d, K*d or d) for the GEMM route, or
-    ``pdiag`` (K, d) diagonal precisions.
+    ``log_norm`` (K,), ``centre`` (d,) the mixture's mean, and either ``U``
+    (K, d, d) upper-triangular precision factors (a shared factor repeated)
+    or ``pdiag`` (K, d) diagonal precisions.
     """
 
     def __init__(self, eparams):
@@ -461,27 +432,32 @@ class Plan:
         if self.matrix:
             U = np.asarray(eparams.prec_chol_host, dtype=np.float64)
             self.shared = U.ndim == 2
-            self.stacked = U if self.shared else np.ascontiguousarray(
-                np.transpose(U, (1, 0, 2)).reshape(d, K * d)
-            )
             self.U = np.ascontiguousarray(np.broadcast_to(U, (K, d, d)))
             self.pdiag = np.zeros((K, d))
         else:
             self.U = np.zeros((K, 1, 1))
             self.pdiag = np.ascontiguousarray(np.asarray(eparams.precision_diag_host, dtype=np.float64))
-        self._stacked_as = {}
-        self.row_kernel = (
-            d <= ROW_KERNEL_MAX_D_MATRIX if self.matrix else d * K <= ROW_KERNEL_MAX_DK_DIAG
-        )
+        self._U_as = {}
+        #: True or False forces a route (the tests use it); None chooses by shape.
+        self.row_kernel = None
 
-    def stacked_as(self, dtype, k0, k1):
-        """The stacked factors of components k0..k1-1 (the shared one) in ``dtype``."""
-        key = (np.dtype(dtype), k0, k1)
-        if key not in self._stacked_as:
-            d = self.means.shape[1]
-            block = self.stacked if self.shared else self.stacked[:, k0 * d : k1 * d]
-            self._stacked_as[key] = np.ascontiguousarray(block, dtype=dtype)
-        return self._stacked_as[key]
+    def uses_row_kernel(self, dtype):
+        """Whether chunks of ``dtype`` take the row kernel (else the BLAS routes)."""
+        if self.row_kernel is not None:
+            return self.row_kernel
+        K, d = self.means.shape
+        if not self.matrix:
+            return d * K <= ROW_KERNEL_MAX_DK_DIAG
+        if _triangular.supports(self) and np.dtype(dtype) == np.float32:
+            return d <= ROW_KERNEL_MAX_D_TRIANGULAR_F32
+        return d <= ROW_KERNEL_MAX_D_MATRIX
+
+    def U_as(self, dtype):
+        """The factors ``U`` (K, d, d) in ``dtype``."""
+        key = np.dtype(dtype)
+        if key not in self._U_as:
+            self._U_as[key] = np.ascontiguousarray(self.U, dtype=dtype)
+        return self._U_as[key]
 
 
 def plan_of(eparams):
@@ -514,7 +490,7 @@ def chunk_statistics(Xc, wc, eparams, scatter):
     n = X.shape[0]
     w = _weights(wc, n)
     weight = float(n) if wc is None else float(w.sum())
-    if plan.row_kernel:
+    if plan.uses_row_kernel(X.dtype):
         # A pooled scatter needs one origin for all components (its sum of
         # z z^T is then one per row); the others centre on each mean.
         origin = plan.means if scatter != "pooled" else np.broadcast_to(plan.centre, plan.means.shape)
@@ -522,14 +498,26 @@ def chunk_statistics(Xc, wc, eparams, scatter):
             X, w, plan.means, plan.U, plan.pdiag, plan.matrix, plan.log_norm, _MODES[scatter],
             np.ascontiguousarray(origin),
         )
-        nk, means, S, lossy = moments_from_sums(nk, a, raw, origin, scatter, upper_only=True)
-        if lossy.size:
-            wr = _wr_and_log_prob(X, w, plan)[0]
-            recompute_exact(means, S, np.asarray(X, dtype=np.float64), wr, lossy, scatter)
-        return SuffStats(nk, means, S), float(ll), weight
+        stats = _finish(nk, a, raw, origin, X, scatter, lambda: _wr_and_log_prob(X, w, plan)[0])
+        return stats, float(ll), weight
     wr, _, loglik = _wr_and_log_prob(X, w, plan)
+    if scatter == "full" and _triangular.supports(plan):
+        nk, a, raw = _triangular.statistics(X, wr, plan)
+        return _finish(nk, a, raw, plan.means, X, scatter, lambda: wr), loglik, weight
     stats = SuffStats(*accumulate_numpy(X, wr, None, scatter, centre=plan.centre))
     return stats, loglik, weight
+
+
+def _finish(nk, a, raw, origin, X, scatter, weighted_resp):
+    """Statistics from upper-triangle sums about ``origin``; lossy components redone exactly.
+
+    ``weighted_resp()`` gives ``w_i r_ik``, asked for only when a component
+    must be redone.
+    """
+    nk, means, S, lossy = moments_from_sums(nk, a, raw, origin, scatter, upper_only=True)
+    if lossy.size:
+        recompute_exact(means, S, np.asarray(X, dtype=np.float64), weighted_resp(), lossy, scatter)
+    return SuffStats(nk, means, S)
 
 
 # --------------------------------------------------------------------------
@@ -540,30 +528,28 @@ def chunk_statistics(Xc, wc, eparams, scatter):
 def weighted_log_prob64(X, plan):
     """``log pi_k + log N(x_i | mu_k, Sigma_k)`` (n, K), float64, for a NumPy chunk."""
     X = np.ascontiguousarray(X)
-    if plan.row_kernel:
+    if plan.uses_row_kernel(X.dtype):
         wlp = np.empty((X.shape[0], plan.means.shape[0]))
         _wlp_rows(X, plan.means, plan.U, plan.pdiag, plan.matrix, plan.log_norm, wlp)
         return wlp
+    if _triangular.supports(plan):
+        return plan.log_norm - 0.5 * _triangular.sq_distances(X, plan)
     if not plan.matrix:
         X64 = np.asarray(X, dtype=np.float64)
         return plan.log_norm - 0.5 * sq_distances_diagonal(X64, plan.means, plan.pdiag, plan.centre)
-    n, d = X.shape
-    K = plan.means.shape[0]
+    # A shared factor: one product whitens the chunk for every component.
     c = plan.centre.astype(X.dtype)
-    b = np.einsum("kj,kjm->km", plan.means - c.astype(np.float64), plan.U)
-    Z = X - c
-    wlp = np.empty((n, K))
-    groups = [(0, K)] if plan.shared else component_groups(n, K, d)
-    for k0, k1 in groups:  # one GEMM whitens a whole group of components
-        Y = Z @ plan.stacked_as(X.dtype, k0, k1)
-        _wlp_whitened(Y, b, plan.shared, plan.log_norm, wlp, k0, k1)
+    b = (plan.means - c.astype(np.float64)) @ plan.U[0]
+    Y = (X - c) @ plan.U_as(X.dtype)[0]
+    wlp = np.empty((X.shape[0], plan.means.shape[0]))
+    _wlp_shared(Y, b, plan.log_norm, wlp)
     eps = np.finfo(X.dtype).eps
     if eps > np.finfo(np.float64).eps:
         far = np.flatnonzero(eps * np.sum(b * b, axis=1) > F32_CANCEL_LIMIT)
         for k in far:  # whitened far from the centre: exact arithmetic
             mean32 = plan.means[k].astype(X.dtype)
             y = (X - mean32) - (plan.means[k] - mean32.astype(np.float64)).astype(X.dtype)
-            y = y @ plan.U[k].astype(X.dtype)
+            y = y @ plan.U_as(X.dtype)[0]
             wlp[:, k] = plan.log_norm[k] - 0.5 * np.einsum("ij,ij->i", y, y, dtype=np.float64)
     return wlp
 
