@@ -106,7 +106,9 @@ def gemm_rate(dtype, n=1024, repeats=5):
 def flops_per_iteration(n, d, K, family):
     """Multiply-adds x 2 of one EM iteration's dominant products."""
     if family in ("full", "tied"):
-        # whitening (x - mu_k) U_k and the scatter of each component: n d^2 each
+        # whitening (x - mu_k) U_k and the scatter of each component: n d^2
+        # multiply-adds each as dense products (scikit-learn's); gaussmix's
+        # TRMM and SYRK skip the zero and mirrored triangles, half of that.
         return 2 * 2 * K * n * d * d
     return 2 * 3 * K * n * d
 
