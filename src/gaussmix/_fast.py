@@ -60,6 +60,7 @@ import numpy as np
 
 from ._kernels import accumulate_numpy, moments_from_sums, recompute_exact, sq_distances_diagonal
 from . import _triangular
+from ._triangular import sq_dist
 from ._numba import AVAILABLE, jit
 from ._stats import SuffStats
 
@@ -360,15 +361,11 @@ def _wlp_rows(X, means, U, pdiag, matrix, log_norm, wlp):
 @jit()
 def _wlp_shared(Y, b, log_norm, wlp):
     """``wlp[i, k] = log_norm_k - ||y_i - b_k||^2 / 2``: ``Y`` the rows whitened by the shared factor."""
-    n, d = Y.shape
+    n = Y.shape[0]
     K = b.shape[0]
     for i in range(n):
         for k in range(K):
-            s = 0.0
-            for j in range(d):
-                t = Y[i, j] - b[k, j]
-                s += t * t
-            wlp[i, k] = log_norm[k] - 0.5 * s
+            wlp[i, k] = log_norm[k] - 0.5 * sq_dist(Y[i], b[k])
 
 
 @jit()

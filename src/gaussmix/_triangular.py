@@ -70,6 +70,38 @@ def supports(plan):
     return plan.matrix and not plan.shared
 
 
+@jit(inline="always")
+def sq_dist(v, b):
+    """``sum_j (v_j - b_j)^2`` in float64, as eight partial sums in a fixed order.
+
+    A single running sum is one dependent add after another (4 cycles
+    each); eight independent ones vectorise, and their order does not
+    depend on the data's alignment, so results are reproducible.
+    """
+    d = v.shape[0]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    j = 0
+    while j + 8 <= d:
+        t0, t1 = np.float64(v[j]) - b[j], np.float64(v[j + 1]) - b[j + 1]
+        t2, t3 = np.float64(v[j + 2]) - b[j + 2], np.float64(v[j + 3]) - b[j + 3]
+        t4, t5 = np.float64(v[j + 4]) - b[j + 4], np.float64(v[j + 5]) - b[j + 5]
+        t6, t7 = np.float64(v[j + 6]) - b[j + 6], np.float64(v[j + 7]) - b[j + 7]
+        s0 += t0 * t0
+        s1 += t1 * t1
+        s2 += t2 * t2
+        s3 += t3 * t3
+        s4 += t4 * t4
+        s5 += t5 * t5
+        s6 += t6 * t6
+        s7 += t7 * t7
+        j += 8
+    while j < d:
+        t0 = np.float64(v[j]) - b[j]
+        s0 += t0 * t0
+        j += 1
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
 @jit(cache=False)  # the BLAS addresses are fixed per process, not cacheable
 def _whitened_sq(X, means, U, out, buf, flags, dims, one):
     """``out[i, k] = ||(x_i - mu_k) U_k||^2`` (float64) via TRMM in buf's dtype.
@@ -81,6 +113,7 @@ def _whitened_sq(X, means, U, out, buf, flags, dims, one):
     """
     n, d = X.shape
     K = means.shape[0]
+    zero = np.zeros(d)
     for k in range(K):
         for i in range(n):
             for j in range(d):
@@ -93,26 +126,7 @@ def _whitened_sq(X, means, U, out, buf, flags, dims, one):
         else:
             _STRMM(*args)
         for i in range(n):
-            # Eight partial sums in a fixed order: vectorisable, deterministic.
-            s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-            j = 0
-            while j + 8 <= d:
-                v0, v1, v2, v3 = np.float64(buf[i, j]), np.float64(buf[i, j + 1]), np.float64(buf[i, j + 2]), np.float64(buf[i, j + 3])
-                v4, v5, v6, v7 = np.float64(buf[i, j + 4]), np.float64(buf[i, j + 5]), np.float64(buf[i, j + 6]), np.float64(buf[i, j + 7])
-                s0 += v0 * v0
-                s1 += v1 * v1
-                s2 += v2 * v2
-                s3 += v3 * v3
-                s4 += v4 * v4
-                s5 += v5 * v5
-                s6 += v6 * v6
-                s7 += v7 * v7
-                j += 8
-            while j < d:
-                v0 = np.float64(buf[i, j])
-                s0 += v0 * v0
-                j += 1
-            out[i, k] = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+            out[i, k] = sq_dist(buf[i], zero)
 
 
 @jit()
