@@ -204,8 +204,10 @@ def test_a_zero_weight_cancels_a_row_whose_density_underflowed(row_kernel):
 
 @pytest.mark.parametrize("structure", ["full", "shared"])
 def test_float32_whitening_far_from_the_chunk_mean_stays_exact(structure):
-    # A narrow component at 1e4 beside one at 0: the stacked product would
-    # cancel (b_k ~ 1e6 in float32); those components take the exact path.
+    # A narrow component at 1e4 beside one at 0. Whitened about the mixture's
+    # mean (shared factor) y - b_k would cancel (b_k ~ 1e6 in float32), so
+    # that component takes the exact path; the TRMM route (full) centres on
+    # each mean and must agree without one.
     rng = np.random.default_rng(2)
     K, d = 2, 3
     cov = np.stack([np.eye(d) * 0.05**2, np.eye(d)]) if structure == "full" else np.eye(d) * 0.05**2

@@ -18,10 +18,11 @@ def bytes_per_row(n_components, n_features):
     """Bytes of temporaries one row costs in the E-step plus the statistics.
 
     The (n, K) log-densities and responsibilities and a few (n, d) copies of
-    the chunk, in float64. Products that grow with ``K d`` (the whitened
-    rows, the weighted rows of the scatter) are formed a group of components
-    at a time under the same budget (:func:`component_groups`); the
-    array-API reference path forms (K, n, d) blocks and is not the fast path.
+    the chunk, in float64. Products that grow with ``K d`` are formed one
+    component at a time (the compiled TRMM route) or a group of components
+    at a time under the same budget (the NumPy kernels,
+    :func:`component_groups`); the array-API reference path forms (K, n, d)
+    blocks and is not the fast path.
     """
     return 8 * (4 * n_components + 4 * n_features)
 

@@ -64,11 +64,12 @@ from ._triangular import sq_dist
 from ._numba import AVAILABLE, jit
 from ._stats import SuffStats
 
-#: Where the row kernel beats the GEMM route (one 8192-row chunk, float64,
-#: 2-core EPYC, row/GEMM time): matrix precisions while d <= 16 (full d=16
-#: K=64 0.75, shared d=16 K=16 0.78; d=24 0.85-0.96, d=32 K=16 1.16), and
-#: diagonal ones while d K <= 4096 (d=64 K=64 0.78; d=128 K=64 1.30, where
-#: the per-row lanes of the statistics no longer fit the cache).
+#: Where the row kernel beats the BLAS routes (2-core EPYC, float64): matrix
+#: precisions while d <= 16 (full, N=1e5 K=16 per iteration: d=16 52 ms
+#: against TRMM's 62, d=24 102 against 78; shared d=16 K=16 0.78 of the
+#: GEMM route's time), and diagonal ones while d K <= 4096 (d=64 K=64 0.78;
+#: d=128 K=64 1.30, where the per-row lanes of the statistics no longer fit
+#: the cache).
 ROW_KERNEL_MAX_D_MATRIX = 16
 ROW_KERNEL_MAX_DK_DIAG = 4096
 #: Full covariances in float32 leave the row kernel (which computes in
@@ -422,7 +423,8 @@ class Plan:
         K, d = means.shape
         self.means = means
         self.log_norm = np.asarray(eparams.log_norm_host, dtype=np.float64)
-        # The GEMM route's centre: the mixture's mean, fixed for the pass.
+        # The centre of the shared and diagonal BLAS routes and of pooled
+        # sums: the mixture's mean, fixed for the pass.
         self.centre = np.asarray(eparams.weights_host, dtype=np.float64) @ means
         self.matrix = eparams.precision_diag is None
         self.shared = False
