@@ -34,3 +34,30 @@ def jit(cache=True, **kw):
         return nb.njit(cache=cache, nogil=True, error_model="numpy", fastmath=FASTMATH, **kw)(f)
 
     return wrap
+
+
+if nb is not None:
+    from llvmlite import ir as _ir
+    from numba.extending import intrinsic as _intrinsic
+
+    @_intrinsic
+    def float64_from_bits(typingctx, bits):
+        """The float64 whose bits are the int64 ``bits`` (a register move; vectorisable).
+
+        NumPy's ``view`` does this for arrays; a scalar inside a fused loop
+        needs it too, so that ``p * 2**n`` is formed where ``p`` is.
+        """
+        if bits != nb.types.int64:
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], _ir.DoubleType())
+
+        return nb.types.float64(nb.types.int64), codegen
+else:
+
+    def float64_from_bits(bits):
+        """The float64 whose bits are the int64 ``bits``."""
+        import numpy as np
+
+        return np.int64(bits).view(np.float64)
