@@ -5,14 +5,16 @@ these kernels compute the same map of one EM iteration (``_em.chunk_statistics``
 faster, and the tests hold them to the reference on random inputs and edge
 shapes. The route is chosen per shape and dtype (``Plan.uses_row_kernel``):
 
-**Row kernel** (small d; Numba). It takes the chunk a block of
-:data:`BLOCK` rows at a time, transposed so that every loop runs over the
-block's rows innermost and LLVM vectorises it. For each row and component
-it forms ``z = x - mu_k`` in float64, the squared distance ``||z U_k||^2``
-(or ``sum_j p_kj z_j^2`` for diagonal precisions), the log-sum-exp and the
-responsibility ``r_ik`` (with a vectorisable exp, :func:`_exp_parts`), and
-adds ``w_i r_ik``, ``w_i r_ik z`` and ``w_i r_ik z z^T`` to that row's lane
-of the sums; the lanes are added at the end. The statistics are thus
+**Row kernel** (small d, or a shared factor; Numba). It takes the chunk a
+block of :data:`BLOCK` rows at a time, transposed so that every loop runs
+over the block's rows innermost and LLVM vectorises it. For each row and
+component it forms ``z = x - mu_k`` in float64, the squared distance
+``||z U_k||^2`` (or ``sum_j p_kj z_j^2`` for diagonal precisions; a shared
+factor whitens the block once, see :func:`_block_wlp`), the log-sum-exp
+and the responsibility ``r_ik`` (with a vectorisable exp,
+:func:`_exp_parts`), and adds ``w_i r_ik``, ``w_i r_ik z`` and
+``w_i r_ik z z^T`` into :data:`LANES` partial sums, in a fixed order; the
+lanes are added at the end. The statistics are thus
 centred on the component's *current* mean; with ``a_k = sum_i w_i r_ik z_i``,
 
 .. math::
@@ -29,8 +31,8 @@ is taken about the mixture's mean ``c`` instead, where
 
 **BLAS routes** (larger d). Full covariances (a factor per component)
 take ``_triangular``: per component one TRMM whitens the rows centred on
-``mu_k``, and one SYRK forms the scatter, in the chunk's dtype. Shared and
-diagonal precisions centre the chunk on the mixture's mean
+``mu_k``, and one SYRK forms the scatter, in the chunk's dtype. Shared
+(beyond d=64) and diagonal precisions centre the chunk on the mixture's mean
 ``c = sum_k pi_k mu_k`` (fixed per pass, so an outlying row cannot move it):
 a shared factor whitens it once, ``Y = (X - c) U``, with
 ``||(x - \mu_k) U||^2 = ||y - b_k||^2`` and ``b_k = (\mu_k - c) U``;
@@ -64,14 +66,19 @@ from ._triangular import sq_dist
 from ._numba import AVAILABLE, jit, float64_from_bits
 from ._stats import SuffStats
 
-#: Where the row kernel beats the BLAS routes (2-core EPYC, float64): matrix
+#: Where the row kernel beats the BLAS routes (2-core EPYC, float64): full
 #: precisions while d <= 16 (full, N=1e5 K=16 per iteration: d=16 52 ms
-#: against TRMM's 62, d=24 102 against 78; shared d=16 K=16 0.78 of the
-#: GEMM route's time), and diagonal ones while d K <= 4096 (d=64 K=64 0.78;
+#: against TRMM's 62, d=24 102 against 78), and diagonal ones while d K <= 4096 (d=64 K=64 0.78;
 #: d=128 K=64 1.30, where the per-row lanes of the statistics no longer fit
 #: the cache).
 ROW_KERNEL_MAX_D_MATRIX = 16
 ROW_KERNEL_MAX_DK_DIAG = 4096
+#: A shared factor whitens each block once (``_block_wlp``), so its row
+#: kernel costs d^2/2 products a row for any K and wins further: 5000-row
+#: chunks, one thread, against the GEMM route: d=24 K=16 1.4 ms against 5.3,
+#: d=32 K=16 1.5 against 6.6, d=64 K=3/16/64 3.0-3.9/4.0-5.2/7.8-8.9 against
+#: 9.2-10.9/5.1/14.9-15.1 (float64; float32 alike).
+ROW_KERNEL_MAX_D_SHARED = 64
 #: Full covariances in float32 leave the row kernel (which computes in
 #: float64) sooner: the float32 TRMM route of ``_triangular`` wins from d=13
 #: (N=1e5, K=16, per iteration: d=12 33.2 ms against 32.5; d=16 40 against 49).
@@ -79,6 +86,14 @@ ROW_KERNEL_MAX_D_TRIANGULAR_F32 = 12
 
 #: float32 whitening is trusted while ``eps * |b_k|^2`` stays below this.
 F32_CANCEL_LIMIT = 2e-4
+#: The row kernel's shared whitening (in float64) is trusted while
+#: ``eps * |b_k|^2`` stays below this: an error under 1e-8 in a squared
+#: distance, for components within 6700 standard deviations of the mixture's
+#: mean. Further ones are whitened on their own.
+ROW_SHARED_CANCEL_LIMIT = 1e-8
+
+#: The E-step geometries of the row kernel (``Plan.geometry``).
+_DIAGONAL, _FACTORS, _SHARED = 0, 1, 2
 
 
 # --------------------------------------------------------------------------
@@ -265,34 +280,68 @@ def _load_block(X, w, i0, xt, wb, fill):
 
 
 @jit(inline="always")
-def _block_wlp(xt, means, U, pdiag, matrix, log_norm, z, y, s, wlp):
-    """``wlp[k, i] = log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` (or ``sum_j p_kj z_j^2``) for a block."""
+def _whiten(xt, origin, Uk, z, y):
+    """``y[j, i] = sum_{q <= j} (xt[q, i] - origin[q]) Uk[q, j]``: a block's rows, centred, times upper-triangular ``Uk``."""
+    d, B = xt.shape
+    for j in range(d):
+        o = origin[j]
+        for i in range(B):
+            z[j, i] = xt[j, i] - o
+    for j in range(d):
+        for i in range(B):
+            y[j, i] = 0.0
+        for q in range(j + 1):
+            u = Uk[q, j]
+            for i in range(B):
+                y[j, i] += z[q, i] * u
+
+
+@jit(inline="always")
+def _block_wlp(xt, geometry, z, y, yk, s, wlp):
+    """``wlp[k, i] = log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` (or ``sum_j p_kj z_j^2``) for a block.
+
+    ``geometry`` is :attr:`Plan.geometry`. A shared factor whitens the
+    block once about the mixture's mean ``c``, ``y = (x - c) U``, and
+    ``||(x - mu_k) U||^2 = ||y - b_k||^2`` with ``b_k = (mu_k - c) U``: d^2/2
+    products a row instead of K d^2/2. A component marked ``direct`` (so
+    far from ``c`` that ``y - b_k`` would cancel) is whitened on its own.
+    """
+    means, U, pdiag, log_norm, kind, centre, b, direct = geometry
     K, d = means.shape
     B = xt.shape[1]
+    if kind == _SHARED:
+        _whiten(xt, centre, U[0], z, y)
     for k in range(K):
         for i in range(B):
             s[i] = 0.0
-        if matrix:
-            for j in range(d):
-                mu = means[k, j]
-                for i in range(B):
-                    z[j, i] = xt[j, i] - mu
-            for j in range(d):
-                for i in range(B):
-                    y[i] = 0.0
-                for q in range(j + 1):  # U_k is upper triangular
-                    u = U[k, q, j]
-                    for i in range(B):
-                        y[i] += z[q, i] * u
-                for i in range(B):
-                    s[i] += y[i] * y[i]
-        else:
+        if kind == _DIAGONAL:
             for j in range(d):
                 mu = means[k, j]
                 p = pdiag[k, j]
                 for i in range(B):
                     t = xt[j, i] - mu
                     s[i] += p * (t * t)
+        elif kind == _SHARED and not direct[k]:
+            for j in range(d):
+                c = b[k, j]
+                for i in range(B):
+                    t = y[j, i] - c
+                    s[i] += t * t
+        else:
+            # One output column at a time: a (BLOCK,) row of yk stays in L1.
+            for j in range(d):
+                mu = means[k, j]
+                for i in range(B):
+                    z[j, i] = xt[j, i] - mu
+            for j in range(d):
+                for i in range(B):
+                    yk[i] = 0.0
+                for q in range(j + 1):  # U_k is upper triangular
+                    u = U[k, q, j]
+                    for i in range(B):
+                        yk[i] += z[q, i] * u
+                for i in range(B):
+                    s[i] += yk[i] * yk[i]
         c = log_norm[k]
         for i in range(B):
             wlp[k, i] = c - 0.5 * s[i]
@@ -303,8 +352,10 @@ _MODES = {"diag": 0, "full": 1, "pooled": 2}
 
 
 @jit()
-def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, mode, origin, lanes):
+def _row_kernel(X, w, geometry, mode, origin, lanes):
     """E-step and statistics of a chunk, a block of rows at a time (see the module docstring).
+
+    ``geometry`` is :attr:`Plan.geometry`; ``lanes`` is :data:`LANES`.
 
     ``mode`` is a value of :data:`_MODES`; the sums are taken about
     ``origin[k]`` (the component means, or the mixture's mean repeated for
@@ -312,6 +363,7 @@ def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, mode, origin, lanes):
     the scatter sums (K, d) diagonal, (K, d*d) full or (1, d*d) pooled, the
     full ones with only j <= m filled, and ``sum_i w_i log p(x_i)``.
     """
+    means = geometry[0]
     n, d = X.shape
     K = means.shape[0]
     full = mode != 0
@@ -324,7 +376,8 @@ def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, mode, origin, lanes):
     lane_S = np.zeros((1 if mode == 2 else K, P, L))
     z = np.empty((d, BLOCK))
     ez = np.empty((d, BLOCK))
-    y = np.empty(BLOCK)
+    y = np.empty((d, BLOCK))
+    yk = np.empty(BLOCK)
     s = np.empty(BLOCK)
     wb = np.empty(BLOCK)
     wlp = np.empty((K, BLOCK))
@@ -334,7 +387,7 @@ def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, mode, origin, lanes):
     ll = 0.0
     for i0 in range(0, n, B):
         m = _load_block(X, w, i0, xt, wb, means[0])
-        _block_wlp(xt, means, U, pdiag, matrix, log_norm, z, y, s, wlp)
+        _block_wlp(xt, geometry, z, y, yk, s, wlp)
         _block_softmax(wlp, wb, e, top, total)
         for i in range(m):
             if wb[i] > 0:  # a zero weight cancels its row, even at log p = -inf
@@ -405,13 +458,15 @@ def _row_kernel(X, w, means, U, pdiag, matrix, log_norm, mode, origin, lanes):
 
 
 @jit()
-def _wlp_rows(X, means, U, pdiag, matrix, log_norm, wlp):
+def _wlp_rows(X, geometry, wlp):
     """``wlp[i, k] = log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` (or diagonal ``p_k``), a block at a time."""
+    means = geometry[0]
     n, d = X.shape
     K = means.shape[0]
     xt = np.empty((d, BLOCK))
     z = np.empty((d, BLOCK))
-    y = np.empty(BLOCK)
+    y = np.empty((d, BLOCK))
+    yk = np.empty(BLOCK)
     s = np.empty(BLOCK)
     wb = np.empty(BLOCK)
     ones = np.ones(n)
@@ -419,7 +474,7 @@ def _wlp_rows(X, means, U, pdiag, matrix, log_norm, wlp):
     B = xt.shape[1]
     for i0 in range(0, n, B):
         m = _load_block(X, ones, i0, xt, wb, means[0])
-        _block_wlp(xt, means, U, pdiag, matrix, log_norm, z, y, s, block)
+        _block_wlp(xt, geometry, z, y, yk, s, block)
         for i in range(m):
             for k in range(K):
                 wlp[i0 + i, k] = block[k, i]
@@ -474,6 +529,25 @@ def _responsibilities(wlp, w, wr, log_prob):
 # --------------------------------------------------------------------------
 
 
+#: Per precision structure: whether ``(K, d, float32)`` takes the row kernel.
+_ROW_KERNEL_TAKES = {
+    "diag": lambda K, d, f32: d * K <= ROW_KERNEL_MAX_DK_DIAG,
+    "spherical": lambda K, d, f32: d * K <= ROW_KERNEL_MAX_DK_DIAG,
+    "shared": lambda K, d, f32: d <= ROW_KERNEL_MAX_D_SHARED,
+    "full": lambda K, d, f32: d <= (ROW_KERNEL_MAX_D_TRIANGULAR_F32 if f32 else ROW_KERNEL_MAX_D_MATRIX),
+}
+
+
+def row_kernel_route(structure, n_components, n_features, dtype):
+    """Whether EM on chunks of ``dtype`` takes the row kernel for a precision ``structure``.
+
+    ``structure`` is a name of ``_structures.STRUCTURES``; the limits are
+    measured (see :data:`ROW_KERNEL_MAX_D_MATRIX` and the ones below it).
+    """
+    f32 = np.dtype(dtype) == np.float32
+    return AVAILABLE and _ROW_KERNEL_TAKES[structure](n_components, n_features, f32)
+
+
 class Plan:
     """What the kernels need from one pass's parameters (built once per pass).
 
@@ -502,6 +576,16 @@ class Plan:
             self.U = np.zeros((K, 1, 1))
             self.pdiag = np.ascontiguousarray(np.asarray(eparams.precision_diag_host, dtype=np.float64))
         self._U_as = {}
+        if self.shared:
+            # The row kernel whitens once about the centre; see _block_wlp.
+            self.b = (means - self.centre) @ self.U[0]
+            self.direct = np.finfo(np.float64).eps * np.sum(self.b**2, axis=1) > ROW_SHARED_CANCEL_LIMIT
+        else:
+            self.b = np.zeros((K, d))
+            self.direct = np.ones(K, dtype=bool)
+        kind = _SHARED if self.shared else _FACTORS if self.matrix else _DIAGONAL
+        #: What ``_block_wlp`` reads: means, U, pdiag, log_norm, kind, centre, b, direct.
+        self.geometry = (self.means, self.U, self.pdiag, self.log_norm, kind, self.centre, self.b, self.direct)
         #: True or False forces a route (the tests use it); None chooses by shape.
         self.row_kernel = None
 
@@ -510,11 +594,8 @@ class Plan:
         if self.row_kernel is not None:
             return self.row_kernel
         K, d = self.means.shape
-        if not self.matrix:
-            return d * K <= ROW_KERNEL_MAX_DK_DIAG
-        if _triangular.supports(self) and np.dtype(dtype) == np.float32:
-            return d <= ROW_KERNEL_MAX_D_TRIANGULAR_F32
-        return d <= ROW_KERNEL_MAX_D_MATRIX
+        structure = "shared" if self.shared else "full" if self.matrix else "diag"
+        return row_kernel_route(structure, K, d, dtype)
 
     def U_as(self, dtype):
         """The factors ``U`` (K, d, d) in ``dtype``."""
@@ -559,8 +640,7 @@ def chunk_statistics(Xc, wc, eparams, scatter):
         # z z^T is then one per row); the others centre on each mean.
         origin = plan.means if scatter != "pooled" else np.broadcast_to(plan.centre, plan.means.shape)
         nk, a, raw, ll = _row_kernel(
-            X, w, plan.means, plan.U, plan.pdiag, plan.matrix, plan.log_norm, _MODES[scatter],
-            np.ascontiguousarray(origin), LANES,
+            X, w, plan.geometry, _MODES[scatter], np.ascontiguousarray(origin), LANES,
         )
         stats = _finish(nk, a, raw, origin, X, scatter, lambda: _wr_and_log_prob(X, w, plan)[0])
         return stats, float(ll), weight
@@ -594,7 +674,7 @@ def weighted_log_prob64(X, plan):
     X = np.ascontiguousarray(X)
     if plan.uses_row_kernel(X.dtype):
         wlp = np.empty((X.shape[0], plan.means.shape[0]))
-        _wlp_rows(X, plan.means, plan.U, plan.pdiag, plan.matrix, plan.log_norm, wlp)
+        _wlp_rows(X, plan.geometry, wlp)
         return wlp
     if _triangular.supports(plan):
         return plan.log_norm - 0.5 * _triangular.sq_distances(X, plan)
