@@ -8,6 +8,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import GaussianMixture
+from gaussmix._chunks import auto_chunk_size, chunk_slices
 
 from .helpers import blobs
 
@@ -177,3 +178,24 @@ def test_float32_components_far_apart_keep_their_own_precision():
     np.testing.assert_allclose(a.score_samples(X32), b.score_samples(X32.astype(np.float64)),
                                rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n_rows, K, d, threads, row_kernel", [
+    (10_000, 3, 16, 2, True),  # unbalanced: 6898 + 3102 rows
+    (100_000, 16, 16, 2, True),
+    (100_000, 64, 64, 2, False),
+    (1_000, 3, 2, 4, True),
+    (12_345, 8, 8, 3, False),
+])
+def test_auto_chunks_split_the_rows_evenly_over_the_threads(n_rows, K, d, threads, row_kernel):
+    size = auto_chunk_size(K, d, row_kernel=row_kernel, n_rows=n_rows, n_threads=threads)
+    assert size <= auto_chunk_size(K, d, row_kernel=row_kernel)  # never over the budget
+    sizes = [s.stop - s.start for s in chunk_slices(n_rows, size)]
+    assert sum(sizes) == n_rows
+    assert len(sizes) % threads == 0
+    assert max(sizes) - min(sizes) <= len(sizes)
+
+
+def test_row_kernel_chunks_are_larger():
+    # The row kernel forms no (n, d) copies, so the same budget holds more rows.
+    assert auto_chunk_size(3, 64, row_kernel=True) > 3 * auto_chunk_size(3, 64)

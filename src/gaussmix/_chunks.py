@@ -14,7 +14,7 @@ MIN_CHUNK_ROWS = 1024
 MAX_CHUNK_ROWS = 65536
 
 
-def bytes_per_row(n_components, n_features):
+def bytes_per_row(n_components, n_features, row_kernel=False):
     """Bytes of temporaries one row costs in the E-step plus the statistics.
 
     The (n, K) log-densities and responsibilities and a few (n, d) copies of
@@ -22,15 +22,32 @@ def bytes_per_row(n_components, n_features):
     component at a time (the compiled TRMM route) or a group of components
     at a time under the same budget (the NumPy kernels,
     :func:`component_groups`); the array-API reference path forms (K, n, d)
-    blocks and is not the fast path.
+    blocks and is not the fast path. The compiled row kernel (``row_kernel``)
+    reads the chunk in place and keeps its sums per block; its chunks hold
+    only the (n, K) arrays of an E-step alone and one float64 copy of the
+    chunk for an exact recompute.
     """
+    if row_kernel:
+        return 8 * (2 * n_components + n_features + 2)
     return 8 * (4 * n_components + 4 * n_features)
 
 
-def auto_chunk_size(n_components, n_features, budget=DEFAULT_CHUNK_BYTES):
-    """Rows per chunk: temporaries under ``budget``, within the row limits."""
-    rows = budget // bytes_per_row(n_components, n_features)
-    return int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, rows)))
+def auto_chunk_size(n_components, n_features, budget=DEFAULT_CHUNK_BYTES, row_kernel=False,
+                    n_rows=None, n_threads=1):
+    """Rows per chunk: temporaries under ``budget``, within the row limits.
+
+    With ``n_rows`` known, the rows are split into equal chunks, as many as
+    a multiple of ``n_threads``, so that the threads of a pass finish
+    together (10 000 rows over 2 threads: 2 chunks of 5000, not 6898 and
+    3102).
+    """
+    rows = budget // bytes_per_row(n_components, n_features, row_kernel)
+    size = int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, rows)))
+    if n_rows:
+        count = -(-n_rows // size)
+        count = -(-count // n_threads) * n_threads
+        size = max(1, -(-n_rows // count))
+    return size
 
 
 def chunk_slices(n_rows, chunk_size):

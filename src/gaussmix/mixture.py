@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _validation as val
 from . import _threads
 from ._chunks import auto_chunk_size
+from ._fast import row_kernel_route
 from ._em import MixtureParams, m_step, resp_statistics, run_em
 from ._estep import density_and_resp, log_resp_from_weighted, weighted_log_prob
 from ._init import INIT_METHODS, initial_resp
@@ -410,7 +411,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 X, weights, model, user_init, None, check_random_state(self.random_state)
             )
             state = None
-        chunk = ArraySource(X, weights, self._chunk_size(n_features))
+        chunk = ArraySource(X, weights, self._chunk_size(n_features, X.shape[0], X.dtype))
         state, params, loglik, weight, empty, collapsed = fold_batch(
             state, model, params, chunk, self.reg_covar, self.learning_offset, self.learning_decay
         )
@@ -564,7 +565,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             n_samples, n_features = X.shape
             val.check_n_samples(n_samples, self.n_components)
             weights = val.check_sample_weight(sample_weight, n_samples, self.n_components)
-            return ArraySource(X, weights, self._chunk_size(n_features))
+            return ArraySource(X, weights, self._chunk_size(n_features, n_samples, X.dtype))
         val.set_n_features(self, streamed.n_features, streamed.feature_names)
         if streamed.n_samples is not None:
             val.check_n_samples(streamed.n_samples, self.n_components)
@@ -613,10 +614,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         return X, w
 
-    def _chunk_size(self, n_features):
+    def _chunk_size(self, n_features, n_rows=None, dtype=np.float64):
+        """``chunk_size``, or rows per chunk for the route EM takes (equal chunks when ``n_rows`` is known)."""
         if self.chunk_size is not None:
             return int(self.chunk_size)
-        return auto_chunk_size(self.n_components, n_features)
+        model, _ = get_model(self.covariance_type)
+        row_kernel = row_kernel_route(model.structure, self.n_components, n_features, dtype)
+        return auto_chunk_size(
+            self.n_components, n_features, row_kernel=row_kernel, n_rows=n_rows, n_threads=_threads.n_threads()
+        )
 
     def _checked_user_init(self, model, sklearn_layout, n_features):
         K = self.n_components
@@ -647,7 +653,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 resp_for_chunk = initial_resp(
                     X, weights, self.n_components, self.init_params, random_state
                 )
-            chunk_size = self._chunk_size(X.shape[1])
+            chunk_size = self._chunk_size(X.shape[1], X.shape[0], X.dtype)
             stats = resp_statistics(X, weights, resp_for_chunk, model.scatter, chunk_size)
             start, _, _ = m_step(model, stats, self.reg_covar)
             w = start.weights if user_init["weights"] is None else user_init["weights"]
@@ -737,7 +743,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return source
         X = self._check_fitted_X(X)
         weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
-        return ArraySource(X, weights, self._chunk_size(X.shape[1]))
+        return ArraySource(X, weights, self._chunk_size(X.shape[1], X.shape[0], X.dtype))
 
     def _proba_and_density(self, X):
         """``(predict_proba(X), score_samples(X))`` from one E-step per chunk."""
