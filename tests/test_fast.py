@@ -311,3 +311,35 @@ def test_shared_factors_take_the_row_kernel_up_to_d_64(d):
     ref, ref_ll = reference_statistics(X, None, params, "pooled")
     assert ll == pytest.approx(ref_ll, rel=1e-12)
     assert_stats_close(got, ref, 1e-9, 1.0, 200 * 100.0)
+
+
+@pytest.mark.parametrize("structure", ["full", "shared", "diag", "spherical"])
+@pytest.mark.parametrize("row_kernel", [True, False])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_scoring_e_step_matches_the_reference(structure, row_kernel, dtype):
+    rng = np.random.default_rng(11)
+    params = random_params(rng, structure, 4, 5)
+    X = (params.means[rng.integers(0, 4, 131)] + rng.normal(size=(131, 5))).astype(dtype)
+    ep = params.estep_params(np, X.dtype)
+    _fast.plan_of(ep).row_kernel = row_kernel
+    log_prob, resp = _fast.e_step(X, ep)
+    ref_lp, ref_log_resp = log_resp_from_weighted(weighted_log_prob_reference(X.astype(np.float64), ep))
+    assert log_prob.dtype == resp.dtype == X.dtype  # float32 results stay float32
+    rtol = 1e-12 if dtype == "float64" else 1e-6
+    np.testing.assert_allclose(log_prob, ref_lp, rtol=rtol)
+    np.testing.assert_allclose(resp, np.exp(ref_log_resp), rtol=rtol, atol=rtol)
+    alone, none = _fast.e_step(X, ep, with_resp=False)
+    assert none is None
+    np.testing.assert_array_equal(alone, log_prob)
+
+
+def test_map_ordered_keeps_the_order_when_the_caller_takes_items(monkeypatch):
+    import time
+
+    monkeypatch.setenv("GAUSSMIX_NUM_THREADS", "2")
+
+    def slow_square(i):
+        time.sleep(0.002 * (i % 3))  # workers stay busy, so the caller takes some
+        return i * i
+
+    assert list(_threads.map_ordered(slow_square, range(23))) == [i * i for i in range(23)]

@@ -190,6 +190,19 @@ def e_step(X, params):
     resp : array of shape (n_rows, n_components)
         Responsibilities ``r_ik``; each row sums to 1.
     """
+    from . import _fast
+
+    if _fast.supports(X):
+        return _fast.e_step(X, params)
     xp = array_namespace(X)
     log_prob_norm, log_resp = log_resp_from_weighted(weighted_log_prob(X, params))
     return log_prob_norm, xp.exp(log_resp)
+
+
+def log_density(X, params):
+    """``log p(x_i)`` of one chunk (:func:`e_step` without the responsibilities)."""
+    from . import _fast
+
+    if _fast.supports(X):
+        return _fast.e_step(X, params, with_resp=False)[0]
+    return log_resp_from_weighted(weighted_log_prob(X, params))[0]

@@ -315,7 +315,19 @@ def _block_wlp(xt, geometry, z, y, yk, s, wlp):
         for i in range(B):
             s[i] = 0.0
         if kind == _DIAGONAL:
-            for j in range(d):
+            # Four features a pass: one load and store of s per four terms.
+            j = 0
+            while j + 4 <= d:
+                m0, m1, m2, m3 = means[k, j], means[k, j + 1], means[k, j + 2], means[k, j + 3]
+                p0, p1, p2, p3 = pdiag[k, j], pdiag[k, j + 1], pdiag[k, j + 2], pdiag[k, j + 3]
+                for i in range(B):
+                    t0 = xt[j, i] - m0
+                    t1 = xt[j + 1, i] - m1
+                    t2 = xt[j + 2, i] - m2
+                    t3 = xt[j + 3, i] - m3
+                    s[i] += (p0 * (t0 * t0) + p1 * (t1 * t1)) + (p2 * (t2 * t2) + p3 * (t3 * t3))
+                j += 4
+            for j in range(j, d):
                 mu = means[k, j]
                 p = pdiag[k, j]
                 for i in range(B):
@@ -478,6 +490,42 @@ def _wlp_rows(X, geometry, wlp):
         for i in range(m):
             for k in range(K):
                 wlp[i0 + i, k] = block[k, i]
+
+
+@jit()
+def _e_step_rows(X, geometry, log_prob, resp):
+    """``log p(x_i)`` into ``log_prob`` and, unless ``resp`` has no rows, ``r_ik`` into ``resp``.
+
+    The E-step of :func:`_row_kernel` alone, for scoring: no (n, K)
+    log-density array is formed, and the results are written in the
+    outputs' dtype.
+    """
+    means = geometry[0]
+    n, d = X.shape
+    K = means.shape[0]
+    xt = np.empty((d, BLOCK))
+    z = np.empty((d, BLOCK))
+    y = np.empty((d, BLOCK))
+    yk = np.empty(BLOCK)
+    s = np.empty(BLOCK)
+    wb = np.empty(BLOCK)
+    ones = np.ones(n)
+    wlp = np.empty((K, BLOCK))
+    e = np.empty((K, BLOCK))
+    top = np.empty(BLOCK)
+    total = np.empty(BLOCK)
+    B = xt.shape[1]
+    with_resp = resp.shape[0] > 0
+    for i0 in range(0, n, B):
+        m = _load_block(X, ones, i0, xt, wb, means[0])
+        _block_wlp(xt, geometry, z, y, yk, s, wlp)
+        _block_softmax(wlp, wb, e, top, total)
+        for i in range(m):
+            log_prob[i0 + i] = top[i]
+        if with_resp:
+            for i in range(m):
+                for k in range(K):
+                    resp[i0 + i, k] = e[k, i]
 
 
 @jit()
@@ -698,6 +746,20 @@ def weighted_log_prob64(X, plan):
     return wlp
 
 
+def e_step(X, eparams, with_resp=True):
+    """``(log p(x_i), r_ik)`` of a NumPy chunk in its dtype (``r_ik`` None unless ``with_resp``)."""
+    plan = plan_of(eparams)
+    X = np.ascontiguousarray(X)
+    n, K = X.shape[0], plan.means.shape[0]
+    if plan.uses_row_kernel(X.dtype):
+        log_prob = np.empty(n, dtype=X.dtype)
+        resp = np.empty((n, K) if with_resp else (0, K), dtype=X.dtype)
+        _e_step_rows(X, plan.geometry, log_prob, resp)
+        return log_prob, resp if with_resp else None
+    resp, log_prob, _ = density_and_resp(weighted_log_prob64(X, plan))
+    return log_prob.astype(X.dtype, copy=False), resp.astype(X.dtype, copy=False) if with_resp else None
+
+
 def _wr_and_log_prob(X, w, plan):
     """``(w_i r_ik, log p(x_i), sum_i w_i log p(x_i))`` for a chunk."""
     return density_and_resp(weighted_log_prob64(X, plan), w)
@@ -719,4 +781,4 @@ def weighted_log_prob(X, eparams):
     return weighted_log_prob64(X, plan_of(eparams)).astype(X.dtype, copy=False)
 
 
-__all__ = ["AVAILABLE", "Plan", "chunk_statistics", "weighted_log_prob", "density_and_resp", "supports"]
+__all__ = ["AVAILABLE", "Plan", "chunk_statistics", "e_step", "weighted_log_prob", "density_and_resp", "supports"]

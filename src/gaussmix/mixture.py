@@ -18,7 +18,7 @@ from . import _threads
 from ._chunks import auto_chunk_size
 from ._fast import row_kernel_route
 from ._em import MixtureParams, m_step, resp_statistics, run_em
-from ._estep import density_and_resp, log_resp_from_weighted, weighted_log_prob
+from ._estep import e_step, log_density, log_resp_from_weighted, weighted_log_prob
 from ._init import INIT_METHODS, initial_resp
 from ._online import OnlineState, fold_batch, run_online_em
 from ._structures import STRUCTURES
@@ -34,27 +34,27 @@ AUTO_INIT_SAMPLE_ROWS = 100_000
 INIT_SAMPLE_BYTES = 64 * 2**20
 
 
-def _log_density(wlp):
-    return density_and_resp(wlp)[0]
+def _log_density(X, eparams):
+    return log_density(X, eparams)
 
 
-def _responsibilities(wlp):
-    return density_and_resp(wlp)[1]
+def _responsibilities(X, eparams):
+    return e_step(X, eparams)[1]
 
 
-def _map_labels(wlp):
-    return np.argmax(wlp, axis=1)
+def _map_labels(X, eparams):
+    return np.argmax(weighted_log_prob(X, eparams), axis=1)
 
 
-def _criterion_rows(wlp):
+def _criterion_rows(X, eparams):
     """Per row: ``log p(x)`` and ``log max_k r_k`` (the terms of BIC and ICL)."""
-    log_prob_norm, log_resp = log_resp_from_weighted(wlp)
+    log_prob_norm, log_resp = log_resp_from_weighted(weighted_log_prob(X, eparams))
     return np.stack([log_prob_norm, np.max(log_resp, axis=1)], axis=1)
 
 
-def _proba_and_density(wlp):
+def _proba_and_density(X, eparams):
     """Per row: the responsibilities, then ``log p(x)``, from one E-step."""
-    log_prob_norm, resp = density_and_resp(wlp)
+    log_prob_norm, resp = e_step(X, eparams)
     return np.column_stack([resp, log_prob_norm])
 
 
@@ -81,7 +81,7 @@ def _map_source(source, params, per_chunk, n_columns, dtype):
     chunks = source.compute_chunks()
 
     def rows(chunk):
-        return per_chunk(weighted_log_prob(chunk[0], eparams))
+        return per_chunk(chunk[0], eparams)
 
     if _threads.usable():
         with _threads.single_threaded_blas():
@@ -716,7 +716,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return val.check_X(self, X, reset=False)
 
     def _map_rows(self, X, per_chunk, kind):
-        """Apply ``per_chunk(weighted log prob) -> rows`` to X, chunk by chunk.
+        """Apply ``per_chunk(chunk, E-step parameters) -> rows`` to X, chunk by chunk.
 
         ``kind`` names the result (see ``ROW_RESULTS``). Arrays in memory and
         streamed sources give a NumPy array; a Dask collection gives a lazy
@@ -856,7 +856,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         eparams = self._params().estep_params(np, source.dtype)
         loglik = log_map = n = 0.0
         for Xc, wc in source.compute_chunks():
-            rows = _criterion_rows(weighted_log_prob(Xc, eparams)).astype(np.float64)
+            rows = _criterion_rows(Xc, eparams).astype(np.float64)
             if wc is None:
                 sums, weight = rows.sum(axis=0), Xc.shape[0]
             else:
