@@ -76,8 +76,13 @@ def map_ordered(func, items):
     pool = _get_pool(size)
     window = collections.deque()
     for item in items:
-        window.append(pool.submit(func, item))
+        window.append((pool.submit(func, item), item))
         if len(window) >= 2 * size:
-            yield window.popleft().result()
+            yield window.popleft()[0].result()
     while window:
-        yield window.popleft().result()
+        future, item = window.popleft()
+        # Once the items are all submitted, the caller would only wait: it
+        # takes any item no worker has started, instead of handing it to a
+        # thread that must wake (predict_proba of 10 000 rows in 2 chunks,
+        # d=16, K=3, medians of 30 interleaved runs: 0.67 -> 0.53 ms).
+        yield func(item) if future.cancel() else future.result()
