@@ -184,7 +184,7 @@ def test_float32_components_far_apart_keep_their_own_precision():
     (10_000, 3, 16, 2, True),  # unbalanced: 6898 + 3102 rows
     (100_000, 16, 16, 2, True),
     (100_000, 64, 64, 2, False),
-    (1_000, 3, 2, 4, True),
+    (20_000, 8, 8, 4, True),
     (12_345, 8, 8, 3, False),
 ])
 def test_auto_chunks_split_the_rows_evenly_over_the_threads(n_rows, K, d, threads, row_kernel):
@@ -199,3 +199,10 @@ def test_auto_chunks_split_the_rows_evenly_over_the_threads(n_rows, K, d, thread
 def test_row_kernel_chunks_are_larger():
     # The row kernel forms no (n, d) copies, so the same budget holds more rows.
     assert auto_chunk_size(3, 64, row_kernel=True) > 3 * auto_chunk_size(3, 64)
+
+
+def test_little_work_stays_in_one_chunk():
+    # 10 000 rows, d=2, K=3: two chunks would cost more to hand over and
+    # merge than they save.
+    assert auto_chunk_size(3, 2, row_kernel=True, n_rows=10_000, n_threads=2) == 10_000
+    assert auto_chunk_size(3, 16, row_kernel=True, n_rows=10_000, n_threads=2) == 5_000
