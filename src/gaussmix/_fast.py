@@ -67,17 +67,19 @@ from ._numba import AVAILABLE, jit, float64_from_bits
 from ._stats import SuffStats
 
 #: Where the row kernel beats the BLAS routes (2-core EPYC, float64): full
-#: precisions while d <= 16 (full, N=1e5 K=16 per iteration: d=16 52 ms
-#: against TRMM's 62, d=24 102 against 78), and diagonal ones while d K <= 4096 (d=64 K=64 0.78;
-#: d=128 K=64 1.30, where the per-row lanes of the statistics no longer fit
-#: the cache).
+#: precisions while d <= 16 (N=1e5 K=16 per iteration: d=16 52 ms against
+#: TRMM's 62, d=24 102 against 78), and diagonal ones while d K <= 4096
+#: (d=64 K=64 0.78 of the GEMM route's time; d=128 K=64 1.30). Measured
+#: before the statistics moved to 8 lanes, which sped the row kernel up
+#: 1.1-2x; the limits may now sit low.
 ROW_KERNEL_MAX_D_MATRIX = 16
 ROW_KERNEL_MAX_DK_DIAG = 4096
 #: A shared factor whitens each block once (``_block_wlp``), so its row
-#: kernel costs d^2/2 products a row for any K and wins further: 5000-row
-#: chunks, one thread, against the GEMM route: d=24 K=16 1.4 ms against 5.3,
-#: d=32 K=16 1.5 against 6.6, d=64 K=3/16/64 3.0-3.9/4.0-5.2/7.8-8.9 against
-#: 9.2-10.9/5.1/14.9-15.1 (float64; float32 alike).
+#: kernel costs d^2/2 products a row for any K and wins further. 5000-row
+#: chunks, one thread, float64 (float32 alike), row kernel against the GEMM
+#: route, two runs each: d=24 K=16 1.4 ms against 5.3; d=32 K=16 1.5
+#: against 6.6; d=64 K=3 3.0-3.9 against 9.2-10.9, K=16 4.0-5.2 against
+#: 5.1, K=64 7.8-8.9 against 14.9-15.1.
 ROW_KERNEL_MAX_D_SHARED = 64
 #: Full covariances in float32 leave the row kernel (which computes in
 #: float64) sooner: the float32 TRMM route of ``_triangular`` wins from d=13
@@ -87,9 +89,11 @@ ROW_KERNEL_MAX_D_TRIANGULAR_F32 = 12
 #: float32 whitening is trusted while ``eps * |b_k|^2`` stays below this.
 F32_CANCEL_LIMIT = 2e-4
 #: The row kernel's shared whitening (in float64) is trusted while
-#: ``eps * |b_k|^2`` stays below this: an error under 1e-8 in a squared
-#: distance, for components within 6700 standard deviations of the mixture's
-#: mean. Further ones are whitened on their own.
+#: ``eps * |b_k|^2`` stays below this, for components within 6700 standard
+#: deviations of the mixture's mean; further ones are whitened on their own.
+#: Rounding ``y`` and ``b_k`` costs about ``2 eps |b_k| |y - b_k|`` in a
+#: squared distance, below ``2 eps |b_k|^2`` for the rows nearer the
+#: component than the centre (at 1e8 standard deviations, 3e-8 measured).
 ROW_SHARED_CANCEL_LIMIT = 1e-8
 
 #: The E-step geometries of the row kernel (``Plan.geometry``).
