@@ -3,10 +3,14 @@
 Every cell of the grid (N rows, d features, K components, covariance family,
 dtype) runs both libraries from the same initial weights, means and
 precisions with ``tol=0``, so both do exactly the same EM iterations. Per
-EM iteration, a cell's time is the difference between a fit of
-``--iters-long`` and one of ``--iters-short`` iterations, divided by the
-difference: this cancels the fixed costs (validation, the final E-step) and
-measures the loop itself. Each time is the median of ``--repeats`` runs.
+EM iteration, a cell's time is the difference between a fit of L and one of
+``--iters-short`` iterations, divided by the difference: this cancels the
+fixed costs (validation, the final E-step) and measures the loop itself.
+L starts at ``--iters-long``; for each library its extra iterations double
+until they take ``MIN_EXTRA_SECONDS``, and a cell whose iterations cannot be
+timed so is skipped and says so. Each time is the median of ``--repeats``
+runs. The log-likelihoods compared and the models scored come from fits of
+the same number of iterations.
 
 Also reported per cell: the achieved GFLOP/s of the EM iteration (counting
 the multiply-adds of the whitening and scatter products as scikit-learn
@@ -33,6 +37,7 @@ NumPy does not report, such as Numba's and BLAS's buffers.
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
 import itertools
 import json
@@ -155,9 +160,15 @@ def per_iteration(cls, X, K, family, init, short, long, repeats):
             t, est = timed_fit(cls, X, K, family, init, long)
             tl.append(t)
         extra = statistics.median(tl) - statistics.median(ts)
-        if extra >= MIN_EXTRA_SECONDS or long - short >= 512:
-            return max(extra, 1e-9) / (long - short), est, long
+        if extra >= MIN_EXTRA_SECONDS:
+            return extra / (long - short), est, long
+        if long - short >= 512:
+            raise TooFastToTime(f"{cls.__module__.split('.')[0]}: 512 extra iterations took {extra * 1e3:.1f} ms")
         long = short + 2 * (long - short)
+
+
+class TooFastToTime(Exception):
+    """Even 512 extra iterations did not outlast the start-up noise."""
 
 
 def peak_fit_memory(cls, X, K, family, init, iters):
@@ -184,6 +195,13 @@ def run_cell(n, d, K, family, dtype, args, rates):
     budget = probe * (args.iters_short + args.iters_long) * args.repeats
     if budget > args.max_sklearn_seconds:
         return {"skipped": f"scikit-learn would take ~{budget:.0f} s"}
+    try:
+        return _timed_cell(X, init, K, family, dtype, n, d, args, rates)
+    except TooFastToTime as exc:
+        return {"skipped": f"iterations too fast to time ({exc})"}
+
+
+def _timed_cell(X, init, K, family, dtype, n, d, args, rates):
     sk_it, sk, sk_long = per_iteration(SKGaussianMixture, X, K, family, init, args.iters_short, args.iters_long,
                                        args.repeats)
     gm_it, _, _ = per_iteration(GaussianMixture, X, K, family, init, args.iters_short, args.iters_long, args.repeats)
@@ -351,10 +369,11 @@ def write_results(args, info, rates, rows, memory, total):
                 f"- {dtype}: geometric mean speed-up x{geometric_mean(speedups):.2f} over "
                 f"{len(speedups)} cells (min x{min(speedups):.2f}, max x{max(speedups):.2f})"
             )
-    skipped = [c for c, r in rows if "skipped" in r]
-    if skipped:
-        lines.append(f"- {len(skipped)} cell(s) skipped: scikit-learn would exceed "
-                     f"{args.max_sklearn_seconds:.0f} s")
+    reasons = collections.Counter(r["skipped"].split(" (")[0].split(" ~")[0] for _, r in rows if "skipped" in r)
+    for reason, count in sorted(reasons.items()):
+        if reason.startswith("scikit-learn would take"):
+            reason = f"scikit-learn would exceed {args.max_sklearn_seconds:.0f} s"
+        lines.append(f"- {count} cell(s) skipped: {reason}")
     lines += [
         "",
         "| N | d | K | covariance | dtype | sklearn ms/it | gaussmix ms/it | speed-up | GFLOP/s (share of GEMM) "

@@ -181,10 +181,11 @@ def test_float32_components_far_apart_keep_their_own_precision():
 
 
 @pytest.mark.parametrize("n_rows, K, d, threads, row_kernel", [
-    (10_000, 3, 16, 2, True),  # unbalanced: 6898 + 3102 rows
+    (10_000, 3, 16, 2, True),  # the budget alone: one chunk; both threads: two of 5000
     (100_000, 16, 16, 2, True),
     (100_000, 64, 64, 2, False),
     (20_000, 8, 8, 4, True),
+    (10_000, 16, 16, 2, False),  # the budget alone: 6898 + 3102 rows
     (12_345, 8, 8, 3, False),
 ])
 def test_auto_chunks_split_the_rows_evenly_over_the_threads(n_rows, K, d, threads, row_kernel):
@@ -206,3 +207,10 @@ def test_little_work_stays_in_one_chunk():
     # merge than they save.
     assert auto_chunk_size(3, 2, row_kernel=True, n_rows=10_000, n_threads=2) == 10_000
     assert auto_chunk_size(3, 16, row_kernel=True, n_rows=10_000, n_threads=2) == 5_000
+
+
+def test_balanced_chunks_keep_the_fewest_rows():
+    # 16 threads would cut 10 000 rows into chunks of 625; a chunk's finish
+    # and merge must stay small beside its products.
+    size = auto_chunk_size(16, 20, row_kernel=True, n_rows=10_000, n_threads=16)
+    assert size >= 1024

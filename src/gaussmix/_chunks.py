@@ -43,17 +43,19 @@ def auto_chunk_size(n_components, n_features, budget=DEFAULT_CHUNK_BYTES, row_ke
     """Rows per chunk: temporaries under ``budget``, within the row limits.
 
     With ``n_rows`` known, the rows are split into equal chunks, as many as
-    a multiple of ``n_threads``, so that the threads of a pass finish
-    together (10 000 rows over 2 threads: 2 chunks of 5000, not 6898 and
-    3102), unless that would leave chunks of less than
-    :data:`MIN_SPLIT_WORK`: those stay whole.
+    the next multiple of ``n_threads`` (up to rounding), so that the
+    threads of a pass finish together (10 000 rows, K=16, d=16, over 2
+    threads: 2 chunks of 5000, not 6898 and 3102). Where those chunks would
+    hold less than :data:`MIN_SPLIT_WORK` or :data:`MIN_CHUNK_ROWS`, the
+    budget's count is kept.
     """
     rows = budget // bytes_per_row(n_components, n_features, row_kernel)
     size = int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, rows)))
     if n_rows:
         count = -(-n_rows // size)
         balanced = -(-count // n_threads) * n_threads
-        if n_rows * n_components * n_features >= MIN_SPLIT_WORK * balanced:
+        enough_work = n_rows * n_components * n_features >= MIN_SPLIT_WORK * balanced
+        if enough_work and n_rows >= MIN_CHUNK_ROWS * balanced:
             count = balanced
         size = max(1, -(-n_rows // count))
     return size

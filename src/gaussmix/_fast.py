@@ -91,9 +91,10 @@ F32_CANCEL_LIMIT = 2e-4
 #: The row kernel's shared whitening (in float64) is trusted while
 #: ``eps * |b_k|^2`` stays below this, for components within 6700 standard
 #: deviations of the mixture's mean; further ones are whitened on their own.
-#: Rounding ``y`` and ``b_k`` costs about ``2 eps |b_k| |y - b_k|`` in a
-#: squared distance, below ``2 eps |b_k|^2`` for the rows nearer the
-#: component than the centre (at 1e8 standard deviations, 3e-8 measured).
+#: Rounding ``y`` and ``b_k`` costs about ``2 eps |x - c| ||U|| |y - b_k|``
+#: in a squared distance: ``2 eps |b_k| |y - b_k|`` for a well-conditioned
+#: factor (at 1e8 standard deviations, 3e-8 measured), up to cond(U) times
+#: more for a nearly singular covariance, as on the GEMM route.
 ROW_SHARED_CANCEL_LIMIT = 1e-8
 
 #: The E-step geometries of the row kernel (``Plan.geometry``).

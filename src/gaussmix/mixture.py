@@ -614,12 +614,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         return X, w
 
-    def _chunk_size(self, n_features, n_rows=None, dtype=np.float64):
-        """``chunk_size``, or rows per chunk for the route EM takes (equal chunks when ``n_rows`` is known)."""
+    def _chunk_size(self, n_features, n_rows=None, em_dtype=None):
+        """``chunk_size``, or rows per chunk within the memory budget (equal chunks when ``n_rows`` is known).
+
+        ``em_dtype`` is given only for an EM pass over chunks of that dtype,
+        whose route (``_fast.row_kernel_route``) may need fewer temporaries
+        per row; other work (initialisation, scoring, streamed sources of
+        unknown dtype) is sized for the costlier routes.
+        """
         if self.chunk_size is not None:
             return int(self.chunk_size)
         model, _ = get_model(self.covariance_type)
-        row_kernel = row_kernel_route(model.structure, self.n_components, n_features, dtype)
+        row_kernel = em_dtype is not None and row_kernel_route(
+            model.structure, self.n_components, n_features, em_dtype
+        )
         return auto_chunk_size(
             self.n_components, n_features, row_kernel=row_kernel, n_rows=n_rows, n_threads=_threads.n_threads()
         )
@@ -653,7 +661,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 resp_for_chunk = initial_resp(
                     X, weights, self.n_components, self.init_params, random_state
                 )
-            chunk_size = self._chunk_size(X.shape[1], X.shape[0], X.dtype)
+            chunk_size = self._chunk_size(X.shape[1], X.shape[0])
             stats = resp_statistics(X, weights, resp_for_chunk, model.scatter, chunk_size)
             start, _, _ = m_step(model, stats, self.reg_covar)
             w = start.weights if user_init["weights"] is None else user_init["weights"]
@@ -743,7 +751,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return source
         X = self._check_fitted_X(X)
         weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
-        return ArraySource(X, weights, self._chunk_size(X.shape[1], X.shape[0], X.dtype))
+        return ArraySource(X, weights, self._chunk_size(X.shape[1], X.shape[0]))
 
     def _proba_and_density(self, X):
         """``(predict_proba(X), score_samples(X))`` from one E-step per chunk."""
