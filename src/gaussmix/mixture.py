@@ -69,6 +69,11 @@ ROW_RESULTS = {
 }
 
 
+#: The row results computed by one fused E-step per chunk (``_estep.e_step``),
+#: which forms no (n, K) log-densities.
+_FUSED_E_STEP = {"density", "proba", "proba+density"}
+
+
 def _map_source(source, params, per_chunk, n_columns, dtype):
     """``per_chunk`` of every compute chunk of ``source``, as one array.
 
@@ -614,19 +619,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         return X, w
 
-    def _chunk_size(self, n_features, n_rows=None, em_dtype=None):
+    def _chunk_size(self, n_features, n_rows=None, kernel_dtype=None):
         """``chunk_size``, or rows per chunk within the memory budget (equal chunks when ``n_rows`` is known).
 
-        ``em_dtype`` is given only for an EM pass over chunks of that dtype,
-        whose route (``_fast.row_kernel_route``) may need fewer temporaries
-        per row; other work (initialisation, scoring, streamed sources of
+        ``kernel_dtype`` is given only where each chunk's work is one pass of
+        the compiled kernels over chunks of that dtype (an EM pass, or the
+        fused E-step of ``predict_proba`` and ``score_samples``), whose route
+        (``_fast.row_kernel_route``) may need fewer temporaries per row;
+        other work (initialisation, labels, criteria, streamed sources of
         unknown dtype) is sized for the costlier routes.
         """
         if self.chunk_size is not None:
             return int(self.chunk_size)
         model, _ = get_model(self.covariance_type)
-        row_kernel = em_dtype is not None and row_kernel_route(
-            model.structure, self.n_components, n_features, em_dtype
+        row_kernel = kernel_dtype is not None and row_kernel_route(
+            model.structure, self.n_components, n_features, kernel_dtype
         )
         return auto_chunk_size(
             self.n_components, n_features, row_kernel=row_kernel, n_rows=n_rows, n_threads=_threads.n_threads()
@@ -741,17 +748,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             dtype = dtype_of(X.dtype)
             func = _BlockMap(self._params(), self._chunk_size(X.shape[1]), per_chunk, n_columns, dtype)
             return map_blocks_lazy(X, func, n_columns, dtype)
-        source = self._scoring_source(X)
+        source = self._scoring_source(X, fused=kind in _FUSED_E_STEP)
         return _map_source(source, self._params(), per_chunk, n_columns, dtype_of(source.dtype))
 
-    def _scoring_source(self, X, sample_weight=None):
-        """The source of X for a fitted model: streamed, or checked in memory."""
+    def _scoring_source(self, X, sample_weight=None, fused=False):
+        """The source of X for a fitted model: streamed, or checked in memory.
+
+        ``fused``: each chunk's work is one fused E-step (see ``_chunk_size``).
+        """
         source = self._streamed(X, sample_weight, fitted=True)
         if source is not None:
             return source
         X = self._check_fitted_X(X)
         weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
-        return ArraySource(X, weights, self._chunk_size(X.shape[1], X.shape[0]))
+        kernel_dtype = X.dtype if fused else None
+        return ArraySource(X, weights, self._chunk_size(X.shape[1], X.shape[0], kernel_dtype))
 
     def _proba_and_density(self, X):
         """``(predict_proba(X), score_samples(X))`` from one E-step per chunk."""
