@@ -364,6 +364,17 @@ def _block_wlp(xt, geometry, z, y, yk, s, wlp):
             wlp[k, i] = c - 0.5 * s[i]
 
 
+@jit(inline="always")
+def _estep_buffers(d, K):
+    """Per-block buffers of :func:`_block_wlp` and :func:`_block_softmax`.
+
+    ``xt, z, y`` (d, BLOCK); ``yk, s, wb, top, total`` (BLOCK,); ``wlp, e`` (K, BLOCK).
+    """
+    xt, z, y = np.empty((d, BLOCK)), np.empty((d, BLOCK)), np.empty((d, BLOCK))
+    yk, s, wb, top, total = np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK)
+    return xt, z, y, yk, s, wb, top, total, np.empty((K, BLOCK)), np.empty((K, BLOCK))
+
+
 #: The row kernel's statistics: ``S_k`` diagonals, full ``S_k``, or their sum.
 _MODES = {"diag": 0, "full": 1, "pooled": 2}
 
@@ -385,22 +396,13 @@ def _row_kernel(X, w, geometry, mode, origin, lanes):
     K = means.shape[0]
     full = mode != 0
     P = d * (d + 1) // 2 if full else d
-    xt = np.empty((d, BLOCK))
+    xt, z, y, yk, s, wb, top, total, wlp, e = _estep_buffers(d, K)
+    ez = np.empty((d, BLOCK))
     B = xt.shape[1]
     L = lanes  # LANES, passed at run time: LLVM unrolls a loop of known trip count 8 into scalar code
     lane_n = np.zeros((K, L))
     lane_a = np.zeros((K, d, L))
     lane_S = np.zeros((1 if mode == 2 else K, P, L))
-    z = np.empty((d, BLOCK))
-    ez = np.empty((d, BLOCK))
-    y = np.empty((d, BLOCK))
-    yk = np.empty(BLOCK)
-    s = np.empty(BLOCK)
-    wb = np.empty(BLOCK)
-    wlp = np.empty((K, BLOCK))
-    e = np.empty((K, BLOCK))
-    top = np.empty(BLOCK)
-    total = np.empty(BLOCK)
     ll = 0.0
     for i0 in range(0, n, B):
         m = _load_block(X, w, i0, xt, wb, means[0])
@@ -480,14 +482,8 @@ def _wlp_rows(X, geometry, wlp):
     means = geometry[0]
     n, d = X.shape
     K = means.shape[0]
-    xt = np.empty((d, BLOCK))
-    z = np.empty((d, BLOCK))
-    y = np.empty((d, BLOCK))
-    yk = np.empty(BLOCK)
-    s = np.empty(BLOCK)
-    wb = np.empty(BLOCK)
+    xt, z, y, yk, s, wb, _, _, block, _ = _estep_buffers(d, K)
     ones = np.ones(n)
-    block = np.empty((K, BLOCK))
     B = xt.shape[1]
     for i0 in range(0, n, B):
         m = _load_block(X, ones, i0, xt, wb, means[0])
@@ -508,17 +504,8 @@ def _e_step_rows(X, geometry, log_prob, resp):
     means = geometry[0]
     n, d = X.shape
     K = means.shape[0]
-    xt = np.empty((d, BLOCK))
-    z = np.empty((d, BLOCK))
-    y = np.empty((d, BLOCK))
-    yk = np.empty(BLOCK)
-    s = np.empty(BLOCK)
-    wb = np.empty(BLOCK)
+    xt, z, y, yk, s, wb, top, total, wlp, e = _estep_buffers(d, K)
     ones = np.ones(n)
-    wlp = np.empty((K, BLOCK))
-    e = np.empty((K, BLOCK))
-    top = np.empty(BLOCK)
-    total = np.empty(BLOCK)
     B = xt.shape[1]
     with_resp = resp.shape[0] > 0
     for i0 in range(0, n, B):
