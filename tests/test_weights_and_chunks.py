@@ -185,7 +185,8 @@ def test_float32_components_far_apart_keep_their_own_precision():
     (100_000, 16, 16, 2, True),
     (100_000, 64, 64, 2, False),
     (20_000, 8, 8, 4, True),
-    (10_000, 16, 16, 2, False),  # the budget alone: 6898 + 3102 rows
+    (10_000, 3, 16, 2, False),  # the budget alone: 6898 + 3102 rows
+    (10_000, 16, 16, 2, False),  # the budget alone: 4096 + 4096 + 1808 rows
     (12_345, 8, 8, 3, False),
 ])
 def test_auto_chunks_split_the_rows_evenly_over_the_threads(n_rows, K, d, threads, row_kernel):

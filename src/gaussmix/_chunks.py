@@ -44,10 +44,10 @@ def auto_chunk_size(n_components, n_features, budget=DEFAULT_CHUNK_BYTES, row_ke
 
     With ``n_rows`` known, the rows are split into equal chunks, as many as
     the next multiple of ``n_threads`` (up to rounding), so that the
-    threads of a pass finish together (10 000 rows, K=16, d=16, over 2
-    threads: 2 chunks of 5000, not 6898 and 3102). Where those chunks would
-    hold less than :data:`MIN_SPLIT_WORK` or :data:`MIN_CHUNK_ROWS`, the
-    budget's count is kept.
+    threads of a pass finish together (10 000 rows, K=3, d=16, off the row
+    kernel, over 2 threads: 2 chunks of 5000, not 6898 and 3102). Where
+    those chunks would hold less than :data:`MIN_SPLIT_WORK` or
+    :data:`MIN_CHUNK_ROWS`, the budget's count is kept.
     """
     rows = budget // bytes_per_row(n_components, n_features, row_kernel)
     size = int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, rows)))

@@ -97,8 +97,10 @@ F32_CANCEL_LIMIT = 2e-4
 #: more for a nearly singular covariance, as on the GEMM route.
 ROW_SHARED_CANCEL_LIMIT = 1e-8
 
-#: The E-step geometries of the row kernel (``Plan.geometry``).
+#: The E-step geometries of the row kernel (``Plan.geometry``), and each
+#: precision structure's.
 _DIAGONAL, _FACTORS, _SHARED = 0, 1, 2
+_GEOMETRY_OF = {"diag": _DIAGONAL, "spherical": _DIAGONAL, "full": _FACTORS, "shared": _SHARED}
 
 
 # --------------------------------------------------------------------------
@@ -591,10 +593,12 @@ def row_kernel_route(structure, n_components, n_features, dtype):
 class Plan:
     """What the kernels need from one pass's parameters (built once per pass).
 
-    Attributes are float64 host arrays: ``means`` (K, d) the exact means,
-    ``log_norm`` (K,), ``centre`` (d,) the mixture's mean, and either ``U``
-    (K, d, d) upper-triangular precision factors (a shared factor repeated)
-    or ``pdiag`` (K, d) diagonal precisions.
+    ``structure`` names the precision structure (a key of
+    ``_structures.STRUCTURES``). The arrays are float64 on the host:
+    ``means`` (K, d) the exact means, ``log_norm`` (K,), ``centre`` (d,) the
+    mixture's mean, and either ``U`` (K, d, d) upper-triangular precision
+    factors (a shared factor repeated) or ``pdiag`` (K, d) diagonal
+    precisions.
     """
 
     def __init__(self, eparams):
@@ -605,27 +609,25 @@ class Plan:
         # The centre of the shared and diagonal BLAS routes and of pooled
         # sums: the mixture's mean, fixed for the pass.
         self.centre = np.asarray(eparams.weights_host, dtype=np.float64) @ means
-        self.matrix = eparams.precision_diag is None
-        self.shared = False
-        if self.matrix:
+        self.structure = eparams.structure
+        if eparams.precision_diag is None:  # full or shared factors
             U = np.asarray(eparams.prec_chol_host, dtype=np.float64)
-            self.shared = U.ndim == 2
             self.U = np.ascontiguousarray(np.broadcast_to(U, (K, d, d)))
             self.pdiag = np.zeros((K, d))
         else:
             self.U = np.zeros((K, 1, 1))
             self.pdiag = np.ascontiguousarray(np.asarray(eparams.precision_diag_host, dtype=np.float64))
         self._U_as = {}
-        if self.shared:
+        if self.structure == "shared":
             # The row kernel whitens once about the centre; see _block_wlp.
             self.b = (means - self.centre) @ self.U[0]
             self.direct = np.finfo(np.float64).eps * np.sum(self.b**2, axis=1) > ROW_SHARED_CANCEL_LIMIT
         else:
             self.b = np.zeros((K, d))
             self.direct = np.ones(K, dtype=bool)
-        kind = _SHARED if self.shared else _FACTORS if self.matrix else _DIAGONAL
         #: What ``_block_wlp`` reads: means, U, pdiag, log_norm, kind, centre, b, direct.
-        self.geometry = (self.means, self.U, self.pdiag, self.log_norm, kind, self.centre, self.b, self.direct)
+        self.geometry = (self.means, self.U, self.pdiag, self.log_norm, _GEOMETRY_OF[self.structure],
+                         self.centre, self.b, self.direct)
         #: True or False forces a route (the tests use it); None chooses by shape.
         self.row_kernel = None
 
@@ -634,8 +636,7 @@ class Plan:
         if self.row_kernel is not None:
             return self.row_kernel
         K, d = self.means.shape
-        structure = "shared" if self.shared else "full" if self.matrix else "diag"
-        return row_kernel_route(structure, K, d, dtype)
+        return row_kernel_route(self.structure, K, d, dtype)
 
     def U_as(self, dtype):
         """The factors ``U`` (K, d, d) in ``dtype``."""
@@ -685,7 +686,7 @@ def chunk_statistics(Xc, wc, eparams, scatter):
         stats = _finish(nk, a, raw, origin, X, scatter, lambda: _wr_and_log_prob(X, w, plan)[0])
         return stats, float(ll), weight
     wr, _, loglik = _wr_and_log_prob(X, w, plan)
-    if scatter == "full" and _triangular.supports(plan):
+    if scatter == "full" and plan.structure == "full":
         nk, a, raw = _triangular.statistics(X, wr, plan)
         return _finish(nk, a, raw, plan.means, X, scatter, lambda: wr), loglik, weight
     stats = SuffStats(*accumulate_numpy(X, wr, None, scatter, centre=plan.centre))
@@ -716,9 +717,9 @@ def weighted_log_prob64(X, plan):
         wlp = np.empty((X.shape[0], plan.means.shape[0]))
         _wlp_rows(X, plan.geometry, wlp)
         return wlp
-    if _triangular.supports(plan):
+    if plan.structure == "full":
         return plan.log_norm - 0.5 * _triangular.sq_distances(X, plan)
-    if not plan.matrix:
+    if plan.structure != "shared":  # diagonal precisions
         X64 = np.asarray(X, dtype=np.float64)
         return plan.log_norm - 0.5 * sq_distances_diagonal(X64, plan.means, plan.pdiag, plan.centre)
     # A shared factor: one product whitens the chunk for every component.

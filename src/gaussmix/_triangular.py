@@ -61,15 +61,6 @@ if AVAILABLE:
     _DTRMM, _STRMM = _fortran_blas("dtrmm"), _fortran_blas("strmm")
 
 
-def supports(plan):
-    """Whether ``plan`` has a factor per component (full covariances).
-
-    Every structure's factor is an upper-triangular Cholesky factor (the
-    log-determinants, read off its diagonal, rely on that too).
-    """
-    return plan.matrix and not plan.shared
-
-
 @jit(inline="always")
 def sq_dist(v, b):
     """``sum_j (v_j - b_j)^2`` in float64, as eight partial sums in a fixed order.

@@ -34,10 +34,6 @@ AUTO_INIT_SAMPLE_ROWS = 100_000
 INIT_SAMPLE_BYTES = 64 * 2**20
 
 
-def _log_density(X, eparams):
-    return log_density(X, eparams)
-
-
 def _responsibilities(X, eparams):
     return e_step(X, eparams)[1]
 
@@ -783,7 +779,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        return self._map_rows(X, _log_density, "density")
+        return self._map_rows(X, log_density, "density")
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood per row (weighted by ``sample_weight`` if given).
