@@ -180,18 +180,19 @@ def test_float32_components_far_apart_keep_their_own_precision():
     np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-6)
 
 
-@pytest.mark.parametrize("n_rows, K, d, threads, row_kernel", [
-    (10_000, 3, 16, 2, True),  # the budget alone: one chunk; both threads: two of 5000
-    (100_000, 16, 16, 2, True),
-    (100_000, 64, 64, 2, False),
-    (20_000, 8, 8, 4, True),
-    (10_000, 3, 16, 2, False),  # the budget alone: 6898 + 3102 rows
-    (10_000, 16, 16, 2, False),  # the budget alone: 4096 + 4096 + 1808 rows
-    (12_345, 8, 8, 3, False),
+@pytest.mark.parametrize("n_rows, K, d, threads, route", [
+    (10_000, 3, 16, 2, "row"),  # the budget alone: one chunk; both threads: two of 5000
+    (100_000, 16, 16, 2, "row"),
+    (100_000, 64, 64, 2, "blas"),
+    (100_000, 64, 64, 2, "triangular"),
+    (20_000, 8, 8, 4, "row"),
+    (10_000, 3, 16, 2, "blas"),  # the budget alone: 6898 + 3102 rows
+    (10_000, 16, 16, 2, "blas"),  # the budget alone: 4096 + 4096 + 1808 rows
+    (12_345, 8, 8, 3, "blas"),
 ])
-def test_auto_chunks_split_the_rows_evenly_over_the_threads(n_rows, K, d, threads, row_kernel):
-    size = auto_chunk_size(K, d, row_kernel=row_kernel, n_rows=n_rows, n_threads=threads)
-    assert size <= auto_chunk_size(K, d, row_kernel=row_kernel)  # never over the budget
+def test_auto_chunks_split_the_rows_evenly_over_the_threads(n_rows, K, d, threads, route):
+    size = auto_chunk_size(K, d, route=route, n_rows=n_rows, n_threads=threads)
+    assert size <= auto_chunk_size(K, d, route=route)  # never over the budget
     sizes = [s.stop - s.start for s in chunk_slices(n_rows, size)]
     assert sum(sizes) == n_rows
     assert len(sizes) % threads == 0
@@ -200,18 +201,50 @@ def test_auto_chunks_split_the_rows_evenly_over_the_threads(n_rows, K, d, thread
 
 def test_row_kernel_chunks_are_larger():
     # The row kernel forms no (n, d) copies, so the same budget holds more rows.
-    assert auto_chunk_size(3, 64, row_kernel=True) > 3 * auto_chunk_size(3, 64)
+    assert auto_chunk_size(3, 64, route="row") > 3 * auto_chunk_size(3, 64)
+
+
+def test_triangular_chunks_follow_the_dtype():
+    # One (n, d) buffer in the chunk's dtype: float32 rows cost less, and
+    # both cost less than on the BLAS route's float64 copies.
+    f64 = auto_chunk_size(16, 64, route="triangular", itemsize=8)
+    f32 = auto_chunk_size(16, 64, route="triangular", itemsize=4)
+    assert auto_chunk_size(16, 64) < f64 < f32
+    # Within the budget: two (n, K) float64 arrays and the buffer.
+    assert f32 * (2 * 8 * 16 + 4 * 64) <= 4 * 2**20
+
+
+@pytest.mark.parametrize("cov, d, dtype, route", [
+    ("full", 64, np.float32, "triangular"),
+    ("full", 64, np.float64, "triangular"),
+    ("full", 4, np.float64, "row"),
+    ("diag", 64, np.float32, "row"),
+    ("tied", 64, np.float64, "row"),
+])
+def test_em_chunks_are_sized_by_their_route(cov, d, dtype, route):
+    from gaussmix import _fast
+    from gaussmix.models import get_model
+
+    if not _fast.AVAILABLE:
+        pytest.skip("the compiled routes need numba")
+    gm = GaussianMixture(16, covariance_type=cov)
+    structure = get_model(cov)[0].structure
+    assert _fast.chunk_route(structure, 16, d, dtype) == route
+    expected = auto_chunk_size(16, d, route=route, itemsize=np.dtype(dtype).itemsize)
+    assert gm._chunk_size(d, kernel_dtype=dtype) == expected
+    # Work other than an EM pass or a fused E-step keeps the costliest budget.
+    assert gm._chunk_size(d) == auto_chunk_size(16, d)
 
 
 def test_little_work_stays_in_one_chunk():
     # 10 000 rows, d=2, K=3: two chunks would cost more to hand over and
     # merge than they save.
-    assert auto_chunk_size(3, 2, row_kernel=True, n_rows=10_000, n_threads=2) == 10_000
-    assert auto_chunk_size(3, 16, row_kernel=True, n_rows=10_000, n_threads=2) == 5_000
+    assert auto_chunk_size(3, 2, route="row", n_rows=10_000, n_threads=2) == 10_000
+    assert auto_chunk_size(3, 16, route="row", n_rows=10_000, n_threads=2) == 5_000
 
 
 def test_balanced_chunks_keep_the_fewest_rows():
     # 16 threads would cut 10 000 rows into chunks of 625; a chunk's finish
     # and merge must stay small beside its products.
-    size = auto_chunk_size(16, 20, row_kernel=True, n_rows=10_000, n_threads=16)
+    size = auto_chunk_size(16, 20, route="row", n_rows=10_000, n_threads=16)
     assert size >= 1024

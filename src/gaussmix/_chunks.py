@@ -20,36 +20,44 @@ MIN_SPLIT_WORK = 200_000
 MAX_CHUNK_ROWS = 65536
 
 
-def bytes_per_row(n_components, n_features, row_kernel=False):
-    """Bytes of temporaries one row costs in the E-step plus the statistics.
+#: Bytes of temporaries per row on each route of an EM pass, from
+#: ``(K, d, itemsize)`` (``itemsize`` the chunk's). ``"blas"``: the NumPy
+#: kernels' (n, K) log-densities and responsibilities and a few (n, d)
+#: float64 copies of the chunk; products that grow with ``K d`` are formed
+#: a group of components at a time under the same budget
+#: (:func:`component_groups`). ``"triangular"``: full covariances by TRMM
+#: and SYRK (``_triangular``), one component at a time: two (n, K) float64
+#: arrays and one (n, d) buffer in the chunk's dtype. ``"row"``: the compiled
+#: row kernel reads the chunk in place and keeps its sums per block; its
+#: chunks hold the (n, K) arrays of an E-step alone and one float64 copy of
+#: the chunk for an exact recompute. The array-API reference path forms
+#: (K, n, d) blocks and is not a fast path.
+BYTES_PER_ROW = {
+    "blas": lambda K, d, itemsize: 8 * (4 * K + 4 * d),
+    "triangular": lambda K, d, itemsize: 8 * 2 * K + itemsize * d,
+    "row": lambda K, d, itemsize: 8 * (2 * K + d + 2),
+}
 
-    The (n, K) log-densities and responsibilities and a few (n, d) copies of
-    the chunk, in float64. Products that grow with ``K d`` are formed one
-    component at a time (the compiled TRMM route) or a group of components
-    at a time under the same budget (the NumPy kernels,
-    :func:`component_groups`); the array-API reference path forms (K, n, d)
-    blocks and is not the fast path. The compiled row kernel (``row_kernel``)
-    reads the chunk in place and keeps its sums per block; its chunks hold
-    only the (n, K) arrays of an E-step alone and one float64 copy of the
-    chunk for an exact recompute.
-    """
-    if row_kernel:
-        return 8 * (2 * n_components + n_features + 2)
-    return 8 * (4 * n_components + 4 * n_features)
+
+def bytes_per_row(n_components, n_features, route="blas", itemsize=8):
+    """Bytes of temporaries one row costs on ``route`` (a key of :data:`BYTES_PER_ROW`)."""
+    return BYTES_PER_ROW[route](n_components, n_features, itemsize)
 
 
-def auto_chunk_size(n_components, n_features, budget=DEFAULT_CHUNK_BYTES, row_kernel=False,
+def auto_chunk_size(n_components, n_features, budget=DEFAULT_CHUNK_BYTES, route="blas", itemsize=8,
                     n_rows=None, n_threads=1):
     """Rows per chunk: temporaries under ``budget``, within the row limits.
 
-    With ``n_rows`` known, the rows are split into equal chunks, as many as
-    the next multiple of ``n_threads`` (up to rounding), so that the
-    threads of a pass finish together (10 000 rows, K=3, d=16, off the row
-    kernel, over 2 threads: 2 chunks of 5000, not 6898 and 3102). Where
-    those chunks would hold less than :data:`MIN_SPLIT_WORK` or
-    :data:`MIN_CHUNK_ROWS`, the budget's count is kept.
+    ``route`` and ``itemsize`` (the chunk dtype's) are as in
+    :func:`bytes_per_row`. With ``n_rows`` known, the rows are split into
+    equal chunks, as many as the next multiple of ``n_threads`` (up to
+    rounding), so that the threads of a pass finish together (10 000 rows,
+    K=3, d=16, on the BLAS route, over 2 threads: 2 chunks of 5000, not
+    6898 and 3102). Where those chunks would hold less than
+    :data:`MIN_SPLIT_WORK` or :data:`MIN_CHUNK_ROWS`, the budget's count is
+    kept.
     """
-    rows = budget // bytes_per_row(n_components, n_features, row_kernel)
+    rows = budget // bytes_per_row(n_components, n_features, route, itemsize)
     size = int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, rows)))
     if n_rows:
         count = -(-n_rows // size)

@@ -590,6 +590,16 @@ def row_kernel_route(structure, n_components, n_features, dtype):
     return AVAILABLE and _ROW_KERNEL_TAKES[structure](n_components, n_features, f32)
 
 
+def chunk_route(structure, n_components, n_features, dtype):
+    """The route of an EM pass over chunks of ``dtype``: ``"row"``, ``"triangular"`` or ``"blas"``.
+
+    The keys of ``_chunks.BYTES_PER_ROW``, which sizes the chunks by route.
+    """
+    if row_kernel_route(structure, n_components, n_features, dtype):
+        return "row"
+    return "triangular" if AVAILABLE and structure == "full" else "blas"
+
+
 class Plan:
     """What the kernels need from one pass's parameters (built once per pass).
 
@@ -718,7 +728,10 @@ def weighted_log_prob64(X, plan):
         _wlp_rows(X, plan.geometry, wlp)
         return wlp
     if plan.structure == "full":
-        return plan.log_norm - 0.5 * _triangular.sq_distances(X, plan)
+        wlp = _triangular.sq_distances(X, plan)
+        wlp *= -0.5  # in place: the route's budget counts two (n, K) arrays
+        wlp += plan.log_norm
+        return wlp
     if plan.structure != "shared":  # diagonal precisions
         X64 = np.asarray(X, dtype=np.float64)
         return plan.log_norm - 0.5 * sq_distances_diagonal(X64, plan.means, plan.pdiag, plan.centre)

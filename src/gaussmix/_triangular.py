@@ -152,13 +152,14 @@ def statistics(X, wr, plan):
     """
     n, d = X.shape
     K = wr.shape[1]
-    wrT = np.ascontiguousarray(wr.T)
-    nk = wrT.sum(axis=1)
+    nk = wr.sum(axis=0)
     a = np.zeros((K, d))
     raw = np.empty((K, d * d))
     buf = np.empty((n, d), dtype=X.dtype)
     for k in range(K):
-        _centre_weighted(X, plan.means[k], wrT[k], buf, a[k])
+        # wr's column read in place: a transposed copy would be one more
+        # (n, K) array in the chunk's memory budget.
+        _centre_weighted(X, plan.means[k], wr[:, k], buf, a[k])
         # NumPy hands A^T A of one buffer to SYRK (faster here than SciPy's
         # own SYRK in float32, measured) and mirrors the triangle.
         raw[k] = (buf.T @ buf).reshape(-1)

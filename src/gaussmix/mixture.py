@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _validation as val
 from . import _threads
 from ._chunks import auto_chunk_size
-from ._fast import row_kernel_route
+from ._fast import chunk_route
 from ._em import MixtureParams, m_step, resp_statistics, run_em
 from ._estep import e_step, log_density, log_resp_from_weighted, weighted_log_prob
 from ._init import INIT_METHODS, initial_resp
@@ -621,18 +621,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ``kernel_dtype`` is given only where each chunk's work is one pass of
         the compiled kernels over chunks of that dtype (an EM pass, or the
         fused E-step of ``predict_proba`` and ``score_samples``), whose route
-        (``_fast.row_kernel_route``) may need fewer temporaries per row;
+        (``_fast.chunk_route``) may need fewer temporaries per row;
         other work (initialisation, labels, criteria, streamed sources of
         unknown dtype) is sized for the costlier routes.
         """
         if self.chunk_size is not None:
             return int(self.chunk_size)
         model, _ = get_model(self.covariance_type)
-        row_kernel = kernel_dtype is not None and row_kernel_route(
-            model.structure, self.n_components, n_features, kernel_dtype
-        )
+        route, itemsize = "blas", 8
+        if kernel_dtype is not None:
+            route = chunk_route(model.structure, self.n_components, n_features, kernel_dtype)
+            itemsize = np.dtype(kernel_dtype).itemsize
         return auto_chunk_size(
-            self.n_components, n_features, row_kernel=row_kernel, n_rows=n_rows, n_threads=_threads.n_threads()
+            self.n_components, n_features, route=route, itemsize=itemsize, n_rows=n_rows,
+            n_threads=_threads.n_threads(),
         )
 
     def _checked_user_init(self, model, sklearn_layout, n_features):
