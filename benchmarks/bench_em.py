@@ -17,7 +17,8 @@ the multiply-adds of the whitening and scatter products as scikit-learn
 forms them: for ``tied`` that is K scatters, where gaussmix forms one pooled
 scatter, so there the figure is nominal) against the GEMM
 rate measured in the same run, the relative difference of the final
-log-likelihoods, ``predict_proba`` and ``score_samples`` times, and the
+log-likelihoods, ``predict_proba`` and ``score_samples`` times (medians of
+calls alternating between the libraries, at least 0.1 s of each), and the
 peak memory that ``fit`` allocates beyond the data (tracemalloc).
 
 Run ``python benchmarks/bench_em.py --quick`` for a small grid (under a
@@ -188,6 +189,34 @@ def median_time(fn, repeats):
     return statistics.median(times)
 
 
+#: Scoring calls are timed, alternating between the libraries, until each
+#: has run this long (or :data:`MAX_SCORING_CALLS` times): a 1 ms call timed
+#: three times gave ratios that moved by 2x between runs of the grid.
+MIN_SCORING_SECONDS = 0.1
+MAX_SCORING_CALLS = 200
+
+
+def scoring_times(method, estimators, X, repeats):
+    """Median seconds of ``method(X)`` per estimator, calls alternating between them.
+
+    At least ``repeats`` calls each, more until each estimator's calls add up
+    to :data:`MIN_SCORING_SECONDS`; alternating spreads a slow spell of the
+    machine over both.
+    """
+    times = [[] for _ in estimators]
+    calls = [getattr(e, method) for e in estimators]
+    for call in calls:  # warm: the first call may compile or allocate
+        call(X)
+    while True:
+        for call, t in zip(calls, times):
+            t0 = time.perf_counter()
+            call(X)
+            t.append(time.perf_counter() - t0)
+        done = all(sum(t) >= MIN_SCORING_SECONDS for t in times)
+        if len(times[0]) >= MAX_SCORING_CALLS or (len(times[0]) >= repeats and done):
+            return [statistics.median(t) for t in times]
+
+
 def run_cell(n, d, K, family, dtype, args, rates):
     X, init = make_cell(n, d, K, family, dtype)
     # A first sklearn iteration tells whether the cell is affordable.
@@ -209,8 +238,8 @@ def _timed_cell(X, init, K, family, dtype, n, d, args, rates):
     # number of iterations, whatever each library's timing needed.
     gm = timed_fit(GaussianMixture, X, K, family, init, sk_long)[1]
     ll_rel = abs(gm.lower_bound_ - sk.lower_bound_) / max(abs(sk.lower_bound_), 1e-300)
-    pp = [median_time(lambda e=e: e.predict_proba(X), args.repeats) for e in (sk, gm)]
-    ss = [median_time(lambda e=e: e.score_samples(X), args.repeats) for e in (sk, gm)]
+    pp = scoring_times("predict_proba", (sk, gm), X, args.repeats)
+    ss = scoring_times("score_samples", (sk, gm), X, args.repeats)
     mem = [peak_fit_memory(c, X, K, family, init, 2) for c in (SKGaussianMixture, GaussianMixture)]
     gflops = flops_per_iteration(n, d, K, family) / gm_it / 1e9
     return {
@@ -338,7 +367,9 @@ def write_results(args, info, rates, rows, memory, total):
         f"(time of L iterations - time of {args.iters_short}) / (L - {args.iters_short}), "
         f"both libraries from the same start with tol=0; L starts at {args.iters_long} and its extra "
         f"iterations double, per library, until they take {MIN_EXTRA_SECONDS * 1e3:.0f} ms "
-        f"(start-up noise swamps fewer).",
+        f"(start-up noise swamps fewer). predict_proba and score_samples: medians of at least "
+        f"{args.repeats} calls, alternating between the libraries, until each has run "
+        f"{MIN_SCORING_SECONDS:.1f} s (at most {MAX_SCORING_CALLS} calls).",
         "",
         "Machine: " + "; ".join(f"{k} {v}" for k, v in info.items()),
         "",
