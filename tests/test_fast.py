@@ -1,5 +1,7 @@
 """The compiled kernels (``_fast``) against the array-API reference path."""
 
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -343,3 +345,28 @@ def test_map_ordered_keeps_the_order_when_the_caller_takes_items(monkeypatch):
         return i * i
 
     assert list(_threads.map_ordered(slow_square, range(23))) == [i * i for i in range(23)]
+
+
+def test_single_threaded_blas_limits_every_blas_and_restores_it():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        assert before and all(n == 2 for n in before)
+        with _threads.single_threaded_blas():
+            assert blas_threads() == [1] * len(before)
+        assert blas_threads() == before
+        # From another thread the process-wide setting is left alone.
+        seen = []
+        worker = threading.Thread(target=lambda: seen.extend(_limited_from_a_thread(blas_threads)))
+        worker.start()
+        worker.join()
+        assert seen == before
+
+
+def _limited_from_a_thread(blas_threads):
+    with _threads.single_threaded_blas():
+        return blas_threads()

@@ -390,8 +390,8 @@ def _row_kernel(X, w, geometry, mode, origin, lanes):
     ``mode`` is a value of :data:`_MODES`; the sums are taken about
     ``origin[k]`` (the component means, or the mixture's mean repeated for
     a pooled scatter). Returns ``n_k``, ``a_k = sum_i w_i r_ik z_ik`` (K, d),
-    the scatter sums (K, d) diagonal, (K, d*d) full or (1, d*d) pooled, the
-    full ones with only j <= m filled, and ``sum_i w_i log p(x_i)``.
+    the scatter sums (K, d) diagonal, (K, d*d) full or (1, d*d) pooled (each
+    product summed once, for j <= m, and mirrored), and ``sum_i w_i log p(x_i)``.
     """
     means = geometry[0]
     n, d = X.shape
@@ -473,7 +473,11 @@ def _row_kernel(X, w, geometry, mode, origin, lanes):
                 acc = 0.0
                 for i in range(L):
                     acc += lane_S[k, t, i]
-                S[k, j * d + q if full else j] = acc
+                if full:  # both triangles: the sums are symmetric
+                    S[k, j * d + q] = acc
+                    S[k, q * d + j] = acc
+                else:
+                    S[k, j] = acc
                 t += 1
     return nk, a, S, ll
 
@@ -704,12 +708,12 @@ def chunk_statistics(Xc, wc, eparams, scatter):
 
 
 def _finish(nk, a, raw, origin, X, scatter, weighted_resp):
-    """Statistics from upper-triangle sums about ``origin``; lossy components redone exactly.
+    """Statistics from the sums about ``origin``; lossy components redone exactly.
 
     ``weighted_resp()`` gives ``w_i r_ik``, asked for only when a component
     must be redone.
     """
-    nk, means, S, lossy = moments_from_sums(nk, a, raw, origin, scatter, upper_only=True)
+    nk, means, S, lossy = moments_from_sums(nk, a, raw, origin, scatter)
     if lossy.size:
         recompute_exact(means, S, np.asarray(X, dtype=np.float64), weighted_resp(), lossy, scatter)
     return SuffStats(nk, means, S)

@@ -88,15 +88,14 @@ def scatter_sums(z, wr, kind):
     return raw
 
 
-def moments_from_sums(nk, a, raw, origin, kind, upper_only=False):
+def moments_from_sums(nk, a, raw, origin, kind):
     r"""Centred statistics from sums about ``origin``, and the components to redo.
 
     With ``z = x - origin``, ``a_k = sum_i w_i r_ik z_i`` and ``raw`` the sums
     of ``w_i r_ik z z^T`` (flattened (K, d*d), or diagonal (K, d), or summed
     over k (1, d*d) for ``"pooled"``): ``mean_k = origin + a_k / n_k`` (0
     where ``n_k`` is 0) and ``S_k = raw_k - a_k a_k^T / n_k`` (pooled:
-    ``W = raw - sum_k a_k a_k^T / n_k``). ``upper_only``: a full ``raw``
-    holds only its upper triangle.
+    ``W = raw - sum_k a_k a_k^T / n_k``).
 
     Returns ``(nk, means, scatter, lossy)``; ``lossy`` lists the components
     whose moments lost more than half their digits to the cancellation (a
@@ -107,8 +106,6 @@ def moments_from_sums(nk, a, raw, origin, kind, upper_only=False):
     shift = a / safe[:, None]
     if kind != "diag":
         raw = raw.reshape(-1, d, d)
-        if upper_only:
-            raw = np.triu(raw) + np.swapaxes(np.triu(raw, 1), 1, 2)
         if kind == "pooled":
             scatter = raw - (shift.T @ a)[None]
         else:

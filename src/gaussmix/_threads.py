@@ -13,12 +13,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 _lock = threading.Lock()
 _pool = None
-_controller = None
 
 
 def n_threads():
@@ -56,14 +56,41 @@ def single_threaded_blas():
     setting and restoring it in turn (Dask's threaded scheduler) could leave
     it wrong. Elsewhere BLAS keeps its setting.
     """
-    global _controller
     if threading.current_thread() is not threading.main_thread():
         return contextlib.nullcontext()
-    if _controller is None:
+    return _one_blas_thread(_blas_libraries())
+
+
+_blas = (None, -1)  # (threadpoolctl's BLAS controllers, len(sys.modules) when found)
+
+
+def _blas_libraries():
+    """The loaded BLAS libraries' controllers, found again only after new imports.
+
+    ``ThreadpoolController.limit`` scans the process's libraries on every
+    call, 30 us that every EM pass paid (a tenth of an iteration at
+    N=1e4, d=2); a library can only appear with a new import.
+    """
+    global _blas
+    libraries, seen = _blas
+    if seen != len(sys.modules):
         from threadpoolctl import ThreadpoolController
 
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+        libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+        _blas = (libraries, len(sys.modules))
+    return libraries
+
+
+@contextlib.contextmanager
+def _one_blas_thread(libraries):
+    before = [lib.num_threads for lib in libraries]
+    for lib in libraries:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, count in zip(libraries, before):
+            lib.set_num_threads(count)
 
 
 def map_ordered(func, items):
