@@ -39,25 +39,20 @@ BYTES_PER_ROW = {
 }
 
 
-def bytes_per_row(n_components, n_features, route="blas", itemsize=8):
-    """Bytes of temporaries one row costs on ``route`` (a key of :data:`BYTES_PER_ROW`)."""
-    return BYTES_PER_ROW[route](n_components, n_features, itemsize)
-
-
 def auto_chunk_size(n_components, n_features, budget=DEFAULT_CHUNK_BYTES, route="blas", itemsize=8,
                     n_rows=None, n_threads=1):
     """Rows per chunk: temporaries under ``budget``, within the row limits.
 
-    ``route`` and ``itemsize`` (the chunk dtype's) are as in
-    :func:`bytes_per_row`. With ``n_rows`` known, the rows are split into
-    equal chunks, as many as the next multiple of ``n_threads`` (up to
-    rounding), so that the threads of a pass finish together (10 000 rows,
+    ``route`` (a key of :data:`BYTES_PER_ROW`) and ``itemsize`` (the chunk
+    dtype's) give the bytes a row costs. With ``n_rows`` known, the rows are
+    split into equal chunks, as many as the next multiple of ``n_threads``
+    (up to rounding), so that the threads of a pass finish together (10 000 rows,
     K=3, d=16, on the BLAS route, over 2 threads: 2 chunks of 5000, not
     6898 and 3102). Where those chunks would hold less than
     :data:`MIN_SPLIT_WORK` or :data:`MIN_CHUNK_ROWS`, the budget's count is
     kept.
     """
-    rows = budget // bytes_per_row(n_components, n_features, route, itemsize)
+    rows = budget // BYTES_PER_ROW[route](n_components, n_features, itemsize)
     size = int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, rows)))
     if n_rows:
         count = -(-n_rows // size)

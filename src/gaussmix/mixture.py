@@ -55,19 +55,15 @@ def _proba_and_density(X, eparams):
 
 
 #: Each per-row result: (its number of columns given K, None for one value
-#: per row; its dtype given the data's).
+#: per row; its dtype given the data's; whether each chunk's work is one
+#: fused E-step, ``_estep.e_step``, which forms no (n, K) log-densities).
 ROW_RESULTS = {
-    "density": (lambda K: None, lambda dtype: dtype),
-    "proba": (lambda K: K, lambda dtype: dtype),
-    "labels": (lambda K: None, lambda dtype: np.dtype(np.intp)),
-    "terms": (lambda K: 2, lambda dtype: np.dtype(np.float64)),
-    "proba+density": (lambda K: K + 1, lambda dtype: dtype),
+    "density": (lambda K: None, lambda dtype: dtype, True),
+    "proba": (lambda K: K, lambda dtype: dtype, True),
+    "labels": (lambda K: None, lambda dtype: np.dtype(np.intp), False),
+    "terms": (lambda K: 2, lambda dtype: np.dtype(np.float64), False),
+    "proba+density": (lambda K: K + 1, lambda dtype: dtype, True),
 }
-
-
-#: The row results computed by one fused E-step per chunk (``_estep.e_step``),
-#: which forms no (n, K) log-densities.
-_FUSED_E_STEP = {"density", "proba", "proba+density"}
 
 
 def _map_source(source, params, per_chunk, n_columns, dtype):
@@ -736,7 +732,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Dask array, computed block by block on the workers.
         """
         check_is_fitted(self)
-        columns_of, dtype_of = ROW_RESULTS[kind]
+        columns_of, dtype_of, fused = ROW_RESULTS[kind]
         n_columns = columns_of(self.n_components)
         if is_dask_collection(X):
             from .backends.dask import as_checked_array, map_blocks_lazy
@@ -746,7 +742,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             dtype = dtype_of(X.dtype)
             func = _BlockMap(self._params(), self._chunk_size(X.shape[1]), per_chunk, n_columns, dtype)
             return map_blocks_lazy(X, func, n_columns, dtype)
-        source = self._scoring_source(X, fused=kind in _FUSED_E_STEP)
+        source = self._scoring_source(X, fused=fused)
         return _map_source(source, self._params(), per_chunk, n_columns, dtype_of(source.dtype))
 
     def _scoring_source(self, X, sample_weight=None, fused=False):
