@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from gaussmix import GaussianMixture
+from gaussmix import GaussianMixture, available_models
 
 from .helpers import blobs
 
@@ -128,3 +128,54 @@ def test_bad_sample_count(X):
     gm = GaussianMixture(2, random_state=0).fit(X)
     with pytest.raises(ValueError, match="positive integer"):
         gm.sample(0)
+
+
+# Scoring an in-memory array looks for NaN and inf only where the E-step's
+# log p(x) came out non-finite (mixture._fused_e_step); these tests hold
+# that on every model and route, with the bad rows in a later chunk.
+SCORING = ["predict_proba", "score_samples", "predict", "score"]
+
+
+@pytest.fixture
+def every_route_blas(monkeypatch):
+    """Send every structure off the row kernel, onto the BLAS routes."""
+    from gaussmix import _fast
+
+    for limit in ("ROW_KERNEL_MAX_D_MATRIX", "ROW_KERNEL_MAX_D_TRIANGULAR_F32", "ROW_KERNEL_MAX_D_SHARED",
+                  "ROW_KERNEL_MAX_DK_DIAG"):
+        monkeypatch.setattr(_fast, limit, 0)
+
+
+def _fitted(model, dtype, seed=3):
+    X = blobs((150, 130, 120), seed=seed).astype(dtype)
+    return GaussianMixture(2, covariance_type=model, chunk_size=128, random_state=0).fit(X), X
+
+
+@pytest.mark.parametrize("route", ["row", "blas"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("model", [m for m in available_models() if m not in ("E", "V")])
+def test_scoring_names_nan_and_inf_rows(model, dtype, route, request):
+    if route == "blas":
+        request.getfixturevalue("every_route_blas")
+    gm, X = _fitted(model, dtype)
+    X = X.copy()
+    X[263, 1] = np.nan
+    X[300, 0] = -np.inf
+    for method in SCORING:
+        with pytest.raises(ValueError, match=r"1 NaN and 1 inf value\(s\), in rows 263, 300\. Drop"):
+            getattr(gm, method)(X)
+
+
+@pytest.mark.parametrize("route", ["row", "blas"])
+def test_finite_rows_with_underflowed_densities_are_scored(route, request):
+    """A finite row so far out that every density underflows: log p = -inf, no error."""
+    if route == "blas":
+        request.getfixturevalue("every_route_blas")
+    for model in ("VVV", "VVI", "EEE", "VII"):
+        gm, X = _fitted(model, np.float64)
+        X = X.copy()
+        X[7] = 1e200
+        log_p = gm.score_samples(X)
+        assert log_p[7] == -np.inf and np.isfinite(np.delete(log_p, 7)).all()
+        resp = gm.predict_proba(X)
+        np.testing.assert_allclose(resp.sum(axis=1), 1.0)

@@ -34,8 +34,39 @@ AUTO_INIT_SAMPLE_ROWS = 100_000
 INIT_SAMPLE_BYTES = 64 * 2**20
 
 
+class _NonFiniteRows(Exception):
+    """A chunk holds NaN or infinity, found after its E-step (see :func:`_fused_e_step`)."""
+
+
+def _fused_e_step(X, eparams, with_resp=True):
+    """``(log p(x_i), r_ik)`` of a chunk, raising :class:`_NonFiniteRows` if it holds NaN or inf.
+
+    In-memory arrays are scored without a pass over them to look for NaN
+    and infinity first (a sixth of predict_proba on 10 000 rows): such a
+    row makes its ``log p(x)`` NaN or infinite on every route, since every
+    component's density reads every feature. So only a chunk with a
+    non-finite ``log p`` is searched; a finite chunk whose densities all
+    underflowed (``log p = -inf``) passes. ``_map_rows`` turns the
+    exception into the usual error, naming the rows.
+    """
+    # NaN and overflow are looked for in the result, so NumPy's warnings
+    # about them would only precede the error (or the -inf) with noise.
+    with np.errstate(invalid="ignore", over="ignore"):
+        if with_resp:
+            log_prob, resp = e_step(X, eparams)
+        else:
+            log_prob, resp = log_density(X, eparams), None
+    if not bool(np.isfinite(log_prob).all()) and not bool(np.isfinite(X).all()):
+        raise _NonFiniteRows
+    return log_prob, resp
+
+
 def _responsibilities(X, eparams):
-    return e_step(X, eparams)[1]
+    return _fused_e_step(X, eparams)[1]
+
+
+def _log_density(X, eparams):
+    return _fused_e_step(X, eparams, with_resp=False)[0]
 
 
 def _map_labels(X, eparams):
@@ -50,19 +81,21 @@ def _criterion_rows(X, eparams):
 
 def _proba_and_density(X, eparams):
     """Per row: the responsibilities, then ``log p(x)``, from one E-step."""
-    log_prob_norm, resp = e_step(X, eparams)
+    log_prob_norm, resp = _fused_e_step(X, eparams)
     return np.column_stack([resp, log_prob_norm])
 
 
-#: Each per-row result: (its number of columns given K, None for one value
-#: per row; its dtype given the data's; whether each chunk's work is one
-#: fused E-step, ``_estep.e_step``, which forms no (n, K) log-densities).
+#: Each per-row result: (the function of a chunk and the E-step parameters
+#: that computes it; its number of columns given K, None for one value per
+#: row; its dtype given the data's; whether each chunk's work is one fused
+#: E-step, :func:`_fused_e_step`, which forms no (n, K) log-densities and
+#: finds NaN and infinity in its chunk from its result).
 ROW_RESULTS = {
-    "density": (lambda K: None, lambda dtype: dtype, True),
-    "proba": (lambda K: K, lambda dtype: dtype, True),
-    "labels": (lambda K: None, lambda dtype: np.dtype(np.intp), False),
-    "terms": (lambda K: 2, lambda dtype: np.dtype(np.float64), False),
-    "proba+density": (lambda K: K + 1, lambda dtype: dtype, True),
+    "density": (_log_density, lambda K: None, lambda dtype: dtype, True),
+    "proba": (_responsibilities, lambda K: K, lambda dtype: dtype, True),
+    "labels": (_map_labels, lambda K: None, lambda dtype: np.dtype(np.intp), False),
+    "terms": (_criterion_rows, lambda K: 2, lambda dtype: np.dtype(np.float64), False),
+    "proba+density": (_proba_and_density, lambda K: K + 1, lambda dtype: dtype, True),
 }
 
 
@@ -720,19 +753,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
 
     # ------------------------------------------------------------- predict
-    def _check_fitted_X(self, X):
+    def _check_fitted_X(self, X, finite=True):
         check_is_fitted(self)
-        return val.check_X(self, X, reset=False)
+        return val.check_X(self, X, reset=False, finite=finite)
 
-    def _map_rows(self, X, per_chunk, kind):
-        """Apply ``per_chunk(chunk, E-step parameters) -> rows`` to X, chunk by chunk.
+    def _map_rows(self, X, kind):
+        """The per-row result ``kind`` of X (see ``ROW_RESULTS``), chunk by chunk.
 
-        ``kind`` names the result (see ``ROW_RESULTS``). Arrays in memory and
-        streamed sources give a NumPy array; a Dask collection gives a lazy
-        Dask array, computed block by block on the workers.
+        Arrays in memory and streamed sources give a NumPy array; a Dask
+        collection gives a lazy Dask array, computed block by block on the
+        workers.
         """
         check_is_fitted(self)
-        columns_of, dtype_of, fused = ROW_RESULTS[kind]
+        per_chunk, columns_of, dtype_of, fused = ROW_RESULTS[kind]
         n_columns = columns_of(self.n_components)
         if is_dask_collection(X):
             from .backends.dask import as_checked_array, map_blocks_lazy
@@ -743,24 +776,31 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             func = _BlockMap(self._params(), self._chunk_size(X.shape[1]), per_chunk, n_columns, dtype)
             return map_blocks_lazy(X, func, n_columns, dtype)
         source = self._scoring_source(X, fused=fused)
-        return _map_source(source, self._params(), per_chunk, n_columns, dtype_of(source.dtype))
+        try:
+            return _map_source(source, self._params(), per_chunk, n_columns, dtype_of(source.dtype))
+        except _NonFiniteRows:
+            # Only in-memory arrays reach here unchecked (_scoring_source):
+            # the check of the whole array names the rows.
+            val.check_finite(source.X)
+            raise  # pragma: no cover - the check above raises
 
     def _scoring_source(self, X, sample_weight=None, fused=False):
         """The source of X for a fitted model: streamed, or checked in memory.
 
-        ``fused``: each chunk's work is one fused E-step (see ``_chunk_size``).
+        ``fused``: each chunk's work is one fused E-step (see ``_chunk_size``),
+        which finds NaN and infinity itself (:func:`_fused_e_step`).
         """
         source = self._streamed(X, sample_weight, fitted=True)
         if source is not None:
             return source
-        X = self._check_fitted_X(X)
+        X = self._check_fitted_X(X, finite=not fused)
         weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
         kernel_dtype = X.dtype if fused else None
         return ArraySource(X, weights, self._chunk_size(X.shape[1], X.shape[0], kernel_dtype))
 
     def _proba_and_density(self, X):
         """``(predict_proba(X), score_samples(X))`` from one E-step per chunk."""
-        both = self._map_rows(X, _proba_and_density, "proba+density")
+        both = self._map_rows(X, "proba+density")
         return both[:, :-1], both[:, -1]
 
     def score_samples(self, X):
@@ -777,7 +817,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        return self._map_rows(X, log_density, "density")
+        return self._map_rows(X, "density")
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood per row (weighted by ``sample_weight`` if given).
@@ -799,7 +839,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         resp : ndarray of shape (n_samples, n_components)
             Each row sums to 1.
         """
-        return self._map_rows(X, _responsibilities, "proba")
+        return self._map_rows(X, "proba")
 
     def predict(self, X):
         """The most probable component of each row (hard assignment).
@@ -810,7 +850,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self._map_rows(X, _map_labels, "labels")
+        return self._map_rows(X, "labels")
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.
@@ -858,7 +898,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if is_dask_collection(X):
             import dask.array as da
 
-            terms = self._map_rows(X, _criterion_rows, "terms")
+            terms = self._map_rows(X, "terms")
             w = None if sample_weight is None else da.asarray(sample_weight)[:, None]
             # A zero weight cancels the row even where its density underflowed.
             sums = terms.sum(axis=0) if w is None else da.where(w > 0, terms * w, 0.0).sum(axis=0)
