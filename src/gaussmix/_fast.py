@@ -99,8 +99,8 @@ ROW_SHARED_CANCEL_LIMIT = 1e-8
 
 #: The E-step geometries of the row kernel (``Plan.geometry``), and each
 #: precision structure's.
-_DIAGONAL, _FACTORS, _SHARED = 0, 1, 2
-_GEOMETRY_OF = {"diag": _DIAGONAL, "spherical": _DIAGONAL, "full": _FACTORS, "shared": _SHARED}
+_DIAGONAL, _FACTORS, _SHARED, _ISOTROPIC = 0, 1, 2, 3
+_GEOMETRY_OF = {"diag": _DIAGONAL, "spherical": _ISOTROPIC, "full": _FACTORS, "shared": _SHARED}
 
 
 # --------------------------------------------------------------------------
@@ -305,7 +305,7 @@ def _whiten(xt, origin, Uk, z, y):
 
 @jit(inline="always")
 def _block_wlp(xt, geometry, z, y, yk, s, wlp):
-    """``wlp[k, i] = log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` (or ``sum_j p_kj z_j^2``) for a block.
+    """``wlp[k, i] = log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` (or ``sum_j p_kj z_j^2``, ``p_k sum_j z_j^2``) for a block.
 
     ``geometry`` is :attr:`Plan.geometry`. A shared factor whitens the
     block once about the mixture's mean ``c``, ``y = (x - c) U``, and
@@ -340,6 +340,27 @@ def _block_wlp(xt, geometry, z, y, yk, s, wlp):
                 for i in range(B):
                     t = xt[j, i] - mu
                     s[i] += p * (t * t)
+        elif kind == _ISOTROPIC:
+            # One precision per component: it scales the sum of squares
+            # once, two operations a term instead of the diagonal's three.
+            j = 0
+            while j + 4 <= d:
+                m0, m1, m2, m3 = means[k, j], means[k, j + 1], means[k, j + 2], means[k, j + 3]
+                for i in range(B):
+                    t0 = xt[j, i] - m0
+                    t1 = xt[j + 1, i] - m1
+                    t2 = xt[j + 2, i] - m2
+                    t3 = xt[j + 3, i] - m3
+                    s[i] += (t0 * t0 + t1 * t1) + (t2 * t2 + t3 * t3)
+                j += 4
+            for j in range(j, d):
+                mu = means[k, j]
+                for i in range(B):
+                    t = xt[j, i] - mu
+                    s[i] += t * t
+            p = pdiag[k, 0]
+            for i in range(B):
+                s[i] *= p
         elif kind == _SHARED and not direct[k]:
             for j in range(d):
                 c = b[k, j]
