@@ -189,32 +189,48 @@ def median_time(fn, repeats):
     return statistics.median(times)
 
 
-#: Scoring calls are timed, alternating between the libraries, until each
-#: has run this long (or :data:`MAX_SCORING_CALLS` times): a 1 ms call timed
-#: three times gave ratios that moved by 2x between runs of the grid.
+#: Scoring calls are timed in blocks, alternating between the libraries,
+#: until each has run this long (or :data:`MAX_SCORING_CALLS` times): a 1 ms
+#: call timed three times gave ratios that moved by 2x between runs of the grid.
 MIN_SCORING_SECONDS = 0.1
 MAX_SCORING_CALLS = 200
+#: Blocks per library; each block starts after :data:`SETTLE_SECONDS` idle
+#: and one untimed call. Right after scikit-learn's call, numpy's OpenBLAS
+#: worker threads spin (about 0.1 s here, measured from their CPU time)
+#: and take a core from whatever runs next: two 1.9 ms compiled loops on
+#: two threads took 7.2 ms as a pair after a 2-thread GEMM and 3.7 ms
+#: without one, and gaussmix's predict_proba at N=1e4, d=64, K=3, full
+#: 6.2 ms against 3.5. Timed call by call in strict alternation, every
+#: gaussmix call paid that. The untimed call wakes the idle cores.
+SCORING_BLOCKS = 2
+SETTLE_SECONDS = 0.15
 
 
-def scoring_times(method, estimators, X, repeats):
-    """Median seconds of ``method(X)`` per estimator, calls alternating between them.
+def scoring_times(method, estimators, X, repeats, blocks=SCORING_BLOCKS):
+    """Median seconds of ``method(X)`` per estimator, timed in alternating blocks.
 
-    At least ``repeats`` calls each, more until each estimator's calls add up
-    to :data:`MIN_SCORING_SECONDS`; alternating spreads a slow spell of the
-    machine over both.
+    Each library gets ``blocks`` blocks, each after the other
+    library's threads have settled and one untimed call; a block times calls
+    until it has run its share of :data:`MIN_SCORING_SECONDS` (at least
+    ``repeats`` calls over the blocks). Alternating spreads a slow spell of
+    the machine over both.
     """
     times = [[] for _ in estimators]
     calls = [getattr(e, method) for e in estimators]
-    for call in calls:  # warm: the first call may compile or allocate
-        call(X)
-    while True:
+    per_block = max(1, -(-repeats // blocks))
+    for _ in range(blocks):
         for call, t in zip(calls, times):
-            t0 = time.perf_counter()
-            call(X)
-            t.append(time.perf_counter() - t0)
-        done = all(sum(t) >= MIN_SCORING_SECONDS for t in times)
-        if len(times[0]) >= MAX_SCORING_CALLS or (len(times[0]) >= repeats and done):
-            return [statistics.median(t) for t in times]
+            time.sleep(SETTLE_SECONDS)
+            call(X)  # untimed: compiles or allocates the first time, wakes the cores
+            spent, n = 0.0, 0
+            while n < per_block or (spent < MIN_SCORING_SECONDS / blocks and n < MAX_SCORING_CALLS // blocks):
+                t0 = time.perf_counter()
+                call(X)
+                elapsed = time.perf_counter() - t0
+                t.append(elapsed)
+                spent += elapsed
+                n += 1
+    return [statistics.median(t) for t in times]
 
 
 def run_cell(n, d, K, family, dtype, args, rates):
@@ -238,8 +254,9 @@ def _timed_cell(X, init, K, family, dtype, n, d, args, rates):
     # number of iterations, whatever each library's timing needed.
     gm = timed_fit(GaussianMixture, X, K, family, init, sk_long)[1]
     ll_rel = abs(gm.lower_bound_ - sk.lower_bound_) / max(abs(sk.lower_bound_), 1e-300)
-    pp = scoring_times("predict_proba", (sk, gm), X, args.repeats)
-    ss = scoring_times("score_samples", (sk, gm), X, args.repeats)
+    blocks = 1 if args.quick else SCORING_BLOCKS  # --quick keeps to a minute
+    pp = scoring_times("predict_proba", (sk, gm), X, args.repeats, blocks)
+    ss = scoring_times("score_samples", (sk, gm), X, args.repeats, blocks)
     mem = [peak_fit_memory(c, X, K, family, init, 2) for c in (SKGaussianMixture, GaussianMixture)]
     gflops = flops_per_iteration(n, d, K, family) / gm_it / 1e9
     return {
