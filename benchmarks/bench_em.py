@@ -18,7 +18,8 @@ forms them: for ``tied`` that is K scatters, where gaussmix forms one pooled
 scatter, so there the figure is nominal) against the GEMM
 rate measured in the same run, the relative difference of the final
 log-likelihoods, ``predict_proba`` and ``score_samples`` times (medians of
-calls alternating between the libraries, at least 0.1 s of each), and the
+calls in blocks alternating between the libraries, each block after the
+other library's threads have settled; see :func:`scoring_times`), and the
 peak memory that ``fit`` allocates beyond the data (tracemalloc).
 
 Run ``python benchmarks/bench_em.py --quick`` for a small grid (under a
@@ -206,6 +207,11 @@ SCORING_BLOCKS = 2
 SETTLE_SECONDS = 0.15
 
 
+def scoring_blocks(args):
+    """Blocks per library for the scoring times: one under ``--quick``, to keep it to a minute."""
+    return 1 if args.quick else SCORING_BLOCKS
+
+
 def scoring_times(method, estimators, X, repeats, blocks=SCORING_BLOCKS):
     """Median seconds of ``method(X)`` per estimator, timed in alternating blocks.
 
@@ -254,9 +260,8 @@ def _timed_cell(X, init, K, family, dtype, n, d, args, rates):
     # number of iterations, whatever each library's timing needed.
     gm = timed_fit(GaussianMixture, X, K, family, init, sk_long)[1]
     ll_rel = abs(gm.lower_bound_ - sk.lower_bound_) / max(abs(sk.lower_bound_), 1e-300)
-    blocks = 1 if args.quick else SCORING_BLOCKS  # --quick keeps to a minute
-    pp = scoring_times("predict_proba", (sk, gm), X, args.repeats, blocks)
-    ss = scoring_times("score_samples", (sk, gm), X, args.repeats, blocks)
+    pp = scoring_times("predict_proba", (sk, gm), X, args.repeats, scoring_blocks(args))
+    ss = scoring_times("score_samples", (sk, gm), X, args.repeats, scoring_blocks(args))
     mem = [peak_fit_memory(c, X, K, family, init, 2) for c in (SKGaussianMixture, GaussianMixture)]
     gflops = flops_per_iteration(n, d, K, family) / gm_it / 1e9
     return {
@@ -384,9 +389,11 @@ def write_results(args, info, rates, rows, memory, total):
         f"(time of L iterations - time of {args.iters_short}) / (L - {args.iters_short}), "
         f"both libraries from the same start with tol=0; L starts at {args.iters_long} and its extra "
         f"iterations double, per library, until they take {MIN_EXTRA_SECONDS * 1e3:.0f} ms "
-        f"(start-up noise swamps fewer). predict_proba and score_samples: medians of at least "
-        f"{args.repeats} calls, alternating between the libraries, until each has run "
-        f"{MIN_SCORING_SECONDS:.1f} s (at most {MAX_SCORING_CALLS} calls).",
+        f"(start-up noise swamps fewer). predict_proba and score_samples: medians of calls in "
+        f"{scoring_blocks(args)} block(s) per library, alternating between the libraries, each block "
+        f"after {SETTLE_SECONDS:.2f} s idle and one untimed call (the other library's BLAS threads "
+        f"spin for about 0.1 s after it returns); at least {args.repeats} calls and "
+        f"{MIN_SCORING_SECONDS:.1f} s per library, at most {MAX_SCORING_CALLS} calls.",
         "",
         "Machine: " + "; ".join(f"{k} {v}" for k, v in info.items()),
         "",
