@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gaussmix import GaussianMixture, _fast, _threads
+from gaussmix import GaussianMixture, _fast, _threads, _triangular
 from gaussmix._em import MixtureParams, statistics_pass
 from gaussmix._estep import log_resp_from_weighted, weighted_log_prob_reference
 from gaussmix._stats import accumulate_reference
@@ -105,11 +105,15 @@ def test_row_kernel_at_the_largest_shapes_it_takes(structure, K, d):
     assert ll == pytest.approx(ref_ll, rel=1e-12)
 
 
+@pytest.mark.parametrize("tile_rows", [None, 24])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("n, d, K", [(1, 1, 1), (65, 7, 3), (130, 8, 2), (300, 13, 4), (200, 33, 3)])
-def test_triangular_route_matches_the_reference(n, d, K, dtype):
-    # TRMM/SYRK per component: d below, at and past its 8-wide partial sums,
-    # one row, one component, and blocks that do not divide n.
+def test_triangular_route_matches_the_reference(n, d, K, dtype, tile_rows, monkeypatch):
+    # TRMM/SYRK per component: one row, one component, and n that no tile
+    # divides: with 24-row tiles, the last holds 1, 17, 10, 12 or 8 rows
+    # (whole and partial groups of the 8 rows transposed together).
+    if tile_rows is not None:
+        monkeypatch.setattr(_triangular, "TILE_ROWS", tile_rows)
     rng = np.random.default_rng(n + d + K)
     params = random_params(rng, "full", K, d, offset=100.0)
     X = (params.means[rng.integers(0, K, n)] + rng.normal(size=(n, d)) * 2).astype(dtype)

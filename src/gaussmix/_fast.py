@@ -62,7 +62,6 @@ import numpy as np
 
 from ._kernels import accumulate_numpy, moments_from_sums, recompute_exact, sq_distances_diagonal
 from . import _triangular
-from ._triangular import sq_dist
 from ._numba import AVAILABLE, jit, float64_from_bits
 from ._stats import SuffStats
 
@@ -545,6 +544,40 @@ def _e_step_rows(X, geometry, log_prob, resp):
             for i in range(m):
                 for k in range(K):
                     resp[i0 + i, k] = e[k, i]
+
+
+@jit(inline="always")
+def sq_dist(v, b):
+    """``sum_j (v_j - b_j)^2`` in float64, as eight partial sums in a fixed order.
+
+    A single running sum is one dependent add after another (4 cycles
+    each); eight independent ones overlap. They stay scalar code (LLVM does
+    not pack them into one vector, seen in the assembly), so this serves
+    only the shared BLAS route past d=64; their order does not depend on
+    the data's alignment, so results are reproducible.
+    """
+    d = v.shape[0]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    j = 0
+    while j + 8 <= d:
+        t0, t1 = np.float64(v[j]) - b[j], np.float64(v[j + 1]) - b[j + 1]
+        t2, t3 = np.float64(v[j + 2]) - b[j + 2], np.float64(v[j + 3]) - b[j + 3]
+        t4, t5 = np.float64(v[j + 4]) - b[j + 4], np.float64(v[j + 5]) - b[j + 5]
+        t6, t7 = np.float64(v[j + 6]) - b[j + 6], np.float64(v[j + 7]) - b[j + 7]
+        s0 += t0 * t0
+        s1 += t1 * t1
+        s2 += t2 * t2
+        s3 += t3 * t3
+        s4 += t4 * t4
+        s5 += t5 * t5
+        s6 += t6 * t6
+        s7 += t7 * t7
+        j += 8
+    while j < d:
+        t0 = np.float64(v[j]) - b[j]
+        s0 += t0 * t0
+        j += 1
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
 @jit()
