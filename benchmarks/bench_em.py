@@ -18,8 +18,8 @@ forms them: for ``tied`` that is K scatters, where gaussmix forms one pooled
 scatter, so there the figure is nominal) against the GEMM
 rate measured in the same run, the relative difference of the final
 log-likelihoods, ``predict_proba`` and ``score_samples`` times (medians of
-calls in blocks alternating between the libraries, each block after the
-other library's threads have settled; see :func:`scoring_times`), and the
+calls in blocks alternating between the libraries, each block after a
+warm-up of its own library's calls; see :func:`scoring_times`), and the
 peak memory that ``fit`` allocates beyond the data (tracemalloc).
 
 Run ``python benchmarks/bench_em.py --quick`` for a small grid (under a
@@ -195,16 +195,28 @@ def median_time(fn, repeats):
 #: call timed three times gave ratios that moved by 2x between runs of the grid.
 MIN_SCORING_SECONDS = 0.1
 MAX_SCORING_CALLS = 200
-#: Blocks per library; each block starts after :data:`SETTLE_SECONDS` idle
-#: and one untimed call. Right after scikit-learn's call, numpy's OpenBLAS
-#: worker threads spin (about 0.1 s here, measured from their CPU time)
-#: and take a core from whatever runs next: two 1.9 ms compiled loops on
-#: two threads took 7.2 ms as a pair after a 2-thread GEMM and 3.7 ms
-#: without one, and gaussmix's predict_proba at N=1e4, d=64, K=3, full
-#: 6.2 ms against 3.5. Timed call by call in strict alternation, every
-#: gaussmix call paid that. The untimed call wakes the idle cores.
+#: Blocks per library; each block starts with :data:`WARMUP_SECONDS` of
+#: untimed calls of its own library. Two effects of this machine make the
+#: warm-up needed, and an idle pause would meet only the first:
+#:
+#: - Right after scikit-learn's call, numpy's OpenBLAS worker threads spin
+#:   (about 0.1 s here, measured from their CPU time) and take a core from
+#:   whatever runs next: two 1.9 ms compiled loops on two threads took
+#:   7.2 ms as a pair after a 2-thread GEMM and 3.7 ms without one. Timed
+#:   call by call in strict alternation, every gaussmix call paid that.
+#: - After the process has been idle (0.15 s), one of the two cores runs at
+#:   about half speed for the next 50-100 ms: gaussmix's predict_proba
+#:   (N=1e4, d=64, K=3, full) splits into two identical 5000-row chunks, one
+#:   per thread, and in those calls one chunk took 4.8 ms and the other 2.4
+#:   (per-chunk timings), against 2.4 for both once warm. A compiled
+#:   multiply-add loop on two threads showed the same. Blocks after an idle
+#:   pause sat mostly inside that spell, so their medians came out up to 2x
+#:   high from run to run, for gaussmix more than for scikit-learn.
+#:
+#: Both libraries get the same warm-up, and the times are those of repeated
+#: calls on a busy machine.
 SCORING_BLOCKS = 2
-SETTLE_SECONDS = 0.15
+WARMUP_SECONDS = 0.15
 
 
 def scoring_blocks(args):
@@ -215,8 +227,8 @@ def scoring_blocks(args):
 def scoring_times(method, estimators, X, repeats, blocks=SCORING_BLOCKS):
     """Median seconds of ``method(X)`` per estimator, timed in alternating blocks.
 
-    Each library gets ``blocks`` blocks, each after the other
-    library's threads have settled and one untimed call; a block times calls
+    Each library gets ``blocks`` blocks, each after :data:`WARMUP_SECONDS`
+    of its own untimed calls (at least one); a block times calls
     until it has run its share of :data:`MIN_SCORING_SECONDS` (at least
     ``repeats`` calls over the blocks). Alternating spreads a slow spell of
     the machine over both.
@@ -226,8 +238,10 @@ def scoring_times(method, estimators, X, repeats, blocks=SCORING_BLOCKS):
     per_block = max(1, -(-repeats // blocks))
     for _ in range(blocks):
         for call, t in zip(calls, times):
-            time.sleep(SETTLE_SECONDS)
-            call(X)  # untimed: compiles or allocates the first time, wakes the cores
+            warm_until = time.perf_counter() + WARMUP_SECONDS
+            call(X)  # untimed, at least once: compiles or allocates the first time
+            while time.perf_counter() < warm_until:
+                call(X)
             spent, n = 0.0, 0
             while n < per_block or (spent < MIN_SCORING_SECONDS / blocks and n < MAX_SCORING_CALLS // blocks):
                 t0 = time.perf_counter()
@@ -391,8 +405,9 @@ def write_results(args, info, rates, rows, memory, total):
         f"iterations double, per library, until they take {MIN_EXTRA_SECONDS * 1e3:.0f} ms "
         f"(start-up noise swamps fewer). predict_proba and score_samples: medians of calls in "
         f"{scoring_blocks(args)} block(s) per library, alternating between the libraries, each block "
-        f"after {SETTLE_SECONDS:.2f} s idle and one untimed call (the other library's BLAS threads "
-        f"spin for about 0.1 s after it returns); at least {args.repeats} calls and "
+        f"after {WARMUP_SECONDS:.2f} s of untimed calls of its own (the other library's BLAS threads "
+        f"spin for about 0.1 s after it returns, and a core runs slow for a while after the machine "
+        f"idles); at least {args.repeats} calls and "
         f"{MIN_SCORING_SECONDS:.1f} s per library, at most {MAX_SCORING_CALLS} calls.",
         "",
         "Machine: " + "; ".join(f"{k} {v}" for k, v in info.items()),
