@@ -319,6 +319,28 @@ def test_shared_factors_take_the_row_kernel_up_to_d_64(d):
     assert_stats_close(got, ref, 1e-9, 1.0, 200 * 100.0)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("n, d, K", [(1, 1, 1), (65, 7, 3), (130, 8, 2), (200, 66, 4)])
+def test_shared_blas_route_matches_the_reference(n, d, K, dtype, monkeypatch):
+    # Past d=64 a shared factor whitens by one product and sums each
+    # distance over features in 24-row tiles here: last tiles of 1, 17, 10
+    # and 8 rows, d below, at and past the four features summed per pass.
+    monkeypatch.setattr(_fast, "SHARED_TILE_ROWS", 24)
+    rng = np.random.default_rng(n + d)
+    params = random_params(rng, "shared", K, d, offset=10.0)
+    X = (params.means[rng.integers(0, K, n)] + rng.normal(size=(n, d))).astype(dtype)
+    ep = params.estep_params(np, X.dtype)
+    plan = _fast.plan_of(ep)
+    plan.row_kernel = False
+    rtol = 1e-10 if dtype == "float64" else 2e-5
+    wlp = _fast.weighted_log_prob64(X, plan)
+    np.testing.assert_allclose(wlp, weighted_log_prob_reference(X, ep), rtol=rtol, atol=rtol)
+    got, ll, _ = _fast.chunk_statistics(X, None, ep, "pooled")
+    ref, ref_ll = reference_statistics(X, None, params, "pooled")
+    assert ll == pytest.approx(ref_ll, rel=rtol)
+    assert_stats_close(got, ref, rtol, 10.0, n * 100.0)
+
+
 @pytest.mark.parametrize("structure", ["full", "shared", "diag", "spherical"])
 @pytest.mark.parametrize("row_kernel", [True, False])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
