@@ -31,3 +31,39 @@ def shared(*parts):
             pytest.fail(f"{path} is missing but GAUSSMIX_REQUIRE_SHARED=1")
         pytest.skip(f"{path} not found")
     return path
+
+
+def random_params(rng, structure, K, d, offset=0.0, scale=1.0):
+    """Random mixture parameters (``updaters.MixtureParams``) in ``structure``'s layout."""
+    from gaussmix.structures import STRUCTURES
+    from gaussmix.updaters import MixtureParams
+
+    if structure == "full":
+        A = rng.normal(size=(K, d, d))
+        cov = (A @ np.swapaxes(A, 1, 2) / d + np.eye(d)) * scale**2
+    elif structure == "shared":
+        A = rng.normal(size=(d, d))
+        cov = (A @ A.T / d + np.eye(d)) * scale**2
+    elif structure == "diag":
+        cov = rng.uniform(0.3, 3, size=(K, d)) * scale**2
+    else:
+        cov = rng.uniform(0.3, 3, size=K) * scale**2
+    means = rng.normal(size=(K, d)) * 3 * scale + offset
+    return MixtureParams(rng.dirichlet(np.ones(K)), means, cov,
+                         STRUCTURES[structure].prec_chol_from_cov(cov), structure)
+
+
+def params_of(weights, means, cov, structure):
+    """``MixtureParams`` from weights, means and covariances in ``structure``'s layout."""
+    from gaussmix.structures import STRUCTURES
+    from gaussmix.updaters import MixtureParams
+
+    return MixtureParams(np.asarray(weights), np.asarray(means), cov,
+                         STRUCTURES[structure].prec_chol_from_cov(cov), structure)
+
+
+def estep_params(params, xp=np, dtype=np.float64):
+    """The E-step parameters of point estimates, in a chunk's namespace and dtype."""
+    from gaussmix.updaters.ml import estep_inputs
+
+    return estep_inputs(params).for_chunk(xp, dtype)

@@ -202,12 +202,12 @@ def test_progress_reads_the_librarys_log_records():
     from rich.progress import Progress
 
     from gaussmix import GaussianMixture, select
-    from gaussmix.cli import _ProgressHandler
+    from gaussmix.cli.common import ProgressHandler
 
     X = np.random.default_rng(0).normal(size=(200, 2))
     with Progress(console=Console(file=__import__("io").StringIO())) as progress:
         task = progress.add_task("x", total=None)
-        handler = _ProgressHandler(progress, task)
+        handler = ProgressHandler(progress, task)
         import logging
 
         logger = logging.getLogger("gaussmix")

@@ -86,6 +86,8 @@ def test_float32_dask_array_stays_float32(data):
 
 def test_bad_dask_input_says_what_is_wrong(data):
     X, w = data
+    with pytest.raises(ValueError, match="learning_method='batch', which runs on the workers"):
+        _fit(da.from_array(X, chunks=(100, 3)), learning_method="online")
     Y = X.copy()
     Y[333, 2] = np.inf
     with pytest.raises(ValueError, match=r"inf.*rows 333"):

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 from rich.console import Console
 
-from gaussmix._demo import run_demo
+from gaussmix.demo import run_demo
 from gaussmix.datasets import load_iris
 
 

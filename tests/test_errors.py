@@ -131,7 +131,7 @@ def test_bad_sample_count(X):
 
 
 # Scoring an in-memory array looks for NaN and inf only where the E-step's
-# log p(x) came out non-finite (mixture._fused_e_step); these tests hold
+# log p(x) came out non-finite (engine.scoring.fused_e_step); these tests hold
 # that on every model and route, with the bad rows in a later chunk.
 SCORING = ["predict_proba", "score_samples", "predict", "score"]
 
@@ -139,11 +139,11 @@ SCORING = ["predict_proba", "score_samples", "predict", "score"]
 @pytest.fixture
 def every_route_blas(monkeypatch):
     """Send every structure off the row kernel, onto the BLAS routes."""
-    from gaussmix import _fast
+    from gaussmix.engine.kernels import rows
 
     for limit in ("ROW_KERNEL_MAX_D_MATRIX", "ROW_KERNEL_MAX_D_TRIANGULAR_F32", "ROW_KERNEL_MAX_D_SHARED",
                   "ROW_KERNEL_MAX_DK_DIAG"):
-        monkeypatch.setattr(_fast, limit, 0)
+        monkeypatch.setattr(rows, limit, 0)
 
 
 def _fitted(model, dtype, seed=3):

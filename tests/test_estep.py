@@ -9,29 +9,16 @@ from hypothesis import strategies as st
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from gaussmix._em import MixtureParams, run_em
 from gaussmix.backends import ArraySource
-from gaussmix._estep import e_step, weighted_log_prob
-from gaussmix._stats import accumulate
-from gaussmix._structures import STRUCTURES
+from gaussmix.engine import driver
+from gaussmix.engine.passes import accumulate, e_step, weighted_log_prob
+from gaussmix.engine.schedules import Batch
 from gaussmix.models import get_model
+from gaussmix.structures import STRUCTURES
+from gaussmix.updaters import MaximumLikelihood
+from gaussmix.updaters.ml import estep_inputs
 
-
-def random_params(rng, structure, K, d):
-    if structure == "full":
-        A = rng.normal(size=(K, d, d))
-        cov = A @ np.swapaxes(A, 1, 2) + np.eye(d)
-    elif structure == "shared":
-        A = rng.normal(size=(d, d))
-        cov = A @ A.T + np.eye(d)
-    elif structure == "diag":
-        cov = rng.uniform(0.3, 3, size=(K, d))
-    else:
-        cov = rng.uniform(0.3, 3, size=K)
-    weights = rng.dirichlet(np.ones(K))
-    means = rng.normal(size=(K, d)) * 3
-    prec_chol = STRUCTURES[structure].prec_chol_from_cov(cov)
-    return MixtureParams(weights, means, cov, prec_chol, structure)
+from .helpers import estep_params, random_params
 
 
 @pytest.mark.parametrize("structure", list(STRUCTURES))
@@ -40,13 +27,13 @@ def test_log_density_matches_scipy(structure):
     K, d = 3, 4
     p = random_params(rng, structure, K, d)
     X = rng.normal(size=(25, d)) * 2
-    wlp = weighted_log_prob(X, p.estep_params(np, np.float64))
+    wlp = weighted_log_prob(X, estep_params(p, np, np.float64))
     cov = STRUCTURES[structure].to_full(p.covariances, K, d)
     expected = np.column_stack(
         [np.log(p.weights[k]) + multivariate_normal(p.means[k], cov[k]).logpdf(X) for k in range(K)]
     )
     np.testing.assert_allclose(wlp, expected, rtol=1e-10)
-    log_prob_norm, resp = e_step(X, p.estep_params(np, np.float64))
+    log_prob_norm, resp = e_step(X, estep_params(p, np, np.float64))
     np.testing.assert_allclose(log_prob_norm, logsumexp(expected, axis=1), rtol=1e-10)
     np.testing.assert_allclose(resp, np.exp(expected - logsumexp(expected, axis=1)[:, None]), atol=1e-12)
 
@@ -64,7 +51,7 @@ def test_responsibilities_sum_to_one(structure, K, d, n, scale, seed):
     rng = np.random.default_rng(seed)
     p = random_params(rng, structure, K, d)
     X = rng.normal(size=(n, d)) * scale
-    log_prob_norm, resp = e_step(X, p.estep_params(np, np.float64))
+    log_prob_norm, resp = e_step(X, estep_params(p, np, np.float64))
     assert np.all(np.isfinite(resp)) and np.all(resp >= 0)
     np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=1e-12)
     assert np.all(np.isfinite(log_prob_norm))
@@ -75,7 +62,7 @@ def test_far_outlier_keeps_finite_responsibilities():
     p = random_params(rng, "diag", 2, 2)
     X = np.array([[1e200, -1e200], [0.0, 0.0]])
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        lp, resp = e_step(X, p.estep_params(np, np.float64))
+        lp, resp = e_step(X, estep_params(p, np, np.float64))
     assert lp[0] == -math.inf
     assert np.all(np.isfinite(resp))
     np.testing.assert_allclose(resp.sum(axis=1), 1.0)
@@ -95,8 +82,8 @@ def test_chunk_work_runs_on_array_api_strict(structure, dtype):
     X = rng.normal(size=(40, d)).astype(dtype)
     w = rng.uniform(0, 2, size=40)
     Xs, ws = xps.asarray(X), xps.asarray(w)
-    lp_np, resp_np = e_step(X, p.estep_params(np, X.dtype))
-    lp_s, resp_s = e_step(Xs, p.estep_params(xps, Xs.dtype))
+    lp_np, resp_np = e_step(X, estep_params(p, np, X.dtype))
+    lp_s, resp_s = e_step(Xs, estep_params(p, xps, Xs.dtype))
     assert resp_s.dtype == Xs.dtype  # float32 stays float32
     rtol = 1e-12 if dtype == "float64" else 1e-5
     np.testing.assert_allclose(np.from_dlpack(lp_s), lp_np, rtol=rtol)
@@ -113,10 +100,11 @@ def test_em_driver_runs_on_array_api_strict():
     model, _ = get_model("full")
     p = random_params(rng, "full", 2, 2)
     p.means = X[[0, 100]]
-    kwargs = dict(reg_covar=1e-6, tol=0.0, max_iter=8)
-    a = run_em(ArraySource(X, None, 25), model, p, **kwargs)
-    b = run_em(ArraySource(xps.asarray(X), None, 25), model, p, **kwargs)
+    updater = MaximumLikelihood(model, reg_covar=1e-6)
+    kwargs = dict(tol=0.0, max_iter=8)
+    a = driver.run(ArraySource(X, None, 25), updater, p, Batch(), **kwargs)
+    b = driver.run(ArraySource(xps.asarray(X), None, 25), updater, p, Batch(), **kwargs)
     np.testing.assert_allclose(b.lower_bounds, a.lower_bounds, rtol=1e-12)
-    np.testing.assert_allclose(b.params.covariances, a.params.covariances, rtol=1e-10)
-    stats, ll, weight = ArraySource(xps.asarray(X), None, 7).statistics(p, "full")
+    np.testing.assert_allclose(b.state.covariances, a.state.covariances, rtol=1e-10)
+    stats, ll, weight = ArraySource(xps.asarray(X), None, 7).statistics(estep_inputs(p), "full")
     assert isinstance(ll, float) and weight == 120.0

@@ -1,4 +1,4 @@
-"""The compiled kernels (``_fast``) against the array-API reference path."""
+"""The compiled kernels (``engine.kernels``: rows, triangular, blas) against the reference."""
 
 import threading
 
@@ -7,14 +7,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gaussmix import GaussianMixture, _fast, _threads, _triangular
-from gaussmix._em import MixtureParams, statistics_pass
-from gaussmix._estep import log_resp_from_weighted, weighted_log_prob_reference
-from gaussmix._stats import accumulate_reference
-from gaussmix._structures import STRUCTURES
+from gaussmix import GaussianMixture
+from gaussmix.engine import kernels, passes, threads
+from gaussmix.engine.estep import log_resp_from_weighted, weighted_log_prob_reference
+from gaussmix.engine.kernels import blas, primitives, rows, triangular
+from gaussmix.engine.kernels.compiled import AVAILABLE
+from gaussmix.engine.kernels.plan import plan_of
+from gaussmix.engine.stats import accumulate_reference
+from gaussmix.structures import STRUCTURES
+
+from .helpers import estep_params, params_of, random_params
 
 pytestmark = [
-    pytest.mark.skipif(not _fast.AVAILABLE, reason="numba is not installed"),
+    pytest.mark.skipif(not AVAILABLE, reason="numba is not installed"),
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
     # The reference squares rows of 1e200 on purpose.
     pytest.mark.filterwarnings("ignore:.*encountered in multiply:RuntimeWarning"),
@@ -23,25 +28,18 @@ pytestmark = [
 SCATTER = {"full": "full", "shared": "pooled", "diag": "diag", "spherical": "diag"}
 
 
-def random_params(rng, structure, K, d, offset=0.0, scale=1.0):
-    if structure == "full":
-        A = rng.normal(size=(K, d, d))
-        cov = (A @ np.swapaxes(A, 1, 2) / d + np.eye(d)) * scale**2
-    elif structure == "shared":
-        A = rng.normal(size=(d, d))
-        cov = (A @ A.T / d + np.eye(d)) * scale**2
-    elif structure == "diag":
-        cov = rng.uniform(0.3, 3, size=(K, d)) * scale**2
-    else:
-        cov = rng.uniform(0.3, 3, size=K) * scale**2
-    means = rng.normal(size=(K, d)) * 3 * scale + offset
-    return MixtureParams(rng.dirichlet(np.ones(K)), means, cov,
-                         STRUCTURES[structure].prec_chol_from_cov(cov), structure)
+#: The compiled kernel past the row kernel's limits, per structure.
+BLAS_ROUTE = {"full": triangular.KERNEL, "shared": blas.SHARED, "diag": blas.DIAGONAL,
+              "spherical": blas.DIAGONAL}
+
+
+def route(structure, row_kernel):
+    return rows.KERNEL if row_kernel else BLAS_ROUTE[structure]
 
 
 def reference_statistics(X, w, params, scatter):
     """One chunk's (stats, loglik) by the array-API reference functions."""
-    ep = params.estep_params(np, X.dtype)
+    ep = estep_params(params, np, X.dtype)
     log_prob, log_resp = log_resp_from_weighted(weighted_log_prob_reference(X, ep))
     lp = log_prob.astype(np.float64)
     loglik = lp.sum() if w is None else np.where(w > 0, lp * w, 0.0).sum()
@@ -49,9 +47,8 @@ def reference_statistics(X, w, params, scatter):
 
 
 def fast_statistics(X, w, params, scatter, row_kernel):
-    ep = params.estep_params(np, X.dtype)
-    _fast.plan_of(ep).row_kernel = row_kernel
-    return _fast.chunk_statistics(X, w, ep, scatter)
+    ep = estep_params(params, np, X.dtype)
+    return route(params.structure, row_kernel).statistics(X, w, ep, scatter)
 
 
 def assert_stats_close(got, ref, rtol, scale, spread):
@@ -97,9 +94,9 @@ def test_row_kernel_at_the_largest_shapes_it_takes(structure, K, d):
     rng = np.random.default_rng(K)
     params = random_params(rng, structure, K, d)
     X = params.means[rng.integers(0, K, 300)] + rng.normal(size=(300, d))
-    ep = params.estep_params(np, X.dtype)
-    assert _fast.plan_of(ep).uses_row_kernel(X.dtype)  # the routing limits admit this shape
-    got, ll, _ = _fast.chunk_statistics(X, None, ep, SCATTER[structure])
+    ep = estep_params(params, np, X.dtype)
+    assert kernels.for_chunk(X, structure, K, d) is rows.KERNEL  # the routing limits admit this shape
+    got, ll, _ = passes.chunk_statistics(X, None, ep, SCATTER[structure])
     ref, ref_ll = reference_statistics(X, None, params, SCATTER[structure])
     assert_stats_close(got, ref, 1e-9, 1.0, 300 * 100.0)
     assert ll == pytest.approx(ref_ll, rel=1e-12)
@@ -113,32 +110,29 @@ def test_triangular_route_matches_the_reference(n, d, K, dtype, tile_rows, monke
     # divides: with 24-row tiles, the last holds 1, 17, 10, 12 or 8 rows
     # (whole and partial groups of the 8 rows transposed together).
     if tile_rows is not None:
-        monkeypatch.setattr(_triangular, "TILE_ROWS", tile_rows)
+        monkeypatch.setattr(triangular, "TILE_ROWS", tile_rows)
     rng = np.random.default_rng(n + d + K)
     params = random_params(rng, "full", K, d, offset=100.0)
     X = (params.means[rng.integers(0, K, n)] + rng.normal(size=(n, d)) * 2).astype(dtype)
     w = rng.uniform(0, 3, size=n)
     w[rng.random(n) < 0.2] = 0.0
-    ep = params.estep_params(np, X.dtype)
-    plan = _fast.plan_of(ep)
-    plan.row_kernel = False
-    assert plan.structure == "full" and not plan.uses_row_kernel(X.dtype)
-    got, ll, _ = _fast.chunk_statistics(X, w, ep, "full")
+    ep = estep_params(params, np, X.dtype)
+    plan = plan_of(ep)
+    got, ll, _ = triangular.KERNEL.statistics(X, w, ep, "full")
     ref, ref_ll = reference_statistics(X, w, params, "full")
     rtol = 1e-10 if dtype == "float64" else 2e-5
     assert_stats_close(got, ref, rtol, 100.0, n * 100.0)
     assert ll == pytest.approx(ref_ll, rel=rtol)
-    wlp = _fast.weighted_log_prob64(X, plan)
+    wlp = triangular.KERNEL.log_prob64(np.ascontiguousarray(X), plan)
     np.testing.assert_allclose(wlp, weighted_log_prob_reference(X, ep), rtol=rtol, atol=rtol)
 
 
 def test_float32_full_covariances_leave_the_row_kernel_sooner():
     rng = np.random.default_rng(5)
-    d = _fast.ROW_KERNEL_MAX_D_TRIANGULAR_F32 + 1
-    plan = _fast.plan_of(random_params(rng, "full", 3, d).estep_params(np, np.float32))
-    assert not plan.uses_row_kernel(np.float32) and plan.uses_row_kernel(np.float64)
-    shared = _fast.plan_of(random_params(rng, "shared", 3, d).estep_params(np, np.float32))
-    assert shared.uses_row_kernel(np.float32)
+    d = rows.ROW_KERNEL_MAX_D_TRIANGULAR_F32 + 1
+    assert kernels.select("numpy", np.float32, "full", 3, d) is triangular.KERNEL
+    assert kernels.select("numpy", np.float64, "full", 3, d) is rows.KERNEL
+    assert kernels.select("numpy", np.float32, "shared", 3, d) is rows.KERNEL
 
 
 @pytest.mark.parametrize("row_kernel", [True, False])
@@ -149,8 +143,7 @@ def test_pooled_scatter_of_narrow_components_far_apart_is_redone_exactly(row_ker
     d = 2
     cov = np.eye(d) * 0.01**2
     means = np.array([[0.0] * d, [1e6] * d])
-    params = MixtureParams(np.array([0.5, 0.5]), means, cov,
-                           STRUCTURES["shared"].prec_chol_from_cov(cov), "shared")
+    params = params_of([0.5, 0.5], means, cov, "shared")
     X = np.vstack([means[0] + rng.normal(0, 0.01, (100, d)), means[1] + rng.normal(0, 0.01, (100, d))])
     got, _, _ = fast_statistics(X, None, params, "pooled", row_kernel)
     ref, _ = reference_statistics(X, None, params, "pooled")
@@ -165,7 +158,7 @@ def test_vectorised_exp_is_within_two_ulp_of_libm():
     def vexp(x):
         out = np.empty_like(x)
         for i in range(x.size):
-            out[i] = _fast._exp_nonpositive(x[i])
+            out[i] = primitives.exp_nonpositive(x[i])
         return out
 
     x = np.concatenate([
@@ -215,15 +208,13 @@ def test_float32_whitening_far_from_the_chunk_mean_stays_exact(structure):
     K, d = 2, 3
     cov = np.stack([np.eye(d) * 0.05**2, np.eye(d)]) if structure == "full" else np.eye(d) * 0.05**2
     means = np.array([[1e4] * d, [0.0] * d])
-    params = MixtureParams(np.array([0.5, 0.5]), means, cov,
-                           STRUCTURES[structure].prec_chol_from_cov(cov), structure)
+    params = params_of([0.5, 0.5], means, cov, structure)
     X = np.vstack([means[0] + rng.normal(0, 0.05, (100, d)), rng.normal(0, 1, (100, d))])
     X32 = X.astype(np.float32)
-    ep32, ep64 = params.estep_params(np, np.float32), params.estep_params(np, np.float64)
-    plan = _fast.plan_of(ep32)
-    plan.row_kernel = _fast.plan_of(ep64).row_kernel = False
-    got = _fast.weighted_log_prob64(X32, plan)
-    exact = _fast.weighted_log_prob64(X32.astype(np.float64), _fast.plan_of(ep64))
+    ep32, ep64 = estep_params(params, np, np.float32), estep_params(params, np, np.float64)
+    kernel = BLAS_ROUTE[structure]
+    got = kernel.log_prob64(X32, plan_of(ep32))
+    exact = kernel.log_prob64(X32.astype(np.float64), plan_of(ep64))
     np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-3)
 
 
@@ -232,7 +223,7 @@ def test_density_and_resp_match_log_sum_exp():
     wlp = rng.normal(size=(50, 4)) * 30
     wlp[3] = -np.inf
     wlp[7, 2] = -np.inf
-    resp, log_prob, total = _fast.density_and_resp(wlp)
+    resp, log_prob, total = primitives.density_and_resp(wlp)
     ref_lp, ref_lr = log_resp_from_weighted(wlp)
     np.testing.assert_allclose(log_prob, ref_lp, rtol=1e-13)
     np.testing.assert_allclose(resp, np.exp(ref_lr), rtol=1e-12, atol=1e-300)
@@ -244,10 +235,11 @@ def test_one_pass_gives_the_same_bits_on_one_thread_or_many(monkeypatch):
     params = random_params(rng, "full", 4, 3)
     X = params.means[rng.integers(0, 4, 5000)] + rng.normal(size=(5000, 3))
     chunks = [(X[i : i + 700], None) for i in range(0, 5000, 700)]
-    many = statistics_pass(chunks, params, "full")
-    assert _threads.usable() or _threads.n_threads() == 1
+    inputs = estep_params(params).host
+    many = passes.statistics_pass(chunks, inputs, "full")
+    assert threads.usable() or threads.n_threads() == 1
     monkeypatch.setenv("GAUSSMIX_NUM_THREADS", "1")
-    one = statistics_pass(chunks, params, "full")
+    one = passes.statistics_pass(chunks, inputs, "full")
     assert many[1] == one[1]
     np.testing.assert_array_equal(many[0].scatter, one[0].scatter)
 
@@ -261,7 +253,9 @@ def test_fits_match_the_numpy_kernels_from_the_same_start(monkeypatch, covarianc
     fast = GaussianMixture(3, **kw).fit(X)
     one_row = GaussianMixture(3, chunk_size=1, **kw).fit(X)  # every chunk 1 row
     ragged = GaussianMixture(3, chunk_size=97, **kw).fit(X)  # a partial last chunk
-    monkeypatch.setattr(_fast, "AVAILABLE", False)
+    for kernel in kernels.KERNELS:  # as without Numba: the NumPy kernel takes over
+        if kernel.threaded:
+            monkeypatch.setattr(kernel, "available", False)
     numpy_only = GaussianMixture(3, **kw).fit(X)
     for other in (one_row, ragged, numpy_only):
         assert fast.lower_bound_ == pytest.approx(other.lower_bound_, rel=1e-10)
@@ -275,7 +269,7 @@ def test_batched_factorisation_matches_the_per_component_one():
     rng = np.random.default_rng(6)
     A = rng.normal(size=(5, 4, 4))
     cov = A @ np.swapaxes(A, 1, 2) + 0.1 * np.eye(4)
-    from gaussmix._structures import _chol_upper_inv
+    from gaussmix.structures import _chol_upper_inv
 
     loop = np.stack([_chol_upper_inv(c) for c in cov])
     np.testing.assert_allclose(STRUCTURES["full"].prec_chol_from_cov(cov), loop, rtol=1e-10, atol=1e-12)
@@ -290,17 +284,14 @@ def test_shared_row_kernel_whitens_far_components_on_their_own():
     A = rng.normal(size=(d, d))
     cov = A @ A.T / d + np.eye(d)
     means = np.array([[1e8] * d, [0.0] * d])
-    params = MixtureParams(np.array([1e-6, 1 - 1e-6]), means, cov,
-                           STRUCTURES["shared"].prec_chol_from_cov(cov), "shared")
+    params = params_of([1e-6, 1 - 1e-6], means, cov, "shared")
     X = np.vstack([means[0] + rng.normal(size=(70, d)), rng.normal(size=(70, d))])
-    ep = params.estep_params(np, np.float64)
-    plan = _fast.plan_of(ep)
-    plan.row_kernel = True
-    assert plan.direct.tolist() == [True, False]
-    got = _fast.weighted_log_prob64(X, plan)
+    ep = estep_params(params, np, np.float64)
+    assert plan_of(ep).direct.tolist() == [True, False]
+    got = rows.KERNEL.weighted_log_prob(X, ep)
     ref = weighted_log_prob_reference(X, ep)
     np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-12)
-    stats, ll, _ = _fast.chunk_statistics(X, None, ep, "pooled")
+    stats, ll, _ = rows.KERNEL.statistics(X, None, ep, "pooled")
     ref_stats, ref_ll = reference_statistics(X, None, params, "pooled")
     assert ll == pytest.approx(ref_ll, rel=1e-12)
     np.testing.assert_allclose(stats.scatter, ref_stats.scatter, rtol=1e-7)
@@ -311,9 +302,9 @@ def test_shared_factors_take_the_row_kernel_up_to_d_64(d):
     rng = np.random.default_rng(d)
     params = random_params(rng, "shared", 5, d)
     X = params.means[rng.integers(0, 5, 200)] + rng.normal(size=(200, d))
-    ep = params.estep_params(np, np.float64)
-    assert _fast.plan_of(ep).uses_row_kernel(np.float64)
-    got, ll, _ = _fast.chunk_statistics(X, None, ep, "pooled")
+    ep = estep_params(params, np, np.float64)
+    assert kernels.for_chunk(X, "shared", 5, d) is rows.KERNEL
+    got, ll, _ = passes.chunk_statistics(X, None, ep, "pooled")
     ref, ref_ll = reference_statistics(X, None, params, "pooled")
     assert ll == pytest.approx(ref_ll, rel=1e-12)
     assert_stats_close(got, ref, 1e-9, 1.0, 200 * 100.0)
@@ -325,17 +316,15 @@ def test_shared_blas_route_matches_the_reference(n, d, K, dtype, monkeypatch):
     # Past d=64 a shared factor whitens by one product and sums each
     # distance over features in 24-row tiles here: last tiles of 1, 17, 10
     # and 8 rows, d below, at and past the four features summed per pass.
-    monkeypatch.setattr(_fast, "SHARED_TILE_ROWS", 24)
+    monkeypatch.setattr(blas, "SHARED_TILE_ROWS", 24)
     rng = np.random.default_rng(n + d)
     params = random_params(rng, "shared", K, d, offset=10.0)
     X = (params.means[rng.integers(0, K, n)] + rng.normal(size=(n, d))).astype(dtype)
-    ep = params.estep_params(np, X.dtype)
-    plan = _fast.plan_of(ep)
-    plan.row_kernel = False
+    ep = estep_params(params, np, X.dtype)
     rtol = 1e-10 if dtype == "float64" else 2e-5
-    wlp = _fast.weighted_log_prob64(X, plan)
+    wlp = blas.SHARED.log_prob64(X, plan_of(ep))
     np.testing.assert_allclose(wlp, weighted_log_prob_reference(X, ep), rtol=rtol, atol=rtol)
-    got, ll, _ = _fast.chunk_statistics(X, None, ep, "pooled")
+    got, ll, _ = blas.SHARED.statistics(X, None, ep, "pooled")
     ref, ref_ll = reference_statistics(X, None, params, "pooled")
     assert ll == pytest.approx(ref_ll, rel=rtol)
     assert_stats_close(got, ref, rtol, 10.0, n * 100.0)
@@ -348,15 +337,15 @@ def test_scoring_e_step_matches_the_reference(structure, row_kernel, dtype):
     rng = np.random.default_rng(11)
     params = random_params(rng, structure, 4, 5)
     X = (params.means[rng.integers(0, 4, 131)] + rng.normal(size=(131, 5))).astype(dtype)
-    ep = params.estep_params(np, X.dtype)
-    _fast.plan_of(ep).row_kernel = row_kernel
-    log_prob, resp = _fast.e_step(X, ep)
+    ep = estep_params(params, np, X.dtype)
+    kernel = route(structure, row_kernel)
+    log_prob, resp = kernel.e_step(X, ep)
     ref_lp, ref_log_resp = log_resp_from_weighted(weighted_log_prob_reference(X.astype(np.float64), ep))
     assert log_prob.dtype == resp.dtype == X.dtype  # float32 results stay float32
     rtol = 1e-12 if dtype == "float64" else 1e-6
     np.testing.assert_allclose(log_prob, ref_lp, rtol=rtol)
     np.testing.assert_allclose(resp, np.exp(ref_log_resp), rtol=rtol, atol=rtol)
-    alone, none = _fast.e_step(X, ep, with_resp=False)
+    alone, none = kernel.e_step(X, ep, with_resp=False)
     assert none is None
     np.testing.assert_array_equal(alone, log_prob)
 
@@ -370,7 +359,7 @@ def test_map_ordered_keeps_the_order_when_the_caller_takes_items(monkeypatch):
         time.sleep(0.002 * (i % 3))  # workers stay busy, so the caller takes some
         return i * i
 
-    assert list(_threads.map_ordered(slow_square, range(23))) == [i * i for i in range(23)]
+    assert list(threads.map_ordered(slow_square, range(23))) == [i * i for i in range(23)]
 
 
 def test_single_threaded_blas_limits_every_blas_and_restores_it():
@@ -382,7 +371,7 @@ def test_single_threaded_blas_limits_every_blas_and_restores_it():
     with threadpool_limits(2, user_api="blas"):
         before = blas_threads()
         assert before and all(n == 2 for n in before)
-        with _threads.single_threaded_blas():
+        with threads.single_threaded_blas():
             assert blas_threads() == [1] * len(before)
         assert blas_threads() == before
         # From another thread the process-wide setting is left alone.
@@ -394,5 +383,5 @@ def test_single_threaded_blas_limits_every_blas_and_restores_it():
 
 
 def _limited_from_a_thread(blas_threads):
-    with _threads.single_threaded_blas():
+    with threads.single_threaded_blas():
         return blas_threads()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gaussmix._hc import _EII, _VVV, agglomerate, hc_partitions, quantile_classes, svd_transform
+from gaussmix.hc import _EII, _VVV, agglomerate, hc_partitions, quantile_classes, svd_transform
 
 
 def brute_force(Z, criterion_name, n_clusters):

@@ -131,19 +131,19 @@ ITERATIVE = ["VEI", "VEE", "EVE", "VVE", "VEV"]
 @pytest.mark.parametrize("code", ITERATIVE)
 def test_iterative_m_steps_are_monotone(code, monkeypatch):
     """Every inner update lowers the M-step objective, from any start."""
-    from gaussmix._stats import accumulate
-    from gaussmix.models import _iterative, ellipsoidal
+    from gaussmix.engine.passes import accumulate
+    from gaussmix.models import ellipsoidal, iterative
 
     X = load_iris().data
     resp = np.random.default_rng(0).dirichlet(np.ones(3), size=150)
     stats = accumulate(X, resp, kind=get_model(code)[0].scatter)
     seen = []
-    original = _iterative.minimise
+    original = iterative.minimise
 
     def recording(update, state, objective_of, trace=None):
         return original(update, state, objective_of, trace=seen)
 
-    for module in (_iterative, ellipsoidal):
+    for module in (iterative, ellipsoidal):
         monkeypatch.setattr(module, "minimise", recording)
     get_model(code)[0].covariance_m_step(stats)
     assert len(seen) >= 3
@@ -166,13 +166,13 @@ def test_hc_start_of_the_estimator_equals_selects_cell():
 def test_an_inner_loop_that_never_settles_warns(monkeypatch):
     from sklearn.exceptions import ConvergenceWarning
 
-    from gaussmix.models import _iterative
+    from gaussmix.models import iterative
 
-    monkeypatch.setattr(_iterative, "INNER_MAX_ITER", 1)
-    monkeypatch.setattr(_iterative, "INNER_TOL", 0.0)
+    monkeypatch.setattr(iterative, "INNER_MAX_ITER", 1)
+    monkeypatch.setattr(iterative, "INNER_TOL", 0.0)
     X = load_iris().data
     resp = np.random.default_rng(0).dirichlet(np.ones(3), size=150)
-    from gaussmix._stats import accumulate
+    from gaussmix.engine.passes import accumulate
 
     with pytest.warns(ConvergenceWarning, match="inner iterations"):
         get_model("VEE")[0].covariance_m_step(accumulate(X, resp))

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gaussmix import ChunkedData, GaussianMixture
-from gaussmix._online import online_step, step_size
-from gaussmix._stats import accumulate
+from gaussmix.engine.schedules import online_step, step_size
+from gaussmix.engine.passes import accumulate
 
 from .helpers import blobs
 

@@ -257,7 +257,7 @@ def test_bad_files_say_what_is_wrong(tmp_path, data):
 
 
 def test_npy_columns_and_column_moments(data, tmp_path):
-    from gaussmix.backends._base import MappedSource, column_moments
+    from gaussmix.backends.base import MappedSource, column_moments
 
     X, w = data
     np.save(tmp_path / "x.npy", X)
@@ -293,6 +293,6 @@ def test_proba_and_density_in_one_pass_equal_the_two_methods(data, tmp_path, nam
     X, _ = data
     gm = _fit(X)
     source = _sources(X, tmp_path)[name]
-    proba, density = gm._proba_and_density(source)
+    proba, density = gm.predict_proba_and_score_samples(source)
     np.testing.assert_array_equal(proba, gm.predict_proba(X))
     np.testing.assert_array_equal(density, gm.score_samples(X))

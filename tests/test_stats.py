@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gaussmix._stats import accumulate, merge, reduce_stats
+from gaussmix.engine.passes import accumulate
+from gaussmix.engine.stats import merge, reduce_stats
 
 
 def direct(X, resp, w):

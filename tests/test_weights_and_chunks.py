@@ -8,11 +8,18 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import GaussianMixture
-from gaussmix._chunks import auto_chunk_size, chunk_slices
+from gaussmix.engine import kernels
+from gaussmix.engine.chunks import auto_chunk_size, chunk_slices
+from gaussmix.engine.passes import chunk_rows
 
 from .helpers import blobs
 
 TYPES = ["full", "tied", "diag", "spherical"]
+
+#: The kernels behind the routes, and each one's bytes per row ``(K, d, itemsize)``.
+ROUTE_KERNEL = {"row": kernels.get("numba-rows"), "triangular": kernels.get("numba-triangular"),
+                "blas": kernels.get("numpy")}
+ROUTE_COST = {name: kernel.bytes_per_row for name, kernel in ROUTE_KERNEL.items()}
 
 
 def fixed_start(X, covariance_type="full", K=3):
@@ -191,8 +198,9 @@ def test_float32_components_far_apart_keep_their_own_precision():
     (12_345, 8, 8, 3, "blas"),
 ])
 def test_auto_chunks_split_the_rows_evenly_over_the_threads(n_rows, K, d, threads, route):
-    size = auto_chunk_size(K, d, route=route, n_rows=n_rows, n_threads=threads)
-    assert size <= auto_chunk_size(K, d, route=route)  # never over the budget
+    cost = ROUTE_COST[route](K, d, 8)
+    size = auto_chunk_size(K, d, cost, n_rows=n_rows, n_threads=threads)
+    assert size <= auto_chunk_size(K, d, cost)  # never over the budget
     sizes = [s.stop - s.start for s in chunk_slices(n_rows, size)]
     assert sum(sizes) == n_rows
     assert len(sizes) % threads == 0
@@ -201,15 +209,15 @@ def test_auto_chunks_split_the_rows_evenly_over_the_threads(n_rows, K, d, thread
 
 def test_row_kernel_chunks_are_larger():
     # The row kernel forms no (n, d) copies, so the same budget holds more rows.
-    assert auto_chunk_size(3, 64, route="row") > 3 * auto_chunk_size(3, 64)
+    assert auto_chunk_size(3, 64, ROUTE_COST["row"](3, 64, 8)) > 3 * auto_chunk_size(3, 64, ROUTE_COST["blas"](3, 64, 8))
 
 
 def test_triangular_chunks_follow_the_dtype():
     # One (n, d) buffer in the chunk's dtype: float32 rows cost less, and
     # both cost less than on the BLAS route's float64 copies.
-    f64 = auto_chunk_size(16, 64, route="triangular", itemsize=8)
-    f32 = auto_chunk_size(16, 64, route="triangular", itemsize=4)
-    assert auto_chunk_size(16, 64) < f64 < f32
+    f64 = auto_chunk_size(16, 64, ROUTE_COST["triangular"](16, 64, 8))
+    f32 = auto_chunk_size(16, 64, ROUTE_COST["triangular"](16, 64, 4))
+    assert auto_chunk_size(16, 64, ROUTE_COST["blas"](16, 64, 8)) < f64 < f32
     # Within the budget: two (n, K) float64 arrays and the buffer.
     assert f32 * (2 * 8 * 16 + 4 * 64) <= 4 * 2**20
 
@@ -222,29 +230,28 @@ def test_triangular_chunks_follow_the_dtype():
     ("tied", 64, np.float64, "row"),
 ])
 def test_em_chunks_are_sized_by_their_route(cov, d, dtype, route):
-    from gaussmix import _fast
+    from gaussmix.engine.kernels.compiled import AVAILABLE
     from gaussmix.models import get_model
 
-    if not _fast.AVAILABLE:
+    if not AVAILABLE:
         pytest.skip("the compiled routes need numba")
-    gm = GaussianMixture(16, covariance_type=cov)
     structure = get_model(cov)[0].structure
-    assert _fast.chunk_route(structure, 16, d, dtype) == route
-    expected = auto_chunk_size(16, d, route=route, itemsize=np.dtype(dtype).itemsize)
-    assert gm._chunk_size(d, kernel_dtype=dtype) == expected
+    assert kernels.select("numpy", dtype, structure, 16, d) is ROUTE_KERNEL[route]
+    expected = auto_chunk_size(16, d, ROUTE_COST[route](16, d, np.dtype(dtype).itemsize))
+    assert chunk_rows(structure, 16, d, kernel_dtype=dtype) == expected
     # Work other than an EM pass or a fused E-step keeps the costliest budget.
-    assert gm._chunk_size(d) == auto_chunk_size(16, d)
+    assert chunk_rows(structure, 16, d) == auto_chunk_size(16, d, ROUTE_COST["blas"](16, d, 8))
 
 
 def test_little_work_stays_in_one_chunk():
     # 10 000 rows, d=2, K=3: two chunks would cost more to hand over and
     # merge than they save.
-    assert auto_chunk_size(3, 2, route="row", n_rows=10_000, n_threads=2) == 10_000
-    assert auto_chunk_size(3, 16, route="row", n_rows=10_000, n_threads=2) == 5_000
+    assert auto_chunk_size(3, 2, ROUTE_COST["row"](3, 2, 8), n_rows=10_000, n_threads=2) == 10_000
+    assert auto_chunk_size(3, 16, ROUTE_COST["row"](3, 16, 8), n_rows=10_000, n_threads=2) == 5_000
 
 
 def test_balanced_chunks_keep_the_fewest_rows():
     # 16 threads would cut 10 000 rows into chunks of 625; a chunk's finish
     # and merge must stay small beside its products.
-    size = auto_chunk_size(16, 20, route="row", n_rows=10_000, n_threads=16)
+    size = auto_chunk_size(16, 20, ROUTE_COST["row"](16, 20, 8), n_rows=10_000, n_threads=16)
     assert size >= 1024

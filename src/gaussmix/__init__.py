@@ -4,14 +4,14 @@ scikit-learn's estimator API on an engine that is a map-reduce over
 sufficient statistics, with mclust's covariance models.
 """
 
-from ._structures import DegenerateCovarianceError
+from ._version import __version__
 from .backends import ChunkedData, NpySource, ParquetSource
-from .io import ModelFileError, load_model as load
-from .mixture import DegenerateComponentWarning, GaussianMixture
+from .criteria import Criteria
+from .estimators import GaussianMixture, load_model as load
+from .exceptions import DegenerateComponentWarning, DegenerateCovarianceError
+from .io import ModelFileError
 from .models import available_models
 from .selection import SelectionResult, select
-
-__version__ = "0.1.0"
 
 __all__ = [
     "GaussianMixture",
@@ -22,6 +22,7 @@ __all__ = [
     "load",
     "ModelFileError",
     "SelectionResult",
+    "Criteria",
     "ChunkedData",
     "NpySource",
     "ParquetSource",

@@ -42,12 +42,14 @@ def _color(k):
 
 def _full_covariances(gm):
     """Each component's covariance as a (d, d) matrix, whatever the model."""
-    from .models import get_model
-    from ._structures import STRUCTURES
+    from .models import get_model, sklearn_names
+    from .structures import STRUCTURES
 
-    params = gm._params()
-    K, d = params.means.shape
-    return STRUCTURES[get_model(gm.covariance_type)[0].structure].to_full(params.covariances, K, d)
+    K, d = gm.means_.shape
+    if gm.covariance_type not in sklearn_names():
+        return np.asarray(gm.covariances_)  # mclust codes: (K, d, d) already
+    structure = STRUCTURES[get_model(gm.covariance_type)[0].structure]
+    return structure.to_full(gm.covariances_, K, d)
 
 
 def _names(gm, feature_names, d):
@@ -234,7 +236,7 @@ def plot_kmeans_vs_gmm(X=None, labels=None, n_components=2, random_state=0):
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
 
-    from .mixture import GaussianMixture
+    from .estimators import GaussianMixture
 
     _require_matplotlib()
     from matplotlib.figure import Figure
@@ -267,7 +269,7 @@ def plot_kmeans_vs_gmm(X=None, labels=None, n_components=2, random_state=0):
 
 def save_figure(fig, path, dpi=110):
     """Write a figure as PNG, atomically."""
-    from .io import atomic_write
+    from .io.atomic import atomic_write
 
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi))
     return path

@@ -20,11 +20,11 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.utils import check_random_state
 
-from . import _validation as val
-from ._hc import hc_partitions
-from ._init import INIT_METHODS
+from . import validation as val
+from .hc import hc_partitions
+from .init import INIT_METHODS
 from .backends.dask import is_dask_collection
-from .mixture import GaussianMixture
+from .estimators import GaussianMixture
 from .models import available_models, get_model
 
 CRITERIA = ("bic", "icl")
@@ -158,13 +158,16 @@ def _fit_cell(X, sample_weight, K, code, partition, params):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             resp = _start(X, sample_weight, K, code, partition, params["reg_covar"])
-            init = {} if partition is None else {"init_params": "hc"}
+            init = {} if partition is None else {"init_params": "hc", "resp_init": resp}
             gm = GaussianMixture(K, covariance_type=code, **init, **params)
-            # The start goes in privately: it is not a parameter of the model
-            # (a saved model would otherwise carry an n x K matrix).
-            gm._fit(X, sample_weight, resp_start=resp)
+            gm.fit(X, sample_weight=sample_weight)
+            # The start is not kept as a parameter of the model (a saved
+            # model would otherwise carry an n x K matrix): init_params="hc"
+            # says how it began.
+            gm.set_params(resp_init=None)
         messages = sorted({str(w.message) for w in caught})
-        loglik, bic, icl = gm._criteria(X, sample_weight)  # one pass for all three
+        crit = gm.criteria(X, sample_weight)  # one pass for all three
+        loglik, bic, icl = crit.log_likelihood, crit.bic, crit.icl
         if not (np.isfinite(bic) and np.isfinite(icl)):
             raise ValueError("the fitted log-likelihood is not finite")
         return (K, code), (gm, bic, icl, loglik, None, messages)

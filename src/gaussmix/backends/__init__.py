@@ -1,7 +1,7 @@
 """Where the rows come from and where the per-chunk work runs.
 
 :func:`streamed_source` turns what a user passes as X into a *source* (see
-``_base``): a memmap, a ``.npy`` or Parquet file, any object with
+``base``): a memmap, a ``.npy`` or Parquet file, any object with
 ``iter_chunks()``, or a Dask collection; arrays in memory become an
 ``ArraySource`` once the estimator has validated them. It is a registry of
 adapters tried in order, so a new kind of input is one entry here and one
@@ -14,11 +14,11 @@ import os
 
 import numpy as np
 
-from ._base import Source
+from .base import ArraySource, Source
 from .dask import DaskSource, is_dask_collection  # Dask itself is imported only when used
 from .files import NpySource, ParquetSource
 from .iterable import ChunkedData, IterableSource
-from .memory import ArraySource, MemmapSource
+from .memory import MemmapSource
 
 
 #: File suffixes read as streams, and their readers.
@@ -54,15 +54,16 @@ ADAPTERS = [
 ]
 
 
-def streamed_source(X, sample_weight=None):
+def streamed_source(X, sample_weight=None, persist=True):
     """The source for ``X`` if it is not an array in memory, else None.
 
     ``sample_weight`` is a float64 array of values already checked (or
-    None); a Dask collection takes its weights as they are. The caller sets
+    None); a Dask collection takes its weights as they are, and is persisted
+    on the workers if ``persist`` (for a fit). The caller sets
     ``compute_chunk_size`` once the number of features is known.
     """
     if is_dask_collection(X):
-        return DaskSource(X, sample_weight)
+        return DaskSource(X, sample_weight, persist=persist)
     for matches, make in ADAPTERS:
         if matches(X):
             source = make(X)

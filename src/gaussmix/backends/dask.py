@@ -2,7 +2,7 @@
 
 Each EM iteration builds a small graph: one task per block of rows computes
 the block's sufficient statistics, log-likelihood and weight
-(``_em.chunk_statistics`` over cache-sized pieces of the block), and a tree
+(``engine.passes.statistics_pass`` over cache-sized pieces of the block), and a tree
 of ``merge_results`` tasks reduces them. Only the reduced statistics (at most
 K x d x d floats) and two scalars come back to the client, where the M-step
 runs; the new parameters go out with the next iteration's graph, as one
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._em import merge_results
-from .._validation import check_chunk
-from ._base import Source
-from .memory import ArraySource
+from ..engine.passes import merge_results
+from ..engine.scoring import ROW_RESULTS, map_rows
+from ..validation import check_chunk
+from .base import ArraySource, Source
 
 #: Partial results merged per task of the reduction tree.
 TREE_FAN_IN = 8
@@ -56,9 +56,9 @@ def _checked_weights(w):
     return w
 
 
-def _block_statistics(block, weights, params, scatter, chunk_size):
+def _block_statistics(block, weights, inputs, scatter, chunk_size):
     # A block moved between workers arrives misaligned again.
-    return ArraySource(_aligned(block), weights, chunk_size).statistics(params, scatter)
+    return ArraySource(_aligned(block), weights, chunk_size).statistics(inputs, scatter)
 
 
 def _merge_many(*parts):
@@ -81,7 +81,7 @@ def as_checked_array(X):
 
     feature_names = None
     if hasattr(X, "columns"):  # a DataFrame
-        from .._validation import check_dataframe_columns
+        from ..validation import check_dataframe_columns
 
         check_dataframe_columns(X)
         if all(isinstance(c, str) for c in X.columns):
@@ -108,9 +108,12 @@ class DaskSource(Source):
     ----------
     X : dask.array.Array or dask.dataframe.DataFrame
     sample_weight : array-like or Dask collection of shape (n_samples,), optional
+    persist : bool, default=True
+        Keep the checked blocks on the workers, for the passes of a fit;
+        scoring, a single lazy pass, leaves them lazy.
     """
 
-    def __init__(self, X, sample_weight=None):
+    def __init__(self, X, sample_weight=None, persist=True):
         import dask.array as da
 
         X, self.feature_names = as_checked_array(X)
@@ -127,8 +130,10 @@ class DaskSource(Source):
                     f"pass one weight per row."
                 )
             sample_weight = w.rechunk((X.chunks[0],)).map_blocks(_checked_weights, dtype=float)
+        if not persist:
+            self.X, self.sample_weight = X, sample_weight
         # Kept on the workers for all iterations; a lost block is recomputed.
-        if sample_weight is None:
+        elif sample_weight is None:
             self.X, self.sample_weight = X.persist(), None
         else:
             import dask
@@ -140,10 +145,10 @@ class DaskSource(Source):
             return [None] * self.X.numblocks[0]
         return list(self.sample_weight.to_delayed().ravel())
 
-    def statistics(self, params, scatter):
+    def statistics(self, inputs, scatter):
         from dask import delayed
 
-        shared = delayed(params, traverse=False)
+        shared = delayed(inputs, traverse=False)
         parts = [
             delayed(_block_statistics)(block, w, shared, scatter, self.compute_chunk_size)
             for block, w in zip(self.X.to_delayed().ravel(), self._weight_blocks())
@@ -158,8 +163,32 @@ class DaskSource(Source):
             raise ValueError("every sample_weight is zero; give some rows a positive weight.")
         return stats, float(loglik), float(weight)
 
+    def map_rows(self, inputs, result, n_columns, dtype):
+        """A lazy Dask array of the per-row result, computed block by block on the workers."""
+        func = BlockMap(inputs, self.compute_chunk_size, result, n_columns, dtype)
+        return map_blocks_lazy(self.X, func, n_columns, dtype)
+
+    def criterion_sums(self, inputs):
+        import dask.array as da
+
+        terms = self.map_rows(inputs, ROW_RESULTS["terms"], 2, np.dtype(np.float64))
+        if self.sample_weight is None:
+            sums, n = terms.sum(axis=0), terms.shape[0]
+        else:
+            w = self.sample_weight[:, None]
+            # A zero weight cancels the row even where its density underflowed.
+            sums, n = da.where(w > 0, terms * w, 0.0).sum(axis=0), w.sum()
+        sums, n = da.compute(sums, n)
+        return float(sums[0]), float(sums[1]), float(n)
+
+    def batches(self, batch_size, random_state, chunk_size):
+        raise ValueError(
+            "learning_method='online' reads mini-batches in order on this machine; "
+            "for a Dask collection use learning_method='batch', which runs on the workers."
+        )
+
     def iter_chunks(self):
-        # Block by block to the client: for scoring and sampling only.
+        # Block by block to the client: for sampling only.
         weights = self._weight_blocks()
         for block, w in zip(self.X.to_delayed().ravel(), weights):
             Xb = block.compute()
@@ -190,3 +219,17 @@ def map_blocks_lazy(X, func, n_columns, dtype):
     if n_columns is None:
         return X.map_blocks(func, drop_axis=1, dtype=dtype)
     return X.map_blocks(func, chunks=(X.chunks[0], (n_columns,)), dtype=dtype)
+
+
+class BlockMap:
+    """A picklable per-block function for Dask: the fitted E-step inputs and a
+    per-row result (``engine.scoring.ROW_RESULTS``), applied to one checked
+    NumPy block on a worker."""
+
+    def __init__(self, inputs, chunk_size, result, n_columns, dtype):
+        self.inputs, self.chunk_size, self.result = inputs, chunk_size, result
+        self.n_columns, self.dtype = n_columns, dtype
+
+    def __call__(self, block):
+        source = ArraySource(block, None, self.chunk_size)
+        return map_rows(source, self.inputs, self.result.per_chunk, self.n_columns, self.dtype)

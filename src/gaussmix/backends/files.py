@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ._base import Source
+from .base import Source
 from .memory import MemmapSource
 
 

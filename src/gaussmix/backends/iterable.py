@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Source
+from .base import Source
 
 
 class ChunkedData:

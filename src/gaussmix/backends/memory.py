@@ -1,4 +1,4 @@
-"""Arrays as sources: arrays in memory, and NumPy memmaps read chunk by chunk."""
+"""NumPy memmaps as sources, read chunk by chunk (arrays in memory: ``base.ArraySource``)."""
 
 from __future__ import annotations
 
@@ -6,37 +6,8 @@ import mmap
 
 import numpy as np
 
-from .._chunks import chunk_slices
-from ._base import Source
-
-
-class ArraySource(Source):
-    """Rows of an array already validated and held in memory (any array-API namespace).
-
-    Parameters
-    ----------
-    X : array of shape (n_samples, n_features)
-    sample_weight : array of shape (n_samples,) or None
-    chunk_size : int
-    """
-
-    in_memory = True
-
-    def __init__(self, X, sample_weight, chunk_size):
-        self.X = X
-        self.sample_weight = sample_weight
-        self.chunk_size = self.compute_chunk_size = int(chunk_size)
-        self.n_samples, self.n_features = X.shape
-        self.dtype = X.dtype
-
-    def compute_chunks(self):
-        return self.iter_chunks()
-
-    def iter_chunks(self):
-        # Validated as a whole already: no per-chunk checks.
-        w = self.sample_weight
-        for sl in chunk_slices(self.n_samples, self.chunk_size):
-            yield self.X[sl, ...], None if w is None else w[sl, ...]
+from ..engine.chunks import chunk_slices
+from .base import ArraySource, Source  # noqa: F401 - ArraySource is imported from here too
 
 
 class MemmapSource(Source):

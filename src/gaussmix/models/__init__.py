@@ -1,69 +1,21 @@
-"""The registry of covariance models, keyed by mclust code.
+"""The covariance models: a registry keyed by mclust code.
 
 Each family module (``spherical``, ``diagonal``, ``ellipsoidal``) defines its
-models and registers them here. Adding a model touches one family module.
+models and lists them in ``MODELS``; they are registered here, in mclust's
+order. Adding a model on an existing structure touches one family module.
 scikit-learn's names are aliases: ``full`` = VVV, ``tied`` = EEE,
 ``diag`` = VVI, ``spherical`` = VII.
 """
 
 from __future__ import annotations
 
-from ._base import CovarianceModel
+from . import diagonal, ellipsoidal, spherical
+from .base import CovarianceModel
+from .registry import available_models, get_model, register, sklearn_names
 
-_REGISTRY: dict[str, CovarianceModel] = {}
-_SKLEARN_ALIASES: dict[str, str] = {}
-
-
-def register(model):
-    """Add a model to the registry (called once by its family module)."""
-    if model.code in _REGISTRY:
-        raise ValueError(f"covariance model {model.code!r} is registered twice")
-    _REGISTRY[model.code] = model
-    if model.sklearn_name is not None:
-        _SKLEARN_ALIASES[model.sklearn_name] = model.code
-    return model
-
-
-def get_model(name):
-    """Look up a model by mclust code or scikit-learn name.
-
-    Returns
-    -------
-    model : CovarianceModel
-    is_sklearn_name : bool
-        True when ``name`` is one of scikit-learn's names, whose fitted
-        attributes keep scikit-learn's shapes.
-    """
-    if isinstance(name, str):
-        if name in _SKLEARN_ALIASES:
-            return _REGISTRY[_SKLEARN_ALIASES[name]], True
-        if name in _REGISTRY:
-            return _REGISTRY[name], False
-    raise ValueError(
-        f"covariance_type={name!r} is not a known covariance model; choose one of "
-        f"{sorted(_SKLEARN_ALIASES)} (scikit-learn's names) or the mclust codes "
-        f"{list(_REGISTRY)}."
-    )
-
-
-def available_models(n_features=None):
-    """The registered mclust codes, in mclust's order.
-
-    With ``n_features=1``, mclust's univariate models (E, V); with more
-    features, the multivariate ones; with None, all.
-    """
-    if n_features is None:
-        return list(_REGISTRY)
-    univariate = n_features == 1
-    return [code for code, m in _REGISTRY.items() if m.univariate == univariate]
-
-
-def sklearn_names():
-    """scikit-learn's covariance names that the registry knows."""
-    return list(_SKLEARN_ALIASES)
-
-
-# The family modules register their models on import.
-from . import spherical, diagonal, ellipsoidal  # noqa: E402,F401
+for _family in (spherical, diagonal, ellipsoidal):
+    for _model in _family.MODELS:
+        register(_model)
+del _family, _model
 
 __all__ = ["CovarianceModel", "register", "get_model", "available_models", "sklearn_names"]

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import register
-from .._structures import DegenerateCovarianceError
-from ._base import CovarianceModel, empty_components, per_component_denominator
-from ._iterative import volumes_and_common_shape
+from ..exceptions import DegenerateCovarianceError
+from .base import CovarianceModel, empty_components, per_component_denominator
+from .iterative import volumes_and_common_shape
 
 
 def _m_step_eei(stats, previous=None):
@@ -96,52 +95,47 @@ def _m_step_vvi(stats, previous=None):
     return stats.scatter / denom[:, None]
 
 
-EEI = register(
-    CovarianceModel(
-        code="EEI",
-        description="diagonal, equal volume and shape",
-        structure="diag",
-        scatter="diag",
-        covariance_m_step=_m_step_eei,
-        n_covariance_parameters=lambda n_components, n_features: n_features,
-        coupling="pooled",
-    )
+EEI = CovarianceModel(
+    code="EEI",
+    description="diagonal, equal volume and shape",
+    structure="diag",
+    scatter="diag",
+    covariance_m_step=_m_step_eei,
+    n_covariance_parameters=lambda n_components, n_features: n_features,
+    coupling="pooled",
 )
 
-VEI = register(
-    CovarianceModel(
-        code="VEI",
-        description="diagonal, variable volume, equal shape",
-        structure="diag",
-        scatter="diag",
-        covariance_m_step=_m_step_vei,
-        n_covariance_parameters=lambda n_components, n_features: n_components
-        + n_features
-        - 1,
-    )
+VEI = CovarianceModel(
+    code="VEI",
+    description="diagonal, variable volume, equal shape",
+    structure="diag",
+    scatter="diag",
+    covariance_m_step=_m_step_vei,
+    n_covariance_parameters=lambda n_components, n_features: n_components
+    + n_features
+    - 1,
 )
 
-EVI = register(
-    CovarianceModel(
-        code="EVI",
-        description="diagonal, equal volume, variable shape",
-        structure="diag",
-        scatter="diag",
-        covariance_m_step=_m_step_evi,
-        n_covariance_parameters=lambda n_components, n_features: 1
-        + n_components * (n_features - 1),
-    )
+EVI = CovarianceModel(
+    code="EVI",
+    description="diagonal, equal volume, variable shape",
+    structure="diag",
+    scatter="diag",
+    covariance_m_step=_m_step_evi,
+    n_covariance_parameters=lambda n_components, n_features: 1
+    + n_components * (n_features - 1),
 )
 
-VVI = register(
-    CovarianceModel(
-        code="VVI",
-        description="diagonal, variable volume and shape",
-        structure="diag",
-        scatter="diag",
-        covariance_m_step=_m_step_vvi,
-        n_covariance_parameters=lambda n_components, n_features: n_components * n_features,
-        sklearn_name="diag",
-        coupling="independent",
-    )
+VVI = CovarianceModel(
+    code="VVI",
+    description="diagonal, variable volume and shape",
+    structure="diag",
+    scatter="diag",
+    covariance_m_step=_m_step_vvi,
+    n_covariance_parameters=lambda n_components, n_features: n_components * n_features,
+    sklearn_name="diag",
+    coupling="independent",
 )
+
+#: This family's models, in mclust's order.
+MODELS = (EEI, VEI, EVI, VVI)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._structures import DegenerateCovarianceError
-from . import register
-from ._base import CovarianceModel, empty_components, per_component_denominator
-from ._iterative import (
+from ..exceptions import DegenerateCovarianceError
+from .base import CovarianceModel, empty_components, per_component_denominator
+from .iterative import (
     common_orientation,
     minimise,
     objective,
@@ -231,106 +230,93 @@ def _n_orientation(n_features):
     return n_features * (n_features - 1) // 2
 
 
-EEE = register(
-    CovarianceModel(
-        code="EEE",
-        description="ellipsoidal, equal volume, shape and orientation",
-        structure="shared",
-        scatter="pooled",
-        covariance_m_step=_m_step_eee,
-        n_covariance_parameters=lambda n_components, n_features: _n_full(n_features),
-        sklearn_name="tied",
-        coupling="pooled",
-    )
+EEE = CovarianceModel(
+    code="EEE",
+    description="ellipsoidal, equal volume, shape and orientation",
+    structure="shared",
+    scatter="pooled",
+    covariance_m_step=_m_step_eee,
+    n_covariance_parameters=lambda n_components, n_features: _n_full(n_features),
+    sklearn_name="tied",
+    coupling="pooled",
 )
 
-VEE = register(
-    CovarianceModel(
-        code="VEE",
-        description="ellipsoidal, variable volume, equal shape and orientation",
-        structure="full",
-        scatter="full",
-        covariance_m_step=_m_step_vee,
-        n_covariance_parameters=lambda n_components, n_features: n_components
-        + _n_full(n_features)
-        - 1,
-    )
+VEE = CovarianceModel(
+    code="VEE",
+    description="ellipsoidal, variable volume, equal shape and orientation",
+    structure="full",
+    scatter="full",
+    covariance_m_step=_m_step_vee,
+    n_covariance_parameters=lambda n_components, n_features: n_components
+    + _n_full(n_features)
+    - 1,
 )
 
-EVE = register(
-    CovarianceModel(
-        code="EVE",
-        description="ellipsoidal, equal volume and orientation, variable shape",
-        structure="full",
-        scatter="full",
-        covariance_m_step=_m_step_eve,
-        n_covariance_parameters=lambda n_components, n_features: 1
-        + n_components * (n_features - 1)
-        + _n_orientation(n_features),
-    )
+EVE = CovarianceModel(
+    code="EVE",
+    description="ellipsoidal, equal volume and orientation, variable shape",
+    structure="full",
+    scatter="full",
+    covariance_m_step=_m_step_eve,
+    n_covariance_parameters=lambda n_components, n_features: 1
+    + n_components * (n_features - 1)
+    + _n_orientation(n_features),
 )
 
-VVE = register(
-    CovarianceModel(
-        code="VVE",
-        description="ellipsoidal, variable volume and shape, equal orientation",
-        structure="full",
-        scatter="full",
-        covariance_m_step=_m_step_vve,
-        n_covariance_parameters=lambda n_components, n_features: n_components * n_features
-        + _n_orientation(n_features),
-    )
+VVE = CovarianceModel(
+    code="VVE",
+    description="ellipsoidal, variable volume and shape, equal orientation",
+    structure="full",
+    scatter="full",
+    covariance_m_step=_m_step_vve,
+    n_covariance_parameters=lambda n_components, n_features: n_components * n_features
+    + _n_orientation(n_features),
 )
 
-EEV = register(
-    CovarianceModel(
-        code="EEV",
-        description="ellipsoidal, equal volume and shape, variable orientation",
-        structure="full",
-        scatter="full",
-        covariance_m_step=_m_step_eev,
-        n_covariance_parameters=lambda n_components, n_features: n_features
-        + n_components * _n_orientation(n_features),
-    )
+EEV = CovarianceModel(
+    code="EEV",
+    description="ellipsoidal, equal volume and shape, variable orientation",
+    structure="full",
+    scatter="full",
+    covariance_m_step=_m_step_eev,
+    n_covariance_parameters=lambda n_components, n_features: n_features
+    + n_components * _n_orientation(n_features),
 )
 
-VEV = register(
-    CovarianceModel(
-        code="VEV",
-        description="ellipsoidal, variable volume and orientation, equal shape",
-        structure="full",
-        scatter="full",
-        covariance_m_step=_m_step_vev,
-        n_covariance_parameters=lambda n_components, n_features: n_components
-        + n_features
-        - 1
-        + n_components * _n_orientation(n_features),
-    )
+VEV = CovarianceModel(
+    code="VEV",
+    description="ellipsoidal, variable volume and orientation, equal shape",
+    structure="full",
+    scatter="full",
+    covariance_m_step=_m_step_vev,
+    n_covariance_parameters=lambda n_components, n_features: n_components
+    + n_features
+    - 1
+    + n_components * _n_orientation(n_features),
 )
 
-EVV = register(
-    CovarianceModel(
-        code="EVV",
-        description="ellipsoidal, equal volume, variable shape and orientation",
-        structure="full",
-        scatter="full",
-        covariance_m_step=_m_step_evv,
-        n_covariance_parameters=lambda n_components, n_features: n_components
-        * _n_full(n_features)
-        - (n_components - 1),
-    )
+EVV = CovarianceModel(
+    code="EVV",
+    description="ellipsoidal, equal volume, variable shape and orientation",
+    structure="full",
+    scatter="full",
+    covariance_m_step=_m_step_evv,
+    n_covariance_parameters=lambda n_components, n_features: n_components
+    * _n_full(n_features)
+    - (n_components - 1),
 )
 
-VVV = register(
-    CovarianceModel(
-        code="VVV",
-        description="ellipsoidal, variable volume, shape and orientation",
-        structure="full",
-        scatter="full",
-        covariance_m_step=_m_step_vvv,
-        n_covariance_parameters=lambda n_components, n_features: n_components
-        * _n_full(n_features),
-        sklearn_name="full",
-        coupling="independent",
-    )
+VVV = CovarianceModel(
+    code="VVV",
+    description="ellipsoidal, variable volume, shape and orientation",
+    structure="full",
+    scatter="full",
+    covariance_m_step=_m_step_vvv,
+    n_covariance_parameters=lambda n_components, n_features: n_components
+    * _n_full(n_features),
+    sklearn_name="full",
+    coupling="independent",
 )
+
+#: This family's models, in mclust's order.
+MODELS = (EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import register
-from ._base import CovarianceModel, per_component_denominator
+from .base import CovarianceModel, per_component_denominator
 
 
 def _m_step_vii(stats, previous=None):
@@ -43,53 +42,48 @@ def _m_step_eii(stats, previous=None):
     return np.full(n_components, value)
 
 
-EII = register(
-    CovarianceModel(
-        code="EII",
-        description="spherical, equal volume",
-        structure="spherical",
-        scatter="diag",
-        covariance_m_step=_m_step_eii,
-        n_covariance_parameters=lambda n_components, n_features: 1,
-        coupling="pooled",
-    )
+EII = CovarianceModel(
+    code="EII",
+    description="spherical, equal volume",
+    structure="spherical",
+    scatter="diag",
+    covariance_m_step=_m_step_eii,
+    n_covariance_parameters=lambda n_components, n_features: 1,
+    coupling="pooled",
 )
 
-VII = register(
-    CovarianceModel(
-        code="VII",
-        description="spherical, variable volume",
-        structure="spherical",
-        scatter="diag",
-        covariance_m_step=_m_step_vii,
-        n_covariance_parameters=lambda n_components, n_features: n_components,
-        sklearn_name="spherical",
-        coupling="independent",
-    )
+VII = CovarianceModel(
+    code="VII",
+    description="spherical, variable volume",
+    structure="spherical",
+    scatter="diag",
+    covariance_m_step=_m_step_vii,
+    n_covariance_parameters=lambda n_components, n_features: n_components,
+    sklearn_name="spherical",
+    coupling="independent",
 )
 
-E = register(
-    CovarianceModel(
-        code="E",
-        description="univariate, equal variance",
-        structure="spherical",
-        scatter="diag",
-        covariance_m_step=_m_step_eii,
-        n_covariance_parameters=lambda n_components, n_features: 1,
-        univariate=True,
-        coupling="pooled",
-    )
+E = CovarianceModel(
+    code="E",
+    description="univariate, equal variance",
+    structure="spherical",
+    scatter="diag",
+    covariance_m_step=_m_step_eii,
+    n_covariance_parameters=lambda n_components, n_features: 1,
+    univariate=True,
+    coupling="pooled",
 )
 
-V = register(
-    CovarianceModel(
-        code="V",
-        description="univariate, variable variance",
-        structure="spherical",
-        scatter="diag",
-        covariance_m_step=_m_step_vii,
-        n_covariance_parameters=lambda n_components, n_features: n_components,
-        univariate=True,
-        coupling="independent",
-    )
+V = CovarianceModel(
+    code="V",
+    description="univariate, variable variance",
+    structure="spherical",
+    scatter="diag",
+    covariance_m_step=_m_step_vii,
+    n_covariance_parameters=lambda n_components, n_features: n_components,
+    univariate=True,
+    coupling="independent",
 )
+
+#: This family's models, in mclust's order.
+MODELS = (EII, VII, E, V)

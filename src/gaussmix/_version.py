@@ -1,0 +1,3 @@
+"""The version of gaussmix."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,241 @@
+"""What the commands share: reading data, standardising, summaries, progress_display, output."""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+out = Console()
+err = Console(stderr=True)
+
+
+#: Rows drawn from streamed data for a figure.
+PLOT_ROWS = 5000
+
+
+def columns_of(columns: Optional[str]):
+    return [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+
+
+def read(path: Path, columns: Optional[str], keep=()):
+    from ..io import read_table
+
+    return read_table(path, columns_of(columns), keep=[k for k in keep if k])
+
+
+def standardized(X, transform, names):
+    """The model's input: z-scores if the model was fitted on them, with names."""
+    import pandas as pd
+
+    values = X if transform is None else (X - transform["center"]) / transform["scale"]
+    return pd.DataFrame(values, columns=names)
+
+
+def log_jacobian(transform):
+    """log |dz/dx| per row when a model works on z = (x - center) / scale."""
+    return 0.0 if transform is None else -float(np.sum(np.log(transform["scale"])))
+
+
+def summary_of(gm, X, path=None, transform=None):
+    """Fit statistics in the data's own units (z-score fits are converted)."""
+    from dataclasses import replace
+
+    crit = gm.criteria(X)  # one pass over the data
+    # log p(x) = log p(z) + log|J|
+    crit = replace(crit, log_likelihood=crit.log_likelihood + crit.n_samples * log_jacobian(transform))
+    return {
+        "model": None if path is None else str(path),
+        "n_components": int(gm.n_components),
+        "covariance_type": gm.covariance_type,
+        "n_samples": int(crit.n_samples),
+        "n_features": int(gm.n_features_in_),
+        "converged": bool(gm.converged_),
+        "n_iter": int(gm.n_iter_),
+        "log_likelihood": float(crit.log_likelihood),
+        "n_parameters": int(crit.n_parameters),
+        "bic": float(crit.bic),
+        "icl": float(crit.icl),
+        "aic": float(crit.aic),
+        "weights": gm.weights_.tolist(),
+        "means": gm.means_.tolist(),
+    }
+
+
+def print_components(gm, names):
+    table = Table("component", "weight", *[f"mean {n}" for n in names])
+    for k in range(gm.n_components):
+        table.add_row(str(k), f"{gm.weights_[k]:.4f}", *[f"{v:.4g}" for v in gm.means_[k]])
+    out.print(table)
+
+
+def emit_json(obj):
+    typer.echo(json.dumps(obj, indent=2))
+
+
+class ProgressHandler(logging.Handler):
+    """Turns the library's log records into a rich progress display."""
+
+    def __init__(self, progress_display, task):
+        super().__init__(logging.DEBUG)
+        self.progress, self.task = progress_display, task
+
+    def emit(self, record):
+        it = getattr(record, "gaussmix_iteration", None)
+        if it is not None:
+            n_iter, max_iter, lower_bound, change = it
+            self.progress.update(
+                self.task, completed=n_iter, total=max_iter,
+                description=f"EM iteration {n_iter}: log-lik/n {lower_bound:.6f} (change {change:+.2e})",
+            )
+        cell = getattr(record, "gaussmix_cell", None)
+        if cell is not None:
+            done, total, (K, code) = cell
+            self.progress.update(self.task, completed=done, total=total,
+                                 description=f"fitted {code},{K}: {done} of {total} cells")
+
+
+@contextmanager
+def progress_display(quiet, description):
+    if quiet:
+        yield
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    logger = logging.getLogger("gaussmix")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+        handler = ProgressHandler(progress, task)
+        old_level = logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
+
+
+#: ``.npy`` and Parquet files larger than this are streamed by default.
+STREAM_BYTES = 256 * 2**20
+STREAMABLE = (".npy", ".parquet", ".pq")
+
+
+def streaming(data: Path, stream: Optional[bool]):
+    """Whether DATA is read chunk by chunk: asked for, or big by default."""
+    suffix = data.suffix.lower()
+    if stream is None:
+        return suffix in STREAMABLE and data.is_file() and data.stat().st_size > STREAM_BYTES
+    if stream and suffix not in STREAMABLE:
+        raise typer.BadParameter(
+            f"--stream reads .npy and Parquet files, not {suffix or 'this file'}; "
+            f"convert it (pandas: read_csv(...).to_parquet(...)) or drop --stream."
+        )
+    return stream
+
+
+def open_stream(data: Path, columns: Optional[List[str]]):
+    """A chunked source over DATA's chosen columns."""
+    from ..backends import NpySource, ParquetSource
+
+    if not data.exists():
+        raise FileNotFoundError(f"no data file at {data}")
+    if data.suffix.lower() != ".npy":
+        return ParquetSource(data, columns=columns)
+    from ..io.tables import npy_column
+
+    width = np.load(data, mmap_mode="r", allow_pickle=False).shape[-1]
+    idx = None if not columns else [npy_column(c, width) for c in columns]
+    source = NpySource(data, columns=idx)
+    source.feature_names = np.asarray([str(i) for i in (range(width) if idx is None else idx)], dtype=object)
+    return source
+
+
+def transformed(source, transform):
+    """The source's rows as z-scores, when the model works on them."""
+    if transform is None:
+        return source
+    from ..backends.base import MappedSource
+
+    center, scale = transform["center"], transform["scale"]
+    return MappedSource(source, lambda X: ((X - center) / scale).astype(X.dtype))
+
+
+def standardize_stream(source, standardize):
+    if not standardize:
+        return None
+    from ..backends.base import column_moments
+
+    return transform_of(*column_moments(source))
+
+
+def transform_of(center, scale):
+    if np.any(scale == 0) or not np.all(np.isfinite(scale)):
+        raise ValueError("--standardize: a column is constant; drop it with --columns.")
+    return {"center": center, "scale": scale}
+
+
+def standardize_params(X, standardize):
+    if not standardize:
+        return None
+    return transform_of(X.mean(axis=0), X.std(axis=0, ddof=1))
+
+
+
+
+def plot_fit(gm, X, names, path):
+    from .. import plotting
+
+    if X.shape[1] == 1:
+        fig = plotting.plot_density(gm, X, feature_names=names)
+    elif X.shape[1] == 2:
+        fig = plotting.plot_clusters(gm, X, feature_names=names)
+    else:
+        fig = plotting.plot_pairs(gm, X, feature_names=names)
+    plotting.save_figure(fig, path)
+
+
+def finite(v):
+    return None if not np.isfinite(v) else float(v)
+
+
+def load(model_path):
+    from ..estimators import load_model
+
+    return load_model(model_path)
+
+
+def model_input(gm, data, columns, keep=()):
+    from ..io import read_frame
+
+    expected = [str(f) for f in getattr(gm, "feature_names_in_", [])]
+    if not columns and expected:
+        frame = read_frame(data)
+        if frame is not None and set(expected) <= set(map(str, frame.columns)):
+            columns = ",".join(expected)  # the model's columns, by name
+    frame, X, names = read(data, columns, keep)
+    if X.shape[1] != gm.n_features_in_:
+        raise ValueError(
+            f"{data} has {X.shape[1]} feature column(s) but the model was fitted on "
+            f"{gm.n_features_in_} ({', '.join(expected)}); choose them with --columns."
+        )
+    return frame, standardized(X, getattr(gm, "input_transform_", None), expected or names)
+
+
+def write_rows(frame, output, what):
+    """CSV on stdout, or a CSV/TSV/Parquet file written atomically."""
+    from ..io import write_table
+
+    if output is None:
+        typer.echo(frame.to_csv(index=False), nl=False)
+    else:
+        write_table(frame, output)
+        err.print(f"{len(frame)} {what} written to {output}")

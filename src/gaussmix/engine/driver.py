@@ -1,0 +1,137 @@
+"""The EM driver: one loop for every schedule, source and updater.
+
+Each iteration asks the schedule (``engine.schedules``) for the parts of the
+data it visits: the whole source once (batch EM) or one mini-batch after
+another (stepwise EM). For each part, one step:
+
+1. the updater (``updaters``) gives the E-step's inputs for the current state;
+2. the source makes one pass over the part's chunks: per chunk the kernels
+   compute the E-step and the weighted sufficient statistics, and the
+   statistics are merged (``engine.passes``), wherever the chunks live;
+3. the schedule folds the merged statistics into its running ones;
+4. the updater turns them into the next state, on the host, in float64.
+
+After the iteration, the updater's objective of the parameters entering it
+is traced, and EM stops when it changes by less than ``tol``. No array of
+shape (n_samples, n_components) is ever held whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+logger = logging.getLogger("gaussmix")
+
+
+@dataclass
+class EMResult:
+    """What one run of EM returns.
+
+    Attributes
+    ----------
+    state : object
+        The updater's final state.
+    lower_bound : float
+        The last traced objective.
+    lower_bounds : list of float
+        The objective of every iteration.
+    n_iter : int
+    converged : bool
+    emptied : set of int
+        Components that lost all their weight at some update.
+    collapsed : ndarray of bool or None
+        Components singular but for the regularisation at the last update
+        (None if no update ran).
+    running : BatchPass or OnlineState or None
+        The schedule's running statistics (``partial_fit`` continues from them).
+    """
+
+    state: object
+    lower_bound: float
+    lower_bounds: list = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = False
+    emptied: set = field(default_factory=set)
+    collapsed: np.ndarray | None = None
+    running: object = None
+
+
+def step(part, updater, state, schedule, running=None):
+    """One E-step pass over ``part``, the schedule's fold, and one update.
+
+    Returns ``(running, state, loglik, weight, update)``; a part whose rows
+    all have zero weight carries no information and changes nothing
+    (``update`` is then None).
+    """
+    stats, loglik, weight = part.statistics(updater.estep_inputs(state), updater.scatter)
+    if weight <= 0:
+        return running, state, 0.0, 0.0, None
+    running, merged = schedule.fold(running, stats, weight)
+    update = updater.update(merged, previous=state)
+    return running, update.state, loglik, weight, update
+
+
+def report_iteration(n_iter, max_iter, lower_bound, change, on_iteration=None):
+    """Log one iteration (the record progress displays read) and call back."""
+    logger.debug(
+        "iteration %d: lower bound %.10g, change %.3g",
+        n_iter,
+        lower_bound,
+        change,
+        extra={"gaussmix_iteration": (n_iter, max_iter, lower_bound, change)},
+    )
+    if on_iteration is not None:
+        on_iteration(n_iter, lower_bound, change)
+
+
+def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.inf,
+        random_state=None, on_iteration=None):
+    """Run EM from ``state`` until the objective changes by less than ``tol``.
+
+    Parameters
+    ----------
+    source : Source
+        Where the chunks come from and run (``backends``).
+    updater : Updater
+    state : object
+        The updater's starting state.
+    schedule : Batch or Stepwise
+    tol : float
+    max_iter : int
+    lower_bound : float
+        The objective before the first iteration (a warm start's last).
+    random_state : RandomState
+        For a schedule that visits rows in random order.
+    on_iteration : callable, optional
+        ``on_iteration(n_iter, lower_bound, change)`` after each iteration.
+    """
+    lower_bounds, emptied = [], set()
+    collapsed = None
+    converged, running, n_iter = False, None, 0
+    for n_iter in range(1, max_iter + 1):
+        entering = state
+        loglik = weight = 0.0
+        for part in schedule.parts(source, random_state):
+            running, state, part_loglik, part_weight, update = step(part, updater, state, schedule, running)
+            loglik, weight = loglik + part_loglik, weight + part_weight
+            if update is not None:
+                emptied.update(np.flatnonzero(update.empty).tolist())
+                collapsed = update.collapsed
+        if not weight > 0:
+            raise ValueError("every sample_weight is zero; give some rows a positive weight.")
+        value = updater.objective(loglik, weight, entering)
+        lower_bounds.append(value)
+        change = value - lower_bound
+        lower_bound = value
+        report_iteration(n_iter, max_iter, lower_bound, change, on_iteration)
+        converged = abs(change) < tol
+        if converged:
+            break
+    return EMResult(state, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed, running)
+
+
+__all__ = ["EMResult", "step", "run", "report_iteration"]

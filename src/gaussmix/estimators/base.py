@@ -1,0 +1,306 @@
+"""The estimator base: scikit-learn's plumbing over the EM engine, for every mixture estimator.
+
+:class:`BaseMixture` holds what every estimator shares: parameter checks,
+``n_init`` restarts, ``warm_start``, progress records and ``verbose``
+output, ``fit`` and ``partial_fit`` over any source, and (from
+``estimators.scoring``) prediction, scoring, criteria and sampling. A
+subclass says only what is its own:
+
+* ``_make_updater()``: the mathematics (``updaters``);
+* ``_prepare_start(source)`` and ``_initial_state(...)``: the start;
+* ``_state()`` and ``_set_state(state)``: the fitted attributes;
+* ``n_parameters()``: the count the criteria use.
+
+``GaussianMixture`` (``estimators.gaussian``) is such a subclass.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from .. import validation as val
+from ..backends import ArraySource
+from ..engine import driver
+from ..engine.passes import resp_statistics
+from ..engine.schedules import Batch, Stepwise
+from ..exceptions import DegenerateComponentWarning
+from ..init import INIT_METHODS, initial_resp
+from ..models import get_model
+from . import data
+from .scoring import ScoringMixin
+
+logger = logging.getLogger("gaussmix")
+
+
+class BaseMixture(ScoringMixin, DensityMixin, BaseEstimator):
+    """Base class of the mixture estimators; see the module docstring for the hooks."""
+
+    # ------------------------------------------------------------ the hooks
+    def _make_updater(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _prepare_start(self, source):
+        """Check what the start takes (``*_init``); ``source`` is None for ``partial_fit``."""
+        return None
+
+    def _start_reads_data(self, start):
+        """Whether the start reads rows (it does unless the user fixed every parameter)."""
+        return True
+
+    def _initial_state(self, X, sample_weight, start, updater, random_state):
+        """The starting state: an update from ``init_params``'s responsibilities on the start's rows."""
+        resp_for_chunk = initial_resp(X, sample_weight, self.n_components, self.init_params, random_state)
+        return self._state_from_resp(X, sample_weight, resp_for_chunk, updater)
+
+    def _state_from_resp(self, X, sample_weight, resp_for_chunk, updater):
+        """An update from the statistics of in-memory rows under given responsibilities."""
+        rows = data.chunk_size(self, X.shape[1], X.shape[0])
+        stats = resp_statistics(X, sample_weight, resp_for_chunk, updater.scatter, rows)
+        return updater.update(stats).state
+
+    # -------------------------------------------------------------- checks
+    def _check_parameters(self):
+        """Check the hyper-parameters; return the covariance model."""
+        val.check_scalar_params(self)
+        model, _ = get_model(self.covariance_type)
+        if self.init_params not in INIT_METHODS:
+            raise ValueError(
+                f"init_params={self.init_params!r} is not supported; choose one of "
+                f"{list(INIT_METHODS)}."
+            )
+        return model
+
+    def _check_n_features(self, model, n_features):
+        if model.univariate and n_features != 1:
+            raise ValueError(
+                f"covariance_type={model.code!r} is a one-dimensional model, but X has "
+                f"{n_features} features; use a multivariate model (EII and VII are "
+                f"their counterparts) or one column of X."
+            )
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters with EM.
+
+        Runs EM ``n_init`` times (once with ``warm_start`` after a first fit)
+        and keeps the run with the highest log-likelihood. A run stops when
+        the mean log-likelihood changes by less than ``tol`` or after
+        ``max_iter`` iterations, with a ``ConvergenceWarning`` in that case.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or streamed data
+            Training data. float32 data are processed in float32. Also a
+            ``.npy`` or Parquet path, a memmap, an object with
+            ``iter_chunks()``, or a Dask collection.
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row; a weight of 2 counts the row
+            twice, in the initialisation, the statistics and the
+            log-likelihood.
+
+        Returns
+        -------
+        self : object
+        """
+        self._fit(X, sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return the most probable component of each row.
+
+        Equal to ``fit(X, sample_weight=sample_weight).predict(X)``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.fit(X, sample_weight=sample_weight).predict(X)
+
+    def _fit(self, X, sample_weight):
+        model = self._check_parameters()
+        source = data.training_source(self, X, sample_weight)
+        self._check_n_features(model, source.n_features)
+        start = self._prepare_start(source)
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        random_state = check_random_state(self.random_state)
+        reads = do_init and self._start_reads_data(start)
+        init_X, init_w = data.init_rows(self, source, random_state) if reads else (None, None)
+        updater = self._make_updater()
+
+        best = None
+        for init in range(n_init):
+            self._say_init_start(init)
+            if do_init:
+                state = self._initial_state(init_X, init_w, start, updater, random_state)
+                lower_bound = -math.inf
+            else:
+                state, lower_bound = self._state(), self.lower_bound_
+            result = driver.run(
+                source, updater, state, self._schedule(source.n_features),
+                tol=self.tol, max_iter=self.max_iter, lower_bound=lower_bound,
+                random_state=random_state, on_iteration=self._say_iteration,
+            )
+            if self.max_iter > 0:
+                self._say_init_end(result)
+            if best is None or result.lower_bound > best.lower_bound:
+                best = result
+        self._finish_fit(best, model, n_init)
+
+    def _schedule(self, n_features):
+        if self.learning_method == "batch":
+            return Batch()
+        return Stepwise(self.batch_size, self.learning_offset, self.learning_decay,
+                        data.chunk_size(self, n_features))
+
+    def _finish_fit(self, best, model, n_init):
+        """Set the fitted attributes from the best run, with its warnings."""
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                f"EM did not converge in max_iter={self.max_iter} iterations "
+                f"(best of {n_init} initialisation(s); last change of the mean "
+                f"log-likelihood above tol={self.tol:g}). Increase max_iter or tol, "
+                f"try other init_params, or check for degenerate data.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        if best.emptied:
+            warnings.warn(
+                f"component(s) {sorted(best.emptied)} lost all their weight during EM; "
+                f"they keep their last mean and covariance and a weight near 0. "
+                f"Fit fewer components.",
+                DegenerateComponentWarning,
+                stacklevel=4,
+            )
+        self._set_state(best.state)
+        self._warn_collapsed(model, best.collapsed)
+        self.converged_ = bool(best.converged)
+        self.n_iter_ = int(best.n_iter)
+        self.lower_bound_ = float(best.lower_bound)
+        self.lower_bounds_ = [float(v) for v in best.lower_bounds]
+        self._online_state = None if best.running is None else best.running.as_stepwise(self.batch_size)
+
+    # ----------------------------------------------------------- partial_fit
+    def partial_fit(self, X, y=None, sample_weight=None):
+        r"""Update the model from one chunk of rows: one step of stepwise EM.
+
+        For data that arrive as a stream, or are read once. With running
+        statistics ``s`` per unit of weight, the chunk's E-step gives its own
+        ``ŝ_t`` and
+
+        .. math::
+
+            s_t = (1 - \eta_t)\, s_{t-1} + \eta_t\, \hat s_t, \qquad
+            \eta_t = (t + \tau)^{-\kappa},
+
+        followed by the M-step from ``s_t`` (Cappé & Moulines, 2009; Liang &
+        Klein, 2009; ``τ = learning_offset``, ``κ = learning_decay``). The
+        first call starts the model from its chunk with ``init_params`` (the
+        chunk needs at least ``n_components`` rows) and takes ``η_1 = 1``.
+        After :meth:`fit`, it continues from the fitted model, whose
+        statistics count as one step per ``batch_size`` rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_chunk, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_chunk,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        model = self._check_parameters()
+        running = getattr(self, "_online_state", None)
+        started = running is not None and hasattr(self, "means_")
+        X = val.check_X(self, X, reset=not started, min_samples=1)
+        n_samples, n_features = X.shape
+        weights = val.check_sample_weight(sample_weight, n_samples, 1)
+        updater = self._make_updater()
+        if started:
+            state = self._state()
+        else:
+            self._check_n_features(model, n_features)
+            val.check_n_samples(n_samples, self.n_components)
+            val.check_sample_weight(weights, n_samples, self.n_components)
+            start = self._prepare_start(None)
+            state = self._initial_state(X, weights, start, updater, check_random_state(self.random_state))
+            running = None
+        chunk = ArraySource(X, weights, data.chunk_size(self, n_features, X.shape[0], X.dtype))
+        schedule = Stepwise(self.batch_size, self.learning_offset, self.learning_decay, chunk.chunk_size)
+        running, state, loglik, weight, update = driver.step(chunk, updater, state, schedule, running)
+        if update is not None and np.any(update.empty):
+            warnings.warn(
+                f"component(s) {np.flatnonzero(update.empty).tolist()} have lost all their "
+                f"weight; they keep their last mean and covariance. Fit fewer components.",
+                DegenerateComponentWarning,
+                stacklevel=2,
+            )
+        self._set_state(state)
+        self._warn_collapsed(model, None if update is None else update.collapsed)
+        self._online_state = running
+        self.n_steps_ = running.n_steps
+        if weight > 0:
+            self.lower_bound_ = float(loglik / weight)
+        self.converged_ = False
+        self.n_iter_ = running.n_steps
+        self.lower_bounds_ = getattr(self, "lower_bounds_", [])
+        return self
+
+    # ------------------------------------------------------------- warnings
+    def _warn_collapsed(self, model, collapsed):
+        """Warn when a covariance is singular but for ``reg_covar``."""
+        if collapsed is None or not np.any(collapsed):
+            return
+        which = (
+            "the shared covariance"
+            if model.coupling == "pooled"
+            else f"the covariance of component(s) {np.flatnonzero(collapsed).tolist()}"
+        )
+        warnings.warn(
+            f"{which} is singular (collapsed onto a point, a line or a constant "
+            f"feature); only reg_covar={self.reg_covar:g} keeps it positive definite, "
+            f"so those densities are spikes. Use fewer components, remove constant or "
+            f"duplicated features, or increase reg_covar.",
+            DegenerateComponentWarning,
+            stacklevel=4,
+        )
+
+    # -------------------------------------------------------------- verbose
+    def _say_init_start(self, init):
+        self._init_t0 = self._iter_t0 = time.time()
+        logger.info("initialisation %d", init)
+        if self.verbose >= 1:
+            print(f"Initialization {init}")
+
+    def _say_iteration(self, n_iter, lower_bound, change):
+        if self.verbose >= 1 and n_iter % self.verbose_interval == 0:
+            if self.verbose == 1:
+                print(f"  Iteration {n_iter}")
+            else:
+                now = time.time()
+                print(
+                    f"  Iteration {n_iter}\t time lapse {now - self._iter_t0:.5f}s\t "
+                    f"ll change {change:.5f}"
+                )
+                self._iter_t0 = now
+
+    def _say_init_end(self, result):
+        status = "converged" if result.converged else "did not converge"
+        logger.info("initialisation %s, lower bound %.6g", status, result.lower_bound)
+        if self.verbose == 1:
+            print(f"Initialization {status}.")
+        elif self.verbose >= 2:
+            print(
+                f"Initialization {status}. time lapse {time.time() - self._init_t0:.5f}s\t "
+                f"lower bound {result.lower_bound:.5f}."
+            )

@@ -1,0 +1,116 @@
+"""The estimator's data: sources for fitting and scoring, chunk sizes, the start's rows.
+
+These functions read an estimator's parameters (``n_components``,
+``covariance_type``, ``chunk_size``, ``init_sample_size``) and turn what a
+user passes as X into a source (``backends``): an array validated in memory,
+or a stream (a file, a memmap, an iterable, a Dask collection).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import validation as val
+from ..backends import ArraySource, streamed_source
+from ..backends.dask import is_dask_collection
+from ..engine.passes import chunk_rows
+from ..models import get_model
+
+#: ``init_sample_size="auto"`` for streamed and Dask data: at most this many
+#: rows, and at most ``INIT_SAMPLE_BYTES`` of them.
+AUTO_INIT_SAMPLE_ROWS = 100_000
+INIT_SAMPLE_BYTES = 64 * 2**20
+
+
+def chunk_size(estimator, n_features, n_rows=None, kernel_dtype=None):
+    """``estimator.chunk_size``, or rows per chunk within the memory budget.
+
+    With ``n_rows`` known the rows split into equal chunks. ``kernel_dtype``
+    is given only where each chunk's work is one kernel pass over chunks of
+    that dtype (``engine.passes.chunk_rows``).
+    """
+    if estimator.chunk_size is not None:
+        return int(estimator.chunk_size)
+    model, _ = get_model(estimator.covariance_type)
+    return chunk_rows(model.structure, estimator.n_components, n_features, n_rows, kernel_dtype)
+
+
+def streamed(estimator, X, sample_weight, fitted=False):
+    """The source of X if X is streamed (file, memmap, iterable, Dask), else None."""
+    if is_dask_collection(X):
+        source = streamed_source(X, sample_weight, persist=not fitted)
+    else:
+        source = streamed_source(X)
+        if source is None:
+            return None
+        if sample_weight is not None:
+            weights = val.check_weight_values(sample_weight)
+            if source.n_samples is not None:
+                val.check_sample_weight(weights, source.n_samples, estimator.n_components)
+            source.extra_weight = weights
+    if fitted:
+        val.check_n_features(estimator, source.n_features, source.feature_names)
+    source.compute_chunk_size = chunk_size(estimator, source.n_features)
+    return source
+
+
+def training_source(estimator, X, sample_weight):
+    """The data source for fitting: X validated in memory, or streamed.
+
+    Sets ``n_features_in_`` (and ``feature_names_in_``) as scikit-learn's
+    validation does.
+    """
+    source = streamed(estimator, X, sample_weight)
+    if source is None:
+        X = val.check_X(estimator, X, reset=True, min_samples=2)
+        n_samples, n_features = X.shape
+        val.check_n_samples(n_samples, estimator.n_components)
+        weights = val.check_sample_weight(sample_weight, n_samples, estimator.n_components)
+        return ArraySource(X, weights, chunk_size(estimator, n_features, n_samples, X.dtype))
+    val.set_n_features(estimator, source.n_features, source.feature_names)
+    if source.n_samples is not None:
+        val.check_n_samples(source.n_samples, estimator.n_components)
+    return source
+
+
+def scoring_source(estimator, X, sample_weight=None, fused=False):
+    """The source of X for a fitted model: streamed, or checked in memory.
+
+    ``fused``: each chunk's work is one fused E-step, which finds NaN and
+    infinity itself (``engine.scoring.fused_e_step``), so the array is not
+    searched for them first.
+    """
+    source = streamed(estimator, X, sample_weight, fitted=True)
+    if source is not None:
+        return source
+    X = val.check_X(estimator, X, reset=False, finite=not fused)
+    weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
+    kernel_dtype = X.dtype if fused else None
+    return ArraySource(X, weights, chunk_size(estimator, X.shape[1], X.shape[0], kernel_dtype))
+
+
+def init_sample_rows(estimator, source):
+    """Rows the start may read: None for all of them."""
+    if estimator.init_sample_size != "auto":
+        return int(estimator.init_sample_size)
+    if source.in_memory:
+        return None  # all rows, as scikit-learn does
+    return int(min(AUTO_INIT_SAMPLE_ROWS, INIT_SAMPLE_BYTES // (8 * source.n_features)))
+
+
+def init_rows(estimator, source, random_state):
+    """The rows (and weights) the start runs on, in memory."""
+    size = init_sample_rows(estimator, source)
+    if source.in_memory and (size is None or source.n_samples <= size):
+        return source.X, source.sample_weight
+    X, w, n_seen = source.sample(size, random_state)
+    if source.n_samples is None:
+        val.check_n_samples(n_seen, estimator.n_components)
+    n_positive = X.shape[0] if w is None else int(np.count_nonzero(w))
+    if n_positive < estimator.n_components:
+        raise ValueError(
+            f"the initialisation sample has {n_positive} row(s) of positive weight, "
+            f"fewer than n_components={estimator.n_components}; increase "
+            f"init_sample_size or reduce n_components."
+        )
+    return X, w

@@ -1,0 +1,309 @@
+"""GaussianMixture: scikit-learn's estimator, with mclust's models, on the EM engine.
+
+A small subclass of ``estimators.base.BaseMixture``: it says which updater
+fits it (maximum likelihood with a covariance model, ``updaters.ml``), how
+its start takes ``weights_init``, ``means_init``, ``precisions_init`` and
+``resp_init``, and how the parameters map to scikit-learn's attributes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import validation as val
+from ..models import get_model
+from ..structures import STRUCTURES
+from ..updaters import MaximumLikelihood, MixtureParams
+from .base import BaseMixture
+
+
+class GaussianMixture(BaseMixture):
+    r"""Gaussian mixture model fitted by Expectation-Maximisation.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the
+    same parameters, methods and fitted attributes, plus sample weights,
+    chunked fitting in bounded memory, and mclust's covariance models.
+
+    The density is
+
+    .. math::
+
+        p(x) = \sum_{k=1}^K \pi_k\, \mathcal N(x \mid \mu_k, \Sigma_k).
+
+    Each EM iteration computes the responsibilities
+    ``r_ik = pi_k N(x_i | mu_k, Sigma_k) / p(x_i)`` (E-step) chunk by chunk,
+    accumulates the weighted statistics ``n_k = sum_i w_i r_ik``,
+    ``mu_k = sum_i w_i r_ik x_i / n_k`` and the centred scatter
+    ``S_k = sum_i w_i r_ik (x_i - mu_k)(x_i - mu_k)^T``, and sets
+    ``pi_k = n_k / sum_j n_j``, ``mu_k`` and the covariance from ``S_k`` as the
+    covariance model prescribes (M-step).
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components K.
+    covariance_type : str, default="full"
+        The covariance model. scikit-learn's names ``"full"``, ``"tied"``,
+        ``"diag"``, ``"spherical"`` keep scikit-learn's attribute shapes.
+        mclust's codes name the same models (``"VVV"``, ``"EEE"``, ``"VVI"``,
+        ``"VII"``); with a code, ``covariances_``, ``precisions_`` and
+        ``precisions_cholesky_`` are always (n_components, n_features, n_features).
+    tol : float, default=1e-3
+        EM stops when the mean log-likelihood per sample changes by less.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance, so that they stay positive
+        definite.
+    max_iter : int, default=100
+        Maximum number of EM iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the one with the highest final
+        log-likelihood is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data", "hc"}, \
+            default="kmeans"
+        How the starting responsibilities are chosen; all use sample weights.
+        ``"hc"`` is mclust's model-based hierarchical agglomeration, the
+        default of :func:`gaussmix.select`.
+    weights_init : array-like of shape (n_components,), default=None
+        Starting mixing weights; they must sum to 1.
+    means_init : array-like of shape (n_components, n_features), default=None
+        Starting means.
+    precisions_init : array-like, default=None
+        Starting precisions (inverse covariances), in the shape of
+        ``precisions_`` for ``covariance_type``.
+    resp_init : array-like of shape (n_samples, n_components), default=None
+        Starting responsibilities: EM begins with an M-step from them, as
+        mclust's ``me()`` does, and ``init_params`` is not used. Rows must be
+        non-negative and sum to 1, to within 1e-3 (they are renormalised);
+        one-hot rows give a hard start. The
+        ``*_init`` parameters above still take precedence.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation and :meth:`sample`.
+    warm_start : bool, default=False
+        If True, each ``fit`` starts from the previous fit's parameters and
+        ``n_init`` is ignored.
+    verbose : int, default=0
+        0 is silent; 1 prints each initialisation and the iteration count;
+        2 also prints the time and the change of the log-likelihood.
+    verbose_interval : int, default=10
+        Iterations between two progress lines.
+    chunk_size : int, default=None
+        Rows per chunk. ``None`` chooses a size whose temporaries stay under
+        4 MiB, small enough to stay in cache. Results do not depend on it
+        beyond rounding.
+    init_sample_size : int or "auto", default="auto"
+        Rows the initialisation (``init_params``) reads: a uniform random
+        sample of at most this many rows, drawn in one pass with a reservoir
+        (every row gets a random key; the smallest keys are kept), so that
+        starting costs bounded memory on data of any size. EM itself always
+        runs on all rows. ``"auto"`` uses every row of an array in memory,
+        exactly as scikit-learn does, and 100 000 rows (at most 64 MiB) of
+        streamed or Dask data. When the data have no more rows than the
+        sample, the start equals the in-memory one.
+    learning_method : {"batch", "online"}, default="batch"
+        ``"batch"`` is EM: every iteration is a pass over all rows, then one
+        M-step. ``"online"`` is stepwise EM (mini-batch EM; see
+        :meth:`partial_fit` for the update and its sources): an M-step after
+        every ``batch_size`` rows, and ``max_iter`` counts passes (epochs).
+        Each pass then improves the fit far more, so very large data need
+        fewer passes, at the price of a final log-likelihood slightly below
+        batch EM's (the benchmark's RESULTS.md gives the figures). Rows of
+        arrays in memory are visited in a new random order each pass;
+        streamed rows in their stored order, which should be random. Not for
+        Dask collections.
+    batch_size : int, default=4096
+        Rows per mini-batch of ``learning_method="online"``. After a batch
+        ``fit``, :meth:`partial_fit` counts the fit as one step per
+        ``batch_size`` rows of its data.
+    learning_decay : float, default=0.7
+        ``κ`` in the step size ``η_t = (t + τ)^-κ`` of stepwise EM; in
+        (0.5, 1] for convergence.
+    learning_offset : float, default=10.0
+        ``τ`` in that step size: larger values damp the first steps.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        (n_components, n_features, n_features) for "full" and mclust codes,
+        (n_features, n_features) for "tied", (n_components, n_features) for
+        "diag" and (n_components,) for "spherical".
+    precisions_ : ndarray
+        Inverses of ``covariances_``, same shape.
+    precisions_cholesky_ : ndarray
+        Upper-triangular ``U`` with ``precision = U @ U.T``, same shape.
+    converged_ : bool
+    n_iter_ : int
+        Iterations of the best initialisation.
+    lower_bound_ : float
+        Weighted mean log-likelihood per sample at the last iteration of the
+        best initialisation.
+    lower_bounds_ : list of float
+        That value at every iteration. It never decreases when every M-step
+        maximises exactly (``reg_covar=0``); with ``reg_covar > 0`` it may
+        fall slightly (see ``updaters.ml``). With ``learning_method="online"``,
+        one value per pass, each batch scored under the parameters entering
+        its step.
+    n_steps_ : int
+        Steps of stepwise EM taken (after :meth:`partial_fit`).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has string column names.
+
+    See Also
+    --------
+    sklearn.mixture.GaussianMixture : The estimator this one replaces.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix import GaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(2, 1, (300, 2)), rng.normal(9, 1, (100, 2))])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.sort(gm.means_[:, 0]).round()
+    array([2., 9.])
+    >>> np.sort(gm.weights_).round(2)
+    array([0.25, 0.75])
+    >>> labels = gm.predict([[0, 0], [12, 3]])
+    >>> bool(labels[0] != labels[1])
+    True
+    """
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        resp_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        chunk_size=None,
+        init_sample_size="auto",
+        learning_method="batch",
+        batch_size=4096,
+        learning_decay=0.7,
+        learning_offset=10.0,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.resp_init = resp_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.chunk_size = chunk_size
+        self.init_sample_size = init_sample_size
+        self.learning_method = learning_method
+        self.batch_size = batch_size
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
+
+    # ------------------------------------------------------------ the hooks
+    def _make_updater(self):
+        model, _ = get_model(self.covariance_type)
+        return MaximumLikelihood(model, self.reg_covar)
+
+    def _prepare_start(self, source):
+        """The checked ``*_init`` arguments; ``resp_init`` only for ``fit`` (``source`` given)."""
+        model, sklearn_layout = get_model(self.covariance_type)
+        n_features = self.n_features_in_
+        K = self.n_components
+        start = {
+            "weights": None
+            if self.weights_init is None
+            else val.check_weights_init(self.weights_init, K),
+            "means": None
+            if self.means_init is None
+            else val.check_means_init(self.means_init, K, n_features),
+            "covariances": None
+            if self.precisions_init is None
+            else val.check_precisions_init(self.precisions_init, model, sklearn_layout, K, n_features),
+            "resp": None,
+        }
+        if source is not None and self.resp_init is not None:
+            if not source.in_memory:
+                raise ValueError(
+                    "resp_init needs X as an array in memory (one row of responsibilities "
+                    "per row of X); for streamed or Dask data use means_init, or init_params."
+                )
+            start["resp"] = val.check_resp_init(self.resp_init, source.n_samples, K)
+        return start
+
+    def _start_reads_data(self, start):
+        return any(start[name] is None for name in ("weights", "means", "covariances"))
+
+    def _initial_state(self, X, sample_weight, start, updater, random_state):
+        """Starting parameters: an M-step from the initial responsibilities
+        on the start's rows, then whatever the user fixed with ``*_init``."""
+        model, _ = get_model(self.covariance_type)
+        if self._start_reads_data(start):
+            if start["resp"] is not None:
+                first = self._state_from_resp(X, sample_weight, start["resp"].__getitem__, updater)
+            else:
+                first = super()._initial_state(X, sample_weight, start, updater, random_state)
+            w = first.weights if start["weights"] is None else start["weights"]
+            mu = first.means if start["means"] is None else start["means"]
+            cov = first.covariances if start["covariances"] is None else start["covariances"]
+        else:
+            w, mu, cov = start["weights"], start["means"], start["covariances"]
+        struct = STRUCTURES[model.structure]
+        return MixtureParams(w, mu, cov, struct.prec_chol_from_cov(cov), model.structure)
+
+    def _set_state(self, params):
+        """Set the fitted attributes from ``params`` (``updaters.MixtureParams``)."""
+        model, sklearn_layout = get_model(self.covariance_type)
+        struct = STRUCTURES[model.structure]
+        K, d = params.means.shape
+        precisions = struct.precision_from_prec_chol(params.precisions_cholesky)
+
+        def public(arr):
+            return np.asarray(arr) if sklearn_layout else struct.to_full(arr, K, d)
+
+        self.weights_ = np.asarray(params.weights)
+        self.means_ = np.asarray(params.means)
+        self.covariances_ = public(params.covariances)
+        self.precisions_ = public(precisions)
+        self.precisions_cholesky_ = public(params.precisions_cholesky)
+
+    def _state(self):
+        """The fitted parameters in the model's own layout (from the public attributes)."""
+        model, sklearn_layout = get_model(self.covariance_type)
+        struct = STRUCTURES[model.structure]
+
+        def internal(arr):
+            return np.asarray(arr) if sklearn_layout else struct.from_full(arr)
+
+        return MixtureParams(
+            np.asarray(self.weights_),
+            np.asarray(self.means_),
+            internal(self.covariances_),
+            internal(self.precisions_cholesky_),
+            model.structure,
+        )
+
+    def n_parameters(self):
+        """Free parameters of the fitted model, as mclust counts them.
+
+        Covariance parameters, ``K d`` means and ``K - 1`` mixing weights.
+        """
+        model, _ = get_model(self.covariance_type)
+        return model.n_parameters(self.n_components, self.means_.shape[1])

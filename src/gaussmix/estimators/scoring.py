@@ -1,0 +1,190 @@
+"""What a fitted mixture estimator computes from data: predictions, scores, criteria, draws.
+
+:class:`ScoringMixin` gives ``predict``, ``predict_proba``,
+``score_samples``, ``score``, ``bic``, ``aic``, ``icl``, ``criteria`` and
+``sample`` to an estimator that has ``_state()``, ``_make_updater()`` and
+``n_parameters()`` (``estimators.base``). Every method takes what ``fit``
+takes (arrays, files, iterables, Dask collections) and works chunk by chunk
+(``engine.scoring``); a Dask collection gives lazy Dask arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .. import validation as val
+from ..criteria import Criteria
+from ..engine.scoring import ROW_RESULTS, NonFiniteRows
+from ..structures import STRUCTURES
+from . import data
+
+
+class ScoringMixin:
+    """Prediction, scoring, criteria and sampling for a fitted mixture estimator."""
+
+    def _estep_inputs(self):
+        return self._make_updater().estep_inputs(self._state())
+
+    def _map_rows(self, X, kind):
+        """The per-row result ``kind`` of X (see ``engine.scoring.ROW_RESULTS``), chunk by chunk.
+
+        Arrays in memory and streamed sources give a NumPy array; a Dask
+        collection gives a lazy Dask array, computed block by block on the
+        workers.
+        """
+        check_is_fitted(self)
+        result = ROW_RESULTS[kind]
+        source = data.scoring_source(self, X, fused=result.fused)
+        try:
+            return source.map_rows(self._estep_inputs(), result, result.n_columns(self.n_components),
+                                   result.dtype(source.dtype))
+        except NonFiniteRows:
+            # Only in-memory arrays reach here unchecked (data.scoring_source):
+            # the check of the whole array names the rows.
+            val.check_finite(source.X)
+            raise  # pragma: no cover - the check above raises
+
+    def score_samples(self, X):
+        """Log-density ``log p(x)`` of each row under the mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or streamed data
+            Also a ``.npy`` or Parquet path, a memmap, an object with
+            ``iter_chunks()``, or a Dask collection (then the result is a
+            lazy Dask array).
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        return self._map_rows(X, "density")
+
+    def predict_proba(self, X):
+        """Responsibilities ``r_ik``: the posterior probability of each component.
+
+        X may be streamed, as in :meth:`score_samples`.
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+            Each row sums to 1.
+        """
+        return self._map_rows(X, "proba")
+
+    def predict_proba_and_score_samples(self, X):
+        """``(predict_proba(X), score_samples(X))`` from one E-step per chunk: one pass over X."""
+        both = self._map_rows(X, "proba+density")
+        return both[:, :-1], both[:, -1]
+
+    def predict(self, X):
+        """The most probable component of each row (hard assignment).
+
+        X may be streamed, as in :meth:`score_samples`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self._map_rows(X, "labels")
+
+    # ------------------------------------------------------------ criteria
+    def criteria(self, X, sample_weight=None):
+        """Log-likelihood, BIC, AIC and ICL of X from one pass over it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or streamed data
+        sample_weight : array-like of shape (n_samples,), default=None
+            ``n`` is then the total weight.
+
+        Returns
+        -------
+        Criteria
+            With ``log_likelihood``, ``n_samples``, ``n_parameters`` and the
+            properties ``bic``, ``aic``, ``icl`` and ``score``.
+        """
+        check_is_fitted(self)
+        source = data.scoring_source(self, X, sample_weight)
+        loglik, log_map, n = source.criterion_sums(self._estep_inputs())
+        return Criteria(loglik, log_map, n, self.n_parameters())
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean log-likelihood per row (weighted by ``sample_weight`` if given).
+
+        Returns
+        -------
+        log_likelihood : float
+        """
+        return self.criteria(X, sample_weight).score
+
+    def bic(self, X, sample_weight=None):
+        """Bayesian information criterion ``-2 log L + p log n``; lower is better.
+
+        ``p`` free parameters and ``n`` rows (the total weight with
+        ``sample_weight``). mclust reports ``2 log L - p log n``, the negative.
+        """
+        return self.criteria(X, sample_weight).bic
+
+    def aic(self, X, sample_weight=None):
+        """Akaike information criterion ``-2 log L + 2 p``; lower is better."""
+        return self.criteria(X, sample_weight).aic
+
+    def icl(self, X, sample_weight=None):
+        """Integrated complete-data likelihood criterion; lower is better.
+
+        ``ICL = BIC - 2 sum_i log max_k r_ik``: BIC plus a penalty for rows
+        whose component is uncertain (Biernacki, Celeux & Govaert, 2000),
+        computed with the hard (MAP) labels as mclust does. mclust reports
+        the negative.
+        """
+        return self.criteria(X, sample_weight).icl
+
+    def _n_parameters(self):
+        """scikit-learn's name for :meth:`n_parameters`."""
+        return self.n_parameters()
+
+    # ------------------------------------------------------------ sampling
+    def sample(self, n_samples=1):
+        """Draw samples from the fitted mixture.
+
+        Component counts are multinomial with the mixing weights; rows are
+        grouped by component, as in scikit-learn.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component of each row.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        rng = check_random_state(self.random_state)
+        params = self._state()
+        K, d = params.means.shape
+        counts = rng.multinomial(n_samples, params.weights / params.weights.sum())
+        struct = STRUCTURES[params.structure]
+        # Matrices per component for full and shared storage, variances else.
+        cov = struct.to_full(params.covariances, K, d) if struct.matrix else params.covariances
+        X = np.vstack([struct.draw(rng, params.means[k], cov[k], counts[k]) for k in range(K)])
+        y = np.repeat(np.arange(K), counts)
+        return X, y
+
+    # ------------------------------------------------------------ files
+    def save(self, path):
+        """Save the fitted model to ``path``: arrays plus JSON metadata, no pickle.
+
+        The file is written atomically; :func:`gaussmix.load` reads it back
+        exactly. Feature names, the covariance model, the hyper-parameters and
+        the gaussmix version travel with it.
+        """
+        from ..io import save_model
+
+        save_model(self, path)

@@ -1,0 +1,99 @@
+"""What a covariance model is: a code, a structure, an M-step and a count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CovarianceModel:
+    """One covariance model of a Gaussian mixture.
+
+    Attributes
+    ----------
+    code : str
+        mclust's code, for example ``"VVV"``.
+    description : str
+        One line: volume, shape and orientation of the components.
+    structure : str
+        How the covariances are stored and used by the E-step: ``"full"``,
+        ``"shared"``, ``"diag"`` or ``"spherical"`` (see ``structures``).
+    scatter : str
+        Which statistics the M-step needs: ``"full"`` or ``"diag"`` scatter
+        per component, or only their sum (``"pooled"``).
+    covariance_m_step : callable
+        ``(stats, previous=None) -> covariances`` in the layout of
+        ``structure``, from float64 :class:`~gaussmix._stats.SuffStats` on the
+        host, whose scatter already carries ``reg_covar`` (see
+        :func:`regularise`). ``previous`` holds the covariances entering the step (same
+        layout, or None); iterative M-steps start from it so that the step
+        can only improve on it, closed forms need not look at it.
+    n_covariance_parameters : callable
+        ``(n_components, n_features) -> int``, counted as mclust counts.
+    sklearn_name : str or None
+        scikit-learn's name for the same model, if it has one.
+    univariate : bool
+        True for mclust's one-dimensional models E and V, which only take
+        data with one feature.
+    coupling : {"independent", "pooled", "coupled"}
+        How components' covariances depend on the statistics:
+        ``"independent"`` (each on its own scatter only: VVV, VVI, VII, V),
+        ``"pooled"`` (one estimate from the pooled scatter: EII, EEI, EEE, E)
+        or ``"coupled"`` (a shared volume, shape or orientation, but each
+        component's own scatter must be non-singular). It decides what an
+        empty component keeps and which scatter a collapse is judged on.
+    """
+
+    code: str
+    description: str
+    structure: str
+    scatter: str
+    covariance_m_step: Callable = field(repr=False)
+    n_covariance_parameters: Callable = field(repr=False)
+    sklearn_name: Optional[str] = None
+    univariate: bool = False
+    coupling: str = "coupled"
+
+    def n_parameters(self, n_components, n_features):
+        """Free parameters: covariances + means + (K - 1) mixing weights."""
+        return (
+            self.n_covariance_parameters(n_components, n_features)
+            + n_components * n_features
+            + n_components
+            - 1
+        )
+
+
+def regularise(stats, reg_covar):
+    """Add ``n_k * reg_covar`` to the diagonal of every scatter ``S_k`` (``n reg_covar`` to a pooled one).
+
+    Every covariance estimate ``S_k / n_k`` thereby gains ``reg_covar`` on its
+    diagonal *before* a model imposes its constraints, so that the volume,
+    shape and orientation decompositions stay defined even for a component
+    seeded on a single row. For the unconstrained models this equals adding
+    ``reg_covar`` to the estimate afterwards, as scikit-learn does.
+    """
+    scatter = np.array(stats.scatter, dtype=np.float64, copy=True)
+    extra = reg_covar * np.asarray(stats.nk, dtype=np.float64)
+    if scatter.ndim == 3:
+        idx = np.arange(scatter.shape[-1])
+        if scatter.shape[0] != extra.shape[0]:  # pooled: the sum of the S_k
+            extra = extra.sum(keepdims=True)
+        scatter[:, idx, idx] += extra[:, None]
+    else:
+        scatter += extra[:, None]
+    return type(stats)(stats.nk, stats.means, scatter)
+
+
+def empty_components(nk):
+    """Components whose total weight is numerically zero, as a bool mask."""
+    nk = np.asarray(nk)
+    return nk <= 10.0 * np.finfo(np.float64).eps * max(float(nk.sum()), 1.0)
+
+
+def per_component_denominator(nk):
+    """nk plus scikit-learn's 10 eps, so that an empty component divides by > 0."""
+    return nk + 10.0 * np.finfo(np.float64).eps

@@ -1,0 +1,6 @@
+"""Updaters: the mathematics between two passes over the data (see ``updaters.base``)."""
+
+from .base import MixtureParams, Update, Updater
+from .ml import MaximumLikelihood
+
+__all__ = ["MixtureParams", "Update", "Updater", "MaximumLikelihood"]

@@ -1,0 +1,93 @@
+"""The updater seam: what the E-step receives, and how statistics become the next state.
+
+The EM loop (``engine.driver``) knows nothing of the mathematics. Each
+iteration it asks the updater for the E-step's inputs, has the kernels turn
+the data into merged sufficient statistics ``(n_k, x̄_k, S_k)``, and asks the
+updater for the next state and the value to trace. Maximum likelihood is one
+updater (``updaters.ml``); a conjugate prior (MAP), variational Bayes, a
+noise component or fixed labels are others: each changes what the E-step is
+given and what the update returns, never the loop, the kernels or the
+sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class MixtureParams:
+    """Mixture parameters (point estimates) in a structure's layout, float64, on the host.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n_components,)
+    means : ndarray of shape (n_components, n_features)
+    covariances : ndarray
+        In the layout of ``structure`` (``structures.STRUCTURES``).
+    precisions_cholesky : ndarray
+        Upper-triangular factors ``U_k`` with ``Sigma_k^{-1} = U_k U_k^T``,
+        same layout.
+    structure : str
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray | None
+    precisions_cholesky: np.ndarray
+    structure: str
+
+
+@dataclass
+class Update:
+    """What one update returns: the next state, and what happened to the components.
+
+    Attributes
+    ----------
+    state : object
+        The updater's state (``MixtureParams`` for maximum likelihood).
+    empty : ndarray of bool, shape (n_components,)
+        Components that received no weight.
+    collapsed : ndarray of bool, shape (n_components,)
+        Components whose covariance is singular but for the regularisation.
+    """
+
+    state: object
+    empty: np.ndarray
+    collapsed: np.ndarray
+
+
+class Updater:
+    """Base class of the updaters.
+
+    Attributes
+    ----------
+    scatter : {"full", "diag", "pooled"}
+        The statistics the update needs (``engine.stats.SCATTER_KINDS``);
+        the kernels collect only these.
+    """
+
+    scatter = "full"
+
+    def estep_inputs(self, state):
+        """The E-step's means, precision factors and log-normalisers (``estep.EStepInputs``)."""
+        raise NotImplementedError
+
+    def update(self, stats, previous=None):
+        """Turn merged statistics into the next state; returns an :class:`Update`.
+
+        ``stats`` is a ``SuffStats`` of any namespace (merged over every
+        chunk of the pass, or a stepwise schedule's running statistics);
+        ``previous`` is the state entering the step (None at the start).
+        """
+        raise NotImplementedError
+
+    def objective(self, loglik, weight, state):
+        """The value traced per iteration, from ``sum_i w_i log p(x_i)`` and ``sum_i w_i``.
+
+        ``state`` is the state the log-likelihood was computed under (the
+        one entering the iteration).
+        """
+        raise NotImplementedError

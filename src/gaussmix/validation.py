@@ -1,0 +1,383 @@
+"""Input checks that turn bad input into a ValueError that says what to do."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils.validation import validate_data
+
+from .exceptions import DegenerateCovarianceError
+from .structures import STRUCTURES
+
+
+def _is_numeric_dtype(dtype):
+    try:
+        from pandas.api.types import is_numeric_dtype
+    except ImportError:  # not a pandas frame: plain NumPy dtypes
+        try:
+            return np.issubdtype(np.dtype(dtype), np.number) or np.dtype(dtype) == bool
+        except TypeError:
+            return False
+    return bool(is_numeric_dtype(dtype))
+
+
+def check_dataframe_columns(X):
+    """Name the non-numeric columns of a DataFrame instead of failing on a value."""
+    dtypes = getattr(X, "dtypes", None)
+    columns = getattr(X, "columns", None)
+    if dtypes is None or columns is None or not hasattr(dtypes, "items"):
+        return
+    bad = [str(name) for name, dtype in dtypes.items() if not _is_numeric_dtype(dtype)]
+    if bad:
+        raise ValueError(
+            f"X has non-numeric column(s) {bad}; a Gaussian mixture needs numbers. "
+            f"Select the numeric columns (for example X.drop(columns={bad})) "
+            f"or encode these columns as numbers first."
+        )
+
+
+def check_finite(X, offset=0):
+    """Reject NaN and infinity, saying where they are.
+
+    ``offset`` is the index of X's first row in the whole data, for chunks.
+    """
+    finite = np.isfinite(X)
+    if finite.all():
+        return
+    bad_rows = offset + np.flatnonzero(~finite.all(axis=1))
+    n_nan = int(np.isnan(X).sum())
+    n_inf = int((~finite).sum()) - n_nan
+    shown = ", ".join(str(i) for i in bad_rows[:5]) + (", ..." if bad_rows.size > 5 else "")
+    raise ValueError(
+        f"X contains {n_nan} NaN and {n_inf} inf value(s), in rows {shown}. "
+        f"Drop those rows or impute them (for example with "
+        f"sklearn.impute.SimpleImputer) before fitting or predicting."
+    )
+
+
+def check_X(estimator, X, *, reset, min_samples=1, finite=True):
+    """Validate X as scikit-learn does, with clearer messages for common mistakes.
+
+    Keeps float32 as float32; other dtypes become float64. ``finite=False``
+    leaves the check for NaN and infinity to the caller (see
+    ``mixture._map_rows``, which finds them from the E-step's output).
+    """
+    if not reset and _is_plain_fitted_array(estimator, X, min_samples):
+        # What validate_data would return unchanged: 0.1 ms a call saved,
+        # a sixth of predict_proba on 10 000 rows.
+        if finite:
+            check_finite(X)
+        return X
+    check_dataframe_columns(X)
+    X = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        dtype=[np.float64, np.float32],
+        ensure_all_finite=False,
+        ensure_min_samples=min_samples,
+    )
+    if finite:
+        check_finite(X)
+    return X
+
+
+def _is_plain_fitted_array(estimator, X, min_samples):
+    """Whether ``X`` is a NumPy array that scikit-learn's checks would pass as it is.
+
+    A 2-D float32 or float64 ``ndarray`` (not a subclass) with the fitted
+    number of features and enough rows, for an estimator fitted without
+    feature names: ``validate_data`` would neither convert nor warn.
+    """
+    return (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in (np.float32, np.float64)
+        and X.shape[0] >= min_samples
+        and X.shape[1] == getattr(estimator, "n_features_in_", -1)
+        and getattr(estimator, "feature_names_in_", None) is None
+    )
+
+
+def check_chunk(X, sample_weight, n_features, dtype, start):
+    """Validate one chunk read from a streamed source.
+
+    Rows are checked as they arrive, since the whole data are never in
+    memory; errors name the rows by their index in the whole data.
+
+    Returns
+    -------
+    X : ndarray of shape (n_rows, n_features) and the source's dtype
+    sample_weight : ndarray of shape (n_rows,) (float64) or None
+    """
+    try:
+        X = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"the chunk starting at row {start} is not a numeric array ({exc})."
+        ) from None
+    if X.ndim == 1 and n_features == 1:
+        X = X[:, None]
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise ValueError(
+            f"the chunk starting at row {start} has shape {X.shape}, but the data have "
+            f"{n_features} feature(s); every chunk must be a 2-D array of shape "
+            f"(n_rows, {n_features})."
+        )
+    if not _is_numeric_dtype(X.dtype):
+        raise ValueError(
+            f"the chunk starting at row {start} has dtype {X.dtype}; a Gaussian "
+            f"mixture needs numbers. Select or encode the numeric columns."
+        )
+    X = np.asarray(X, dtype=dtype)
+    check_finite(X, offset=start)
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        if w.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"the chunk starting at row {start} has {X.shape[0]} rows but "
+                f"{w.shape[0]} sample weights; give one weight per row."
+            )
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(
+                f"the sample weights of the chunk starting at row {start} must be "
+                f"finite and non-negative."
+            )
+        sample_weight = w
+    return X, sample_weight
+
+
+def check_sample_weight(sample_weight, n_samples, n_components):
+    """Validate sample weights: one finite, non-negative number per row.
+
+    Returns None when ``sample_weight`` is None, else a float64 array.
+    """
+    if sample_weight is None:
+        return None
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "sample_weight must be an array of numbers, one per row of X."
+        ) from None
+    if w.ndim == 0:
+        w = np.full(n_samples, float(w))
+    if w.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight has shape {w.shape} but X has {n_samples} rows; pass "
+            f"one weight per row, as an array of shape ({n_samples},)."
+        )
+    if not np.all(np.isfinite(w)):
+        raise ValueError("sample_weight contains NaN or inf; every weight must be finite.")
+    if np.any(w < 0):
+        raise ValueError(
+            f"sample_weight must be non-negative, but its smallest value is {w.min():g}; "
+            f"give rows you want to ignore a weight of 0."
+        )
+    n_positive = int(np.count_nonzero(w))
+    if n_positive == 0:
+        raise ValueError(
+            "every sample_weight is zero; give at least one row a positive weight."
+        )
+    if n_positive < n_components:
+        raise ValueError(
+            f"only {n_positive} row(s) have a positive sample_weight, fewer than "
+            f"n_components={n_components}; reduce n_components or give more rows weight."
+        )
+    return w
+
+
+def check_weight_values(sample_weight):
+    """Check weights whose count can only be checked against the rows as they are read."""
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("sample_weight must be an array of numbers, one per row of X.") from None
+    if w.ndim != 1:
+        raise ValueError(f"sample_weight has shape {w.shape}; pass one weight per row, 1-D.")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative.")
+    if not np.any(w > 0):
+        raise ValueError("every sample_weight is zero; give at least one row a positive weight.")
+    return w
+
+
+def set_n_features(estimator, n_features, feature_names):
+    """Record the training data's width and column names, as scikit-learn's
+    validation does, for data that were not validated as one array."""
+    estimator.n_features_in_ = int(n_features)
+    if feature_names is not None:
+        estimator.feature_names_in_ = np.asarray(feature_names, dtype=object)
+    elif hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+
+
+def check_n_features(estimator, n_features, feature_names):
+    """Check streamed data against the data the estimator was fitted on."""
+    if n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {type(estimator).__name__} was fitted "
+            f"with {estimator.n_features_in_}; pass the same columns as in fit."
+        )
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is not None and feature_names is not None and list(fitted) != list(feature_names):
+        raise ValueError(
+            f"X has columns {list(feature_names)}, but the model was fitted on "
+            f"{list(fitted)}; pass the same columns, in the same order."
+        )
+
+
+def check_n_samples(n_samples, n_components):
+    if n_samples < n_components:
+        raise ValueError(
+            f"X has {n_samples} rows, fewer than n_components={n_components}: each "
+            f"component needs at least one row. Reduce n_components or add data."
+        )
+
+
+def check_scalar_params(est):
+    """Check the estimator's scalar hyper-parameters; raise with advice."""
+
+    def _int(name, low):
+        value = getattr(est, name)
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+
+    def _float(name, low, strict=False):
+        value = getattr(est, name)
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+        if not ok or value < low or (strict and value == low):
+            op = ">" if strict else ">="
+            raise ValueError(f"{name} must be a finite number {op} {low}, got {value!r}.")
+
+    _int("n_components", 1)
+    _float("tol", 0.0)
+    _float("reg_covar", 0.0)
+    _int("max_iter", 0)
+    _int("n_init", 1)
+    _int("verbose", 0)
+    _int("verbose_interval", 1)
+    if est.chunk_size is not None:
+        _int("chunk_size", 1)
+    if isinstance(est.init_sample_size, str) and est.init_sample_size == "auto":
+        pass
+    else:
+        _int("init_sample_size", 1)
+    if est.learning_method not in ("batch", "online"):
+        raise ValueError(
+            f"learning_method must be 'batch' or 'online', got {est.learning_method!r}."
+        )
+    _int("batch_size", 1)
+    _float("learning_offset", 0.0)
+    decay = est.learning_decay
+    if not isinstance(decay, numbers.Real) or isinstance(decay, bool) or not 0.5 < decay <= 1.0:
+        raise ValueError(
+            f"learning_decay must be in (0.5, 1] for stepwise EM to converge, got {decay!r}."
+        )
+    if not isinstance(est.warm_start, (bool, np.bool_)):
+        raise ValueError(f"warm_start must be True or False, got {est.warm_start!r}.")
+
+
+def check_weights_init(weights, n_components):
+    w = _as_float_array(weights, "weights_init")
+    if w.shape != (n_components,):
+        raise ValueError(
+            f"weights_init has shape {w.shape}, expected ({n_components},): one "
+            f"mixing weight per component."
+        )
+    if np.any(w < 0) or np.any(w > 1):
+        raise ValueError(
+            f"weights_init must lie in [0, 1], got min {w.min():g} and max {w.max():g}."
+        )
+    if abs(w.sum() - 1.0) > 1e-6:
+        raise ValueError(
+            f"weights_init must sum to 1, but sums to {w.sum():.6g}; divide it by its sum."
+        )
+    return w
+
+
+def check_means_init(means, n_components, n_features):
+    m = _as_float_array(means, "means_init")
+    if m.shape != (n_components, n_features):
+        raise ValueError(
+            f"means_init has shape {m.shape}, expected ({n_components}, {n_features}): "
+            f"one mean per component, one value per feature."
+        )
+    return m
+
+
+def check_resp_init(resp, n_samples, n_components):
+    """Validate starting responsibilities: (n_samples, K), rows on the simplex."""
+    r = _as_float_array(resp, "resp_init")
+    if r.shape != (n_samples, n_components):
+        raise ValueError(
+            f"resp_init has shape {r.shape}, expected ({n_samples}, {n_components}): "
+            f"one row per sample of X, one column per component."
+        )
+    if np.any(r < 0):
+        raise ValueError("resp_init must be non-negative: responsibilities are probabilities.")
+    sums = r.sum(axis=1)
+    # Rounded responsibilities (as printed by R, say) are accepted and
+    # renormalised; anything further from the simplex is a mistake.
+    if not np.allclose(sums, 1.0, rtol=0, atol=1e-3):
+        worst = int(np.argmax(np.abs(sums - 1.0)))
+        raise ValueError(
+            f"each row of resp_init must sum to 1, but row {worst} sums to "
+            f"{sums[worst]:.6g}; divide each row by its sum."
+        )
+    r = r / sums[:, None]
+    empty = np.flatnonzero(r.sum(axis=0) <= 0)
+    if empty.size:
+        raise ValueError(
+            f"resp_init gives component(s) {empty.tolist()} no responsibility at all; "
+            f"every column needs some weight, or reduce n_components."
+        )
+    return r
+
+
+def check_precisions_init(precisions, model, sklearn_layout, n_components, n_features):
+    """Validate ``precisions_init`` and return the covariances in the model's layout.
+
+    scikit-learn's names take scikit-learn's shapes; mclust codes also take
+    an (n_components, n_features, n_features) array, which must obey the
+    model's structure.
+    """
+    struct = STRUCTURES[model.structure]
+    p = _as_float_array(precisions, "precisions_init")
+    expected = struct.shape(n_components, n_features)
+    full = (n_components, n_features, n_features)
+    if p.shape != expected:
+        if not sklearn_layout and p.shape == full:
+            p = struct.from_full(p)
+        else:
+            shapes = f"{expected}" if sklearn_layout else f"{expected} or {full}"
+            raise ValueError(
+                f"precisions_init has shape {p.shape}, but covariance_type="
+                f"{model.sklearn_name if sklearn_layout else model.code!r} expects {shapes}."
+            )
+    if struct.matrix:
+        if not np.allclose(p, np.swapaxes(p, -1, -2)):
+            raise ValueError("precisions_init must be symmetric matrices.")
+        eig_min = np.linalg.eigvalsh(p).min()
+        if eig_min <= 0:
+            raise ValueError(
+                "precisions_init must be positive definite, but has an eigenvalue "
+                f"of {eig_min:.3g}."
+            )
+    elif np.any(p <= 0):
+        raise ValueError("precisions_init must be positive.")
+    try:
+        return struct.cov_from_precision(p)
+    except (np.linalg.LinAlgError, DegenerateCovarianceError) as exc:
+        raise ValueError(f"precisions_init cannot be inverted: {exc}") from None
+
+
+def _as_float_array(value, name):
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers.") from None
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or inf.")
+    return a
