@@ -28,8 +28,9 @@ Usage::
 
     python benchmarks/check_bitwise.py --ref HEAD~3      # the ref against the working tree
     python benchmarks/check_bitwise.py --ref HEAD~3 --quick
+    python benchmarks/check_bitwise.py --ref HEAD~3 --against HEAD   # two commits
 
-The ref's results are cached under ``.bitwise-cache/`` (git-ignored) by
+The results of a ref are cached under ``.bitwise-cache/`` (git-ignored) by
 commit, so a second comparison against the same ref fits only the tree.
 Exit status 0 when every array is equal, 1 otherwise.
 """
@@ -194,6 +195,7 @@ def compare(ref_path, tree_path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ref", default="HEAD", help="git ref to compare the working tree with")
+    parser.add_argument("--against", help="a second git ref, instead of the working tree")
     parser.add_argument("--quick", action="store_true", help="d in {2, 20} only")
     parser.add_argument("--dump", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -202,10 +204,14 @@ def main():
         return 0
     ref_path, commit = ref_results(args.ref, args.quick)
     with tempfile.TemporaryDirectory() as tmp:
-        tree_path = Path(tmp) / "tree.npz"
-        run_dump(ROOT / "src", tree_path, args.quick)
+        if args.against:
+            tree_path, other = ref_results(args.against, args.quick)
+            against = f"{args.against} ({other[:10]})"
+        else:
+            tree_path, against = Path(tmp) / "tree.npz", "the working tree"
+            run_dump(ROOT / "src", tree_path, args.quick)
         equal, problems, n_cells, n_errors = compare(ref_path, tree_path)
-    print(f"ref {args.ref} ({commit[:10]}) against the working tree: {n_cells} cells "
+    print(f"ref {args.ref} ({commit[:10]}) against {against}: {n_cells} cells "
           f"({n_errors} raise at the ref), {equal} arrays equal, {len(problems)} not")
     for line in problems[:50]:
         print("  " + line)
