@@ -144,7 +144,9 @@ def dump(path, quick):
                 continue
             for name, value in out.items():
                 results[f"{key}|{name}"] = value
-    np.savez(path, **results)
+    partial = f"{path}.partial.npz"
+    np.savez(partial, **results)
+    os.replace(partial, path)  # a cache file is complete or absent
 
 
 def run_dump(src, out, quick):
