@@ -83,9 +83,13 @@ def test_there_is_no_import_cycle():
 def test_the_cycle_check_sees_function_level_imports():
     # The check above would pass vacuously if it missed imports inside
     # functions, or names imported from a package's __init__.
-    assert "gaussmix.io" in imports_of("gaussmix.estimators.scoring")
+    assert "gaussmix.hc" in imports_of("gaussmix.init")  # inside initial_resp
     assert "gaussmix.engine.kernels.rows" in imports_of("gaussmix.engine.kernels")
     assert "gaussmix.backends" in imports_of("gaussmix.estimators.data")
+
+
+#: scikit-learn's conventions spell these with an underscore; subclasses extend them.
+SKLEARN_CONVENTIONS = {"_parameter_constraints"}
 
 
 def private_uses(path):
@@ -95,7 +99,8 @@ def private_uses(path):
         if isinstance(node, ast.ImportFrom):
             uses += [f"import {a.name}" for a in node.names
                      if a.name.startswith("_") and not a.name.startswith("__")]
-        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+        elif (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+              and not node.attr.startswith("__") and node.attr not in SKLEARN_CONVENTIONS):
             owner = node.value
             if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
                 continue

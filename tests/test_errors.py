@@ -36,7 +36,8 @@ def test_empty_X():
 
 
 def test_fewer_samples_than_components(X):
-    with pytest.raises(ValueError, match="fewer than n_components=5.*Reduce n_components"):
+    with pytest.raises(ValueError, match="Expected n_samples >= n_components but got "
+                                         "n_components = 5, n_samples = 4.*Reduce n_components"):
         GaussianMixture(5).fit(X[:4])
 
 
@@ -81,17 +82,18 @@ def test_not_fitted(X):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(weights_init=[0.5, 0.6]), "sum to 1"),
-        (dict(weights_init=[1.0]), r"shape \(1,\), expected \(2,\)"),
-        (dict(weights_init=[1.5, -0.5]), r"lie in \[0, 1\]"),
+        (dict(weights_init=[0.5, 0.6]), r"should be normalized, but got sum\(weights\) = 1.10000; divide"),
+        (dict(weights_init=[1.0]), r"'weights' should have the shape of \(2,\), but got \(1,\)"),
+        (dict(weights_init=[1.5, -0.5]), r"in the range \[0, 1\].*run from -0.5 to 1.5"),
         (dict(weights_init=[np.nan, 0.5]), "NaN"),
-        (dict(means_init=np.zeros((3, 3))), r"shape \(3, 3\), expected \(2, 3\)"),
-        (dict(means_init="abc"), "array of numbers"),
-        (dict(precisions_init=np.zeros((2, 3))), "expects"),
-        (dict(precisions_init=np.stack([np.eye(3), -np.eye(3)])), "positive definite"),
-        (dict(precisions_init=np.stack([np.eye(3), np.triu(np.ones((3, 3)))])), "symmetric"),
-        (dict(covariance_type="diag", precisions_init=np.array([[1.0, 1, 1], [1, 0, 1]])), "positive"),
-        (dict(covariance_type="spherical", precisions_init=np.eye(3)), "expects"),
+        (dict(means_init=np.zeros((3, 3))), r"'means' should have the shape of \(2, 3\), but got \(3, 3\)"),
+        (dict(means_init="abc"), "'means_init' parameter .* must be an array-like"),
+        (dict(means_init=[["a", "b", "c"]] * 2), "means_init must be an array of numbers"),
+        (dict(precisions_init=np.zeros((2, 3))), r"'full precision' should have the shape of \(2, 3, 3\)"),
+        (dict(precisions_init=np.stack([np.eye(3), -np.eye(3)])), "positive-definite, but its smallest eigenvalue is -1"),
+        (dict(precisions_init=np.stack([np.eye(3), np.triu(np.ones((3, 3)))])), "positive-definite, but it is not symmetric"),
+        (dict(covariance_type="diag", precisions_init=np.array([[1.0, 1, 1], [1, 0, 1]])), "'diag precision' should be positive"),
+        (dict(covariance_type="spherical", precisions_init=np.eye(3)), "'spherical precision' should have the shape"),
         (dict(covariance_type="VVI", precisions_init=np.stack([np.ones((3, 3))] * 2)), "diagonal"),
         (dict(covariance_type="EEE", precisions_init=np.stack([np.eye(3), 2 * np.eye(3)])), "differs"),
         (dict(covariance_type="VII", precisions_init=np.stack([np.diag([1.0, 2, 3])] * 2)), "spherical"),
@@ -105,18 +107,20 @@ def test_bad_initial_parameters(X, kwargs, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(n_components=0), "n_components must be an integer >= 1"),
-        (dict(n_components=2.5), "n_components must be an integer"),
-        (dict(covariance_type="round"), "not a known covariance model.*'full'"),
-        (dict(tol=-1), "tol must be"),
-        (dict(reg_covar=-1e-3), "reg_covar must be"),
-        (dict(max_iter=-1), "max_iter must be"),
-        (dict(n_init=0), "n_init must be"),
-        (dict(init_params="hierarchical"), "init_params='hierarchical' is not supported"),
-        (dict(verbose=-1), "verbose must be"),
-        (dict(verbose_interval=0), "verbose_interval must be"),
-        (dict(chunk_size=0), "chunk_size must be"),
-        (dict(warm_start="yes"), "warm_start must be"),
+        (dict(n_components=0), r"'n_components' parameter .* must be an int in the range \[1, inf\)"),
+        (dict(n_components=2.5), "'n_components' parameter .* must be an int"),
+        (dict(covariance_type="round"), "'covariance_type' parameter .* must be a str among .*'full'"),
+        (dict(tol=-1), "'tol' parameter"),
+        (dict(tol=np.inf), r"'tol' parameter .* range \[0.0, inf\). Got inf"),
+        (dict(reg_covar=-1e-3), "'reg_covar' parameter"),
+        (dict(reg_covar=np.nan), "'reg_covar' parameter"),
+        (dict(max_iter=-1), "'max_iter' parameter"),
+        (dict(n_init=0), "'n_init' parameter"),
+        (dict(init_params="hierarchical"), "'init_params' parameter .* must be a str among"),
+        (dict(verbose=-1), "'verbose' parameter"),
+        (dict(verbose_interval=0), "'verbose_interval' parameter"),
+        (dict(chunk_size=0), "'chunk_size' parameter"),
+        (dict(warm_start="yes"), "'warm_start' parameter"),
     ],
 )
 def test_bad_hyper_parameters(X, kwargs, message):

@@ -9,7 +9,7 @@ from sklearn.datasets import load_iris
 
 import gaussmix
 from gaussmix import GaussianMixture, ModelFileError
-from gaussmix.io import FORMAT_VERSION, read_table, save_model, write_table
+from gaussmix.io import FORMAT_VERSION, read_table, write_table
 
 pd = pytest.importorskip("pandas")
 
@@ -104,7 +104,7 @@ def test_a_pickle_inside_a_file_is_never_run(tmp_path):
 def test_standardize_travels_with_the_model(tmp_path):
     X = load_iris().data
     gm = GaussianMixture(2, random_state=0).fit(X)
-    save_model(gm, tmp_path / "m.gmm", standardize={"center": X.mean(0), "scale": X.std(0)})
+    gm.save(tmp_path / "m.gmm", input_transform={"center": X.mean(0), "scale": X.std(0)})
     back = gaussmix.load(tmp_path / "m.gmm")
     np.testing.assert_allclose(back.input_transform_["center"], X.mean(0))
 

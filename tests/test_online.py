@@ -88,7 +88,7 @@ def test_partial_fit_after_fit_continues_from_it(stream):
 
 
 def test_partial_fit_checks_its_chunks(stream):
-    with pytest.raises(ValueError, match="fewer than n_components=3"):
+    with pytest.raises(ValueError, match="Expected n_samples >= n_components but got n_components = 3"):
         GaussianMixture(3).partial_fit(stream[:2])
     gm = GaussianMixture(3, random_state=0).partial_fit(stream[:100])
     with pytest.raises(ValueError, match="2 features"):
@@ -163,7 +163,7 @@ def test_online_fit_reads_streamed_sources(stream):
     [
         (dict(learning_method="sgd"), "learning_method"),
         (dict(batch_size=0), "batch_size"),
-        (dict(learning_decay=0.5), r"learning_decay must be in \(0.5, 1\]"),
+        (dict(learning_decay=0.5), r"'learning_decay' parameter of GaussianMixture must be a float in the range \(0.5, 1.0\]"),
         (dict(learning_decay=1.5), "learning_decay"),
         (dict(learning_offset=-1.0), "learning_offset"),
         (dict(init_sample_size=0), "init_sample_size"),

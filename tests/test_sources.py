@@ -252,7 +252,7 @@ def test_bad_files_say_what_is_wrong(tmp_path, data):
         _fit_w(_chunks(X, 100), np.append(w, 1.0))
     with pytest.raises(ValueError, match="resp_init needs X as an array in memory"):
         _fit(_chunks(X, 100), resp_init=np.full((len(X), 3), 1 / 3))
-    with pytest.raises(ValueError, match="fewer than n_components"):
+    with pytest.raises(ValueError, match="Expected n_samples >= n_components"):
         _fit(_chunks(X[:2], 1))
 
 

@@ -1,6 +1,15 @@
 """The exceptions and warnings that gaussmix raises beyond NumPy's and scikit-learn's."""
 
 
+#: scikit-learn's words for a covariance that cannot be inverted; gaussmix's
+#: messages begin with them, then say which component and what to do.
+ILL_DEFINED = (
+    "Fitting the mixture model failed because some components have ill-defined empirical "
+    "covariance (for instance caused by singleton or collapsed samples). Try to decrease the "
+    "number of components, increase reg_covar, or scale the input data."
+)
+
+
 class DegenerateCovarianceError(ValueError):
     """A covariance is not positive definite, so the Gaussian density is undefined."""
 
@@ -9,4 +18,4 @@ class DegenerateComponentWarning(UserWarning):
     """A component collapsed or emptied during EM; the fit handled it as documented."""
 
 
-__all__ = ["DegenerateCovarianceError", "DegenerateComponentWarning"]
+__all__ = ["DegenerateCovarianceError", "DegenerateComponentWarning", "ILL_DEFINED"]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-from .exceptions import DegenerateCovarianceError
+from .exceptions import ILL_DEFINED, DegenerateCovarianceError
 
 _SINGULAR_ADVICE = (
     "increase reg_covar, reduce n_components, remove duplicated or constant "
@@ -40,7 +40,7 @@ def _check_positive(values, what):
     values = np.asarray(values)
     if not np.all(np.isfinite(values)) or np.any(values <= 0.0):
         raise DegenerateCovarianceError(
-            f"A {what} is not positive (a component collapsed onto a point or a "
+            f"{ILL_DEFINED} A {what} is not positive (a component collapsed onto a point or a "
             f"constant feature); {_SINGULAR_ADVICE}."
         )
 
@@ -52,7 +52,7 @@ def _chol_upper_inv(cov, component=None):
     except (linalg.LinAlgError, ValueError):
         where = "" if component is None else f" of component {component}"
         raise DegenerateCovarianceError(
-            f"The covariance matrix{where} is singular or not positive definite "
+            f"{ILL_DEFINED} The covariance matrix{where} is singular or not positive definite "
             f"(a component collapsed onto a point, a line or a constant feature); "
             f"{_SINGULAR_ADVICE}."
         ) from None
@@ -95,6 +95,12 @@ class Structure:
         new = np.array(new, copy=True)
         new[mask] = old[mask]
         return new
+
+    def singular(self, cov):
+        """Which components' covariances cannot be factorised, as a bool mask of shape (K,)."""
+        values = np.asarray(cov)
+        return ~np.isfinite(values).all(axis=tuple(range(1, values.ndim))) | (values <= 0).reshape(
+            len(values), -1).any(axis=1)
 
     def collapsed(self, scatter, nk, reg_covar):
         """Which scatters (full (m, d, d) or diagonal (m, d)) have collapsed.
@@ -152,6 +158,15 @@ class Full(Structure):
     def precision_from_prec_chol(self, prec_chol):
         return prec_chol @ np.swapaxes(prec_chol, -1, -2)
 
+    def singular(self, cov):
+        bad = np.zeros(len(cov), dtype=bool)
+        for k, c in enumerate(cov):
+            try:
+                bad[k] = not np.all(np.isfinite(c)) or not np.all(np.diag(np.linalg.cholesky(c)) > 0)
+            except np.linalg.LinAlgError:
+                bad[k] = True
+        return bad
+
     def cov_from_precision(self, precision):
         return np.stack([np.linalg.inv(p) for p in precision])
 
@@ -202,6 +217,8 @@ class Shared(Full):
         # Nothing is per-component: an empty component simply adds no scatter.
         return new
 
+    def singular(self, cov):
+        return super().singular(np.asarray(cov)[None])
 
 class _Variances(Structure):
     """Covariances stored as variances: the precision factor is 1 / sqrt."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from sklearn.utils.validation import validate_data
 
@@ -188,6 +186,27 @@ def check_sample_weight(sample_weight, n_samples, n_components):
     return w
 
 
+def scaled_weights(sample_weight):
+    """The weights times the power of two that puts the largest in [1, 2), or None.
+
+    A fit does not depend on the scale of the weights; scaling by a power of
+    two is exact, so weights of 1e-300 or 1e300 fit bit for bit as their
+    scaled copies do, with no underflow, overflow or absolute epsilon
+    deciding anything.
+    """
+    if sample_weight is None:
+        return None
+    return sample_weight * weight_scale(float(np.max(sample_weight)))
+
+
+def weight_scale(largest):
+    """The power of two that puts ``largest`` (a weight) in [1, 2); 1 for 0."""
+    if not largest > 0:
+        return 1.0
+    _, exponent = np.frexp(largest)  # largest = m 2**e with m in [0.5, 1)
+    return float(np.ldexp(1.0, 1 - int(exponent)))
+
+
 def check_weight_values(sample_weight):
     """Check weights whose count can only be checked against the rows as they are read."""
     try:
@@ -231,78 +250,45 @@ def check_n_features(estimator, n_features, feature_names):
 def check_n_samples(n_samples, n_components):
     if n_samples < n_components:
         raise ValueError(
-            f"X has {n_samples} rows, fewer than n_components={n_components}: each "
-            f"component needs at least one row. Reduce n_components or add data."
+            f"Expected n_samples >= n_components but got n_components = {n_components}, "
+            f"n_samples = {n_samples}: each component needs at least one row. Reduce "
+            f"n_components or add data."
         )
-
-
-def check_scalar_params(est):
-    """Check the estimator's scalar hyper-parameters; raise with advice."""
-
-    def _int(name, low):
-        value = getattr(est, name)
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-
-    def _float(name, low, strict=False):
-        value = getattr(est, name)
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-        if not ok or value < low or (strict and value == low):
-            op = ">" if strict else ">="
-            raise ValueError(f"{name} must be a finite number {op} {low}, got {value!r}.")
-
-    _int("n_components", 1)
-    _float("tol", 0.0)
-    _float("reg_covar", 0.0)
-    _int("max_iter", 0)
-    _int("n_init", 1)
-    _int("verbose", 0)
-    _int("verbose_interval", 1)
-    if est.chunk_size is not None:
-        _int("chunk_size", 1)
-    if isinstance(est.init_sample_size, str) and est.init_sample_size == "auto":
-        pass
-    else:
-        _int("init_sample_size", 1)
-    if est.learning_method not in ("batch", "online"):
-        raise ValueError(
-            f"learning_method must be 'batch' or 'online', got {est.learning_method!r}."
-        )
-    _int("batch_size", 1)
-    _float("learning_offset", 0.0)
-    decay = est.learning_decay
-    if not isinstance(decay, numbers.Real) or isinstance(decay, bool) or not 0.5 < decay <= 1.0:
-        raise ValueError(
-            f"learning_decay must be in (0.5, 1] for stepwise EM to converge, got {decay!r}."
-        )
-    if not isinstance(est.warm_start, (bool, np.bool_)):
-        raise ValueError(f"warm_start must be True or False, got {est.warm_start!r}.")
 
 
 def check_weights_init(weights, n_components):
+    """``weights_init``: K mixing weights in [0, 1] summing to 1 (scikit-learn's wording first)."""
     w = _as_float_array(weights, "weights_init")
     if w.shape != (n_components,):
         raise ValueError(
-            f"weights_init has shape {w.shape}, expected ({n_components},): one "
-            f"mixing weight per component."
+            f"The parameter 'weights' should have the shape of ({n_components},), but got "
+            f"{w.shape}: weights_init needs one mixing weight per component."
         )
     if np.any(w < 0) or np.any(w > 1):
+        # scikit-learn's message puts the minimum after "max value"; its
+        # wording is kept, then the values are named plainly.
         raise ValueError(
-            f"weights_init must lie in [0, 1], got min {w.min():g} and max {w.max():g}."
+            f"The parameter 'weights' should be in the range [0, 1], but got max value "
+            f"{w.min():.5f}, min value {w.max():.5f} (the weights run from {w.min():g} to "
+            f"{w.max():g}); give each component a weight between 0 and 1."
         )
-    if abs(w.sum() - 1.0) > 1e-6:
+    # scikit-learn's tolerance: 1e-8 for float64 weights, 1e-6 for float32.
+    atol = 1e-6 if np.asarray(weights).dtype == np.float32 else 1e-8
+    if not abs(1.0 - w.sum()) <= atol:
         raise ValueError(
-            f"weights_init must sum to 1, but sums to {w.sum():.6g}; divide it by its sum."
+            f"The parameter 'weights' should be normalized, but got sum(weights) = "
+            f"{w.sum():.5f}; divide weights_init by its sum."
         )
     return w
 
 
 def check_means_init(means, n_components, n_features):
+    """``means_init``: one mean per component (scikit-learn's wording first)."""
     m = _as_float_array(means, "means_init")
     if m.shape != (n_components, n_features):
         raise ValueError(
-            f"means_init has shape {m.shape}, expected ({n_components}, {n_features}): "
-            f"one mean per component, one value per feature."
+            f"The parameter 'means' should have the shape of ({n_components}, {n_features}), "
+            f"but got {m.shape}: means_init needs one mean per component, one value per feature."
         )
     return m
 
@@ -339,11 +325,12 @@ def check_resp_init(resp, n_samples, n_components):
 def check_precisions_init(precisions, model, sklearn_layout, n_components, n_features):
     """Validate ``precisions_init`` and return the covariances in the model's layout.
 
-    scikit-learn's names take scikit-learn's shapes; mclust codes also take
-    an (n_components, n_features, n_features) array, which must obey the
-    model's structure.
+    scikit-learn's names take scikit-learn's shapes, and its messages lead;
+    mclust codes also take an (n_components, n_features, n_features) array,
+    which must obey the model's structure.
     """
     struct = STRUCTURES[model.structure]
+    name = model.sklearn_name if sklearn_layout else model.code
     p = _as_float_array(precisions, "precisions_init")
     expected = struct.shape(n_components, n_features)
     full = (n_components, n_features, n_features)
@@ -353,20 +340,23 @@ def check_precisions_init(precisions, model, sklearn_layout, n_components, n_fea
         else:
             shapes = f"{expected}" if sklearn_layout else f"{expected} or {full}"
             raise ValueError(
-                f"precisions_init has shape {p.shape}, but covariance_type="
-                f"{model.sklearn_name if sklearn_layout else model.code!r} expects {shapes}."
+                f"The parameter '{name} precision' should have the shape of {shapes}, but got "
+                f"{p.shape}: precisions_init must match covariance_type={name!r}."
             )
     if struct.matrix:
-        if not np.allclose(p, np.swapaxes(p, -1, -2)):
-            raise ValueError("precisions_init must be symmetric matrices.")
-        eig_min = np.linalg.eigvalsh(p).min()
-        if eig_min <= 0:
+        symmetric = np.allclose(p, np.swapaxes(p, -1, -2))
+        eig_min = np.linalg.eigvalsh(p).min() if symmetric else np.nan
+        if not symmetric or not eig_min > 0:
+            detail = "it is not symmetric" if not symmetric else f"its smallest eigenvalue is {eig_min:.3g}"
             raise ValueError(
-                "precisions_init must be positive definite, but has an eigenvalue "
-                f"of {eig_min:.3g}."
+                f"'{name} precision' should be symmetric, positive-definite, but {detail}: "
+                f"precisions_init holds inverse covariance matrices."
             )
     elif np.any(p <= 0):
-        raise ValueError("precisions_init must be positive.")
+        raise ValueError(
+            f"'{name} precision' should be positive, but its smallest value is {p.min():g}: "
+            f"precisions_init holds inverse variances."
+        )
     try:
         return struct.cov_from_precision(p)
     except (np.linalg.LinAlgError, DegenerateCovarianceError) as exc:

@@ -54,6 +54,11 @@ ADAPTERS = [
 ]
 
 
+def is_streamed(X):
+    """Whether X is streamed (a file, memmap, iterable, source or Dask collection), not an array."""
+    return is_dask_collection(X) or any(matches(X) for matches, _ in ADAPTERS)
+
+
 def streamed_source(X, sample_weight=None, persist=True):
     """The source for ``X`` if it is not an array in memory, else None.
 
@@ -81,4 +86,5 @@ __all__ = [
     "ChunkedData",
     "IterableSource",
     "streamed_source",
+    "is_streamed",
 ]

@@ -138,7 +138,12 @@ class DaskSource(Source):
         else:
             import dask
 
-            self.X, self.sample_weight = dask.persist(X, sample_weight)
+            from ..validation import weight_scale
+
+            X, sample_weight = dask.persist(X, sample_weight)
+            # Scaled by a power of two, as in memory: the fit is the same at any scale.
+            self.X = X
+            self.sample_weight = sample_weight * weight_scale(float(sample_weight.max().compute()))
 
     def _weight_blocks(self):
         if self.sample_weight is None:

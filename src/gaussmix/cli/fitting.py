@@ -63,9 +63,7 @@ def fit(
                          n_init=n_init, random_state=seed, max_iter=max_iter)
     with progress_display(quiet or as_json, "fitting"):
         gm.fit(Z)
-    from ..io import save_model
-
-    save_model(gm, output, standardize=transform)
+    gm.save(output, input_transform=transform)
     summary = summary_of(gm, Z, output, transform)
     if plot is not None:
         if not isinstance(Z, pd.DataFrame):  # streamed: draw a sample of rows
@@ -114,7 +112,6 @@ def select(
     if criterion not in ("bic", "icl"):
         raise typer.BadParameter(f"--criterion {criterion!r}: choose bic or icl")
     ks = parse_components(components)
-    from ..io import save_model
     from ..selection import select as run_select
 
     _, X, names = read(data, columns)
@@ -125,7 +122,7 @@ def select(
         result = run_select(Z, n_components=ks, covariance_types=types,
                             criterion=criterion, n_jobs=jobs, random_state=seed)
     best = result.best_
-    save_model(best, output, standardize=transform)
+    best.save(output, input_transform=transform)
     if plot is not None:
         from .. import plotting
 

@@ -43,6 +43,8 @@ class EMResult:
     converged : bool
     emptied : set of int
         Components that lost all their weight at some update.
+    kept : set of int
+        Components whose covariance collapsed and kept its previous value.
     collapsed : ndarray of bool or None
         Components singular but for the regularisation at the last update
         (None if no update ran).
@@ -58,6 +60,7 @@ class EMResult:
     emptied: set = field(default_factory=set)
     collapsed: np.ndarray | None = None
     running: object = None
+    kept: set = field(default_factory=set)
 
 
 def step(part, updater, state, schedule, running=None):
@@ -109,7 +112,7 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
     on_iteration : callable, optional
         ``on_iteration(n_iter, lower_bound, change)`` after each iteration.
     """
-    lower_bounds, emptied = [], set()
+    lower_bounds, emptied, kept = [], set(), set()
     collapsed = None
     converged, running, n_iter = False, None, 0
     for n_iter in range(1, max_iter + 1):
@@ -120,6 +123,8 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
             loglik, weight = loglik + part_loglik, weight + part_weight
             if update is not None:
                 emptied.update(np.flatnonzero(update.empty).tolist())
+                if update.kept is not None:
+                    kept.update(np.flatnonzero(update.kept).tolist())
                 collapsed = update.collapsed
         if not weight > 0:
             raise ValueError("every sample_weight is zero; give some rows a positive weight.")
@@ -131,7 +136,8 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
         converged = abs(change) < tol
         if converged:
             break
-    return EMResult(state, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed, running)
+    return EMResult(state, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed, running,
+                    kept)
 
 
 __all__ = ["EMResult", "step", "run", "report_iteration"]

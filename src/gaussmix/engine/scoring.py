@@ -18,7 +18,6 @@ from typing import Callable
 import numpy as np
 
 from . import threads
-from .estep import log_resp_from_weighted
 from .passes import e_step, kernel_of, weighted_log_prob
 
 
@@ -59,9 +58,14 @@ def _map_labels(X, eparams):
 
 
 def criterion_rows(X, eparams):
-    """Per row: ``log p(x)`` and ``log max_k r_k`` (the terms of BIC and ICL)."""
-    log_prob_norm, log_resp = log_resp_from_weighted(weighted_log_prob(X, eparams))
-    return np.stack([log_prob_norm, np.max(log_resp, axis=1)], axis=1)
+    """Per row: ``log p(x)`` and ``log max_k r_k`` (the terms of BIC and ICL), in float64.
+
+    From the same E-step as ``score_samples``, so that ``score`` is their mean.
+    """
+    log_prob, resp = e_step(X, eparams)
+    with np.errstate(divide="ignore"):  # a responsibility of exactly 0 cannot be the largest
+        log_map = np.log(np.max(resp, axis=1).astype(np.float64))
+    return np.stack([log_prob.astype(np.float64), log_map], axis=1)
 
 
 def _proba_and_density(X, eparams):

@@ -2,6 +2,8 @@
 
 from .base import BaseMixture
 from .gaussian import GaussianMixture
-from .persistence import load_model
+
+#: ``gaussmix.load``: read a model file (``GaussianMixture.load``).
+load_model = GaussianMixture.load
 
 __all__ = ["BaseMixture", "GaussianMixture", "load_model"]

@@ -8,7 +8,7 @@ subclass says only what is its own:
 
 * ``_make_updater()``: the mathematics (``updaters``);
 * ``_prepare_start(source)`` and ``_initial_state(...)``: the start;
-* ``_state()`` and ``_set_state(state)``: the fitted attributes;
+* ``_state()`` and ``_set_state(state, dtype)``: the fitted attributes;
 * ``n_parameters()``: the count the criteria use.
 
 ``GaussianMixture`` (``estimators.gaussian``) is such a subclass.
@@ -21,10 +21,13 @@ import math
 import time
 import warnings
 
+from numbers import Integral, Real
+
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .. import validation as val
 from ..backends import ArraySource
@@ -35,13 +38,35 @@ from ..exceptions import DegenerateComponentWarning
 from ..init import INIT_METHODS, initial_resp
 from ..models import get_model
 from . import data
+from .files import FilesMixin
 from .scoring import ScoringMixin
 
 logger = logging.getLogger("gaussmix")
 
 
-class BaseMixture(ScoringMixin, DensityMixin, BaseEstimator):
+class BaseMixture(ScoringMixin, FilesMixin, DensityMixin, BaseEstimator):
     """Base class of the mixture estimators; see the module docstring for the hooks."""
+
+    #: scikit-learn's checks of the hyper-parameters every subclass shares
+    #: (an ``InvalidParameterError`` names the bad one).
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [StrOptions(set(INIT_METHODS))],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "init_sample_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "learning_method": [StrOptions({"batch", "online"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
+    }
 
     # ------------------------------------------------------------ the hooks
     def _make_updater(self):  # pragma: no cover - abstract
@@ -69,13 +94,8 @@ class BaseMixture(ScoringMixin, DensityMixin, BaseEstimator):
     # -------------------------------------------------------------- checks
     def _check_parameters(self):
         """Check the hyper-parameters; return the covariance model."""
-        val.check_scalar_params(self)
+        self._validate_params()
         model, _ = get_model(self.covariance_type)
-        if self.init_params not in INIT_METHODS:
-            raise ValueError(
-                f"init_params={self.init_params!r} is not supported; choose one of "
-                f"{list(INIT_METHODS)}."
-            )
         return model
 
     def _check_n_features(self, model, n_features):
@@ -144,7 +164,7 @@ class BaseMixture(ScoringMixin, DensityMixin, BaseEstimator):
                 state = self._initial_state(init_X, init_w, start, updater, random_state)
                 lower_bound = -math.inf
             else:
-                state, lower_bound = self._state(), self.lower_bound_
+                state, lower_bound = self._state(), getattr(self, "_lower_bound", self.lower_bound_)
             result = driver.run(
                 source, updater, state, self._schedule(source.n_features),
                 tol=self.tol, max_iter=self.max_iter, lower_bound=lower_bound,
@@ -154,7 +174,7 @@ class BaseMixture(ScoringMixin, DensityMixin, BaseEstimator):
                 self._say_init_end(result)
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
-        self._finish_fit(best, model, n_init)
+        self._finish_fit(best, model, n_init, source.dtype)
 
     def _schedule(self, n_features):
         if self.learning_method == "batch":
@@ -162,14 +182,15 @@ class BaseMixture(ScoringMixin, DensityMixin, BaseEstimator):
         return Stepwise(self.batch_size, self.learning_offset, self.learning_decay,
                         data.chunk_size(self, n_features))
 
-    def _finish_fit(self, best, model, n_init):
+    def _finish_fit(self, best, model, n_init, dtype):
         """Set the fitted attributes from the best run, with its warnings."""
         if not best.converged and self.max_iter > 0:
             warnings.warn(
-                f"EM did not converge in max_iter={self.max_iter} iterations "
-                f"(best of {n_init} initialisation(s); last change of the mean "
-                f"log-likelihood above tol={self.tol:g}). Increase max_iter or tol, "
-                f"try other init_params, or check for degenerate data.",
+                f"Best performing initialization did not converge. Try different init "
+                f"parameters, or increase max_iter, tol, or check for degenerate data. "
+                f"(EM ran max_iter={self.max_iter} iterations in the best of {n_init} "
+                f"initialisation(s); the last change of the mean log-likelihood was above "
+                f"tol={self.tol:g}.)",
                 ConvergenceWarning,
                 stacklevel=4,
             )
@@ -181,12 +202,25 @@ class BaseMixture(ScoringMixin, DensityMixin, BaseEstimator):
                 DegenerateComponentWarning,
                 stacklevel=4,
             )
-        self._set_state(best.state)
+        if best.kept:
+            warnings.warn(
+                f"the covariance of component(s) {sorted(best.kept)} became singular "
+                f"(reg_covar={self.reg_covar:g}: a component on a single row or on identical "
+                f"rows); they kept their previous covariance. Increase reg_covar or fit fewer "
+                f"components.",
+                DegenerateComponentWarning,
+                stacklevel=4,
+            )
+        self._set_state(best.state, dtype)
         self._warn_collapsed(model, best.collapsed)
         self.converged_ = bool(best.converged)
         self.n_iter_ = int(best.n_iter)
-        self.lower_bound_ = float(best.lower_bound)
-        self.lower_bounds_ = [float(v) for v in best.lower_bounds]
+        # Published in the data's dtype, as scikit-learn does; kept in float64
+        # for a warm start.
+        scalar = np.dtype(dtype).type
+        self._lower_bound = float(best.lower_bound)
+        self.lower_bound_ = scalar(best.lower_bound)
+        self.lower_bounds_ = [scalar(v) for v in best.lower_bounds]
         self._online_state = None if best.running is None else best.running.as_stepwise(self.batch_size)
 
     # ----------------------------------------------------------- partial_fit
@@ -224,7 +258,7 @@ class BaseMixture(ScoringMixin, DensityMixin, BaseEstimator):
         started = running is not None and hasattr(self, "means_")
         X = val.check_X(self, X, reset=not started, min_samples=1)
         n_samples, n_features = X.shape
-        weights = val.check_sample_weight(sample_weight, n_samples, 1)
+        weights = val.scaled_weights(val.check_sample_weight(sample_weight, n_samples, 1))
         updater = self._make_updater()
         if started:
             state = self._state()
@@ -245,12 +279,13 @@ class BaseMixture(ScoringMixin, DensityMixin, BaseEstimator):
                 DegenerateComponentWarning,
                 stacklevel=2,
             )
-        self._set_state(state)
+        self._set_state(state, X.dtype)
         self._warn_collapsed(model, None if update is None else update.collapsed)
         self._online_state = running
         self.n_steps_ = running.n_steps
         if weight > 0:
-            self.lower_bound_ = float(loglik / weight)
+            self._lower_bound = float(loglik / weight)
+            self.lower_bound_ = X.dtype.type(self._lower_bound)
         self.converged_ = False
         self.n_iter_ = running.n_steps
         self.lower_bounds_ = getattr(self, "lower_bounds_", [])

@@ -36,7 +36,12 @@ def chunk_size(estimator, n_features, n_rows=None, kernel_dtype=None):
 
 
 def streamed(estimator, X, sample_weight, fitted=False):
-    """The source of X if X is streamed (file, memmap, iterable, Dask), else None."""
+    """The source of X if X is streamed (file, memmap, iterable, Dask), else None.
+
+    For a fit (``fitted`` False) weights given apart from the data are
+    scaled by a power of two (``validation.scaled_weights``); weights that
+    chunks carry are used as they come.
+    """
     if is_dask_collection(X):
         source = streamed_source(X, sample_weight, persist=not fitted)
     else:
@@ -47,7 +52,7 @@ def streamed(estimator, X, sample_weight, fitted=False):
             weights = val.check_weight_values(sample_weight)
             if source.n_samples is not None:
                 val.check_sample_weight(weights, source.n_samples, estimator.n_components)
-            source.extra_weight = weights
+            source.extra_weight = weights if fitted else val.scaled_weights(weights)
     if fitted:
         val.check_n_features(estimator, source.n_features, source.feature_names)
     source.compute_chunk_size = chunk_size(estimator, source.n_features)
@@ -65,7 +70,7 @@ def training_source(estimator, X, sample_weight):
         X = val.check_X(estimator, X, reset=True, min_samples=2)
         n_samples, n_features = X.shape
         val.check_n_samples(n_samples, estimator.n_components)
-        weights = val.check_sample_weight(sample_weight, n_samples, estimator.n_components)
+        weights = val.scaled_weights(val.check_sample_weight(sample_weight, n_samples, estimator.n_components))
         return ArraySource(X, weights, chunk_size(estimator, n_features, n_samples, X.dtype))
     val.set_n_features(estimator, source.n_features, source.feature_names)
     if source.n_samples is not None:

@@ -8,16 +8,16 @@ its start takes ``weights_init``, ``means_init``, ``precisions_init`` and
 
 from __future__ import annotations
 
-import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
 from .. import validation as val
-from ..models import get_model
+from ..models import available_models, get_model, sklearn_names
 from ..structures import STRUCTURES
 from ..updaters import MaximumLikelihood, MixtureParams
+from .attributes import FittedGaussiansMixin
 from .base import BaseMixture
 
-
-class GaussianMixture(BaseMixture):
+class GaussianMixture(FittedGaussiansMixin, BaseMixture):
     r"""Gaussian mixture model fitted by Expectation-Maximisation.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the
@@ -170,6 +170,15 @@ class GaussianMixture(BaseMixture):
     True
     """
 
+    _parameter_constraints: dict = {
+        **BaseMixture._parameter_constraints,
+        "covariance_type": [StrOptions(set(sklearn_names()) | set(available_models()))],
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "resp_init": ["array-like", None],
+    }
+
     def __init__(
         self,
         n_components=1,
@@ -267,38 +276,6 @@ class GaussianMixture(BaseMixture):
             w, mu, cov = start["weights"], start["means"], start["covariances"]
         struct = STRUCTURES[model.structure]
         return MixtureParams(w, mu, cov, struct.prec_chol_from_cov(cov), model.structure)
-
-    def _set_state(self, params):
-        """Set the fitted attributes from ``params`` (``updaters.MixtureParams``)."""
-        model, sklearn_layout = get_model(self.covariance_type)
-        struct = STRUCTURES[model.structure]
-        K, d = params.means.shape
-        precisions = struct.precision_from_prec_chol(params.precisions_cholesky)
-
-        def public(arr):
-            return np.asarray(arr) if sklearn_layout else struct.to_full(arr, K, d)
-
-        self.weights_ = np.asarray(params.weights)
-        self.means_ = np.asarray(params.means)
-        self.covariances_ = public(params.covariances)
-        self.precisions_ = public(precisions)
-        self.precisions_cholesky_ = public(params.precisions_cholesky)
-
-    def _state(self):
-        """The fitted parameters in the model's own layout (from the public attributes)."""
-        model, sklearn_layout = get_model(self.covariance_type)
-        struct = STRUCTURES[model.structure]
-
-        def internal(arr):
-            return np.asarray(arr) if sklearn_layout else struct.from_full(arr)
-
-        return MixtureParams(
-            np.asarray(self.weights_),
-            np.asarray(self.means_),
-            internal(self.covariances_),
-            internal(self.precisions_cholesky_),
-            model.structure,
-        )
 
     def n_parameters(self):
         """Free parameters of the fitted model, as mclust counts them.

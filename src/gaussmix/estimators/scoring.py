@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .. import validation as val
+from ..backends import is_streamed
 from ..criteria import Criteria
 from ..engine.scoring import ROW_RESULTS, NonFiniteRows
 from ..structures import STRUCTURES
@@ -114,10 +115,17 @@ class ScoringMixin:
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood per row (weighted by ``sample_weight`` if given).
 
+        For an array in memory without weights this is
+        ``score_samples(X).mean()``, in X's dtype, as in scikit-learn; for
+        streamed data and with weights, the sums of :meth:`criteria`, in
+        float64.
+
         Returns
         -------
         log_likelihood : float
         """
+        if sample_weight is None and not is_streamed(X):
+            return self.score_samples(X).mean()
         return self.criteria(X, sample_weight).score
 
     def bic(self, X, sample_weight=None):
@@ -165,7 +173,10 @@ class ScoringMixin:
         """
         check_is_fitted(self)
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at least "
+                f"one sample: n_samples must be a positive integer."
+            )
         rng = check_random_state(self.random_state)
         params = self._state()
         K, d = params.means.shape
@@ -176,15 +187,3 @@ class ScoringMixin:
         X = np.vstack([struct.draw(rng, params.means[k], cov[k], counts[k]) for k in range(K)])
         y = np.repeat(np.arange(K), counts)
         return X, y
-
-    # ------------------------------------------------------------ files
-    def save(self, path):
-        """Save the fitted model to ``path``: arrays plus JSON metadata, no pickle.
-
-        The file is written atomically; :func:`gaussmix.load` reads it back
-        exactly. Feature names, the covariance model, the hyper-parameters and
-        the gaussmix version travel with it.
-        """
-        from ..io import save_model
-
-        save_model(self, path)

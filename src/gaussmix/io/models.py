@@ -1,4 +1,4 @@
-"""Model files: safe, versioned, written atomically.
+"""Model files: safe, versioned, validated, written atomically.
 
 A model file is a NumPy ``.npz`` archive of plain float arrays plus one
 JSON document (format name, format version, library version, covariance
@@ -28,7 +28,8 @@ class ModelFileError(ValueError):
     """A file is not a readable gaussmix model."""
 
 
-def _json_safe(value):
+def json_safe(value):
+    """``value`` as JSON can hold it: numbers, strings, lists; None for anything else."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (np.integer, np.floating, np.bool_)):
@@ -38,47 +39,35 @@ def _json_safe(value):
     return None  # e.g. a RandomState instance: not kept
 
 
-def save_model(model, path, standardize=None):
-    """Write a fitted :class:`GaussianMixture` to ``path`` (see module docs).
+#: The largest metadata document read, in bytes (a real one is a few KiB).
+MAX_METADATA_BYTES = 2**20
 
-    ``standardize``, a dict with ``center`` and ``scale`` (one value per
-    feature), records that the model was fitted on ``(X - center) / scale``;
-    :func:`load_model` returns it as the model's ``input_transform_``.
-    """
-    from sklearn.utils.validation import check_is_fitted
 
-    check_is_fitted(model)
-    params = {k: _json_safe(v) for k, v in model.get_params().items()}
-    meta = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "gaussmix_version": __version__,
-        "params": params,
-        "n_features_in": int(model.n_features_in_),
-        "feature_names": [str(f) for f in getattr(model, "feature_names_in_", [])] or None,
-        "converged": bool(model.converged_),
-        "n_iter": int(model.n_iter_),
-        "lower_bound": float(model.lower_bound_),
-        "lower_bounds": [float(v) for v in model.lower_bounds_],
-        "standardize": None
-        if standardize is None
-        else {k: [float(v) for v in np.ravel(standardize[k])] for k in ("center", "scale")},
-    }
-    arrays = {name: np.asarray(getattr(model, name), dtype=np.float64) for name in ARRAYS}
-    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+def write_model(path, meta, arrays):
+    """Write ``meta`` (a JSON-able dict) and ``arrays`` (float64) to ``path``, atomically."""
+    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+            "gaussmix_version": __version__, **meta}
+    members = {name: np.ascontiguousarray(value, dtype=np.float64) for name, value in arrays.items()}
+    members["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
 
     def write(fh):
-        np.savez(fh, **arrays)
+        np.savez(fh, **members)
 
     atomic_write(path, write)
 
 
-def read_model(path):
-    """Read the metadata and arrays of a model file written by :func:`save_model`.
+def read_model(path, names=ARRAYS, optional=()):
+    """Read the metadata and the arrays ``names`` (and ``optional`` ones where
+    present) of a model file written by :func:`write_model`.
 
-    Returns ``(meta, arrays)``: the JSON metadata as a dict, and the fitted
-    arrays by attribute name. Building the estimator from them is
-    ``estimators.persistence.load_model``'s job.
+    The file is untrusted input: before any array is read its header is
+    checked against the member's size, so a tampered header cannot make this
+    allocate more than the file holds, and every failure is a
+    :class:`ModelFileError`. Checking what the arrays mean (shapes, weights,
+    covariances) is the estimator's job (``estimators.files``).
+
+    Returns ``(meta, arrays)``: the metadata as a dict, and float64 arrays by
+    attribute name.
 
     Raises
     ------
@@ -89,26 +78,77 @@ def read_model(path):
         a gaussmix model at all.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a directory; give the path of a model file.")
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "metadata" not in archive.files:
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename: info for info in archive.infolist()}
+            if "metadata.npy" not in members:
                 raise ModelFileError(f"{path} is not a gaussmix model file (no metadata).")
-            meta = json.loads(archive["metadata"].tobytes().decode("utf-8"))
-            arrays = {name: np.array(archive[name]) for name in ARRAYS}
+            raw = _read_member(archive, members["metadata.npy"], np.uint8, MAX_METADATA_BYTES)
+            meta = json.loads(raw.tobytes().decode("utf-8"))
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+                raise ModelFileError(f"{path} is not a gaussmix model file.")
+            if meta.get("format_version") != FORMAT_VERSION:
+                raise ModelFileError(
+                    f"{path} has model format version {meta.get('format_version')!r}; this "
+                    f"gaussmix reads version {FORMAT_VERSION}. Refit the model or use a "
+                    f"matching gaussmix."
+                )
+            arrays = {}
+            for name in names:
+                if f"{name}.npy" not in members:
+                    raise ModelFileError(f"{path} has no {name} array; the file is damaged.")
+                arrays[name] = _read_member(archive, members[f"{name}.npy"], np.float64, None)
+            for name in optional:
+                if f"{name}.npy" in members:
+                    arrays[name] = _read_member(archive, members[f"{name}.npy"], np.float64, None)
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, UnicodeDecodeError) as exc:
+    except zipfile.BadZipFile:
+        raise ModelFileError(
+            f"{path} is not a readable gaussmix model file: not a zip archive (corrupt, truncated, "
+            f"a plain .npy array or another kind of file). Model files are written by "
+            f"GaussianMixture.save."
+        ) from None
+    except (OSError, EOFError, ValueError, UnicodeDecodeError, RecursionError, KeyError) as exc:
         raise ModelFileError(
             f"{path} is not a readable gaussmix model file (corrupt, truncated or of "
             f"another kind: {exc.__class__.__name__})."
         ) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{path} is not a gaussmix model file.")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} has model format version {meta.get('format_version')}; this gaussmix "
-            f"reads version {FORMAT_VERSION}. Refit the model or use a matching gaussmix."
-        )
     return meta, arrays
+
+
+def _read_member(archive, info, dtype, max_bytes):
+    """One ``.npy`` member as an array of ``dtype``, its header checked against its size first."""
+    with archive.open(info) as fh:
+        try:
+            version = np.lib.format.read_magic(fh)
+            shape, fortran, stored = _header(fh, version)
+        except ValueError:
+            raise ModelFileError(f"member {info.filename} is not a .npy array.") from None
+        if stored != np.dtype(dtype) or fortran:
+            raise ModelFileError(
+                f"member {info.filename} holds {stored} data; a model file holds {np.dtype(dtype)}."
+            )
+        count = int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+        if count * stored.itemsize > info.file_size or (max_bytes and count * stored.itemsize > max_bytes):
+            raise ModelFileError(
+                f"member {info.filename} declares shape {shape}, more than the file holds; the "
+                f"file is damaged or was altered."
+            )
+        data = fh.read(count * stored.itemsize)
+    if len(data) != count * stored.itemsize:
+        raise ModelFileError(f"member {info.filename} is truncated.")
+    return np.frombuffer(data, dtype=stored).reshape(shape).copy()
+
+
+def _header(fh, version):
+    """``(shape, fortran_order, dtype)`` of a ``.npy`` header (NumPy's public readers)."""
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fh)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(fh)
+    raise ValueError(f"unsupported .npy version {version}")

@@ -68,16 +68,19 @@ class CovarianceModel:
 
 
 def regularise(stats, reg_covar):
-    """Add ``n_k * reg_covar`` to the diagonal of every scatter ``S_k`` (``n reg_covar`` to a pooled one).
+    """Add ``reg_covar`` times each denominator to the diagonal of every scatter ``S_k``.
 
-    Every covariance estimate ``S_k / n_k`` thereby gains ``reg_covar`` on its
-    diagonal *before* a model imposes its constraints, so that the volume,
-    shape and orientation decompositions stay defined even for a component
-    seeded on a single row. For the unconstrained models this equals adding
+    The models divide ``S_k`` by :func:`per_component_denominator`
+    (``n_k + 10 eps``; a pooled scatter by their sum), so every covariance
+    estimate thereby gains ``reg_covar`` on its diagonal *before* a model
+    imposes its constraints: the volume, shape and orientation
+    decompositions stay defined for a component seeded on a single row, and
+    a component with no weight at all gets ``reg_covar I``, as in
+    scikit-learn. For the unconstrained models this equals adding
     ``reg_covar`` to the estimate afterwards, as scikit-learn does.
     """
     scatter = np.array(stats.scatter, dtype=np.float64, copy=True)
-    extra = reg_covar * np.asarray(stats.nk, dtype=np.float64)
+    extra = reg_covar * per_component_denominator(np.asarray(stats.nk, dtype=np.float64))
     if scatter.ndim == 3:
         idx = np.arange(scatter.shape[-1])
         if scatter.shape[0] != extra.shape[0]:  # pooled: the sum of the S_k
@@ -89,11 +92,20 @@ def regularise(stats, reg_covar):
 
 
 def empty_components(nk):
-    """Components whose total weight is numerically zero, as a bool mask."""
+    """Components whose share of the total weight is numerically zero, as a bool mask.
+
+    Relative to the total, so that scaling every weight changes nothing.
+    """
     nk = np.asarray(nk)
-    return nk <= 10.0 * np.finfo(np.float64).eps * max(float(nk.sum()), 1.0)
+    return nk <= 10.0 * np.finfo(np.float64).eps * float(nk.sum())
 
 
 def per_component_denominator(nk):
-    """nk plus scikit-learn's 10 eps, so that an empty component divides by > 0."""
+    """``n_k`` plus scikit-learn's 10 eps, so that an empty component divides by > 0.
+
+    Absolute, as in scikit-learn: the estimators hand the models weights
+    scaled so that the largest lies in [1, 2) (``validation.scaled_weights``)
+    and stepwise EM statistics per unit of weight, so 10 eps stays 10 eps
+    of the weight of one row, whatever the user's scale.
+    """
     return nk + 10.0 * np.finfo(np.float64).eps

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exceptions import DegenerateCovarianceError
+from ..exceptions import ILL_DEFINED, DegenerateCovarianceError
 from .base import CovarianceModel, empty_components, per_component_denominator
 from .iterative import volumes_and_common_shape
 
@@ -73,7 +73,7 @@ def _m_step_evi(stats, previous=None):
         root_det = np.exp(np.log(W).sum(axis=1) / n_features)  # |W_k|^(1/d)
     if np.any(root_det[~empty] <= 0):
         raise DegenerateCovarianceError(
-            "model EVI needs every component to spread along every feature, but a "
+            f"{ILL_DEFINED} Model EVI needs every component to spread along every feature, but a "
             "component has zero variance in some feature; use a model with "
             "variable volume (VVI), fewer components, or remove constant features."
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exceptions import DegenerateCovarianceError
+from ..exceptions import ILL_DEFINED, DegenerateCovarianceError
 from .base import CovarianceModel, empty_components, per_component_denominator
 from .iterative import (
     common_orientation,
@@ -194,7 +194,7 @@ def _m_step_evv(stats, previous=None):
     sign, logdet = np.linalg.slogdet(stats.scatter)
     if np.any(sign[~empty] <= 0):
         raise DegenerateCovarianceError(
-            "model EVV needs every component's scatter to be non-singular, but a "
+            f"{ILL_DEFINED} Model EVV needs every component's scatter to be non-singular, but a "
             "component lies in a lower-dimensional subspace; use VVV, fewer "
             "components, or remove duplicated or constant features."
         )

@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ..exceptions import DegenerateCovarianceError
+from ..exceptions import ILL_DEFINED, DegenerateCovarianceError
 
 #: mclust's tolerance for the inner iterations of an M-step.
 INNER_TOL = math.sqrt(np.finfo(np.float64).eps)
@@ -47,7 +47,7 @@ def converged(old, new, tol=None):
 def require_positive(values, code):
     if np.any(values <= 0) or not np.all(np.isfinite(values)):
         raise DegenerateCovarianceError(
-            f"model {code} needs every component to spread in every direction, but a "
+            f"{ILL_DEFINED} Model {code} needs every component to spread in every direction, but a "
             f"component's scatter is singular; use a model with variable volume and "
             f"shape (VVV, VVI), fewer components, or remove duplicated or constant "
             f"features."

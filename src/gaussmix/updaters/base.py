@@ -52,11 +52,15 @@ class Update:
         Components that received no weight.
     collapsed : ndarray of bool, shape (n_components,)
         Components whose covariance is singular but for the regularisation.
+    kept : ndarray of bool, shape (n_components,) or None
+        Components whose new covariance was singular (``reg_covar=0``), so
+        that they kept their previous one.
     """
 
     state: object
     empty: np.ndarray
     collapsed: np.ndarray
+    kept: np.ndarray | None = None
 
 
 class Updater:

@@ -40,7 +40,15 @@ Empty and collapsed components are handled here, once, for every model:
   maximises its term of the EM objective, so the log-likelihood stays
   monotone and every parameter finite. In the other models it takes what
   the shared part of the M-step gives, so that the constraints still hold;
-* a covariance singular but for ``reg_covar`` is reported as collapsed.
+* a covariance singular but for ``reg_covar`` is reported as collapsed;
+* a covariance singular outright (``reg_covar=0``, a component on a single
+  row or on identical rows) cannot be inverted. Where the component's
+  covariance depends on nothing else and there is a previous one, it keeps
+  that one, as an empty component does, and is reported as kept: its term
+  of the objective still does not fall, since its mean still moves to the
+  weighted mean of its rows. Otherwise (the start, or a model that couples
+  the components) the fit fails with ``DegenerateCovarianceError``, as
+  scikit-learn's does.
 """
 
 from __future__ import annotations
@@ -106,6 +114,11 @@ class MaximumLikelihood(Updater):
             means[empty] = previous.means[empty]
             if model.coupling == "independent":
                 covariances = struct.keep_components(covariances, previous.covariances, empty)
+        kept = None
+        if previous is not None and model.coupling == "independent":
+            kept = struct.singular(covariances) & ~empty
+            if kept.any():
+                covariances = struct.keep_components(covariances, previous.covariances, kept)
         if model.coupling == "pooled":
             pooled = stats.scatter.sum(axis=0, keepdims=True)
             collapsed = np.repeat(struct.collapsed(pooled, [nk.sum()], self.reg_covar), len(nk))
@@ -113,7 +126,7 @@ class MaximumLikelihood(Updater):
             collapsed = struct.collapsed(stats.scatter, nk, self.reg_covar) & ~empty
         prec_chol = struct.prec_chol_from_cov(covariances)
         state = MixtureParams(weights, means, covariances, prec_chol, model.structure)
-        return Update(state, empty, collapsed)
+        return Update(state, empty, collapsed, kept)
 
     def objective(self, loglik, weight, state):
         return loglik / weight

@@ -1,0 +1,22 @@
+"""Fixtures that scikit-learn's own test files expect (``tests/test_sklearn_suite.py``)."""
+
+import os
+
+import numpy as np
+import pytest
+
+#: scikit-learn runs its float32 cases only with SKLEARN_RUN_FLOAT32_TESTS=1;
+#: gaussmix promises float32, so they always run here.
+GLOBAL_DTYPES = [np.float64, np.float32]
+
+
+@pytest.fixture(params=GLOBAL_DTYPES, ids=[np.dtype(d).name for d in GLOBAL_DTYPES])
+def global_dtype(request):
+    return request.param
+
+
+def pytest_generate_tests(metafunc):
+    # scikit-learn's default seed (SKLEARN_TESTS_GLOBAL_RANDOM_SEED picks others there).
+    if "global_random_seed" in metafunc.fixturenames:
+        seeds = os.environ.get("SKLEARN_TESTS_GLOBAL_RANDOM_SEED", "42")
+        metafunc.parametrize("global_random_seed", [int(s) for s in seeds.split(",")])
