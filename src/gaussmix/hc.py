@@ -263,6 +263,12 @@ def hc_partitions(X, n_clusters, random_state=None):
             out[K] = (quantile_classes(data[:, 0], K), rows)
         return out
     Z = svd_transform(data)
+    if Z.shape[1] == 0:
+        # Every feature is constant: the rows are one point, and any split is
+        # as good as another (mclust stops here). Consecutive blocks.
+        for K in n_clusters:
+            out[K] = (np.arange(len(rows)) * min(K, len(rows)) // len(rows), rows)
+        return out
     criterion = _VVV(Z) if n > d else _EII()
     partitions = agglomerate(Z, [K for K in n_clusters if K > 1], criterion)
     for K in n_clusters:

@@ -25,6 +25,7 @@ from .hc import hc_partitions
 from .init import INIT_METHODS
 from .backends.dask import is_dask_collection
 from .estimators import GaussianMixture
+from .exceptions import DegenerateCovarianceError
 from .models import available_models, get_model
 
 CRITERIA = ("bic", "icl")
@@ -338,11 +339,16 @@ def select(
 
 def _mclust_tol(X, sample_weight, tol):
     """mclust's relative tolerance as an absolute one on the mean log-likelihood."""
-    one = GaussianMixture(1, covariance_type="full", reg_covar=1e-6 * float(X.var()), max_iter=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        one.fit(X, sample_weight=sample_weight)
     n = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
+    one = GaussianMixture(1, covariance_type="full", reg_covar=1e-6 * float(X.var()), max_iter=1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            one.fit(X, sample_weight=sample_weight)
+    except DegenerateCovarianceError:
+        # Constant data: no likelihood to scale by (every cell then fails
+        # with reg_covar=0, and select says so).
+        return tol / n
     return tol * (1.0 + abs(one.score(X, sample_weight=sample_weight) * n)) / n
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from sklearn.utils.validation import validate_data
 
-from .exceptions import DegenerateCovarianceError
-from .structures import STRUCTURES
 
 
 def _is_numeric_dtype(dtype):
@@ -59,7 +58,7 @@ def check_X(estimator, X, *, reset, min_samples=1, finite=True):
 
     Keeps float32 as float32; other dtypes become float64. ``finite=False``
     leaves the check for NaN and infinity to the caller (see
-    ``mixture._map_rows``, which finds them from the E-step's output).
+    ``engine.scoring.fused_e_step``, which finds them from the E-step's output).
     """
     if not reset and _is_plain_fitted_array(estimator, X, min_samples):
         # What validate_data would return unchanged: 0.1 ms a call saved,
@@ -68,17 +67,58 @@ def check_X(estimator, X, *, reset, min_samples=1, finite=True):
             check_finite(X)
         return X
     check_dataframe_columns(X)
-    X = validate_data(
-        estimator,
-        X,
-        reset=reset,
-        dtype=[np.float64, np.float32],
-        ensure_all_finite=False,
-        ensure_min_samples=min_samples,
-    )
+    _check_array_like(X)
+    try:
+        X = validate_data(
+            estimator,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=False,
+            ensure_min_samples=min_samples,
+        )
+    except TypeError as exc:
+        # A TypeError still, as scikit-learn's checks expect of such input.
+        raise TypeError(
+            f"X must be an array of numbers of shape (n_samples, n_features); converting it "
+            f"failed: {exc}."
+        ) from None
+    except ValueError as exc:
+        text = str(exc)
+        if "inhomogeneous" in text or "sequence" in text:
+            raise ValueError(
+                "X has rows of different lengths; every row needs one value per feature "
+                "(pad or drop the short rows)."
+            ) from None
+        if "could not convert" in text:
+            raise ValueError(
+                f"X holds values that are not numbers ({text}); select or encode the "
+                f"numeric columns."
+            ) from None
+        raise
     if finite:
         check_finite(X)
     return X
+
+
+def _check_array_like(X):
+    """Name the mistakes that scikit-learn's validation would report from deep inside NumPy."""
+    if X is None:
+        raise ValueError(
+            "X is None; pass the data: an array of shape (n_samples, n_features), a .npy or "
+            "Parquet path, or a source with iter_chunks()."
+        )
+    names = getattr(getattr(X, "dtype", None), "names", None)
+    if names:
+        raise ValueError(
+            f"X is a structured array with fields {list(names)}; pass a plain 2-D array, for "
+            f"example numpy.lib.recfunctions.structured_to_unstructured(X)."
+        )
+    if isinstance(X, dict) and not sparse.issparse(X):  # a DOK matrix is a dict too
+        raise ValueError(
+            "X is a dict; pass an array of shape (n_samples, n_features) or a pandas DataFrame "
+            "(pandas.DataFrame(X))."
+        )
 
 
 def _is_plain_fitted_array(estimator, X, min_samples):
@@ -153,12 +193,7 @@ def check_sample_weight(sample_weight, n_samples, n_components):
     """
     if sample_weight is None:
         return None
-    try:
-        w = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            "sample_weight must be an array of numbers, one per row of X."
-        ) from None
+    w = _real_weights(sample_weight)
     if w.ndim == 0:
         w = np.full(n_samples, float(w))
     if w.shape != (n_samples,):
@@ -207,12 +242,24 @@ def weight_scale(largest):
     return float(np.ldexp(1.0, 1 - int(exponent)))
 
 
+def _real_weights(sample_weight):
+    """The weights as float64, refusing anything that is not real numbers."""
+    try:
+        w = np.asarray(sample_weight)
+        if np.iscomplexobj(w):
+            raise ValueError(
+                "sample_weight holds complex numbers; weights must be real (non-negative) numbers."
+            )
+        return w.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        if "complex" in str(exc):
+            raise
+        raise ValueError("sample_weight must be an array of numbers, one per row of X.") from None
+
+
 def check_weight_values(sample_weight):
     """Check weights whose count can only be checked against the rows as they are read."""
-    try:
-        w = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError("sample_weight must be an array of numbers, one per row of X.") from None
+    w = _real_weights(sample_weight)
     if w.ndim != 1:
         raise ValueError(f"sample_weight has shape {w.shape}; pass one weight per row, 1-D.")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
@@ -254,120 +301,3 @@ def check_n_samples(n_samples, n_components):
             f"n_samples = {n_samples}: each component needs at least one row. Reduce "
             f"n_components or add data."
         )
-
-
-def check_weights_init(weights, n_components):
-    """``weights_init``: K mixing weights in [0, 1] summing to 1 (scikit-learn's wording first)."""
-    w = _as_float_array(weights, "weights_init")
-    if w.shape != (n_components,):
-        raise ValueError(
-            f"The parameter 'weights' should have the shape of ({n_components},), but got "
-            f"{w.shape}: weights_init needs one mixing weight per component."
-        )
-    if np.any(w < 0) or np.any(w > 1):
-        # scikit-learn's message puts the minimum after "max value"; its
-        # wording is kept, then the values are named plainly.
-        raise ValueError(
-            f"The parameter 'weights' should be in the range [0, 1], but got max value "
-            f"{w.min():.5f}, min value {w.max():.5f} (the weights run from {w.min():g} to "
-            f"{w.max():g}); give each component a weight between 0 and 1."
-        )
-    # scikit-learn's tolerance: 1e-8 for float64 weights, 1e-6 for float32.
-    atol = 1e-6 if np.asarray(weights).dtype == np.float32 else 1e-8
-    if not abs(1.0 - w.sum()) <= atol:
-        raise ValueError(
-            f"The parameter 'weights' should be normalized, but got sum(weights) = "
-            f"{w.sum():.5f}; divide weights_init by its sum."
-        )
-    return w
-
-
-def check_means_init(means, n_components, n_features):
-    """``means_init``: one mean per component (scikit-learn's wording first)."""
-    m = _as_float_array(means, "means_init")
-    if m.shape != (n_components, n_features):
-        raise ValueError(
-            f"The parameter 'means' should have the shape of ({n_components}, {n_features}), "
-            f"but got {m.shape}: means_init needs one mean per component, one value per feature."
-        )
-    return m
-
-
-def check_resp_init(resp, n_samples, n_components):
-    """Validate starting responsibilities: (n_samples, K), rows on the simplex."""
-    r = _as_float_array(resp, "resp_init")
-    if r.shape != (n_samples, n_components):
-        raise ValueError(
-            f"resp_init has shape {r.shape}, expected ({n_samples}, {n_components}): "
-            f"one row per sample of X, one column per component."
-        )
-    if np.any(r < 0):
-        raise ValueError("resp_init must be non-negative: responsibilities are probabilities.")
-    sums = r.sum(axis=1)
-    # Rounded responsibilities (as printed by R, say) are accepted and
-    # renormalised; anything further from the simplex is a mistake.
-    if not np.allclose(sums, 1.0, rtol=0, atol=1e-3):
-        worst = int(np.argmax(np.abs(sums - 1.0)))
-        raise ValueError(
-            f"each row of resp_init must sum to 1, but row {worst} sums to "
-            f"{sums[worst]:.6g}; divide each row by its sum."
-        )
-    r = r / sums[:, None]
-    empty = np.flatnonzero(r.sum(axis=0) <= 0)
-    if empty.size:
-        raise ValueError(
-            f"resp_init gives component(s) {empty.tolist()} no responsibility at all; "
-            f"every column needs some weight, or reduce n_components."
-        )
-    return r
-
-
-def check_precisions_init(precisions, model, sklearn_layout, n_components, n_features):
-    """Validate ``precisions_init`` and return the covariances in the model's layout.
-
-    scikit-learn's names take scikit-learn's shapes, and its messages lead;
-    mclust codes also take an (n_components, n_features, n_features) array,
-    which must obey the model's structure.
-    """
-    struct = STRUCTURES[model.structure]
-    name = model.sklearn_name if sklearn_layout else model.code
-    p = _as_float_array(precisions, "precisions_init")
-    expected = struct.shape(n_components, n_features)
-    full = (n_components, n_features, n_features)
-    if p.shape != expected:
-        if not sklearn_layout and p.shape == full:
-            p = struct.from_full(p)
-        else:
-            shapes = f"{expected}" if sklearn_layout else f"{expected} or {full}"
-            raise ValueError(
-                f"The parameter '{name} precision' should have the shape of {shapes}, but got "
-                f"{p.shape}: precisions_init must match covariance_type={name!r}."
-            )
-    if struct.matrix:
-        symmetric = np.allclose(p, np.swapaxes(p, -1, -2))
-        eig_min = np.linalg.eigvalsh(p).min() if symmetric else np.nan
-        if not symmetric or not eig_min > 0:
-            detail = "it is not symmetric" if not symmetric else f"its smallest eigenvalue is {eig_min:.3g}"
-            raise ValueError(
-                f"'{name} precision' should be symmetric, positive-definite, but {detail}: "
-                f"precisions_init holds inverse covariance matrices."
-            )
-    elif np.any(p <= 0):
-        raise ValueError(
-            f"'{name} precision' should be positive, but its smallest value is {p.min():g}: "
-            f"precisions_init holds inverse variances."
-        )
-    try:
-        return struct.cov_from_precision(p)
-    except (np.linalg.LinAlgError, DegenerateCovarianceError) as exc:
-        raise ValueError(f"precisions_init cannot be inverted: {exc}") from None
-
-
-def _as_float_array(value, name):
-    try:
-        a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers.") from None
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or inf.")
-    return a

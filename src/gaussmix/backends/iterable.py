@@ -54,7 +54,15 @@ class ChunkedData:
         self.make_chunks = make_chunks
 
     def iter_chunks(self):
-        return iter(self.make_chunks())
+        chunks = self.make_chunks()
+        try:
+            return iter(chunks)
+        except TypeError:
+            raise ValueError(
+                f"ChunkedData's function returned {type(chunks).__name__}, not an iterator of "
+                f"chunks; it must return an iterable of arrays (or of (X, weight) pairs) each "
+                f"time it is called."
+            ) from None
 
 
 def _split(chunk):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
@@ -15,6 +16,32 @@ from rich.table import Table
 
 out = Console()
 err = Console(stderr=True)
+
+
+def same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file (through links too)."""
+    a, b = Path(a), Path(b)
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def refuse_overwriting(inputs, outputs):
+    """Refuse, before any work, an output path that is one of the command's inputs.
+
+    Writing there would replace the user's data or model with the output
+    (the writes are atomic renames, so nothing would be half-written, but
+    the input would be gone).
+    """
+    for output in outputs:
+        if output is None:
+            continue
+        for name, path in inputs.items():
+            if path is not None and same_file(output, path):
+                raise typer.BadParameter(
+                    f"{output} is the {name} file {path}: writing there would replace it. "
+                    f"Choose another output path."
+                )
 
 
 #: Rows drawn from streamed data for a figure.

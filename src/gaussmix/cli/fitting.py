@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from .common import (PLOT_ROWS, columns_of, emit_json, finite, open_stream, out, plot_fit, print_components,
+from .common import (PLOT_ROWS, columns_of, emit_json, finite, open_stream, refuse_overwriting, out, plot_fit, print_components,
                      progress_display, read, standardize_params, standardize_stream, standardized,
                      streaming, summary_of, transformed)
 
@@ -49,6 +49,8 @@ def fit(
     get_model(covariance)  # a bad name fails before any work
     if init not in INIT_METHODS:
         raise typer.BadParameter(f"--init {init!r}: choose one of {', '.join(INIT_METHODS)}")
+    refuse_overwriting({"data": data}, [output, plot])
+    refuse_overwriting({"model output": output}, [plot])
 
     if streaming(data, stream):
         raw = open_stream(data, columns_of(columns))
@@ -112,6 +114,8 @@ def select(
     if criterion not in ("bic", "icl"):
         raise typer.BadParameter(f"--criterion {criterion!r}: choose bic or icl")
     ks = parse_components(components)
+    refuse_overwriting({"data": data}, [output, plot])
+    refuse_overwriting({"model output": output}, [plot])
     from ..selection import select as run_select
 
     _, X, names = read(data, columns)

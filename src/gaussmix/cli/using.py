@@ -10,7 +10,8 @@ import pandas as pd
 import typer
 
 from .common import (columns_of, emit_json, err, load, log_jacobian, model_input, open_stream, out,
-                     plot_fit, print_components, streaming, transformed, write_rows)
+                     plot_fit, print_components, refuse_overwriting, streaming, transformed,
+                     write_rows)
 
 
 def predict(
@@ -22,6 +23,7 @@ def predict(
     stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Read DATA and write the output chunk by chunk (.npy, Parquet); default: when over 256 MiB."),
 ):
     """Write each row's label, component probabilities and log-density."""
+    refuse_overwriting({"model": model, "data": data}, [output])
     gm = load(model)
     if streaming(data, stream):
         predict_stream(gm, data, output, id_column, columns)
@@ -88,6 +90,7 @@ def sample(
     """Draw N points from a fitted mixture (in the data's original units)."""
     import pandas as pd
 
+    refuse_overwriting({"model": model}, [output])
     gm = load(model)
     if seed is not None:
         gm.random_state = seed
@@ -110,6 +113,8 @@ def plot(
     """Draw the model over DATA: clusters, uncertainty, EM trace."""
     from .. import plotting
 
+    figures = [output / name for name in ("clusters.png", "uncertainty.png", "loglik.png")]
+    refuse_overwriting({"model": model, "data": data}, figures)
     gm = load(model)
     _, X = model_input(gm, data, columns)
     names = [str(f) for f in getattr(gm, "feature_names_in_", [])] or None

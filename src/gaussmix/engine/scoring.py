@@ -126,10 +126,11 @@ def map_rows(source, inputs, per_chunk, n_columns, dtype):
         return np.empty((0,) + tail, dtype=dtype)
     kernel = kernel_of(first[0], eparams)  # prepared once, before threads share it
     chunks = itertools.chain([first], chunks)
-    if kernel.threaded and threads.usable():
-        with threads.single_threaded_blas():
-            return _collect(source, threads.map_ordered(rows, chunks), tail, dtype)
-    return _collect(source, map(rows, chunks), tail, dtype)
+    if not kernel.threaded:
+        return _collect(source, map(rows, chunks), tail, dtype)
+    with threads.single_threaded_blas():  # the same bits on any thread (engine.threads)
+        parts = threads.map_ordered(rows, chunks) if threads.usable() else map(rows, chunks)
+        return _collect(source, parts, tail, dtype)
 
 
 def _collect(source, parts, tail, dtype):

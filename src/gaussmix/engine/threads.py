@@ -6,6 +6,8 @@ one thread meanwhile: its own threads would compete with the pool (OpenBLAS
 spins while it waits), which on a 2-core EPYC made an iteration 3-4x slower.
 Results are merged in chunk order, so they do not depend on the number of
 threads. ``GAUSSMIX_NUM_THREADS`` caps the pool (1 turns it off).
+A fit run from another thread leaves BLAS as it is (see
+:func:`single_threaded_blas`).
 """
 
 from __future__ import annotations
@@ -49,16 +51,43 @@ def _get_pool(size):
         return _pool
 
 
-def single_threaded_blas():
-    """A context in which BLAS runs on one thread (threadpoolctl).
+_limit_depth = 0
+_saved_limits = []
 
-    Only from the main thread: the limit is process-wide, and two threads
-    setting and restoring it in turn (Dask's threaded scheduler) could leave
-    it wrong. Elsewhere BLAS keeps its setting.
+
+def single_threaded_blas():
+    """A context in which BLAS runs on one thread (threadpoolctl); re-entrant.
+
+    Only from the main thread: BLAS's setting is process-wide, and OpenBLAS
+    ignores a change made from another thread once the main thread has set
+    it. The estimators hold this context around a whole fit, the start
+    included, so that scikit-learn's KMeans, which limits BLAS itself, runs
+    inside it; nested contexts keep the outermost's saved setting, which is
+    restored once, at the end. Elsewhere BLAS keeps its setting, so a fit run
+    in a worker thread may use BLAS's threads, whose sums can differ from
+    the main thread's in the last digits.
     """
     if threading.current_thread() is not threading.main_thread():
         return contextlib.nullcontext()
-    return _one_blas_thread(_blas_libraries())
+    return _one_blas_thread()
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    global _limit_depth, _saved_limits
+    if _limit_depth == 0:
+        _saved_limits = [(lib, lib.num_threads) for lib in _blas_libraries()]
+        for lib, _ in _saved_limits:
+            lib.set_num_threads(1)
+    _limit_depth += 1
+    try:
+        yield
+    finally:
+        _limit_depth -= 1
+        if _limit_depth == 0:
+            for lib, count in _saved_limits:
+                lib.set_num_threads(count)
+            _saved_limits = []
 
 
 _blas = (None, -1)  # (threadpoolctl's BLAS controllers, len(sys.modules) when found)
@@ -79,18 +108,6 @@ def _blas_libraries():
         libraries = ThreadpoolController().select(user_api="blas").lib_controllers
         _blas = (libraries, len(sys.modules))
     return libraries
-
-
-@contextlib.contextmanager
-def _one_blas_thread(libraries):
-    before = [lib.num_threads for lib in libraries]
-    for lib in libraries:
-        lib.set_num_threads(1)
-    try:
-        yield
-    finally:
-        for lib, count in zip(libraries, before):
-            lib.set_num_threads(count)
 
 
 def map_ordered(func, items):

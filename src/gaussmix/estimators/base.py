@@ -16,16 +16,13 @@ subclass says only what is its own:
 
 from __future__ import annotations
 
-import logging
 import math
-import time
 import warnings
 
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -34,17 +31,16 @@ from ..backends import ArraySource
 from ..engine import driver
 from ..engine.passes import resp_statistics
 from ..engine.schedules import Batch, Stepwise
+from ..engine.threads import single_threaded_blas
 from ..exceptions import DegenerateComponentWarning
 from ..init import INIT_METHODS, initial_resp
 from ..models import get_model
 from . import data
 from .files import FilesMixin
+from .reporting import ReportingMixin
 from .scoring import ScoringMixin
 
-logger = logging.getLogger("gaussmix")
-
-
-class BaseMixture(ScoringMixin, FilesMixin, DensityMixin, BaseEstimator):
+class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEstimator):
     """Base class of the mixture estimators; see the module docstring for the hooks."""
 
     #: scikit-learn's checks of the hyper-parameters every subclass shares
@@ -131,7 +127,11 @@ class BaseMixture(ScoringMixin, FilesMixin, DensityMixin, BaseEstimator):
         -------
         self : object
         """
-        self._fit(X, sample_weight)
+        # BLAS on one thread for the whole fit, start included (see
+        # engine.threads): the same bits from any thread, and the user's
+        # setting restored however fits in several threads interleave.
+        with single_threaded_blas():
+            self._fit(X, sample_weight)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -184,33 +184,7 @@ class BaseMixture(ScoringMixin, FilesMixin, DensityMixin, BaseEstimator):
 
     def _finish_fit(self, best, model, n_init, dtype):
         """Set the fitted attributes from the best run, with its warnings."""
-        if not best.converged and self.max_iter > 0:
-            warnings.warn(
-                f"Best performing initialization did not converge. Try different init "
-                f"parameters, or increase max_iter, tol, or check for degenerate data. "
-                f"(EM ran max_iter={self.max_iter} iterations in the best of {n_init} "
-                f"initialisation(s); the last change of the mean log-likelihood was above "
-                f"tol={self.tol:g}.)",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-        if best.emptied:
-            warnings.warn(
-                f"component(s) {sorted(best.emptied)} lost all their weight during EM; "
-                f"they keep their last mean and covariance and a weight near 0. "
-                f"Fit fewer components.",
-                DegenerateComponentWarning,
-                stacklevel=4,
-            )
-        if best.kept:
-            warnings.warn(
-                f"the covariance of component(s) {sorted(best.kept)} became singular "
-                f"(reg_covar={self.reg_covar:g}: a component on a single row or on identical "
-                f"rows); they kept their previous covariance. Increase reg_covar or fit fewer "
-                f"components.",
-                DegenerateComponentWarning,
-                stacklevel=4,
-            )
+        self._warn_outcome(best, n_init)
         self._set_state(best.state, dtype)
         self._warn_collapsed(model, best.collapsed)
         self.converged_ = bool(best.converged)
@@ -253,6 +227,10 @@ class BaseMixture(ScoringMixin, FilesMixin, DensityMixin, BaseEstimator):
         -------
         self : object
         """
+        with single_threaded_blas():
+            return self._partial_fit(X, sample_weight)
+
+    def _partial_fit(self, X, sample_weight):
         model = self._check_parameters()
         running = getattr(self, "_online_state", None)
         started = running is not None and hasattr(self, "means_")
@@ -277,7 +255,7 @@ class BaseMixture(ScoringMixin, FilesMixin, DensityMixin, BaseEstimator):
                 f"component(s) {np.flatnonzero(update.empty).tolist()} have lost all their "
                 f"weight; they keep their last mean and covariance. Fit fewer components.",
                 DegenerateComponentWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         self._set_state(state, X.dtype)
         self._warn_collapsed(model, None if update is None else update.collapsed)
@@ -290,52 +268,3 @@ class BaseMixture(ScoringMixin, FilesMixin, DensityMixin, BaseEstimator):
         self.n_iter_ = running.n_steps
         self.lower_bounds_ = getattr(self, "lower_bounds_", [])
         return self
-
-    # ------------------------------------------------------------- warnings
-    def _warn_collapsed(self, model, collapsed):
-        """Warn when a covariance is singular but for ``reg_covar``."""
-        if collapsed is None or not np.any(collapsed):
-            return
-        which = (
-            "the shared covariance"
-            if model.coupling == "pooled"
-            else f"the covariance of component(s) {np.flatnonzero(collapsed).tolist()}"
-        )
-        warnings.warn(
-            f"{which} is singular (collapsed onto a point, a line or a constant "
-            f"feature); only reg_covar={self.reg_covar:g} keeps it positive definite, "
-            f"so those densities are spikes. Use fewer components, remove constant or "
-            f"duplicated features, or increase reg_covar.",
-            DegenerateComponentWarning,
-            stacklevel=4,
-        )
-
-    # -------------------------------------------------------------- verbose
-    def _say_init_start(self, init):
-        self._init_t0 = self._iter_t0 = time.time()
-        logger.info("initialisation %d", init)
-        if self.verbose >= 1:
-            print(f"Initialization {init}")
-
-    def _say_iteration(self, n_iter, lower_bound, change):
-        if self.verbose >= 1 and n_iter % self.verbose_interval == 0:
-            if self.verbose == 1:
-                print(f"  Iteration {n_iter}")
-            else:
-                now = time.time()
-                print(
-                    f"  Iteration {n_iter}\t time lapse {now - self._iter_t0:.5f}s\t "
-                    f"ll change {change:.5f}"
-                )
-                self._iter_t0 = now
-
-    def _say_init_end(self, result):
-        status = "converged" if result.converged else "did not converge"
-        logger.info("initialisation %s, lower bound %.6g", status, result.lower_bound)
-        if self.verbose == 1:
-            print(f"Initialization {status}.")
-        elif self.verbose >= 2:
-            print(
-                f"Initialization {status}. time lapse {time.time() - self._init_t0:.5f}s\t "
-                f"lower bound {result.lower_bound:.5f}."
-            )

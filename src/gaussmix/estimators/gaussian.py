@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sklearn.utils._param_validation import StrOptions
 
-from .. import validation as val
+from .. import starts
 from ..models import available_models, get_model, sklearn_names
 from ..structures import STRUCTURES
 from ..updaters import MaximumLikelihood, MixtureParams
@@ -239,13 +239,13 @@ class GaussianMixture(FittedGaussiansMixin, BaseMixture):
         start = {
             "weights": None
             if self.weights_init is None
-            else val.check_weights_init(self.weights_init, K),
+            else starts.check_weights_init(self.weights_init, K),
             "means": None
             if self.means_init is None
-            else val.check_means_init(self.means_init, K, n_features),
+            else starts.check_means_init(self.means_init, K, n_features),
             "covariances": None
             if self.precisions_init is None
-            else val.check_precisions_init(self.precisions_init, model, sklearn_layout, K, n_features),
+            else starts.check_precisions_init(self.precisions_init, model, sklearn_layout, K, n_features),
             "resp": None,
         }
         if source is not None and self.resp_init is not None:
@@ -254,7 +254,7 @@ class GaussianMixture(FittedGaussiansMixin, BaseMixture):
                     "resp_init needs X as an array in memory (one row of responsibilities "
                     "per row of X); for streamed or Dask data use means_init, or init_params."
                 )
-            start["resp"] = val.check_resp_init(self.resp_init, source.n_samples, K)
+            start["resp"] = starts.check_resp_init(self.resp_init, source.n_samples, K)
         return start
 
     def _start_reads_data(self, start):

@@ -18,6 +18,7 @@ from .. import validation as val
 from ..backends import is_streamed
 from ..criteria import Criteria
 from ..engine.scoring import ROW_RESULTS, NonFiniteRows
+from ..engine.threads import single_threaded_blas
 from ..structures import STRUCTURES
 from . import data
 
@@ -39,8 +40,9 @@ class ScoringMixin:
         result = ROW_RESULTS[kind]
         source = data.scoring_source(self, X, fused=result.fused)
         try:
-            return source.map_rows(self._estep_inputs(), result, result.n_columns(self.n_components),
-                                   result.dtype(source.dtype))
+            with single_threaded_blas():
+                return source.map_rows(self._estep_inputs(), result,
+                                       result.n_columns(self.n_components), result.dtype(source.dtype))
         except NonFiniteRows:
             # Only in-memory arrays reach here unchecked (data.scoring_source):
             # the check of the whole array names the rows.
@@ -109,7 +111,8 @@ class ScoringMixin:
         """
         check_is_fitted(self)
         source = data.scoring_source(self, X, sample_weight)
-        loglik, log_map, n = source.criterion_sums(self._estep_inputs())
+        with single_threaded_blas():
+            loglik, log_map, n = source.criterion_sums(self._estep_inputs())
         return Criteria(loglik, log_map, n, self.n_parameters())
 
     def score(self, X, y=None, sample_weight=None):

@@ -32,9 +32,7 @@ def read_table(path, columns=None, keep=()):
     X : ndarray of shape (n_samples, n_features)
     feature_names : list of str
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no data file at {path}")
+    path = _data_file(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         try:
@@ -50,6 +48,8 @@ def read_table(path, columns=None, keep=()):
         return None, np.asarray(X), names
     wanted = None if not columns else list(dict.fromkeys([*columns, *keep]))
     frame = _read_frame(path, suffix, wanted)  # Parquet reads only these columns
+    if len(frame) == 0:
+        raise ValueError(f"{path} has a header ({', '.join(map(str, frame.columns))}) but no rows of data.")
     if columns:
         missing = [c for c in columns if c not in frame.columns]
         if missing:
@@ -65,11 +65,21 @@ def read_table(path, columns=None, keep=()):
     return frame, data.to_numpy(dtype=np.float64), [str(c) for c in data.columns]
 
 
-def read_frame(path):
-    """The whole table of a CSV, TSV or Parquet file as read (None for .npy)."""
+def _data_file(path):
+    """``path`` as a Path to an existing file, or an error that says what it is instead."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(
+            f"{path} is a directory, not a data file; give a CSV, TSV, Parquet or .npy file."
+        )
     if not path.is_file():
         raise FileNotFoundError(f"no data file at {path}")
+    return path
+
+
+def read_frame(path):
+    """The whole table of a CSV, TSV or Parquet file as read (None for .npy)."""
+    path = _data_file(path)
     suffix = path.suffix.lower()
     return None if suffix == ".npy" else _read_frame(path, suffix, None)
 
@@ -112,8 +122,11 @@ def _read_frame(path, suffix, columns):
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise ValueError(f"{path} is not a well-formed table: {first}") from None
-    if frame.shape[1] == 1 and sep == "," and "\t" in str(frame.columns[0]):
-        frame = pd.read_csv(path, sep="\t")
+    # One column whose name holds another separator: the file uses that one.
+    if frame.shape[1] == 1 and sep == ",":
+        for other in ("\t", ";"):
+            if other in str(frame.columns[0]):
+                return pd.read_csv(path, sep=other)
     return frame
 
 

@@ -96,7 +96,7 @@ def _m_step_eve(stats, previous=None):
 
     and ``D`` improves by exact pairwise rotations (Flury & Gautschi, 1986),
     alternating with the update above until the objective settles; see
-    ``_iterative.common_orientation``.
+    ``iterative.common_orientation``.
     """
     active = ~empty_components(stats.nk)
     n = per_component_denominator(stats.nk).sum()
@@ -108,7 +108,12 @@ def _m_step_eve(stats, previous=None):
             # An empty component gets the common volume and a round shape.
             return np.where(active[:, None], volume * B / root_det[:, None], volume)
 
-    return common_orientation(stats, previous, active, eigenvalues, "EVE")
+    def profile(B):
+        # At the optimal lambda and A_k the trace term is d n, a constant,
+        # and sum_k n_k log|Sigma_k| = n d log lambda: minimise sum_k |B_k|^(1/d).
+        return np.log(np.exp(np.log(B).mean(axis=-1)).sum(axis=-1))
+
+    return common_orientation(stats, previous, active, eigenvalues, profile, "EVE")
 
 
 def _m_step_vve(stats, previous=None):
@@ -123,15 +128,22 @@ def _m_step_vve(stats, previous=None):
 
     and ``D`` improves by exact pairwise rotations (Flury & Gautschi, 1986),
     alternating with the update above until the objective settles; see
-    ``_iterative.common_orientation``.
+    ``iterative.common_orientation``.
     """
     active = ~empty_components(stats.nk)
     nk = per_component_denominator(stats.nk)
+    weight = nk[active]
+
     def eigenvalues(B):
         # An empty component is free in volume and shape: a unit sphere.
         return np.where(active[:, None], B / nk[:, None], 1.0)
 
-    return common_orientation(stats, previous, active, eigenvalues, "VVE")
+    def profile(B):
+        # At the optimal eigenvalues the trace term is d n_k, a constant:
+        # minimise sum_k n_k sum_j log B_kj.
+        return (np.log(B).sum(axis=-1) * weight).sum(axis=-1)
+
+    return common_orientation(stats, previous, active, eigenvalues, profile, "VVE")
 
 
 def _m_step_eev(stats, previous=None):

@@ -1,0 +1,129 @@
+"""Checks of the starting parameters a user gives: weights, means, precisions, responsibilities.
+
+Each check says what is wrong in scikit-learn's words first (its tests match
+them), then what to do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .exceptions import DegenerateCovarianceError
+from .structures import STRUCTURES
+
+
+def check_weights_init(weights, n_components):
+    """``weights_init``: K mixing weights in [0, 1] summing to 1 (scikit-learn's wording first)."""
+    w = _as_float_array(weights, "weights_init")
+    if w.shape != (n_components,):
+        raise ValueError(
+            f"The parameter 'weights' should have the shape of ({n_components},), but got "
+            f"{w.shape}: weights_init needs one mixing weight per component."
+        )
+    if np.any(w < 0) or np.any(w > 1):
+        # scikit-learn's message puts the minimum after "max value"; its
+        # wording is kept, then the values are named plainly.
+        raise ValueError(
+            f"The parameter 'weights' should be in the range [0, 1], but got max value "
+            f"{w.min():.5f}, min value {w.max():.5f} (the weights run from {w.min():g} to "
+            f"{w.max():g}); give each component a weight between 0 and 1."
+        )
+    # scikit-learn's tolerance: 1e-8 for float64 weights, 1e-6 for float32.
+    atol = 1e-6 if np.asarray(weights).dtype == np.float32 else 1e-8
+    if not abs(1.0 - w.sum()) <= atol:
+        raise ValueError(
+            f"The parameter 'weights' should be normalized, but got sum(weights) = "
+            f"{w.sum():.5f}; divide weights_init by its sum."
+        )
+    return w
+
+
+def check_means_init(means, n_components, n_features):
+    """``means_init``: one mean per component (scikit-learn's wording first)."""
+    m = _as_float_array(means, "means_init")
+    if m.shape != (n_components, n_features):
+        raise ValueError(
+            f"The parameter 'means' should have the shape of ({n_components}, {n_features}), "
+            f"but got {m.shape}: means_init needs one mean per component, one value per feature."
+        )
+    return m
+
+
+def check_resp_init(resp, n_samples, n_components):
+    """Validate starting responsibilities: (n_samples, K), rows on the simplex."""
+    r = _as_float_array(resp, "resp_init")
+    if r.shape != (n_samples, n_components):
+        raise ValueError(
+            f"resp_init has shape {r.shape}, expected ({n_samples}, {n_components}): "
+            f"one row per sample of X, one column per component."
+        )
+    if np.any(r < 0):
+        raise ValueError("resp_init must be non-negative: responsibilities are probabilities.")
+    sums = r.sum(axis=1)
+    # Rounded responsibilities (as printed by R, say) are accepted and
+    # renormalised; anything further from the simplex is a mistake.
+    if not np.allclose(sums, 1.0, rtol=0, atol=1e-3):
+        worst = int(np.argmax(np.abs(sums - 1.0)))
+        raise ValueError(
+            f"each row of resp_init must sum to 1, but row {worst} sums to "
+            f"{sums[worst]:.6g}; divide each row by its sum."
+        )
+    r = r / sums[:, None]
+    empty = np.flatnonzero(r.sum(axis=0) <= 0)
+    if empty.size:
+        raise ValueError(
+            f"resp_init gives component(s) {empty.tolist()} no responsibility at all; "
+            f"every column needs some weight, or reduce n_components."
+        )
+    return r
+
+
+def check_precisions_init(precisions, model, sklearn_layout, n_components, n_features):
+    """Validate ``precisions_init`` and return the covariances in the model's layout.
+
+    scikit-learn's names take scikit-learn's shapes, and its messages lead;
+    mclust codes also take an (n_components, n_features, n_features) array,
+    which must obey the model's structure.
+    """
+    struct = STRUCTURES[model.structure]
+    name = model.sklearn_name if sklearn_layout else model.code
+    p = _as_float_array(precisions, "precisions_init")
+    expected = struct.shape(n_components, n_features)
+    full = (n_components, n_features, n_features)
+    if p.shape != expected:
+        if not sklearn_layout and p.shape == full:
+            p = struct.from_full(p)
+        else:
+            shapes = f"{expected}" if sklearn_layout else f"{expected} or {full}"
+            raise ValueError(
+                f"The parameter '{name} precision' should have the shape of {shapes}, but got "
+                f"{p.shape}: precisions_init must match covariance_type={name!r}."
+            )
+    if struct.matrix:
+        symmetric = np.allclose(p, np.swapaxes(p, -1, -2))
+        eig_min = np.linalg.eigvalsh(p).min() if symmetric else np.nan
+        if not symmetric or not eig_min > 0:
+            detail = "it is not symmetric" if not symmetric else f"its smallest eigenvalue is {eig_min:.3g}"
+            raise ValueError(
+                f"'{name} precision' should be symmetric, positive-definite, but {detail}: "
+                f"precisions_init holds inverse covariance matrices."
+            )
+    elif np.any(p <= 0):
+        raise ValueError(
+            f"'{name} precision' should be positive, but its smallest value is {p.min():g}: "
+            f"precisions_init holds inverse variances."
+        )
+    try:
+        return struct.cov_from_precision(p)
+    except (np.linalg.LinAlgError, DegenerateCovarianceError) as exc:
+        raise ValueError(f"precisions_init cannot be inverted: {exc}") from None
+
+
+def _as_float_array(value, name):
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers.") from None
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or inf.")
+    return a
