@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import warnings
-
 from numbers import Integral, Real
 
 import numpy as np
@@ -39,6 +38,7 @@ from . import data
 from .files import FilesMixin
 from .reporting import ReportingMixin
 from .scoring import ScoringMixin
+
 
 class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEstimator):
     """Base class of the mixture estimators; see the module docstring for the hooks."""

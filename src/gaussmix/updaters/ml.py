@@ -56,6 +56,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.estep import EStepInputs, log_normalisers
+from ..exceptions import DegenerateCovarianceError
 from ..models.base import empty_components, regularise
 from ..structures import STRUCTURES
 from .base import MixtureParams, Update, Updater
@@ -114,17 +115,24 @@ class MaximumLikelihood(Updater):
             means[empty] = previous.means[empty]
             if model.coupling == "independent":
                 covariances = struct.keep_components(covariances, previous.covariances, empty)
-        kept = None
-        if previous is not None and model.coupling == "independent":
-            kept = struct.singular(covariances) & ~empty
-            if kept.any():
-                covariances = struct.keep_components(covariances, previous.covariances, kept)
         if model.coupling == "pooled":
             pooled = stats.scatter.sum(axis=0, keepdims=True)
             collapsed = np.repeat(struct.collapsed(pooled, [nk.sum()], self.reg_covar), len(nk))
         else:
             collapsed = struct.collapsed(stats.scatter, nk, self.reg_covar) & ~empty
-        prec_chol = struct.prec_chol_from_cov(covariances)
+        kept = None
+        try:
+            prec_chol = struct.prec_chol_from_cov(covariances)
+        except DegenerateCovarianceError:
+            # Looked for only when the factorisation fails: a per-component
+            # search costs more than the rest of a small M-step.
+            if previous is None or model.coupling != "independent":
+                raise
+            kept = struct.singular(covariances) & ~empty
+            if not kept.any():
+                raise
+            covariances = struct.keep_components(covariances, previous.covariances, kept)
+            prec_chol = struct.prec_chol_from_cov(covariances)
         state = MixtureParams(weights, means, covariances, prec_chol, model.structure)
         return Update(state, empty, collapsed, kept)
 
