@@ -38,8 +38,8 @@ class FrozenMeans(Updater):
         about = stats.scatter + stats.nk[:, None, None] * shift[:, :, None] * shift[:, None, :]
         return self.inner.update(SuffStats(stats.nk, self.means, about), previous)
 
-    def objective(self, loglik, weight, state):
-        return self.inner.objective(loglik, weight, state)
+    def objective(self, loglik, weight, entering, stats, state):
+        return self.inner.objective(loglik, weight, entering, stats, state)
 
 
 class FrozenMeansMixture(GaussianMixture):

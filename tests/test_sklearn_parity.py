@@ -96,6 +96,12 @@ def test_check_estimator():
     check_estimator(GaussianMixture())
 
 
+def test_check_estimator_bayesian():
+    from gaussmix import BayesianGaussianMixture
+
+    check_estimator(BayesianGaussianMixture())
+
+
 def test_in_pipeline_and_grid_search():
     X = blobs(seed=5)
     pipe = make_pipeline(StandardScaler(), GaussianMixture(random_state=0))

@@ -1,8 +1,10 @@
-"""scikit-learn's own tests of GaussianMixture, run against gaussmix with only the import changed.
+"""scikit-learn's own tests of its mixtures, run against gaussmix with only the import changed.
 
-The test files come from the installed scikit-learn (its wheel ships them);
-this module reads them, replaces ``from sklearn.mixture import
-GaussianMixture`` by gaussmix's, and runs every test that uses the public API
+The test files come from the installed scikit-learn (its wheel ships them):
+``test_gaussian_mixture.py``, ``test_bayesian_mixture.py`` and
+``test_mixture.py``. This module reads them, replaces the import of
+``GaussianMixture`` and ``BayesianGaussianMixture`` by gaussmix's, and runs
+every test that uses the public API
 alone, in float64 and float32 (scikit-learn runs its float32 cases only with
 ``SKLEARN_RUN_FLOAT32_TESTS=1``; here they always run, see conftest.py). Nothing of scikit-learn's is copied here: a newer scikit-learn
 brings its newer tests.
@@ -29,6 +31,10 @@ PRIVATE = {
     "test_gaussian_mixture_all_init_does_not_estimate_gaussian_parameters":
         "counts calls of scikit-learn's private _estimate_gaussian_parameters "
         "(its intent is tests/test_parameters.py's)",
+    "test_log_dirichlet_norm": "scikit-learn's _log_dirichlet_norm",
+    "test_log_wishart_norm": "scikit-learn's _log_wishart_norm",
+    "test_compare_covar_type": "calls the private _check_parameters and _initialize_parameters "
+                               "(tests/test_bayesian.py compares the four types with scikit-learn's)",
 }
 #: The array-API tests belong to the GPU issue.
 ARRAY_API = {
@@ -57,11 +63,16 @@ def _load(module, replace):
 TESTS = {
     **_load("sklearn.mixture.tests.test_gaussian_mixture",
             (IMPORT, "from gaussmix import GaussianMixture\n")),
-    # Its BayesianGaussianMixture cases stay scikit-learn's until gaussmix has one.
+    # Suffixed: two files define test_monotonic_likelihood.
+    **{f"{name}_bayesian": obj for name, obj in _load(
+        "sklearn.mixture.tests.test_bayesian_mixture",
+        ("from sklearn.mixture import BayesianGaussianMixture\n",
+         "from gaussmix import BayesianGaussianMixture\n"),
+    ).items()},
     **{f"{name}_mixture": obj for name, obj in _load(
         "sklearn.mixture.tests.test_mixture",
         ("from sklearn.mixture import BayesianGaussianMixture, GaussianMixture\n",
-         "from sklearn.mixture import BayesianGaussianMixture\nfrom gaussmix import GaussianMixture\n"),
+         "from gaussmix import BayesianGaussianMixture, GaussianMixture\n"),
     ).items()},
 }
 globals().update(TESTS)
@@ -70,8 +81,10 @@ globals().update(TESTS)
 def test_the_suite_was_found_and_runs_against_gaussmix():
     import gaussmix
 
-    assert len(TESTS) >= 30
+    assert len(TESTS) >= 40
     spec = importlib.util.find_spec("sklearn.mixture.tests.test_gaussian_mixture")
     assert "GaussianMixture" in Path(spec.origin).read_text()
     namespace = TESTS["test_gaussian_mixture_attributes"].__globals__
     assert namespace["GaussianMixture"] is gaussmix.GaussianMixture
+    namespace = TESTS["test_monotonic_likelihood_bayesian"].__globals__
+    assert namespace["BayesianGaussianMixture"] is gaussmix.BayesianGaussianMixture

@@ -7,7 +7,7 @@ sufficient statistics, with mclust's covariance models.
 from ._version import __version__
 from .backends import ChunkedData, NpySource, ParquetSource
 from .criteria import Criteria
-from .estimators import GaussianMixture, load_model as load
+from .estimators import BayesianGaussianMixture, GaussianMixture, load_model as load
 from .exceptions import DegenerateComponentWarning, DegenerateCovarianceError
 from .io import ModelFileError
 from .models import available_models
@@ -15,6 +15,7 @@ from .selection import SelectionResult, select
 
 __all__ = [
     "GaussianMixture",
+    "BayesianGaussianMixture",
     "DegenerateComponentWarning",
     "DegenerateCovarianceError",
     "available_models",

@@ -59,16 +59,17 @@ def is_streamed(X):
     return is_dask_collection(X) or any(matches(X) for matches, _ in ADAPTERS)
 
 
-def streamed_source(X, sample_weight=None, persist=True):
+def streamed_source(X, sample_weight=None, persist=True, scale_weights=True):
     """The source for ``X`` if it is not an array in memory, else None.
 
     ``sample_weight`` is a float64 array of values already checked (or
     None); a Dask collection takes its weights as they are, and is persisted
-    on the workers if ``persist`` (for a fit). The caller sets
+    on the workers if ``persist`` (for a fit), scaled there if
+    ``scale_weights`` (``DaskSource``). The caller sets
     ``compute_chunk_size`` once the number of features is known.
     """
     if is_dask_collection(X):
-        return DaskSource(X, sample_weight, persist=persist)
+        return DaskSource(X, sample_weight, persist=persist, scale_weights=scale_weights)
     for matches, make in ADAPTERS:
         if matches(X):
             source = make(X)

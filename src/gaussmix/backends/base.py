@@ -189,6 +189,22 @@ class MappedSource(Source):
             yield self.func(X), w
 
 
+def source_moments(source):
+    """``(n, mean, scatter)`` of every row, weighted, in one pass (float64).
+
+    The K=1 case of the sufficient statistics, merged chunk by chunk; the
+    covariance (ddof=1) is ``scatter / (n - 1)``.
+    """
+    total = None
+    for X, w in source.iter_chunks():
+        stats = accumulate(X, np.ones((X.shape[0], 1)), w, kind="full")
+        total = stats if total is None else merge(total, stats)
+    if total is None:
+        raise ValueError("the data have no rows.")
+    total = total.to_numpy()
+    return float(total.nk[0]), total.means[0], total.scatter[0]
+
+
 def column_moments(source):
     """Weighted mean and standard deviation (ddof=1) of each column, in one pass.
 

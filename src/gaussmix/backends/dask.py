@@ -111,9 +111,12 @@ class DaskSource(Source):
     persist : bool, default=True
         Keep the checked blocks on the workers, for the passes of a fit;
         scoring, a single lazy pass, leaves them lazy.
+    scale_weights : bool, default=True
+        Scale the persisted weights by a power of two into [1, 2), as an
+        estimator does for a fit that does not depend on their scale.
     """
 
-    def __init__(self, X, sample_weight=None, persist=True):
+    def __init__(self, X, sample_weight=None, persist=True, scale_weights=True):
         import dask.array as da
 
         X, self.feature_names = as_checked_array(X)
@@ -141,9 +144,9 @@ class DaskSource(Source):
             from ..validation import weight_scale
 
             X, sample_weight = dask.persist(X, sample_weight)
-            # Scaled by a power of two, as in memory: the fit is the same at any scale.
-            self.X = X
-            self.sample_weight = sample_weight * weight_scale(float(sample_weight.max().compute()))
+            self.X, self.sample_weight = X, sample_weight
+            if scale_weights:  # as in memory: the fit is the same at any scale
+                self.sample_weight = sample_weight * weight_scale(float(sample_weight.max().compute()))
 
     def _weight_blocks(self):
         if self.sample_weight is None:

@@ -11,8 +11,9 @@ another (stepwise EM). For each part, one step:
 3. the schedule folds the merged statistics into its running ones;
 4. the updater turns them into the next state, on the host, in float64.
 
-After the iteration, the updater's objective of the parameters entering it
-is traced, and EM stops when it changes by less than ``tol``. No array of
+After the iteration, the updater's objective is traced (maximum likelihood:
+the log-likelihood of the parameters entering it; variational Bayes: the
+lower bound of the new posterior), and EM stops when it changes by less than ``tol``. No array of
 shape (n_samples, n_components) is ever held whole.
 """
 
@@ -128,7 +129,8 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
                 collapsed = update.collapsed
         if not weight > 0:
             raise ValueError("every sample_weight is zero; give some rows a positive weight.")
-        value = updater.objective(loglik, weight, entering)
+        value = updater.objective(loglik, weight, entering, None if running is None else running.stats,
+                                  state)
         lower_bounds.append(value)
         change = value - lower_bound
         lower_bound = value

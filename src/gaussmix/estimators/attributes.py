@@ -56,6 +56,10 @@ class FittedGaussiansMixin:
             published.append(value)
         self._fitted = (params, tuple(published))
 
+    def _point_estimates(self):
+        """The fitted weights, means and covariances (``updaters.MixtureParams``)."""
+        return self._state()
+
     def _state(self):
         """The fitted parameters in the model's own layout, float64.
 

@@ -35,15 +35,22 @@ def chunk_size(estimator, n_features, n_rows=None, kernel_dtype=None):
     return chunk_rows(model.structure, estimator.n_components, n_features, n_rows, kernel_dtype)
 
 
+def _fit_weights(estimator, weights):
+    """The weights a fit uses: scaled into [1, 2) where the fit does not depend on their scale."""
+    return val.scaled_weights(weights) if estimator.scale_free_weights else weights
+
+
 def streamed(estimator, X, sample_weight, fitted=False):
     """The source of X if X is streamed (file, memmap, iterable, Dask), else None.
 
-    For a fit (``fitted`` False) weights given apart from the data are
-    scaled by a power of two (``validation.scaled_weights``); weights that
-    chunks carry are used as they come.
+    For a fit (``fitted`` False) of an estimator whose fit does not depend
+    on the weights' scale, weights given apart from the data are scaled by a
+    power of two (``validation.scaled_weights``); weights that chunks carry
+    are used as they come.
     """
     if is_dask_collection(X):
-        source = streamed_source(X, sample_weight, persist=not fitted)
+        source = streamed_source(X, sample_weight, persist=not fitted,
+                                 scale_weights=estimator.scale_free_weights)
     else:
         source = streamed_source(X)
         if source is None:
@@ -52,7 +59,7 @@ def streamed(estimator, X, sample_weight, fitted=False):
             weights = val.check_weight_values(sample_weight)
             if source.n_samples is not None:
                 val.check_sample_weight(weights, source.n_samples, estimator.n_components)
-            source.extra_weight = weights if fitted else val.scaled_weights(weights)
+            source.extra_weight = weights if fitted else _fit_weights(estimator, weights)
     if fitted:
         val.check_n_features(estimator, source.n_features, source.feature_names)
     source.compute_chunk_size = chunk_size(estimator, source.n_features)
@@ -70,7 +77,7 @@ def training_source(estimator, X, sample_weight):
         X = val.check_X(estimator, X, reset=True, min_samples=2)
         n_samples, n_features = X.shape
         val.check_n_samples(n_samples, estimator.n_components)
-        weights = val.scaled_weights(val.check_sample_weight(sample_weight, n_samples, estimator.n_components))
+        weights = _fit_weights(estimator, val.check_sample_weight(sample_weight, n_samples, estimator.n_components))
         return ArraySource(X, weights, chunk_size(estimator, n_features, n_samples, X.dtype))
     val.set_n_features(estimator, source.n_features, source.feature_names)
     if source.n_samples is not None:

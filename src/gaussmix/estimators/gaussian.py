@@ -16,8 +16,9 @@ from ..structures import STRUCTURES
 from ..updaters import MaximumLikelihood, MixtureParams
 from .attributes import FittedGaussiansMixin
 from .base import BaseMixture
+from .stepwise import StepwiseMixin
 
-class GaussianMixture(FittedGaussiansMixin, BaseMixture):
+class GaussianMixture(StepwiseMixin, FittedGaussiansMixin, BaseMixture):
     r"""Gaussian mixture model fitted by Expectation-Maximisation.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the
@@ -172,6 +173,7 @@ class GaussianMixture(FittedGaussiansMixin, BaseMixture):
 
     _parameter_constraints: dict = {
         **BaseMixture._parameter_constraints,
+        **StepwiseMixin.stepwise_constraints,
         "covariance_type": [StrOptions(set(sklearn_names()) | set(available_models()))],
         "weights_init": ["array-like", None],
         "means_init": ["array-like", None],

@@ -2,7 +2,8 @@
 
 :class:`ScoringMixin` gives ``predict``, ``predict_proba``,
 ``score_samples``, ``score``, ``bic``, ``aic``, ``icl``, ``criteria`` and
-``sample`` to an estimator that has ``_state()``, ``_make_updater()`` and
+``sample`` to an estimator that has ``_state()``, ``_point_estimates()``,
+``_make_updater()`` and
 ``n_parameters()`` (``estimators.base``). Every method takes what ``fit``
 takes (arrays, files, iterables, Dask collections) and works chunk by chunk
 (``engine.scoring``); a Dask collection gives lazy Dask arrays.
@@ -181,7 +182,7 @@ class ScoringMixin:
                 f"one sample: n_samples must be a positive integer."
             )
         rng = check_random_state(self.random_state)
-        params = self._state()
+        params = self._point_estimates()
         K, d = params.means.shape
         counts = rng.multinomial(n_samples, params.weights / params.weights.sum())
         struct = STRUCTURES[params.structure]

@@ -88,10 +88,19 @@ class Updater:
         """
         raise NotImplementedError
 
-    def objective(self, loglik, weight, state):
-        """The value traced per iteration, from ``sum_i w_i log p(x_i)`` and ``sum_i w_i``.
+    def objective(self, loglik, weight, entering, stats, state):
+        """The value traced per iteration.
 
-        ``state`` is the state the log-likelihood was computed under (the
-        one entering the iteration).
+        Parameters
+        ----------
+        loglik, weight : float
+            ``sum_i w_i log p(x_i)`` and ``sum_i w_i`` over the iteration's
+            rows, under the E-step of ``entering``.
+        entering : object
+            The state entering the iteration.
+        stats : SuffStats or None
+            The statistics the last update used.
+        state : object
+            The state after the iteration's updates.
         """
         raise NotImplementedError

@@ -136,5 +136,5 @@ class MaximumLikelihood(Updater):
         state = MixtureParams(weights, means, covariances, prec_chol, model.structure)
         return Update(state, empty, collapsed, kept)
 
-    def objective(self, loglik, weight, state):
+    def objective(self, loglik, weight, entering, stats, state):
         return loglik / weight

@@ -1,0 +1,115 @@
+"""The priors of a Bayesian mixture: checked, or computed from the data as scikit-learn does."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import check_array
+
+from ..backends.base import source_moments
+
+
+def check_priors(estimator, source):
+    """Set the ``*_prior_`` attributes of ``estimator`` from its parameters and the data.
+
+    An array in memory without weights gives scikit-learn's moments exactly
+    (``X.mean(axis=0)``, ``np.cov(X.T)``, ``np.var(X, axis=0, ddof=1)``);
+    weighted or streamed data give the weighted ones, from one pass.
+    """
+    d = source.n_features
+    K = estimator.n_components
+    estimator.weight_concentration_prior_ = (
+        1.0 / K if estimator.weight_concentration_prior is None else estimator.weight_concentration_prior
+    )
+    estimator.mean_precision_prior_ = (
+        1.0 if estimator.mean_precision_prior is None else estimator.mean_precision_prior
+    )
+    moments = _Moments(source)
+    if estimator.mean_prior is None:
+        estimator.mean_prior_ = moments.mean()
+    else:
+        mean = check_array(estimator.mean_prior, dtype=[np.float64, np.float32], ensure_2d=False)
+        if mean.shape != (d,):
+            raise ValueError(
+                f"The parameter 'means' should have the shape of ({d},), but got {mean.shape}: "
+                f"mean_prior needs one value per feature."
+            )
+        estimator.mean_prior_ = mean
+    dof = estimator.degrees_of_freedom_prior
+    if dof is None:
+        estimator.degrees_of_freedom_prior_ = d
+    elif dof > d - 1.0:
+        estimator.degrees_of_freedom_prior_ = dof
+    else:
+        raise ValueError(
+            f"The parameter 'degrees_of_freedom_prior' should be greater than {d - 1}, but got "
+            f"{dof:.3f}."
+        )
+    estimator.covariance_prior_ = _covariance_prior(estimator, moments, d)
+
+
+def _covariance_prior(estimator, moments, d):
+    kind, given = estimator.covariance_type, estimator.covariance_prior
+    if given is None:
+        if kind in ("full", "tied"):
+            return np.atleast_2d(moments.covariance())
+        variances = moments.variances()
+        return variances if kind == "diag" else variances.mean()
+    if kind in ("full", "tied"):
+        cov = check_array(given, dtype=[np.float64, np.float32], ensure_2d=False)
+        if cov.shape != (d, d):
+            raise ValueError(
+                f"The parameter '{kind} covariance_prior' should have the shape of ({d}, {d}), "
+                f"but got {cov.shape}."
+            )
+        if not (np.allclose(cov, cov.T) and np.all(np.linalg.eigvalsh(cov) > 0.0)):
+            raise ValueError(f"'{kind} precision' should be symmetric, positive-definite")
+        return cov
+    if kind == "diag":
+        cov = check_array(given, dtype=[np.float64, np.float32], ensure_2d=False)
+        if cov.shape != (d,):
+            raise ValueError(
+                f"The parameter 'diag covariance_prior' should have the shape of ({d},), but got "
+                f"{cov.shape}."
+            )
+        if np.any(cov <= 0.0):
+            raise ValueError("'diag precision' should be positive")
+        return cov
+    return given
+
+
+class _Moments:
+    """The data's mean and covariance, read once, and only if needed."""
+
+    def __init__(self, source):
+        self.source = source
+        self._pass = None
+
+    def _exact(self):
+        """The array itself, where scikit-learn's NumPy formulas apply (in memory, unweighted)."""
+        source = self.source
+        if source.in_memory and source.sample_weight is None and isinstance(source.X, np.ndarray):
+            return source.X
+        return None
+
+    def _one_pass(self):
+        if self._pass is None:
+            self._pass = source_moments(self.source)
+        return self._pass
+
+    def mean(self):
+        X = self._exact()
+        return X.mean(axis=0) if X is not None else self._one_pass()[1]
+
+    def covariance(self):
+        X = self._exact()
+        if X is not None:
+            return np.cov(X.T)
+        n, _, scatter = self._one_pass()
+        return scatter / (n - 1.0)
+
+    def variances(self):
+        X = self._exact()
+        if X is not None:
+            return np.var(X, axis=0, ddof=1)
+        n, _, scatter = self._one_pass()
+        return np.diag(scatter) / (n - 1.0)
