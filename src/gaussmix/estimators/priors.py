@@ -11,9 +11,9 @@ from ..backends.base import source_moments
 def check_priors(estimator, source):
     """Set the ``*_prior_`` attributes of ``estimator`` from its parameters and the data.
 
-    An array in memory without weights gives scikit-learn's moments exactly
-    (``X.mean(axis=0)``, ``np.cov(X.T)``, ``np.var(X, axis=0, ddof=1)``);
-    weighted or streamed data give the weighted ones, from one pass.
+    The data's moments come from one chunked pass, weighted: scikit-learn's
+    ``X.mean(axis=0)``, ``np.cov(X.T)`` and ``np.var(X, axis=0, ddof=1)``
+    to rounding, and with weights those of the repeated rows.
     """
     d = source.n_features
     K = estimator.n_components
@@ -78,18 +78,16 @@ def _covariance_prior(estimator, moments, d):
 
 
 class _Moments:
-    """The data's mean and covariance, read once, and only if needed."""
+    """The data's mean and covariance, from one chunked pass, read only if needed.
+
+    The pass keeps memory bounded: ``np.cov`` on the whole array, as
+    scikit-learn computes it, copies the data (128 MiB at 1e6 x 16). The
+    merged statistics agree with NumPy's formulas to rounding.
+    """
 
     def __init__(self, source):
         self.source = source
         self._pass = None
-
-    def _exact(self):
-        """The array itself, where scikit-learn's NumPy formulas apply (in memory, unweighted)."""
-        source = self.source
-        if source.in_memory and source.sample_weight is None and isinstance(source.X, np.ndarray):
-            return source.X
-        return None
 
     def _one_pass(self):
         if self._pass is None:
@@ -97,19 +95,12 @@ class _Moments:
         return self._pass
 
     def mean(self):
-        X = self._exact()
-        return X.mean(axis=0) if X is not None else self._one_pass()[1]
+        return self._one_pass()[1]
 
     def covariance(self):
-        X = self._exact()
-        if X is not None:
-            return np.cov(X.T)
         n, _, scatter = self._one_pass()
         return scatter / (n - 1.0)
 
     def variances(self):
-        X = self._exact()
-        if X is not None:
-            return np.var(X, axis=0, ddof=1)
         n, _, scatter = self._one_pass()
         return np.diag(scatter) / (n - 1.0)

@@ -116,6 +116,15 @@ class VariationalBayes(Updater):
 
     # -- the E-step ------------------------------------------------------------
     def estep_inputs(self, state):
+        # The objective asks again for the state the E-step ran under: kept.
+        cached = getattr(self, "_inputs_of", None)
+        if cached is not None and cached[0] is state:
+            return cached[1]
+        inputs = self._estep_inputs(state)
+        self._inputs_of = (state, inputs)
+        return inputs
+
+    def _estep_inputs(self, state):
         params = state.params
         K, d = params.means.shape
         log_det = STRUCTURES[self.structure].log_det_prec_chol(params.precisions_cholesky, K, d)
