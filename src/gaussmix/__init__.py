@@ -6,6 +6,7 @@ sufficient statistics, with mclust's covariance models.
 
 from ._version import __version__
 from .backends import ChunkedData, NpySource, ParquetSource
+from .conjugate import ConjugatePrior
 from .criteria import Criteria
 from .estimators import BayesianGaussianMixture, GaussianMixture, load_model as load
 from .exceptions import DegenerateComponentWarning, DegenerateCovarianceError
@@ -16,6 +17,7 @@ from .selection import SelectionResult, select
 __all__ = [
     "GaussianMixture",
     "BayesianGaussianMixture",
+    "ConjugatePrior",
     "DegenerateComponentWarning",
     "DegenerateCovarianceError",
     "available_models",

@@ -24,6 +24,7 @@ from . import validation as val
 from .hc import hc_partitions
 from .init import INIT_METHODS
 from .backends.dask import is_dask_collection
+from .conjugate import as_prior
 from .estimators import GaussianMixture
 from .exceptions import DegenerateCovarianceError
 from .models import available_models, get_model
@@ -131,7 +132,7 @@ class SelectionResult:
         return text
 
 
-def _start(X, sample_weight, K, code, partition, reg_covar):
+def _start(X, sample_weight, K, code, partition, reg_covar, prior):
     """Starting responsibilities for one cell from a partition of some rows.
 
     A partition of every row is used as it is. A partition of a subset (the
@@ -148,7 +149,7 @@ def _start(X, sample_weight, K, code, partition, reg_covar):
         return one_hot
     w = None if sample_weight is None else sample_weight[rows]
     on_subset = GaussianMixture(
-        K, covariance_type=code, resp_init=one_hot, max_iter=0, reg_covar=reg_covar
+        K, covariance_type=code, resp_init=one_hot, max_iter=0, reg_covar=reg_covar, prior=prior
     ).fit(X[rows], sample_weight=w)
     return on_subset.predict_proba(X).astype(np.float64)
 
@@ -158,7 +159,7 @@ def _fit_cell(X, sample_weight, K, code, partition, params):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            resp = _start(X, sample_weight, K, code, partition, params["reg_covar"])
+            resp = _start(X, sample_weight, K, code, partition, params["reg_covar"], params["prior"])
             init = {} if partition is None else {"init_params": "hc", "resp_init": resp}
             gm = GaussianMixture(K, covariance_type=code, **init, **params)
             gm.fit(X, sample_weight=sample_weight)
@@ -189,6 +190,7 @@ def select(
     max_iter=1000,
     random_state=None,
     n_jobs=-1,
+    prior=None,
 ):
     """Choose the covariance model and number of components by BIC or ICL.
 
@@ -228,6 +230,10 @@ def select(
         Cells fitted in parallel with joblib: ``-1`` uses every core, ``1``
         (or None) fits them one after another. On 2 cores the 14 x 9 iris
         grid took 1.4 s in parallel and 2.4 s in sequence.
+    prior : None, "default" or ConjugatePrior, default=None
+        A conjugate prior for every cell, as in :class:`GaussianMixture`;
+        ``"default"`` makes this ``mclustBIC(X, prior = priorControl())``
+        (BIC at the MAP estimates), but with EVE, VEE, VVE and EVV too.
 
     Returns
     -------
@@ -271,7 +277,8 @@ def select(
             f"weight; lower it."
         )
     rng = check_random_state(random_state)
-    params = dict(reg_covar=reg_covar, tol=_mclust_tol(X, weights, tol), max_iter=max_iter)
+    params = dict(reg_covar=reg_covar, tol=_mclust_tol(X, weights, tol), max_iter=max_iter,
+                  prior=as_prior(prior))
 
     if init_params == "hc":
         positive = np.arange(n_samples) if weights is None else np.flatnonzero(weights > 0)

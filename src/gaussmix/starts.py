@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import validation as val
 from .exceptions import DegenerateCovarianceError
 from .structures import STRUCTURES
 
 
 def check_weights_init(weights, n_components):
     """``weights_init``: K mixing weights in [0, 1] summing to 1 (scikit-learn's wording first)."""
-    w = _as_float_array(weights, "weights_init")
+    w = val.finite_array(weights, "weights_init")
     if w.shape != (n_components,):
         raise ValueError(
             f"The parameter 'weights' should have the shape of ({n_components},), but got "
@@ -40,7 +41,7 @@ def check_weights_init(weights, n_components):
 
 def check_means_init(means, n_components, n_features):
     """``means_init``: one mean per component (scikit-learn's wording first)."""
-    m = _as_float_array(means, "means_init")
+    m = val.finite_array(means, "means_init")
     if m.shape != (n_components, n_features):
         raise ValueError(
             f"The parameter 'means' should have the shape of ({n_components}, {n_features}), "
@@ -51,7 +52,7 @@ def check_means_init(means, n_components, n_features):
 
 def check_resp_init(resp, n_samples, n_components):
     """Validate starting responsibilities: (n_samples, K), rows on the simplex."""
-    r = _as_float_array(resp, "resp_init")
+    r = val.finite_array(resp, "resp_init")
     if r.shape != (n_samples, n_components):
         raise ValueError(
             f"resp_init has shape {r.shape}, expected ({n_samples}, {n_components}): "
@@ -87,7 +88,7 @@ def check_precisions_init(precisions, model, sklearn_layout, n_components, n_fea
     """
     struct = STRUCTURES[model.structure]
     name = model.sklearn_name if sklearn_layout else model.code
-    p = _as_float_array(precisions, "precisions_init")
+    p = val.finite_array(precisions, "precisions_init")
     expected = struct.shape(n_components, n_features)
     full = (n_components, n_features, n_features)
     if p.shape != expected:
@@ -117,13 +118,3 @@ def check_precisions_init(precisions, model, sklearn_layout, n_components, n_fea
         return struct.cov_from_precision(p)
     except (np.linalg.LinAlgError, DegenerateCovarianceError) as exc:
         raise ValueError(f"precisions_init cannot be inverted: {exc}") from None
-
-
-def _as_float_array(value, name):
-    try:
-        a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers.") from None
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or inf.")
-    return a

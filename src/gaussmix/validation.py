@@ -301,3 +301,14 @@ def check_n_samples(n_samples, n_components):
             f"n_samples = {n_samples}: each component needs at least one row. Reduce "
             f"n_components or add data."
         )
+
+
+def finite_array(value, name):
+    """``value`` as a float64 array of finite numbers, or a ValueError naming ``name``."""
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers.") from None
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or inf.")
+    return a

@@ -14,6 +14,23 @@ from .common import (PLOT_ROWS, columns_of, emit_json, finite, open_stream, refu
                      streaming, summary_of, transformed)
 
 
+PRIOR_HELP = ("none, or default: mclust's conjugate prior (priorControl()), fitted by MAP EM; "
+              "it keeps covariances from collapsing.")
+PRIOR_METHOD_HELP = ("With --prior default: mclust (mclust's M-steps) or exact (the exact MAP, "
+                     "whose objective never falls).")
+
+
+def prior_of(prior: str, method: str):
+    """The ``prior`` argument for ``--prior`` and ``--prior-method``."""
+    from ..conjugate import METHODS, ConjugatePrior
+
+    if prior not in ("none", "default"):
+        raise typer.BadParameter(f"--prior {prior!r}: choose none or default")
+    if method not in METHODS:
+        raise typer.BadParameter(f"--prior-method {method!r}: choose {' or '.join(METHODS)}")
+    return None if prior == "none" else ConjugatePrior(method=method)
+
+
 def demo(
     output: Path = typer.Option(Path("gaussmix-demo"), "--output", "-o", help="Folder for the figures."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write the figures."),
@@ -40,6 +57,8 @@ def fit(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Read DATA chunk by chunk (.npy, Parquet) in bounded memory; default: when over 256 MiB."),
+    prior: str = typer.Option("none", "--prior", help=PRIOR_HELP),
+    prior_method: str = typer.Option("mclust", "--prior-method", help=PRIOR_METHOD_HELP),
 ):
     """Fit a mixture to DATA and save it."""
     from ..init import INIT_METHODS
@@ -47,6 +66,7 @@ def fit(
     from ..models import get_model
 
     get_model(covariance)  # a bad name fails before any work
+    conjugate = prior_of(prior, prior_method)
     if init not in INIT_METHODS:
         raise typer.BadParameter(f"--init {init!r}: choose one of {', '.join(INIT_METHODS)}")
     refuse_overwriting({"data": data}, [output, plot])
@@ -62,7 +82,7 @@ def fit(
         transform = standardize_params(X, standardize)
         Z = standardized(X, transform, names)
     gm = GaussianMixture(components, covariance_type=covariance, init_params=init,
-                         n_init=n_init, random_state=seed, max_iter=max_iter)
+                         n_init=n_init, random_state=seed, max_iter=max_iter, prior=conjugate)
     with progress_display(quiet or as_json, "fitting"):
         gm.fit(Z)
     gm.save(output, input_transform=transform)
@@ -109,10 +129,13 @@ def select(
     seed: Optional[int] = typer.Option(None, "--seed"),
     as_json: bool = typer.Option(False, "--json"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    prior: str = typer.Option("none", "--prior", help=PRIOR_HELP),
+    prior_method: str = typer.Option("mclust", "--prior-method", help=PRIOR_METHOD_HELP),
 ):
     """Choose the covariance model and K by BIC or ICL, as mclust does."""
     if criterion not in ("bic", "icl"):
         raise typer.BadParameter(f"--criterion {criterion!r}: choose bic or icl")
+    conjugate = prior_of(prior, prior_method)
     ks = parse_components(components)
     refuse_overwriting({"data": data}, [output, plot])
     refuse_overwriting({"model output": output}, [plot])
@@ -124,7 +147,7 @@ def select(
     types = "all" if covariance == ["all"] else covariance
     with progress_display(quiet or as_json, "fitting cells"):
         result = run_select(Z, n_components=ks, covariance_types=types,
-                            criterion=criterion, n_jobs=jobs, random_state=seed)
+                            criterion=criterion, n_jobs=jobs, random_state=seed, prior=conjugate)
     best = result.best_
     best.save(output, input_transform=transform)
     if plot is not None:

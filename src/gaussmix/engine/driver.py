@@ -13,8 +13,11 @@ another (stepwise EM). For each part, one step:
 
 After the iteration, the updater's objective is traced (maximum likelihood:
 the log-likelihood of the parameters entering it; variational Bayes: the
-lower bound of the new posterior), and EM stops when it changes by less than ``tol``. No array of
-shape (n_samples, n_components) is ever held whole.
+lower bound of the new posterior; MAP: the penalised log-likelihood), and EM
+stops when it changes by less than ``tol``, or, for an updater that says so
+(``Updater.stops_on_objective``), when the mean log-likelihood does, as
+mclust's MAP EM stops. No array of shape (n_samples, n_components) is ever
+held whole.
 """
 
 from __future__ import annotations
@@ -116,6 +119,7 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
     lower_bounds, emptied, kept = [], set(), set()
     collapsed = None
     converged, running, n_iter = False, None, 0
+    watched = -math.inf  # the mean log-likelihood, where the updater stops on it
     for n_iter in range(1, max_iter + 1):
         entering = state
         loglik = weight = 0.0
@@ -135,7 +139,11 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
         change = value - lower_bound
         lower_bound = value
         report_iteration(n_iter, max_iter, lower_bound, change, on_iteration)
-        converged = abs(change) < tol
+        if updater.stops_on_objective:
+            converged = abs(change) < tol
+        else:
+            watched, previous = loglik / weight, watched
+            converged = abs(watched - previous) < tol
         if converged:
             break
     return EMResult(state, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed, running,

@@ -57,7 +57,7 @@ class FilesMixin:
             arrays.update(online_nk=stats.nk, online_means=stats.means, online_scatter=stats.scatter)
         meta = {
             "estimator": type(self).__name__,
-            "params": {k: json_safe(v) for k, v in self.get_params().items()},
+            "params": self._file_params(),
             "dtype": np.dtype(self.means_.dtype).name,
             "n_features_in": int(self.n_features_in_),
             "feature_names": [str(f) for f in getattr(self, "feature_names_in_", [])] or None,
@@ -66,11 +66,28 @@ class FilesMixin:
             "lower_bound": float(getattr(self, "_lower_bound", self.lower_bound_)),
             "lower_bounds": [float(v) for v in self.lower_bounds_],
             "online_steps": None if online is None else int(online.n_steps),
+            **self._extra_meta(),
             "standardize": None if input_transform is None else {
                 k: [float(v) for v in np.ravel(input_transform[k])] for k in ("center", "scale")
             },
         }
         write_model(path, meta, arrays)
+
+    def _file_params(self):
+        """The hyper-parameters as JSON holds them (a subclass encodes its objects)."""
+        return {k: json_safe(v) for k, v in self.get_params().items()}
+
+    @classmethod
+    def _params_from_file(cls, params):
+        """The constructor's arguments from a file's parameters (inverse of ``_file_params``)."""
+        return params
+
+    def _extra_meta(self):
+        """What a subclass keeps beside the arrays, as JSON (nothing here)."""
+        return {}
+
+    def _restore_extra(self, meta, path):
+        """Restore what ``_extra_meta`` kept (nothing here)."""
 
     @classmethod
     def load(cls, path):
@@ -90,8 +107,8 @@ class FilesMixin:
         params = meta.get("params")
         _require(isinstance(params, dict), path, "its parameters are not a mapping")
         try:
-            model = cls(**params)
-        except TypeError as exc:
+            model = cls(**cls._params_from_file(params))
+        except (TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: bad parameters ({exc}).") from None
         return cls._restored(model, meta, arrays, path)
 
@@ -118,6 +135,7 @@ class FilesMixin:
                      path, "feature_names do not match the number of features")
             self.feature_names_in_ = np.asarray(names, dtype=object)
         self._restore_trace(meta, path, np.dtype(dtype).type)
+        self._restore_extra(meta, path)
         self._restore_online(meta, arrays, path)
         transform = meta.get("standardize")
         if transform:

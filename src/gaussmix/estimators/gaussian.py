@@ -11,14 +11,16 @@ from __future__ import annotations
 from sklearn.utils._param_validation import StrOptions
 
 from .. import starts
+from ..conjugate import ConjugatePrior
 from ..models import available_models, get_model, sklearn_names
 from ..structures import STRUCTURES
 from ..updaters import MaximumLikelihood, MixtureParams
 from .attributes import FittedGaussiansMixin
 from .base import BaseMixture
+from .conjugate import ConjugatePriorMixin
 from .stepwise import StepwiseMixin
 
-class GaussianMixture(StepwiseMixin, FittedGaussiansMixin, BaseMixture):
+class GaussianMixture(ConjugatePriorMixin, StepwiseMixin, FittedGaussiansMixin, BaseMixture):
     r"""Gaussian mixture model fitted by Expectation-Maximisation.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the
@@ -120,6 +122,18 @@ class GaussianMixture(StepwiseMixin, FittedGaussiansMixin, BaseMixture):
         (0.5, 1] for convergence.
     learning_offset : float, default=10.0
         ``τ`` in that step size: larger values damp the first steps.
+    prior : None, "default" or ConjugatePrior, default=None
+        A conjugate prior on the means and covariances (Fraley & Raftery,
+        2007), fitted by MAP EM. ``"default"`` is mclust's
+        ``priorControl()``: shrinkage 0.01 towards the data's mean, ``d + 2``
+        degrees of freedom and mclust's scale for the model and K;
+        :class:`gaussmix.ConjugatePrior` sets any of them. A prior keeps
+        every covariance positive definite, even for a component on one row
+        (set ``reg_covar=0`` to fit as mclust does); the criteria are
+        evaluated at the MAP estimate. Weights then count as repeated rows
+        (the prior weighs against the total weight), and ``partial_fit``
+        and ``learning_method="online"`` are not available. See
+        ``docs/map-em.md``.
 
     Attributes
     ----------
@@ -138,7 +152,9 @@ class GaussianMixture(StepwiseMixin, FittedGaussiansMixin, BaseMixture):
         Iterations of the best initialisation.
     lower_bound_ : float
         Weighted mean log-likelihood per sample at the last iteration of the
-        best initialisation.
+        best initialisation; with a prior, plus the log-prior divided by
+        the total weight (EM then stops when the log-likelihood alone
+        changes by less than ``tol``, as mclust does).
     lower_bounds_ : list of float
         That value at every iteration. It never decreases when every M-step
         maximises exactly (``reg_covar=0``); with ``reg_covar > 0`` it may
@@ -147,6 +163,8 @@ class GaussianMixture(StepwiseMixin, FittedGaussiansMixin, BaseMixture):
         its step.
     n_steps_ : int
         Steps of stepwise EM taken (after :meth:`partial_fit`).
+    prior_ : conjugate.ResolvedPrior
+        With a prior: its values for this model and K, every slot filled.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when X has string column names.
@@ -179,6 +197,7 @@ class GaussianMixture(StepwiseMixin, FittedGaussiansMixin, BaseMixture):
         "means_init": ["array-like", None],
         "precisions_init": ["array-like", None],
         "resp_init": ["array-like", None],
+        "prior": [None, StrOptions({"default"}), ConjugatePrior],
     }
 
     def __init__(
@@ -205,6 +224,7 @@ class GaussianMixture(StepwiseMixin, FittedGaussiansMixin, BaseMixture):
         batch_size=4096,
         learning_decay=0.7,
         learning_offset=10.0,
+        prior=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -227,15 +247,24 @@ class GaussianMixture(StepwiseMixin, FittedGaussiansMixin, BaseMixture):
         self.batch_size = batch_size
         self.learning_decay = learning_decay
         self.learning_offset = learning_offset
+        self.prior = prior
 
     # ------------------------------------------------------------ the hooks
     def _make_updater(self):
         model, _ = get_model(self.covariance_type)
-        return MaximumLikelihood(model, self.reg_covar)
+        if self.prior is None:
+            return MaximumLikelihood(model, self.reg_covar)
+        return self._map_updater(model)
 
     def _prepare_start(self, source):
-        """The checked ``*_init`` arguments; ``resp_init`` only for ``fit`` (``source`` given)."""
+        """The checked ``*_init`` arguments; ``resp_init`` only for ``fit`` (``source`` given).
+
+        With a prior, ``fit`` also fills its slots from the data (one pass
+        over a stream) into ``prior_``.
+        """
         model, sklearn_layout = get_model(self.covariance_type)
+        if source is not None:
+            self._resolve_prior(model, source)
         n_features = self.n_features_in_
         K = self.n_components
         start = {

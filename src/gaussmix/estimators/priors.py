@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_array
 
-from ..backends.base import source_moments
+from ..backends.base import DataMoments
 
 
 def check_priors(estimator, source):
@@ -23,7 +23,7 @@ def check_priors(estimator, source):
     estimator.mean_precision_prior_ = (
         1.0 if estimator.mean_precision_prior is None else estimator.mean_precision_prior
     )
-    moments = _Moments(source)
+    moments = DataMoments(source)
     if estimator.mean_prior is None:
         estimator.mean_prior_ = moments.mean()
     else:
@@ -75,32 +75,3 @@ def _covariance_prior(estimator, moments, d):
             raise ValueError("'diag precision' should be positive")
         return cov
     return given
-
-
-class _Moments:
-    """The data's mean and covariance, from one chunked pass, read only if needed.
-
-    The pass keeps memory bounded: ``np.cov`` on the whole array, as
-    scikit-learn computes it, copies the data (128 MiB at 1e6 x 16). The
-    merged statistics agree with NumPy's formulas to rounding.
-    """
-
-    def __init__(self, source):
-        self.source = source
-        self._pass = None
-
-    def _one_pass(self):
-        if self._pass is None:
-            self._pass = source_moments(self.source)
-        return self._pass
-
-    def mean(self):
-        return self._one_pass()[1]
-
-    def covariance(self):
-        n, _, scatter = self._one_pass()
-        return scatter / (n - 1.0)
-
-    def variances(self):
-        n, _, scatter = self._one_pass()
-        return np.diag(scatter) / (n - 1.0)

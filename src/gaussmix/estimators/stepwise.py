@@ -72,8 +72,15 @@ class StepwiseMixin:
         with single_threaded_blas():
             return self._partial_fit(X, sample_weight)
 
+    def _stepwise_refusal(self):
+        """Why stepwise EM cannot fit this estimator, or None (a subclass may refuse)."""
+        return None
+
     def _partial_fit(self, X, sample_weight):
         model = self._check_parameters()
+        refusal = self._stepwise_refusal()
+        if refusal is not None:
+            raise ValueError(refusal)
         running = getattr(self, "_online_state", None)
         started = running is not None and hasattr(self, "means_")
         X = val.check_X(self, X, reset=not started, min_samples=1)

@@ -1,6 +1,7 @@
 """Updaters: the mathematics between two passes over the data (see ``updaters.base``)."""
 
 from .base import MixtureParams, Update, Updater
+from .map import MaximumAPosteriori
 from .ml import MaximumLikelihood
 
-__all__ = ["MixtureParams", "Update", "Updater", "MaximumLikelihood"]
+__all__ = ["MixtureParams", "Update", "Updater", "MaximumLikelihood", "MaximumAPosteriori"]

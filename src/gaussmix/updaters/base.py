@@ -75,6 +75,10 @@ class Updater:
 
     scatter = "full"
 
+    #: Whether EM stops when ``objective`` changes by less than ``tol``; if
+    #: False, when the mean log-likelihood does (MAP EM, as mclust stops).
+    stops_on_objective = True
+
     def estep_inputs(self, state):
         """The E-step's means, precision factors and log-normalisers (``estep.EStepInputs``)."""
         raise NotImplementedError

@@ -98,6 +98,28 @@ class MaximumLikelihood(Updater):
     def estep_inputs(self, state):
         return estep_inputs(state)
 
+    #: Whether an empty component keeps its previous mean (and covariance,
+    #: where it depends on nothing else): maximum likelihood has nothing
+    #: else to give it.
+    keeps_empty = True
+
+    def means_and_covariances(self, stats, previous):
+        """The M-step's means and covariances from float64 statistics on the host."""
+        covariances = self.model.covariance_m_step(
+            regularise(stats, self.reg_covar),
+            previous=None if previous is None else previous.covariances,
+        )
+        return stats.means, covariances
+
+    def collapsed(self, stats):
+        """Components whose covariance is singular but for ``reg_covar``."""
+        model, nk = self.model, stats.nk
+        struct = STRUCTURES[model.structure]
+        if model.coupling == "pooled":
+            pooled = stats.scatter.sum(axis=0, keepdims=True)
+            return np.repeat(struct.collapsed(pooled, [nk.sum()], self.reg_covar), len(nk))
+        return struct.collapsed(stats.scatter, nk, self.reg_covar) & ~empty_components(nk)
+
     def update(self, stats, previous=None):
         model = self.model
         stats = stats.to_numpy()
@@ -105,21 +127,13 @@ class MaximumLikelihood(Updater):
         struct = STRUCTURES[model.structure]
         empty = empty_components(nk)
         weights = nk / nk.sum()
-        means = stats.means
-        covariances = model.covariance_m_step(
-            regularise(stats, self.reg_covar),
-            previous=None if previous is None else previous.covariances,
-        )
-        if previous is not None and empty.any():
+        means, covariances = self.means_and_covariances(stats, previous)
+        if self.keeps_empty and previous is not None and empty.any():
             means = means.copy()
             means[empty] = previous.means[empty]
             if model.coupling == "independent":
                 covariances = struct.keep_components(covariances, previous.covariances, empty)
-        if model.coupling == "pooled":
-            pooled = stats.scatter.sum(axis=0, keepdims=True)
-            collapsed = np.repeat(struct.collapsed(pooled, [nk.sum()], self.reg_covar), len(nk))
-        else:
-            collapsed = struct.collapsed(stats.scatter, nk, self.reg_covar) & ~empty
+        collapsed = self.collapsed(stats)
         kept = None
         try:
             prec_chol = struct.prec_chol_from_cov(covariances)
