@@ -131,3 +131,46 @@ def test_bad_priors_say_what_is_wrong():
         BayesianGaussianMixture(covariance_prior=-np.eye(2)).fit(X)
     with pytest.raises(ValueError, match="'covariance_type' parameter"):
         BayesianGaussianMixture(covariance_type="VVV").fit(X)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("prior_type", PRIORS)
+def test_a_model_file_keeps_the_posterior_and_priors(tmp_path, covariance_type, prior_type):
+    from gaussmix import load
+
+    X = blobs(seed=4)
+    fitted = quiet(BayesianGaussianMixture(n_components=4, covariance_type=covariance_type,
+                                           weight_concentration_prior_type=prior_type, random_state=0,
+                                           max_iter=20), X)
+    fitted.save(tmp_path / "b.gmm")
+    back = load(tmp_path / "b.gmm")
+    assert isinstance(back, BayesianGaussianMixture)
+    assert_same_fit(back, fitted, rtol=1e-15)
+    np.testing.assert_array_equal(back.predict_proba(X), fitted.predict_proba(X))
+    # A warm start continues exactly as from the fitted estimator.
+    quiet(back.set_params(warm_start=True, max_iter=3), X)
+    quiet(fitted.set_params(warm_start=True, max_iter=3), X)
+    assert_same_fit(back, fitted, rtol=1e-12)
+
+
+@pytest.mark.parametrize("tamper,match", [
+    (lambda m, a: a.update(posterior_mean_precision=-a["posterior_mean_precision"]), "mean precision"),
+    (lambda m, a: a.update(posterior_weight_concentration=a["posterior_weight_concentration"][::-1]),
+     "weight concentration"),
+    (lambda m, a: a.pop("posterior_degrees_of_freedom"), "posterior_degrees_of_freedom"),
+    (lambda m, a: m["priors_"].update(degrees_of_freedom_prior_=0.5), "degrees_of_freedom_prior"),
+    (lambda m, a: m.pop("priors_"), "priors"),
+])
+def test_a_tampered_bayesian_model_file_is_refused(tmp_path, tamper, match):
+    from gaussmix import ModelFileError, load
+    from gaussmix.io.models import write_model
+    from gaussmix.estimators.files import read_model_file
+
+    X = blobs(seed=5)
+    quiet(BayesianGaussianMixture(n_components=3, weight_concentration_prior_type="dirichlet_distribution",
+                                  random_state=0), X).save(tmp_path / "b.gmm")
+    meta, arrays = read_model_file(tmp_path / "b.gmm")
+    tamper(meta, arrays)
+    write_model(tmp_path / "bad.gmm", meta, arrays)
+    with pytest.raises(ModelFileError, match=match):
+        load(tmp_path / "bad.gmm")

@@ -1,10 +1,32 @@
 """The estimators: scikit-learn's plumbing over the engine (``base``) and its subclasses."""
 
+from ..io.models import ModelFileError
 from .base import BaseMixture
 from .bayesian import BayesianGaussianMixture
+from .files import read_model_file
 from .gaussian import GaussianMixture
 
-#: ``gaussmix.load``: read a model file (``GaussianMixture.load``).
-load_model = GaussianMixture.load
+#: The estimators a model file may hold, by the name it records.
+ESTIMATORS = {cls.__name__: cls for cls in (GaussianMixture, BayesianGaussianMixture)}
+
+
+def load_model(path):
+    """Read a model file written by ``save``: the estimator it holds, checked (``gaussmix.load``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ModelFileError
+        If the file is not a gaussmix model, is damaged, or holds
+        parameters that break the model's invariants.
+    """
+    meta, arrays = read_model_file(path)
+    name = meta.get("estimator", "GaussianMixture")
+    cls = ESTIMATORS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ModelFileError(f"{path}: it holds an unknown estimator {name!r}; the file is damaged or was altered.")
+    return cls._from_file(meta, arrays, path)
+
 
 __all__ = ["BaseMixture", "BayesianGaussianMixture", "GaussianMixture", "load_model"]

@@ -13,12 +13,15 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..io.models import ModelFileError, json_safe
 from ..models import get_model
-from ..updaters.vb import Posterior, Priors, VariationalBayes
+from ..updaters.vb import Posterior, Priors, VariationalBayes, point_weights
 from .attributes import FittedGaussiansMixin
 from .base import BaseMixture
+from .files import POSTERIOR_ARRAYS
 from .priors import check_priors
 
 
@@ -192,12 +195,68 @@ class BayesianGaussianMixture(FittedGaussiansMixin, BaseMixture):
         model, _ = get_model(self.covariance_type)
         return model.n_parameters(self.n_components, self.means_.shape[1])
 
-    def save(self, path, input_transform=None):
-        """Not yet: a model file holds a maximum-likelihood mixture's parameters only."""
-        raise NotImplementedError(
-            "BayesianGaussianMixture cannot be saved to a model file yet; pickle it, or save "
-            "a GaussianMixture."
-        )
+    # ----------------------------------------------------------- model files
+    def _file_arrays(self):
+        posterior = self._state()
+        arrays = self._public_arrays(posterior.params)
+        arrays["posterior_weight_concentration"] = np.asarray(posterior.weight_concentration, dtype=np.float64)
+        arrays["posterior_mean_precision"] = np.asarray(posterior.mean_precision, dtype=np.float64)
+        arrays["posterior_degrees_of_freedom"] = np.atleast_1d(np.asarray(posterior.degrees_of_freedom,
+                                                                          dtype=np.float64))
+        return arrays
+
+    def _state_from_arrays(self, arrays, n_features):
+        """The posterior from a file's arrays, each checked (see the base class)."""
+        params = super()._state_from_arrays(arrays, n_features)
+        K, process = self.n_components, self.weight_concentration_prior_type == "dirichlet_process"
+        missing = [name for name in POSTERIOR_ARRAYS if name not in arrays]
+        if missing:
+            raise ValueError(f"it has no {', '.join(missing)}")
+        concentration = arrays["posterior_weight_concentration"]
+        mean_precision = arrays["posterior_mean_precision"]
+        dof = arrays["posterior_degrees_of_freedom"]
+        expected = {concentration.shape: (2, K) if process else (K,), mean_precision.shape: (K,),
+                    dof.shape: (1,) if self.covariance_type == "tied" else (K,)}
+        for found, shape in expected.items():
+            if found != shape:
+                raise ValueError(f"a posterior array has shape {found}, expected {shape}")
+        for name, values in (("weight concentration", concentration), ("mean precision", mean_precision),
+                             ("degrees of freedom", dof - (n_features - 1.0))):
+            if not np.all(np.isfinite(values)) or np.any(values <= 0):
+                raise ValueError(f"the posterior's {name} is not finite and positive")
+        concentration = (concentration[0], concentration[1]) if process else concentration
+        if not np.allclose(point_weights(concentration, process), params.weights, rtol=1e-8, atol=1e-12):
+            raise ValueError("weights_ are not what the posterior's weight concentration gives")
+        return Posterior(concentration, mean_precision,
+                         float(dof[0]) if self.covariance_type == "tied" else dof, params)
+
+    def _extra_meta(self):
+        return {"priors_": {name: json_safe(getattr(self, name)) for name in PRIOR_ATTRIBUTES}}
+
+    def _restore_extra(self, meta, path):
+        priors = meta.get("priors_")
+        if not isinstance(priors, dict) or set(priors) != set(PRIOR_ATTRIBUTES):
+            raise ModelFileError(f"{path}: its priors are missing or incomplete; the file is damaged or was altered.")
+        given = {name[:-1]: priors[name] for name in PRIOR_ATTRIBUTES}
+        try:
+            checked = clone(self).set_params(**given)
+            check_priors(checked, _NoData(self.n_features_in_))
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: its priors are wrong ({exc}); the file is damaged or was altered.") from None
+        for name in PRIOR_ATTRIBUTES:
+            setattr(self, name, getattr(checked, name))
+
+
+#: The fitted priors a model file keeps, for a warm start.
+PRIOR_ATTRIBUTES = ("weight_concentration_prior_", "mean_precision_prior_", "mean_prior_",
+                    "degrees_of_freedom_prior_", "covariance_prior_")
+
+
+class _NoData:
+    """A source with no rows: every prior is given, so none is computed from data."""
+
+    def __init__(self, n_features):
+        self.n_features = n_features
 
 
 __all__ = ["BayesianGaussianMixture"]

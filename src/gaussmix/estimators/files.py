@@ -24,6 +24,18 @@ from ..io.models import ARRAYS, ModelFileError, json_safe, read_model, write_mod
 #: The running statistics of stepwise EM, when there are any.
 ONLINE_ARRAYS = ("online_nk", "online_means", "online_scatter")
 
+#: A variational posterior's parameters (``BayesianGaussianMixture``).
+POSTERIOR_ARRAYS = ("posterior_weight_concentration", "posterior_mean_precision",
+                    "posterior_degrees_of_freedom")
+
+#: The arrays a model file may hold beside ``io.models.ARRAYS``.
+OPTIONAL_ARRAYS = ONLINE_ARRAYS + POSTERIOR_ARRAYS
+
+
+def read_model_file(path):
+    """``(meta, arrays)`` of a model file, every array it may hold."""
+    return read_model(path, ARRAYS, optional=OPTIONAL_ARRAYS)
+
 
 def _require(condition, path, message):
     if not condition:
@@ -50,7 +62,7 @@ class FilesMixin:
             it as ``input_transform_`` (the command line applies it).
         """
         check_is_fitted(self)
-        arrays = self._public_arrays(self._state())
+        arrays = self._file_arrays()
         online = getattr(self, "_online_state", None)
         if online is not None:
             stats = online.stats.to_numpy()
@@ -72,6 +84,10 @@ class FilesMixin:
             },
         }
         write_model(path, meta, arrays)
+
+    def _file_arrays(self):
+        """The float64 arrays a file holds (a subclass adds its own)."""
+        return self._public_arrays(self._state())
 
     def _file_params(self):
         """The hyper-parameters as JSON holds them (a subclass encodes its objects)."""
@@ -101,9 +117,14 @@ class FilesMixin:
             If the file is not a gaussmix model, is damaged, or holds
             parameters that break the model's invariants.
         """
-        meta, arrays = read_model(path, ARRAYS, optional=ONLINE_ARRAYS)
+        meta, arrays = read_model_file(path)
         _require(meta.get("estimator", cls.__name__) == cls.__name__, path,
                  f"it holds a {meta.get('estimator')!r}, not a {cls.__name__}")
+        return cls._from_file(meta, arrays, path)
+
+    @classmethod
+    def _from_file(cls, meta, arrays, path):
+        """A new estimator from a file's contents, checked."""
         params = meta.get("params")
         _require(isinstance(params, dict), path, "its parameters are not a mapping")
         try:
