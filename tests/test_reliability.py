@@ -273,3 +273,14 @@ def test_complex_weights_are_refused_not_truncated():
     X = blobs(seed=7)
     with pytest.raises(ValueError, match="complex"):
         GaussianMixture(2).fit(X, sample_weight=np.ones(len(X)) + 1e-3j)
+
+
+def test_a_singular_covariance_inside_an_inner_iteration_is_a_clear_error():
+    """Found by hypothesis: EVE at reg_covar=0 on data of scale 1e-3 escaped as numpy's LinAlgError."""
+    from gaussmix.engine.stats import SuffStats
+    from gaussmix.exceptions import DegenerateCovarianceError
+    from gaussmix.models.iterative import objective
+
+    stats = SuffStats(np.array([3.0]), np.zeros((1, 2)), np.eye(2)[None])
+    with pytest.raises(DegenerateCovarianceError, match="singular"):
+        objective(np.ones((1, 2, 2)), stats, np.array([True]))

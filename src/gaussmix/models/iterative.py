@@ -35,7 +35,15 @@ def objective(cov, stats, active):
     if W.ndim == 2:  # diagonal scatter
         W = np.einsum("kj,ij->kij", W, np.eye(W.shape[1]))
     sign, logdet = np.linalg.slogdet(cov[active])
-    trace = np.trace(np.linalg.solve(cov[active], W), axis1=1, axis2=2)
+    try:
+        trace = np.trace(np.linalg.solve(cov[active], W), axis1=1, axis2=2)
+    except np.linalg.LinAlgError:
+        # Eigenvalues positive but below rounding of the largest: singular.
+        raise DegenerateCovarianceError(
+            f"{ILL_DEFINED} A covariance became singular within the M-step's inner iterations (a "
+            f"component collapsed onto a point or a line); increase reg_covar, use fewer components "
+            f"or a model with variable shapes (VVV), or scale the data."
+        ) from None
     return float(np.sum(stats.nk[active] * logdet + trace))
 
 
