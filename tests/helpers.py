@@ -67,3 +67,30 @@ def estep_params(params, xp=np, dtype=np.float64):
     from gaussmix.updaters.ml import estep_inputs
 
     return estep_inputs(params).for_chunk(xp, dtype)
+
+
+def decompose(cov):
+    """Volume, sorted shape and eigenvectors of each (d, d) covariance."""
+    d = cov.shape[-1]
+    eigval, eigvec = np.linalg.eigh(cov)
+    volume = np.prod(eigval, axis=1) ** (1.0 / d)
+    return volume, eigval / volume[:, None], eigvec
+
+
+def assert_obeys_model(code, cov, rtol=1e-8):
+    """(K, d, d) covariances keep the equal volumes, shapes and orientations an mclust code names."""
+    volume, shape, _ = decompose(cov)
+    vol, shp, orient = code
+    if vol == "E":
+        np.testing.assert_allclose(volume, volume[0], rtol=rtol)
+    if shp == "E":
+        np.testing.assert_allclose(shape, np.broadcast_to(shape[0], shape.shape), rtol=rtol)
+    if shp == "I":
+        np.testing.assert_allclose(shape, 1.0, rtol=rtol)
+    if orient == "I":
+        assert np.all(cov - np.stack([np.diag(np.diag(c)) for c in cov]) == 0)
+    if orient == "E":
+        # Equal orientation: the matrices commute pairwise.
+        for a in cov:
+            for b in cov:
+                np.testing.assert_allclose(a @ b, b @ a, atol=rtol * np.abs(a @ b).max())

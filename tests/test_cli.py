@@ -269,13 +269,13 @@ def test_streamed_fit_and_predict_equal_in_memory(big, data, extra):
 
 def test_streamed_predict_failure_leaves_no_output(big, tmp_path):
     frame = pd.read_parquet(big / "data.parquet")
-    frame.loc[1300, "b"] = np.nan  # in the last row group
+    frame.loc[1300, "b"] = np.inf  # in the last row group (NaN would be a missing value)
     frame.to_parquet(tmp_path / "bad.parquet", row_group_size=400)
     shutil.copy(big / "data.parquet", tmp_path / "data.parquet")
     run(["fit", "data.parquet", "-k", "2", "--seed", "0", "--columns", "a,b,c", "-o", "m.gmm"], tmp_path)
     (tmp_path / "out.csv").write_text("keep me\n")
     proc = run(["predict", "m.gmm", "bad.parquet", "--stream", "-o", "out.csv"], tmp_path, ok=False)
-    assert proc.returncode == 1 and "NaN" in proc.stderr and "1300" in proc.stderr
+    assert proc.returncode == 1 and "inf" in proc.stderr and "1300" in proc.stderr
     assert (tmp_path / "out.csv").read_text() == "keep me\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from gaussmix import GaussianMixture, available_models
@@ -15,13 +16,27 @@ def X():
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_nan_or_inf_in_X(X, bad):
+def test_nan_or_inf_in_X_under_nan_policy_raise(X, bad):
     X = X.copy()
     X[5, 1] = bad
     with pytest.raises(ValueError, match=r"(NaN|inf).*rows 5\. Drop those rows or impute"):
-        GaussianMixture(2).fit(X)
-    gm = GaussianMixture(2, random_state=0).fit(np.delete(X, 5, axis=0))
+        GaussianMixture(2, nan_policy="raise").fit(X)
+    gm = GaussianMixture(2, random_state=0, nan_policy="raise").fit(np.delete(X, 5, axis=0))
     with pytest.raises(ValueError, match="impute"):
+        gm.predict(X)
+
+
+@pytest.mark.parametrize("policy", ["marginalize", "omit"])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_inf_is_an_error_under_every_nan_policy(X, bad, policy):
+    X = X.copy()
+    X[5, 1] = bad
+    X[9, 0] = np.nan
+    with pytest.raises(ValueError, match=r"1 inf value\(s\), in rows 5\. NaN marks a missing"):
+        GaussianMixture(2, nan_policy=policy).fit(X)
+    gm = GaussianMixture(2, random_state=0, nan_policy=policy).fit(np.delete(X, 5, axis=0))
+    # "omit" cannot drop a row whose result is asked for: it refuses NaN there.
+    with pytest.raises(ValueError, match=r"inf value\(s\), in rows 5[.,]"):
         gm.predict(X)
 
 
@@ -165,8 +180,12 @@ def test_scoring_names_nan_and_inf_rows(model, dtype, route, request):
     X = X.copy()
     X[263, 1] = np.nan
     X[300, 0] = -np.inf
+    gm_raise = clone(gm).set_params(nan_policy="raise").fit(np.delete(X, [263, 300], axis=0))
     for method in SCORING:
         with pytest.raises(ValueError, match=r"1 NaN and 1 inf value\(s\), in rows 263, 300\. Drop"):
+            getattr(gm_raise, method)(X)
+        # NaN is a missing value by default; the inf row alone is named.
+        with pytest.raises(ValueError, match=r"1 inf value\(s\), in rows 300\. NaN marks"):
             getattr(gm, method)(X)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
 
 from gaussmix import ChunkedData, GaussianMixture
 from gaussmix.engine.schedules import online_step, step_size
@@ -93,8 +94,13 @@ def test_partial_fit_checks_its_chunks(stream):
     gm = GaussianMixture(3, random_state=0).partial_fit(stream[:100])
     with pytest.raises(ValueError, match="2 features"):
         gm.partial_fit(stream[:100, :2])
+    with pytest.raises(ValueError, match="inf"):
+        gm.partial_fit(np.full((5, 3), np.inf))
     with pytest.raises(ValueError, match="NaN"):
-        gm.partial_fit(np.full((5, 3), np.nan))
+        clone(gm).set_params(nan_policy="raise").partial_fit(np.full((5, 3), np.nan))
+    before = gm.means_.copy()
+    gm.partial_fit(np.full((5, 3), np.nan))  # nothing observed: no information, no step
+    np.testing.assert_array_equal(gm.means_, before)
     gm.partial_fit(stream[100:101])  # one row is a valid chunk once started
     assert np.isfinite(gm.means_).all()
 

@@ -191,16 +191,17 @@ def test_array_source_is_the_in_memory_path(data):
 
 
 # ----------------------------------------------------------------- errors
-def _nan_in_third_chunk(X):
+def _inf_in_third_chunk(X):
     Y = X.copy()
-    Y[250, 1] = np.nan
+    Y[250, 1] = np.inf
+    Y[251, 0] = np.nan  # a missing value, which is not an error
     return _chunks(Y, 100)
 
 
 @pytest.mark.parametrize(
     "make, match",
     [
-        (_nan_in_third_chunk, r"NaN.*rows 250"),
+        (_inf_in_third_chunk, r"1 inf value\(s\), in rows 250\."),
         (lambda X: ChunkedData(lambda: iter([X[:100], X[100:200, :2]])), r"row 100 has shape \(100, 2\)"),
         (lambda X: ChunkedData(lambda: iter([X[:100], X[100:].astype(str)])), "needs numbers"),
         (lambda X: ChunkedData(lambda: iter([(X, np.ones(3), 1)])), "pair"),
@@ -239,7 +240,9 @@ def test_bad_files_say_what_is_wrong(tmp_path, data):
         ParquetSource(tmp_path / "s.parquet", columns=["zz"])
     pd.DataFrame({"a": [1.0, None, 3, 4, 5]}).to_parquet(tmp_path / "null.parquet")
     with pytest.raises(ValueError, match="NaN.*rows 1"):
-        _fit(str(tmp_path / "null.parquet"), n_components=1)
+        _fit(str(tmp_path / "null.parquet"), n_components=1, nan_policy="raise")
+    with pytest.raises(ValueError, match="NaN.*rows 1"):
+        _fit(_chunks(np.where(np.arange(len(X))[:, None] == 1, np.nan, X), 100), nan_policy="raise")
     np.save(tmp_path / "one.npy", X[:, 0])
     with pytest.raises(ValueError, match="must be 2-D"):
         _fit(str(tmp_path / "one.npy"))

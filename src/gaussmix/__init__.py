@@ -9,7 +9,7 @@ from .backends import ChunkedData, NpySource, ParquetSource
 from .conjugate import ConjugatePrior
 from .criteria import Criteria
 from .estimators import BayesianGaussianMixture, GaussianMixture, load_model as load
-from .exceptions import DegenerateComponentWarning, DegenerateCovarianceError
+from .exceptions import DegenerateComponentWarning, DegenerateCovarianceError, MissingValuesWarning
 from .io import ModelFileError
 from .models import available_models
 from .selection import SelectionResult, select
@@ -23,6 +23,7 @@ __all__ = [
     "available_models",
     "select",
     "load",
+    "MissingValuesWarning",
     "ModelFileError",
     "SelectionResult",
     "Criteria",

@@ -1,7 +1,8 @@
 """The iris walk-through behind ``gaussmix demo``: what a GMM is, in text.
 
 Each step fits a mixture and prints what the tutorials teach: components,
-the EM trace, BIC, hard against soft assignment, and GMM against k-means.
+the EM trace, BIC, hard against soft assignment, GMM against k-means, and
+missing values.
 """
 
 from __future__ import annotations
@@ -196,14 +197,45 @@ def run_demo(console=None, seed=0, figures_dir=None):
         if ari_gm > ari_km
         else "Here k-means matched the species as well as the mixture did."
     )
+    holes, filled = _holes(console, X, species, seed, report)
     if figures_dir is not None:
         report["figures"] = _write_figures(
-            console, figures_dir, seed, X, names, width, gm1, petals, gm2, gm4
+            console, figures_dir, seed, X, names, width, gm1, petals, gm2, gm4, (holes, filled)
         )
     return report
 
 
-def _write_figures(console, folder, seed, X, names, width, gm1, petals, gm2, gm4):
+def _holes(console, X, species, seed, report):
+    """6. A fifth of the measurements removed at random: fit what is left, and fill the holes."""
+    rng = np.random.default_rng(seed)
+    holes = X.copy()
+    holes[rng.random(X.shape) < 0.2] = np.nan
+    missing = np.isnan(holes)
+    gm = GaussianMixture(3, n_init=5, random_state=seed).fit(holes)
+    column_means = np.nanmean(holes, axis=0)
+    filled = {"mixture (E[x_missing | x_observed])": gm.impute(holes),
+              "column means": np.where(missing, column_means, holes)}
+    _section(
+        console,
+        "6. Holes in the data",
+        f"{int(missing.sum())} of the {X.size} measurements ({missing.mean():.0%}) removed at random;\n"
+        f"{int(missing.any(axis=1).sum())} flowers lost at least one. NaN means missing: EM fits the\n"
+        "density of what was observed, and impute() fills each hole with its expected value\n"
+        "given the flower's other measurements.",
+    )
+    t = Table("filled by", "RMS error on the removed values (cm)")
+    rmse = {name: float(np.sqrt(np.mean((f[missing] - X[missing]) ** 2))) for name, f in filled.items()}
+    for name, value in rmse.items():
+        t.add_row(name, f"{value:.3f}")
+    console.print(t)
+    ari = adjusted_rand_score(species, gm.predict(holes))
+    console.print(f"The clusters found with the holes still match the species: adjusted Rand index {ari:.3f}.")
+    report["rmse_mixture"], report["rmse_column_means"] = rmse[next(iter(filled))], rmse["column means"]
+    report["ari_with_holes"] = ari
+    return holes, filled
+
+
+def _write_figures(console, folder, seed, X, names, width, gm1, petals, gm2, gm4, imputed):
     """The walk-through's pictures, one PNG each."""
     from pathlib import Path
 
@@ -231,6 +263,7 @@ def _write_figures(console, folder, seed, X, names, width, gm1, petals, gm2, gm4
         "3_bic.png": plotting.plot_criterion(result, "bic"),
         "4_uncertainty.png": plotting.plot_uncertainty(gm4, X, features=(2, 3), feature_names=names),
         "5_kmeans_vs_gmm.png": plotting.plot_kmeans_vs_gmm(random_state=seed),
+        "6_missing_values.png": plotting.plot_imputation(X, *imputed, features=(2, 3), feature_names=names),
     }
     written = [str(plotting.save_figure(fig, folder / name)) for name, fig in figures.items()]
     console.print()

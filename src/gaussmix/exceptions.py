@@ -18,4 +18,9 @@ class DegenerateComponentWarning(UserWarning):
     """A component collapsed or emptied during EM; the fit handled it as documented."""
 
 
-__all__ = ["DegenerateCovarianceError", "DegenerateComponentWarning", "ILL_DEFINED"]
+class MissingValuesWarning(UserWarning):
+    """The missing values leave part of the model unidentified (a pair of features never
+    observed together), or the start had to fill them in."""
+
+
+__all__ = ["DegenerateCovarianceError", "DegenerateComponentWarning", "MissingValuesWarning", "ILL_DEFINED"]

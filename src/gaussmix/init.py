@@ -23,10 +23,85 @@ rows, and a row of weight 0 is never chosen.
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
+from .exceptions import MissingValuesWarning
+
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
+
+logger = logging.getLogger("gaussmix")
+
+
+def complete_rows_needed(n_components, n_features):
+    """Complete rows a start needs before it may ignore the incomplete ones."""
+    return max(10, 2 * n_features) * n_components
+
+
+def start_rows(X, sample_weight, n_components):
+    """The rows a start runs on, when some of X's values are missing (NaN).
+
+    Every method (``init_params`` and mclust's hierarchical start) runs on
+    rows without holes: the complete rows, if there are at least
+    :func:`complete_rows_needed` of positive weight (10, or twice the
+    number of features, per component); otherwise every row with something
+    observed, its holes filled with the observed (weighted) column means. A
+    log record says which. EM itself then runs on every row, with the
+    holes marginalised. The rule reads only the start's rows, so a stream
+    (whose start reads a sample) and an array in memory choose alike.
+
+    Returns
+    -------
+    X : ndarray without NaN
+    sample_weight : ndarray or None
+    rows : ndarray of bool or None
+        Which of the given rows were kept (None: all, in order).
+    """
+    holes = np.isnan(X)
+    if not holes.any():
+        return X, sample_weight, None
+    _warn_unidentified(holes)
+    n, d = X.shape
+    positive = np.ones(n, dtype=bool) if sample_weight is None else sample_weight > 0
+    complete = ~holes.any(axis=1)
+    if np.count_nonzero(complete & positive) >= complete_rows_needed(n_components, d):
+        logger.info("the start runs on the %d complete rows of %d", np.count_nonzero(complete), n)
+        return X[complete], None if sample_weight is None else sample_weight[complete], complete
+    observed = ~holes.all(axis=1)
+    w = np.where(positive, 1.0, 0.0) if sample_weight is None else sample_weight
+    seen = (~holes) * w[:, None]
+    totals = seen.sum(axis=0)
+    if np.any(totals <= 0):
+        never = np.flatnonzero(totals <= 0).tolist()
+        raise ValueError(
+            f"feature(s) {never} have no observed value (every value is missing); "
+            f"drop those columns."
+        )
+    column_means = (np.where(holes, 0.0, X) * seen).sum(axis=0) / totals
+    logger.info(
+        "the start runs on %d rows with their missing values filled by the column means "
+        "(%d complete rows are too few)", np.count_nonzero(observed), np.count_nonzero(complete),
+    )
+    filled = np.where(holes, column_means, X)[observed]
+    return filled, None if sample_weight is None else sample_weight[observed], observed
+
+
+def _warn_unidentified(holes):
+    observed = (~holes).astype(np.float64)
+    together = observed.T @ observed
+    never = [(int(a), int(b)) for a, b in zip(*np.nonzero(together == 0)) if a < b]
+    if never:
+        shown = ", ".join(f"({a}, {b})" for a, b in never[:5]) + (", ..." if len(never) > 5 else "")
+        warnings.warn(
+            f"feature pair(s) {shown} are never observed in the same row, so their covariance "
+            f"cannot be estimated: it stays near its starting value. Use a diagonal model "
+            f"(VVI) or collect rows where both are observed.",
+            MissingValuesWarning,
+            stacklevel=4,
+        )
 
 
 def _one_hot_labels(labels, n_components):

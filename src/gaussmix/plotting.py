@@ -267,6 +267,38 @@ def plot_kmeans_vs_gmm(X=None, labels=None, n_components=2, random_state=0):
     return fig
 
 
+def plot_imputation(X_true, X_holes, imputations, features=(0, 1), feature_names=None):
+    """Imputed values against the truth, one panel per method.
+
+    ``imputations`` maps a method's name to its completed copy of
+    ``X_holes``. Each panel draws the rows complete in ``features`` in grey,
+    and each row with a hole there as its true point (hollow) joined to its
+    imputed one (filled); the title gives the root-mean-square error over
+    every removed cell of every feature.
+    """
+    X_true, X_holes = np.asarray(X_true), np.asarray(X_holes)
+    fig, axes = _new_axes(None, figsize=(5.2 * len(imputations), 4.6), ncols=len(imputations))
+    axes = np.atleast_1d(axes)
+    i, j = features
+    holes = np.isnan(X_holes)
+    touched = holes[:, [i, j]].any(axis=1)
+    names = feature_names or [f"x{k}" for k in range(X_true.shape[1])]
+    for ax, (name, filled) in zip(axes, imputations.items()):
+        filled = np.asarray(filled)
+        rmse = float(np.sqrt(np.mean((filled[holes] - X_true[holes]) ** 2)))
+        ax.scatter(X_true[~touched, i], X_true[~touched, j], s=10, color="#bbbbbb", label="observed")
+        for a, b in zip(X_true[touched], filled[touched]):
+            ax.plot([a[i], b[i]], [a[j], b[j]], color=_color(3), lw=0.7, alpha=0.6)
+        ax.scatter(X_true[touched, i], X_true[touched, j], s=22, facecolors="none",
+                   edgecolors="black", label="true value")
+        ax.scatter(filled[touched, i], filled[touched, j], s=16, color=_color(3), label="imputed")
+        ax.set_title(f"{name}: RMS error {rmse:.3f}")
+        ax.set_xlabel(names[i])
+        ax.set_ylabel(names[j])
+        ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
 def save_figure(fig, path, dpi=110):
     """Write a figure as PNG, atomically."""
     from .io.atomic import atomic_write

@@ -59,21 +59,24 @@ def is_streamed(X):
     return is_dask_collection(X) or any(matches(X) for matches, _ in ADAPTERS)
 
 
-def streamed_source(X, sample_weight=None, persist=True, scale_weights=True):
+def streamed_source(X, sample_weight=None, persist=True, scale_weights=True, nan_policy="raise"):
     """The source for ``X`` if it is not an array in memory, else None.
 
     ``sample_weight`` is a float64 array of values already checked (or
     None); a Dask collection takes its weights as they are, and is persisted
     on the workers if ``persist`` (for a fit), scaled there if
-    ``scale_weights`` (``DaskSource``). The caller sets
+    ``scale_weights`` (``DaskSource``). ``nan_policy`` says what a NaN in
+    the rows is (``validation.NAN_POLICIES``). The caller sets
     ``compute_chunk_size`` once the number of features is known.
     """
     if is_dask_collection(X):
-        return DaskSource(X, sample_weight, persist=persist, scale_weights=scale_weights)
+        return DaskSource(X, sample_weight, persist=persist, scale_weights=scale_weights,
+                          nan_policy=nan_policy)
     for matches, make in ADAPTERS:
         if matches(X):
             source = make(X)
             source.extra_weight = sample_weight
+            source.nan_policy = nan_policy
             return source
     return None
 

@@ -23,11 +23,14 @@ Subclasses only say how chunks are produced; sources that run elsewhere
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..engine.chunks import chunk_slices
 from ..engine.passes import accumulate, merge, statistics_pass
 from ..engine.scoring import criterion_sums, map_rows
+from ..engine.stats import SuffStats
 from ..validation import check_chunk
 
 
@@ -52,6 +55,21 @@ class Source:
     #: Weights given apart from the chunks (``fit(X, sample_weight=...)``),
     #: one per row in order, or None.
     extra_weight = None
+    #: What a NaN is (``validation.NAN_POLICIES``): a missing value to
+    #: marginalise, a row to drop as it is read, or an error.
+    nan_policy = "raise"
+    #: Whether the rows hold a NaN: False or True where known (an array
+    #: validated in memory), None where not (a stream).
+    has_nan = None
+
+    @property
+    def marginalizes(self):
+        """Whether passes must look for NaN in their chunks and marginalise them."""
+        return self.nan_policy == "marginalize" and self.has_nan is not False
+
+    def _inputs(self, inputs):
+        """The E-step's inputs, told to marginalise NaN where these rows may hold some."""
+        return replace(inputs, missing=True) if self.marginalizes and not inputs.missing else inputs
 
     def _raw_chunks(self):
         """Yield ``(X_chunk, weight_chunk_or_None)`` as produced (unchecked)."""
@@ -75,10 +93,15 @@ class Source:
                         f"sample_weight has {extra.shape[0]} values, fewer than the rows "
                         f"of the data; pass one weight per row."
                     )
-            X, w = check_chunk(X, w, self.n_features, self.dtype, start)
+            n_read = np.shape(X)[0]
+            X, w = check_chunk(X, w, self.n_features, self.dtype, start, allow_nan=self.nan_policy != "raise")
+            if self.nan_policy == "omit":
+                keep = ~np.isnan(X).any(axis=1)
+                if not keep.all():
+                    X, w = X[keep], None if w is None else w[keep]
             if X.shape[0]:
                 yield X, w
-            start += X.shape[0]
+            start += n_read
         if extra is not None and start != extra.shape[0]:
             raise ValueError(
                 f"sample_weight has {extra.shape[0]} values but the data have {start} "
@@ -99,15 +122,15 @@ class Source:
 
     def statistics(self, inputs, scatter):
         """One E-step pass under ``inputs`` (``estep.EStepInputs``): ``(stats, loglik_sum, total_weight)``."""
-        return statistics_pass(self.compute_chunks(), inputs, scatter)
+        return statistics_pass(self.compute_chunks(), self._inputs(inputs), scatter)
 
     def map_rows(self, inputs, result, n_columns, dtype):
         """A per-row result (``engine.scoring.ROW_RESULTS``) of every row, as one array."""
-        return map_rows(self, inputs, result.per_chunk, n_columns, dtype)
+        return map_rows(self, self._inputs(inputs), result.per_chunk, n_columns, dtype)
 
     def criterion_sums(self, inputs):
         """``(log L, sum_i log max_k r_ik, n)`` over every row, weighted."""
-        return criterion_sums(self, inputs)
+        return criterion_sums(self, self._inputs(inputs))
 
     def batches(self, batch_size, random_state, chunk_size):
         """The mini-batches of one epoch, as :class:`ArraySource` objects.
@@ -118,7 +141,13 @@ class Source:
         for X, w in self.iter_chunks():
             for start in range(0, X.shape[0], batch_size):
                 sl = slice(start, start + batch_size)
-                yield ArraySource(X[sl], None if w is None else w[sl], chunk_size)
+                yield self._part(X[sl], None if w is None else w[sl], chunk_size)
+
+    def _part(self, X, sample_weight, chunk_size):
+        """Some of these rows as an :class:`ArraySource` that treats NaN as this source does."""
+        part = ArraySource(X, sample_weight, chunk_size)
+        part.nan_policy, part.has_nan = self.nan_policy, None if self.has_nan is None else self.has_nan
+        return part
 
     def sample(self, size, random_state):
         """A uniform sample of at most ``size`` rows, in their original order.
@@ -184,6 +213,15 @@ class MappedSource(Source):
         self.n_samples, self.feature_names = source.n_samples, source.feature_names
         self.compute_chunk_size = source.compute_chunk_size
 
+    @property
+    def nan_policy(self):
+        return self.source.nan_policy
+
+    @nan_policy.setter
+    def nan_policy(self, value):
+        # The inner source reads (and checks, or drops) the rows.
+        self.source.nan_policy = value
+
     def _raw_chunks(self):
         for X, w in self.source.iter_chunks():
             yield self.func(X), w
@@ -247,12 +285,26 @@ def column_moments(source):
     """
     total = None
     for X, w in source.iter_chunks():
-        stats = accumulate(X, np.ones((X.shape[0], 1)), w, kind="diag")
+        stats = _column_statistics(X, w)
         total = stats if total is None else merge(total, stats)
-    if total is None or total.nk[0] <= 1:
-        raise ValueError("need at least 2 rows to standardise the columns.")
-    n = float(total.nk[0])
-    return total.means[0], np.sqrt(total.scatter[0] / (n - 1.0))
+    if total is None or np.any(total.nk <= 1):
+        raise ValueError("need at least 2 observed values in each column to standardise the columns.")
+    return total.means[:, 0], np.sqrt(total.scatter[:, 0] / (total.nk - 1.0))
+
+
+def _column_statistics(X, w):
+    """Each column's statistics over its observed (not NaN) values, as K = d one-dimensional sets.
+
+    Treating column j as component j of a 1-D mixture whose responsibility
+    is 1 where x_j is observed lets ``stats.merge`` combine the chunks.
+    """
+    observed = ~np.isnan(X)
+    values = np.where(observed, X, 0.0).astype(np.float64)
+    weight = observed * (1.0 if w is None else np.asarray(w, dtype=np.float64)[:, None])
+    n = weight.sum(axis=0)
+    means = (weight * values).sum(axis=0) / np.where(n > 0, n, 1.0)
+    scatter = (weight * (values - means) ** 2).sum(axis=0)
+    return SuffStats(n, means[:, None], scatter[:, None])
 
 
 class ArraySource(Source):
@@ -267,12 +319,13 @@ class ArraySource(Source):
 
     in_memory = True
 
-    def __init__(self, X, sample_weight, chunk_size):
+    def __init__(self, X, sample_weight, chunk_size, nan_policy="raise", has_nan=False):
         self.X = X
         self.sample_weight = sample_weight
         self.chunk_size = self.compute_chunk_size = int(chunk_size)
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
+        self.nan_policy, self.has_nan = nan_policy, has_nan
 
     def compute_chunks(self):
         return self.iter_chunks()
@@ -292,4 +345,4 @@ class ArraySource(Source):
         w = self.sample_weight
         for start in range(0, self.n_samples, batch_size):
             rows = order[start : start + batch_size]
-            yield ArraySource(self.X[rows], None if w is None else w[rows], chunk_size)
+            yield self._part(self.X[rows], None if w is None else w[rows], chunk_size)

@@ -45,9 +45,9 @@ def _aligned(block):
     return np.array(block, order="C", copy=True)
 
 
-def _checked_block(block, n_features, dtype, block_info=None):
+def _checked_block(block, n_features, dtype, allow_nan=False, block_info=None):
     start = block_info[0]["array-location"][0][0] if block_info else 0
-    return _aligned(check_chunk(block, None, n_features, dtype, start)[0])
+    return _aligned(check_chunk(block, None, n_features, dtype, start, allow_nan=allow_nan)[0])
 
 
 def _checked_weights(w):
@@ -68,7 +68,7 @@ def _merge_many(*parts):
     return total
 
 
-def as_checked_array(X):
+def as_checked_array(X, allow_nan=False):
     """A lazy 2-D Dask array of whole rows, each block checked when computed.
 
     Returns
@@ -97,7 +97,7 @@ def as_checked_array(X):
         X = X.compute_chunk_sizes()
     n_features = int(X.shape[1])
     dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
-    X = X.rechunk({1: -1}).map_blocks(_checked_block, n_features, dtype, dtype=dtype)
+    X = X.rechunk({1: -1}).map_blocks(_checked_block, n_features, dtype, allow_nan, dtype=dtype)
     return X, feature_names
 
 
@@ -114,12 +114,21 @@ class DaskSource(Source):
     scale_weights : bool, default=True
         Scale the persisted weights by a power of two into [1, 2), as an
         estimator does for a fit that does not depend on their scale.
+    nan_policy : {"raise", "marginalize", "omit"}, default="raise"
+        What a NaN is (``validation.NAN_POLICIES``); ``"omit"`` drops the
+        rows that hold one, and their weights.
     """
 
-    def __init__(self, X, sample_weight=None, persist=True, scale_weights=True):
+    def __init__(self, X, sample_weight=None, persist=True, scale_weights=True, nan_policy="raise"):
         import dask.array as da
 
-        X, self.feature_names = as_checked_array(X)
+        self.nan_policy = nan_policy
+        X, self.feature_names = as_checked_array(X, allow_nan=nan_policy != "raise")
+        keep = None
+        if nan_policy == "omit":
+            keep = ~da.isnan(X).any(axis=1)
+            X = X[keep]
+            X = X.compute_chunk_sizes()
         self.n_samples, self.n_features = int(X.shape[0]), int(X.shape[1])
         self.dtype = X.dtype
         if sample_weight is not None:
@@ -127,6 +136,8 @@ class DaskSource(Source):
             if hasattr(w, "to_dask_array"):
                 w = w.to_dask_array(lengths=True)
             w = da.asarray(w).astype(np.float64)
+            if keep is not None and w.ndim == 1 and w.shape[0] == keep.shape[0]:
+                w = w.rechunk(keep.chunks)[keep].compute_chunk_sizes()
             if w.ndim != 1 or w.shape[0] != self.n_samples:
                 raise ValueError(
                     f"sample_weight has shape {w.shape} but X has {self.n_samples} rows; "
@@ -156,7 +167,7 @@ class DaskSource(Source):
     def statistics(self, inputs, scatter):
         from dask import delayed
 
-        shared = delayed(inputs, traverse=False)
+        shared = delayed(self._inputs(inputs), traverse=False)
         parts = [
             delayed(_block_statistics)(block, w, shared, scatter, self.compute_chunk_size)
             for block, w in zip(self.X.to_delayed().ravel(), self._weight_blocks())
@@ -173,21 +184,19 @@ class DaskSource(Source):
 
     def map_rows(self, inputs, result, n_columns, dtype):
         """A lazy Dask array of the per-row result, computed block by block on the workers."""
-        func = BlockMap(inputs, self.compute_chunk_size, result, n_columns, dtype)
+        func = BlockMap(self._inputs(inputs), self.compute_chunk_size, result, n_columns, dtype)
         return map_blocks_lazy(self.X, func, n_columns, dtype)
 
     def criterion_sums(self, inputs):
         import dask.array as da
 
-        terms = self.map_rows(inputs, ROW_RESULTS["terms"], 2, np.dtype(np.float64))
-        if self.sample_weight is None:
-            sums, n = terms.sum(axis=0), terms.shape[0]
-        else:
+        terms = self.map_rows(inputs, ROW_RESULTS["terms"], 3, np.dtype(np.float64))
+        if self.sample_weight is not None:
             w = self.sample_weight[:, None]
             # A zero weight cancels the row even where its density underflowed.
-            sums, n = da.where(w > 0, terms * w, 0.0).sum(axis=0), w.sum()
-        sums, n = da.compute(sums, n)
-        return float(sums[0]), float(sums[1]), float(n)
+            terms = da.where(w > 0, terms * w, 0.0)
+        sums = terms.sum(axis=0).compute()
+        return float(sums[0]), float(sums[1]), float(sums[2])
 
     def batches(self, batch_size, random_state, chunk_size):
         raise ValueError(

@@ -15,7 +15,7 @@ from . import fitting, using
 
 app = typer.Typer(
     name="gaussmix",
-    help="Gaussian mixture models fitted by EM: fit, select, predict, sample, plot.",
+    help="Gaussian mixture models fitted by EM: fit, select, predict, impute, sample, plot.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -40,8 +40,8 @@ def _root(
 
 
 # The commands, in the order ``--help`` lists them.
-for _command in (fitting.demo, fitting.fit, fitting.select, using.predict, using.sample, using.plot,
-                 using.info):
+for _command in (fitting.demo, fitting.fit, fitting.select, using.predict, using.impute, using.sample,
+                 using.plot, using.info):
     app.command()(_command)
 del _command
 

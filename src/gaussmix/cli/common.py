@@ -169,20 +169,23 @@ def streaming(data: Path, stream: Optional[bool]):
     return stream
 
 
-def open_stream(data: Path, columns: Optional[List[str]]):
-    """A chunked source over DATA's chosen columns."""
+def open_stream(data: Path, columns: Optional[List[str]], nan_policy="marginalize"):
+    """A chunked source over DATA's chosen columns; ``nan_policy`` says what its NaN are."""
     from ..backends import NpySource, ParquetSource
 
     if not data.exists():
         raise FileNotFoundError(f"no data file at {data}")
     if data.suffix.lower() != ".npy":
-        return ParquetSource(data, columns=columns)
+        source = ParquetSource(data, columns=columns)
+        source.nan_policy = nan_policy
+        return source
     from ..io.tables import npy_column
 
     width = np.load(data, mmap_mode="r", allow_pickle=False).shape[-1]
     idx = None if not columns else [npy_column(c, width) for c in columns]
     source = NpySource(data, columns=idx)
     source.feature_names = np.asarray([str(i) for i in (range(width) if idx is None else idx)], dtype=object)
+    source.nan_policy = nan_policy
     return source
 
 
@@ -213,7 +216,21 @@ def transform_of(center, scale):
 def standardize_params(X, standardize):
     if not standardize:
         return None
+    if np.isnan(X).any():  # each column's observed values
+        return transform_of(np.nanmean(X, axis=0), np.nanstd(X, axis=0, ddof=1))
     return transform_of(X.mean(axis=0), X.std(axis=0, ddof=1))
+
+
+NAN_POLICY_HELP = ("What an empty cell, NA or NaN is: marginalize (a missing value, fitted as "
+                   "missing at random), omit (drop its row) or raise (an error).")
+
+
+def nan_policy_of(policy: str):
+    from ..validation import NAN_POLICIES
+
+    if policy not in NAN_POLICIES:
+        raise typer.BadParameter(f"--nan-policy {policy!r}: choose one of {', '.join(NAN_POLICIES)}")
+    return policy
 
 
 

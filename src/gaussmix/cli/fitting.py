@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import typer
 
-from .common import (PLOT_ROWS, columns_of, emit_json, finite, open_stream, refuse_overwriting, out, plot_fit, print_components,
-                     progress_display, read, standardize_params, standardize_stream, standardized,
-                     streaming, summary_of, transformed)
+from .common import (NAN_POLICY_HELP, PLOT_ROWS, columns_of, emit_json, finite, nan_policy_of, open_stream,
+                     refuse_overwriting, out, plot_fit, print_components, progress_display, read,
+                     standardize_params, standardize_stream, standardized, streaming, summary_of,
+                     transformed)
 
 
 PRIOR_HELP = ("none, or default: mclust's conjugate prior (priorControl()), fitted by MAP EM; "
@@ -59,6 +60,7 @@ def fit(
     stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Read DATA chunk by chunk (.npy, Parquet) in bounded memory; default: when over 256 MiB."),
     prior: str = typer.Option("none", "--prior", help=PRIOR_HELP),
     prior_method: str = typer.Option("mclust", "--prior-method", help=PRIOR_METHOD_HELP),
+    nan_policy: str = typer.Option("marginalize", "--nan-policy", help=NAN_POLICY_HELP),
 ):
     """Fit a mixture to DATA and save it."""
     from ..init import INIT_METHODS
@@ -67,13 +69,14 @@ def fit(
 
     get_model(covariance)  # a bad name fails before any work
     conjugate = prior_of(prior, prior_method)
+    nan_policy = nan_policy_of(nan_policy)
     if init not in INIT_METHODS:
         raise typer.BadParameter(f"--init {init!r}: choose one of {', '.join(INIT_METHODS)}")
     refuse_overwriting({"data": data}, [output, plot])
     refuse_overwriting({"model output": output}, [plot])
 
     if streaming(data, stream):
-        raw = open_stream(data, columns_of(columns))
+        raw = open_stream(data, columns_of(columns), nan_policy)
         transform = standardize_stream(raw, standardize)
         Z = transformed(raw, transform)
         names = [str(n) for n in Z.feature_names]
@@ -82,7 +85,8 @@ def fit(
         transform = standardize_params(X, standardize)
         Z = standardized(X, transform, names)
     gm = GaussianMixture(components, covariance_type=covariance, init_params=init,
-                         n_init=n_init, random_state=seed, max_iter=max_iter, prior=conjugate)
+                         n_init=n_init, random_state=seed, max_iter=max_iter, prior=conjugate,
+                         nan_policy=nan_policy)
     with progress_display(quiet or as_json, "fitting"):
         gm.fit(Z)
     gm.save(output, input_transform=transform)
@@ -131,11 +135,13 @@ def select(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
     prior: str = typer.Option("none", "--prior", help=PRIOR_HELP),
     prior_method: str = typer.Option("mclust", "--prior-method", help=PRIOR_METHOD_HELP),
+    nan_policy: str = typer.Option("marginalize", "--nan-policy", help=NAN_POLICY_HELP),
 ):
     """Choose the covariance model and K by BIC or ICL, as mclust does."""
     if criterion not in ("bic", "icl"):
         raise typer.BadParameter(f"--criterion {criterion!r}: choose bic or icl")
     conjugate = prior_of(prior, prior_method)
+    nan_policy = nan_policy_of(nan_policy)
     ks = parse_components(components)
     refuse_overwriting({"data": data}, [output, plot])
     refuse_overwriting({"model output": output}, [plot])
@@ -147,7 +153,8 @@ def select(
     types = "all" if covariance == ["all"] else covariance
     with progress_display(quiet or as_json, "fitting cells"):
         result = run_select(Z, n_components=ks, covariance_types=types,
-                            criterion=criterion, n_jobs=jobs, random_state=seed, prior=conjugate)
+                            criterion=criterion, n_jobs=jobs, random_state=seed, prior=conjugate,
+                            nan_policy=nan_policy)
     best = result.best_
     best.save(output, input_transform=transform)
     if plot is not None:

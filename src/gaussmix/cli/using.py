@@ -81,6 +81,36 @@ def predict_stream(gm, data, output, id_column, columns):
     err.print(f"{count[0]} predictions written to {output}")
 
 
+def impute(
+    model: Path = typer.Argument(..., help="A model file from 'gaussmix fit' or 'select'."),
+    data: Path = typer.Argument(..., help="CSV, TSV, Parquet or .npy file with empty cells, NA or NaN."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV, TSV or Parquet file; CSV on stdout if omitted."),
+    columns: Optional[str] = typer.Option(None, "--columns"),
+):
+    """Write DATA with each missing value replaced by its expectation under the model.
+
+    E[x_missing | x_observed]: each component's conditional mean, averaged
+    with the row's probabilities. Observed values and other columns are
+    written as read.
+    """
+    refuse_overwriting({"model": model, "data": data}, [output])
+    gm = load(model)
+    frame, Z = model_input(gm, data, columns)
+    holes = Z.isna().to_numpy()
+    filled = gm.impute(Z)
+    transform = getattr(gm, "input_transform_", None)
+    if transform is not None:  # back to DATA's units
+        filled = filled * transform["scale"] + transform["center"]
+    if frame is None:  # .npy: every column, the chosen ones completed
+        array = np.load(data, mmap_mode="r", allow_pickle=False)
+        frame = pd.DataFrame(np.asarray(array), columns=[str(j) for j in range(array.shape[1])])
+    frame = frame.copy()
+    for j, name in enumerate(map(str, Z.columns)):
+        column = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        frame[name] = np.where(holes[:, j], filled[:, j], column)
+    write_rows(frame, output, f"rows ({int(holes.sum())} missing values imputed)")
+
+
 def sample(
     model: Path = typer.Argument(...),
     n: int = typer.Option(100, "-n", "--n-samples", min=1, help="How many points."),

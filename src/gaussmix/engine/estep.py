@@ -72,6 +72,10 @@ class EStepInputs:
     centre : ndarray of shape (n_features,)
         A point fixed for the whole pass (the mixture's mean), about which
         kernels may expand their products: no outlying row can move it.
+    missing : bool
+        Whether NaN in a row means a missing value, to be marginalised
+        (``engine.missing``); the updater must then be one whose ``l_k`` is
+        ``log pi_k + log N(x | mu_k, Sigma_k)`` (maximum likelihood, MAP).
     """
 
     means: Any
@@ -79,6 +83,7 @@ class EStepInputs:
     log_norm: Any
     structure: str
     centre: Any
+    missing: bool = False
 
     @property
     def n_components(self):
@@ -119,6 +124,8 @@ class EStepParams:
     kernel : Kernel or None
         The kernel chosen for this pass (``engine.passes``), and ``plan``
         whatever that kernel prepared from these parameters once per pass.
+    missing : bool
+        As in :class:`EStepInputs`.
     """
 
     means: Any
@@ -131,6 +138,7 @@ class EStepParams:
     precision_diag_host: Any = None
     kernel: Any = None
     plan: Any = None
+    missing: bool = False
 
     @classmethod
     def from_host(cls, inputs, xp, dtype):
@@ -151,6 +159,7 @@ class EStepParams:
             precision_diag=None if diag is None else xp.asarray(diag, dtype=dtype),
             host=inputs,
             precision_diag_host=diag,
+            missing=inputs.missing,
         )
 
 

@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 from array_api_compat import array_namespace
 
-from . import kernels, threads
+from . import kernels, missing, threads
 from .chunks import auto_chunk_size, chunk_slices
 from .stats import SCATTER_KINDS, merge
 
@@ -30,7 +30,12 @@ def kernel_of(X, eparams):
 
 
 def weighted_log_prob(X, eparams):
-    """``log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` for a chunk, shape (n_rows, K), in X's dtype."""
+    """``log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` for a chunk, shape (n_rows, K), in X's dtype.
+
+    With ``eparams.missing``, rows holding NaN get their marginal (``engine.missing``).
+    """
+    if eparams.missing:
+        return missing.weighted_log_prob(kernel_of(X, eparams), X, eparams)
     return kernel_of(X, eparams).weighted_log_prob(X, eparams)
 
 
@@ -44,6 +49,8 @@ def e_step(X, eparams, with_resp=True):
     resp : array of shape (n_rows, n_components), or None
         Responsibilities ``r_ik`` (each row sums to 1), unless ``with_resp`` is False.
     """
+    if eparams.missing:
+        return missing.e_step(kernel_of(X, eparams), X, eparams, with_resp)
     return kernel_of(X, eparams).e_step(X, eparams, with_resp)
 
 
@@ -58,8 +65,11 @@ def chunk_statistics(X, sample_weight, eparams, scatter):
     """The map of one iteration, for one chunk: ``(stats, loglik, weight)``.
 
     ``loglik`` is ``sum_i w_i log p(x_i)`` and ``weight`` ``sum_i w_i`` (the
-    number of rows without weights).
+    number of rows without weights). With ``eparams.missing``, rows holding
+    NaN are marginalised (``engine.missing``).
     """
+    if eparams.missing:
+        return missing.statistics(kernel_of(X, eparams), X, sample_weight, eparams, scatter)
     return kernel_of(X, eparams).statistics(X, sample_weight, eparams, scatter)
 
 
@@ -85,7 +95,7 @@ def statistics_pass(chunks, inputs, scatter):
     chunks = itertools.chain([first] if second is None else [first, second], chunks)
 
     def work(chunk):
-        return kernel.statistics(chunk[0], chunk[1], eparams, scatter)
+        return chunk_statistics(chunk[0], chunk[1], eparams, scatter)
 
     total = None
     if kernel.threaded:

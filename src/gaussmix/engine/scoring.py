@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import threads
+from . import missing, threads
 from .passes import e_step, kernel_of, weighted_log_prob
 
 
@@ -40,8 +40,11 @@ def fused_e_step(X, eparams, with_resp=True):
     # about them would only precede the error (or the -inf) with noise.
     with np.errstate(invalid="ignore", over="ignore"):
         log_prob, resp = e_step(X, eparams, with_resp)
-    if not bool(np.isfinite(log_prob).all()) and not bool(np.isfinite(X).all()):
-        raise NonFiniteRows
+    if not bool(np.isfinite(log_prob).all()):
+        # A NaN is a missing value where they are marginalised: only inf is wrong.
+        wrong = np.isinf(X) if eparams.missing else ~np.isfinite(X)
+        if bool(wrong.any()):
+            raise NonFiniteRows
     return log_prob, resp
 
 
@@ -58,14 +61,25 @@ def _map_labels(X, eparams):
 
 
 def criterion_rows(X, eparams):
-    """Per row: ``log p(x)`` and ``log max_k r_k`` (the terms of BIC and ICL), in float64.
+    """Per row: ``log p(x)``, ``log max_k r_k`` (the terms of BIC and ICL) and 1, in float64.
 
-    From the same E-step as ``score_samples``, so that ``score`` is their mean.
+    From the same E-step as ``score_samples``, so that ``score`` is their
+    mean. The last column counts the row in ``n``: a row with nothing
+    observed (every value missing) has 0 in all three.
     """
     log_prob, resp = e_step(X, eparams)
     with np.errstate(divide="ignore"):  # a responsibility of exactly 0 cannot be the largest
         log_map = np.log(np.max(resp, axis=1).astype(np.float64))
-    return np.stack([log_prob.astype(np.float64), log_map], axis=1)
+    terms = np.stack([log_prob.astype(np.float64), log_map, np.ones(X.shape[0])], axis=1)
+    if eparams.missing:
+        terms[np.isnan(X).all(axis=1)] = 0.0
+    return terms
+
+
+def _imputed(X, eparams):
+    if not eparams.missing:
+        return X.copy()
+    return missing.impute(kernel_of(X, eparams), X, eparams)
 
 
 def _proba_and_density(X, eparams):
@@ -101,8 +115,10 @@ ROW_RESULTS = {
     "density": RowResult(_log_density, lambda K: None, lambda dtype: dtype, True),
     "proba": RowResult(_responsibilities, lambda K: K, lambda dtype: dtype, True),
     "labels": RowResult(_map_labels, lambda K: None, lambda dtype: np.dtype(np.intp), False),
-    "terms": RowResult(criterion_rows, lambda K: 2, lambda dtype: np.dtype(np.float64), False),
+    "terms": RowResult(criterion_rows, lambda K: 3, lambda dtype: np.dtype(np.float64), False),
     "proba+density": RowResult(_proba_and_density, lambda K: K + 1, lambda dtype: dtype, True),
+    # The number of columns is the data's, given as n_columns by the caller.
+    "imputed": RowResult(_imputed, lambda K: None, lambda dtype: dtype, False),
 }
 
 
@@ -150,18 +166,17 @@ def _collect(source, parts, tail, dtype):
 def criterion_sums(source, inputs):
     """One pass over ``source``: ``(log L, sum_i log max_k r_ik, n)``, weighted.
 
-    ``n`` is the number of rows, or the total weight with sample weights.
-    BIC, AIC and ICL are all functions of these three numbers (``criteria``).
+    ``n`` is the number of rows, or the total weight with sample weights
+    (rows with nothing observed do not count). BIC, AIC and ICL are all
+    functions of these three numbers (``criteria``).
     """
     eparams = inputs.for_chunk(np, source.dtype)
-    loglik = log_map = n = 0.0
+    sums = np.zeros(3)
     for Xc, wc in source.compute_chunks():
-        rows = criterion_rows(Xc, eparams).astype(np.float64)
+        rows = criterion_rows(Xc, eparams)
         if wc is None:
-            sums, weight = rows.sum(axis=0), Xc.shape[0]
+            sums += rows.sum(axis=0)
         else:
             # A zero weight cancels the row even where its density underflowed.
-            sums = np.where(wc[:, None] > 0, rows * wc[:, None], 0.0).sum(axis=0)
-            weight = wc.sum()
-        loglik, log_map, n = loglik + sums[0], log_map + sums[1], n + weight
-    return float(loglik), float(log_map), float(n)
+            sums += np.where(wc[:, None] > 0, rows * wc[:, None], 0.0).sum(axis=0)
+    return float(sums[0]), float(sums[1]), float(sums[2])

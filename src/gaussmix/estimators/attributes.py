@@ -23,6 +23,14 @@ class FittedGaussiansMixin:
     with ``covariance_type`` and ``n_components``, whose state is
     ``updaters.MixtureParams``."""
 
+    def n_parameters(self):
+        """Free parameters of the fitted model, as mclust counts them.
+
+        Covariance parameters, ``K d`` means and ``K - 1`` mixing weights.
+        """
+        model, _ = get_model(self.covariance_type)
+        return model.n_parameters(self.n_components, self.means_.shape[1])
+
     def _public_arrays(self, params):
         """The fitted attributes of ``params`` in float64: scikit-learn's layout or (K, d, d)."""
         model, sklearn_layout = get_model(self.covariance_type)

@@ -28,7 +28,7 @@ from ..engine import driver
 from ..engine.passes import resp_statistics
 from ..engine.schedules import Batch
 from ..engine.threads import single_threaded_blas
-from ..init import INIT_METHODS, initial_resp
+from ..init import INIT_METHODS, initial_resp, start_rows
 from ..models import get_model
 from . import data
 from .files import FilesMixin
@@ -75,7 +75,12 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
         return True
 
     def _initial_state(self, X, sample_weight, start, updater, random_state):
-        """The starting state: an update from ``init_params``'s responsibilities on the start's rows."""
+        """The starting state: an update from ``init_params``'s responsibilities on the start's rows.
+
+        Where values are missing, the start runs on rows without holes
+        (``init.start_rows``).
+        """
+        X, sample_weight, _ = start_rows(X, sample_weight, self.n_components)
         resp_for_chunk = initial_resp(X, sample_weight, self.n_components, self.init_params, random_state)
         return self._state_from_resp(X, sample_weight, resp_for_chunk, updater)
 

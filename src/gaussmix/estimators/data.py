@@ -40,7 +40,17 @@ def _fit_weights(estimator, weights):
     return val.scaled_weights(weights) if estimator.scale_free_weights else weights
 
 
-def streamed(estimator, X, sample_weight, fitted=False):
+def nan_policy(estimator, per_row=False):
+    """What a NaN in X is for ``estimator`` (``validation.NAN_POLICIES``).
+
+    An estimator without ``nan_policy`` refuses NaN. ``"omit"`` cannot drop
+    a row whose result is asked for (``per_row``): such a row is refused.
+    """
+    policy = getattr(estimator, "nan_policy", "raise")
+    return "raise" if per_row and policy == "omit" else policy
+
+
+def streamed(estimator, X, sample_weight, fitted=False, per_row=False):
     """The source of X if X is streamed (file, memmap, iterable, Dask), else None.
 
     For a fit (``fitted`` False) of an estimator whose fit does not depend
@@ -48,11 +58,12 @@ def streamed(estimator, X, sample_weight, fitted=False):
     power of two (``validation.scaled_weights``); weights that chunks carry
     are used as they come.
     """
+    policy = nan_policy(estimator, per_row)
     if is_dask_collection(X):
         source = streamed_source(X, sample_weight, persist=not fitted,
-                                 scale_weights=estimator.scale_free_weights)
+                                 scale_weights=estimator.scale_free_weights, nan_policy=policy)
     else:
-        source = streamed_source(X)
+        source = streamed_source(X, nan_policy=policy)
         if source is None:
             return None
         if sample_weight is not None:
@@ -74,31 +85,61 @@ def training_source(estimator, X, sample_weight):
     """
     source = streamed(estimator, X, sample_weight)
     if source is None:
-        X = val.check_X(estimator, X, reset=True, min_samples=2)
+        policy = nan_policy(estimator)
+        X, weights, has_nan = checked_rows(estimator, X, sample_weight, reset=True)
         n_samples, n_features = X.shape
         val.check_n_samples(n_samples, estimator.n_components)
-        weights = _fit_weights(estimator, val.check_sample_weight(sample_weight, n_samples, estimator.n_components))
-        return ArraySource(X, weights, chunk_size(estimator, n_features, n_samples, X.dtype))
+        weights = _fit_weights(estimator, val.check_sample_weight(weights, n_samples, estimator.n_components))
+        return ArraySource(X, weights, chunk_size(estimator, n_features, n_samples, X.dtype), policy, has_nan)
     val.set_n_features(estimator, source.n_features, source.feature_names)
     if source.n_samples is not None:
         val.check_n_samples(source.n_samples, estimator.n_components)
     return source
 
 
-def scoring_source(estimator, X, sample_weight=None, fused=False):
+def scoring_source(estimator, X, sample_weight=None, fused=False, per_row=False, policy=None):
     """The source of X for a fitted model: streamed, or checked in memory.
 
     ``fused``: each chunk's work is one fused E-step, which finds NaN and
     infinity itself (``engine.scoring.fused_e_step``), so the array is not
-    searched for them first.
+    searched for them first. ``per_row``: a result per row is asked for, so
+    that ``nan_policy="omit"`` cannot drop rows (``nan_policy``). ``policy``
+    overrides the estimator's ``nan_policy``.
     """
-    source = streamed(estimator, X, sample_weight, fitted=True)
+    source = streamed(estimator, X, sample_weight, fitted=True, per_row=per_row)
+    policy = nan_policy(estimator, per_row) if policy is None else policy
     if source is not None:
+        source.nan_policy = policy
         return source
-    X = val.check_X(estimator, X, reset=False, finite=not fused)
+    X = val.check_X(estimator, X, reset=False, finite=False)
+    # A fused E-step finds NaN and infinity itself (has_nan is then only
+    # known once it has: ``ScoringMixin._map_rows``).
+    has_nan = False if fused else val.check_finite(X, allow_nan=policy != "raise")
     weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
+    X, weights, has_nan = _without_nan_rows(X, weights, has_nan, policy)
     kernel_dtype = X.dtype if fused else None
-    return ArraySource(X, weights, chunk_size(estimator, X.shape[1], X.shape[0], kernel_dtype))
+    return ArraySource(X, weights, chunk_size(estimator, X.shape[1], X.shape[0], kernel_dtype), policy, has_nan)
+
+
+def checked_rows(estimator, X, sample_weight, reset, min_samples=2):
+    """X and its weights validated in memory under ``nan_policy``: ``(X, weights, has_nan)``.
+
+    Infinity is refused, and NaN under ``"raise"``; ``"omit"`` drops the
+    rows holding a NaN, with their weights.
+    """
+    policy = nan_policy(estimator)
+    X = val.check_X(estimator, X, reset=reset, min_samples=min_samples, finite=False)
+    has_nan = val.check_finite(X, allow_nan=policy != "raise")
+    weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
+    return _without_nan_rows(X, weights, has_nan, policy)
+
+
+def _without_nan_rows(X, weights, has_nan, policy):
+    """``nan_policy="omit"``: the rows (and weights) without a NaN."""
+    if policy != "omit" or not has_nan:
+        return X, weights, has_nan
+    keep = ~np.isnan(X).any(axis=1)
+    return X[keep], None if weights is None else weights[keep], False
 
 
 def init_sample_rows(estimator, source):

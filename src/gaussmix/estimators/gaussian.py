@@ -11,16 +11,19 @@ from __future__ import annotations
 from sklearn.utils._param_validation import StrOptions
 
 from .. import starts
+from ..init import start_rows
 from ..conjugate import ConjugatePrior
+from ..validation import NAN_POLICIES
 from ..models import available_models, get_model, sklearn_names
 from ..structures import STRUCTURES
 from ..updaters import MaximumLikelihood, MixtureParams
 from .attributes import FittedGaussiansMixin
 from .base import BaseMixture
 from .conjugate import ConjugatePriorMixin
+from .impute import ImputeMixin
 from .stepwise import StepwiseMixin
 
-class GaussianMixture(ConjugatePriorMixin, StepwiseMixin, FittedGaussiansMixin, BaseMixture):
+class GaussianMixture(ImputeMixin, ConjugatePriorMixin, StepwiseMixin, FittedGaussiansMixin, BaseMixture):
     r"""Gaussian mixture model fitted by Expectation-Maximisation.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the
@@ -77,8 +80,7 @@ class GaussianMixture(ConjugatePriorMixin, StepwiseMixin, FittedGaussiansMixin, 
         Starting responsibilities: EM begins with an M-step from them, as
         mclust's ``me()`` does, and ``init_params`` is not used. Rows must be
         non-negative and sum to 1, to within 1e-3 (they are renormalised);
-        one-hot rows give a hard start. The
-        ``*_init`` parameters above still take precedence.
+        one-hot rows give a hard start. ``*_init`` above take precedence.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and :meth:`sample`.
     warm_start : bool, default=False
@@ -134,6 +136,13 @@ class GaussianMixture(ConjugatePriorMixin, StepwiseMixin, FittedGaussiansMixin, 
         (the prior weighs against the total weight), and ``partial_fit``
         and ``learning_method="online"`` are not available. See
         ``docs/map-em.md``.
+    nan_policy : {"marginalize", "omit", "raise"}, default="marginalize"
+        What a NaN in X is. ``"marginalize"``: a missing value (missing at
+        random); EM fits the observed data, every method uses the densities
+        of the observed coordinates, and :meth:`impute` fills the holes (see
+        ``docs/missing-values.md``). ``"omit"``: rows holding a NaN are
+        dropped from ``fit`` and the criteria, and refused by the per-row
+        methods. ``"raise"``: NaN is an error. Infinity always is.
 
     Attributes
     ----------
@@ -198,6 +207,7 @@ class GaussianMixture(ConjugatePriorMixin, StepwiseMixin, FittedGaussiansMixin, 
         "precisions_init": ["array-like", None],
         "resp_init": ["array-like", None],
         "prior": [None, StrOptions({"default"}), ConjugatePrior],
+        "nan_policy": [StrOptions(set(NAN_POLICIES))],
     }
 
     def __init__(
@@ -225,6 +235,7 @@ class GaussianMixture(ConjugatePriorMixin, StepwiseMixin, FittedGaussiansMixin, 
         learning_decay=0.7,
         learning_offset=10.0,
         prior=None,
+        nan_policy="marginalize",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -248,6 +259,7 @@ class GaussianMixture(ConjugatePriorMixin, StepwiseMixin, FittedGaussiansMixin, 
         self.learning_decay = learning_decay
         self.learning_offset = learning_offset
         self.prior = prior
+        self.nan_policy = nan_policy
 
     # ------------------------------------------------------------ the hooks
     def _make_updater(self):
@@ -268,15 +280,10 @@ class GaussianMixture(ConjugatePriorMixin, StepwiseMixin, FittedGaussiansMixin, 
         n_features = self.n_features_in_
         K = self.n_components
         start = {
-            "weights": None
-            if self.weights_init is None
-            else starts.check_weights_init(self.weights_init, K),
-            "means": None
-            if self.means_init is None
-            else starts.check_means_init(self.means_init, K, n_features),
-            "covariances": None
-            if self.precisions_init is None
-            else starts.check_precisions_init(self.precisions_init, model, sklearn_layout, K, n_features),
+            "weights": None if self.weights_init is None else starts.check_weights_init(self.weights_init, K),
+            "means": None if self.means_init is None else starts.check_means_init(self.means_init, K, n_features),
+            "covariances": None if self.precisions_init is None else starts.check_precisions_init(
+                self.precisions_init, model, sklearn_layout, K, n_features),
             "resp": None,
         }
         if source is not None and self.resp_init is not None:
@@ -297,7 +304,9 @@ class GaussianMixture(ConjugatePriorMixin, StepwiseMixin, FittedGaussiansMixin, 
         model, _ = get_model(self.covariance_type)
         if self._start_reads_data(start):
             if start["resp"] is not None:
-                first = self._state_from_resp(X, sample_weight, start["resp"].__getitem__, updater)
+                X, sample_weight, rows = start_rows(X, sample_weight, self.n_components)
+                resp = start["resp"] if rows is None else start["resp"][rows]
+                first = self._state_from_resp(X, sample_weight, resp.__getitem__, updater)
             else:
                 first = super()._initial_state(X, sample_weight, start, updater, random_state)
             w = first.weights if start["weights"] is None else start["weights"]
@@ -307,11 +316,3 @@ class GaussianMixture(ConjugatePriorMixin, StepwiseMixin, FittedGaussiansMixin, 
             w, mu, cov = start["weights"], start["means"], start["covariances"]
         struct = STRUCTURES[model.structure]
         return MixtureParams(w, mu, cov, struct.prec_chol_from_cov(cov), model.structure)
-
-    def n_parameters(self):
-        """Free parameters of the fitted model, as mclust counts them.
-
-        Covariance parameters, ``K d`` means and ``K - 1`` mixing weights.
-        """
-        model, _ = get_model(self.covariance_type)
-        return model.n_parameters(self.n_components, self.means_.shape[1])

@@ -39,16 +39,17 @@ class ScoringMixin:
         """
         check_is_fitted(self)
         result = ROW_RESULTS[kind]
-        source = data.scoring_source(self, X, fused=result.fused)
-        try:
-            with single_threaded_blas():
-                return source.map_rows(self._estep_inputs(), result,
-                                       result.n_columns(self.n_components), result.dtype(source.dtype))
-        except NonFiniteRows:
-            # Only in-memory arrays reach here unchecked (data.scoring_source):
-            # the check of the whole array names the rows.
-            val.check_finite(source.X)
-            raise  # pragma: no cover - the check above raises
+        source = data.scoring_source(self, X, fused=result.fused, per_row=True)
+        args = (result, result.n_columns(self.n_components), result.dtype(source.dtype))
+        with single_threaded_blas():
+            try:
+                return source.map_rows(self._estep_inputs(), *args)
+            except NonFiniteRows:
+                # Only in-memory arrays reach here unchecked (data.scoring_source):
+                # the check of the whole array names the rows, or finds only
+                # missing values, which a second pass then marginalises.
+                source.has_nan = val.check_finite(source.X, allow_nan=source.nan_policy == "marginalize")
+                return source.map_rows(self._estep_inputs(), *args)
 
     def score_samples(self, X):
         """Log-density ``log p(x)`` of each row under the mixture.
@@ -122,14 +123,19 @@ class ScoringMixin:
         For an array in memory without weights this is
         ``score_samples(X).mean()``, in X's dtype, as in scikit-learn; for
         streamed data and with weights, the sums of :meth:`criteria`, in
-        float64.
+        float64. A row with nothing observed (every value missing) does not
+        count, as in ``n`` of :meth:`bic`.
 
         Returns
         -------
         log_likelihood : float
         """
         if sample_weight is None and not is_streamed(X):
-            return self.score_samples(X).mean()
+            log_p = self.score_samples(X)
+            if getattr(self, "nan_policy", "raise") != "marginalize":
+                return log_p.mean()
+            counted = ~np.isnan(val.check_X(self, X, reset=False, finite=False)).all(axis=1)
+            return log_p.mean() if counted.all() else log_p[counted].mean()
         return self.criteria(X, sample_weight).score
 
     def bic(self, X, sample_weight=None):
@@ -137,6 +143,8 @@ class ScoringMixin:
 
         ``p`` free parameters and ``n`` rows (the total weight with
         ``sample_weight``). mclust reports ``2 log L - p log n``, the negative.
+        With missing values, ``log L`` is the observed data's, and a row with
+        nothing observed counts neither in it nor in ``n``.
         """
         return self.criteria(X, sample_weight).bic
 

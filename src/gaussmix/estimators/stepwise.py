@@ -83,9 +83,11 @@ class StepwiseMixin:
             raise ValueError(refusal)
         running = getattr(self, "_online_state", None)
         started = running is not None and hasattr(self, "means_")
-        X = val.check_X(self, X, reset=not started, min_samples=1)
+        X, weights, has_nan = data.checked_rows(self, X, sample_weight, reset=not started, min_samples=1)
         n_samples, n_features = X.shape
-        weights = val.scaled_weights(val.check_sample_weight(sample_weight, n_samples, 1))
+        if started and n_samples == 0:
+            return self  # every row held a NaN, and nan_policy="omit" dropped them
+        weights = val.scaled_weights(weights)
         updater = self._make_updater()
         if started:
             state = self._state()
@@ -96,7 +98,8 @@ class StepwiseMixin:
             start = self._prepare_start(None)
             state = self._initial_state(X, weights, start, updater, check_random_state(self.random_state))
             running = None
-        chunk = ArraySource(X, weights, data.chunk_size(self, n_features, X.shape[0], X.dtype))
+        chunk = ArraySource(X, weights, data.chunk_size(self, n_features, X.shape[0], X.dtype),
+                            data.nan_policy(self), has_nan)
         schedule = Stepwise(self.batch_size, self.learning_offset, self.learning_decay, chunk.chunk_size)
         running, state, loglik, weight, update = driver.step(chunk, updater, state, schedule, running)
         if update is not None and np.any(update.empty):

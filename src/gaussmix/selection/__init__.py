@@ -14,144 +14,24 @@ import math
 import numbers
 import os
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.utils import check_random_state
 
-from . import validation as val
-from .hc import hc_partitions
-from .init import INIT_METHODS
-from .backends.dask import is_dask_collection
-from .conjugate import as_prior
-from .estimators import GaussianMixture
-from .exceptions import DegenerateCovarianceError
-from .models import available_models, get_model
+from .. import validation as val
+from ..backends.dask import is_dask_collection
+from ..conjugate import as_prior
+from ..estimators import GaussianMixture
+from ..init import INIT_METHODS
+from ..models import available_models, get_model
+from .result import SelectionResult
+from .starts import cell_start, hc_starts, mclust_tol
+
+__all__ = ["SelectionResult", "select"]
 
 CRITERIA = ("bic", "icl")
 logger = logging.getLogger("gaussmix")
-
-
-@dataclass
-class SelectionResult:
-    """The outcome of :func:`select`.
-
-    Attributes
-    ----------
-    best_ : GaussianMixture
-        The fitted mixture of the best cell.
-    criterion : str
-        ``"bic"`` or ``"icl"``: what ``best_`` minimises.
-    n_components : list of int
-        The rows of the tables.
-    covariance_types : list of str
-        The columns of the tables.
-    bic_ : ndarray of shape (len(n_components), len(covariance_types))
-        BIC of each cell (lower is better); NaN where the fit failed.
-    icl_ : ndarray of the same shape
-        ICL of each cell.
-    loglik_ : ndarray of the same shape
-        Log-likelihood of each cell's fit.
-    n_parameters_ : ndarray of the same shape
-        Free parameters of each cell.
-    errors_ : dict
-        ``(n_components, covariance_type) -> reason`` for the failed cells.
-    warnings_ : dict
-        ``(n_components, covariance_type) -> [message, ...]``: the warnings
-        a cell's fit raised (not converged, a collapsed component).
-    """
-
-    best_: GaussianMixture
-    criterion: str
-    n_components: list
-    covariance_types: list
-    bic_: np.ndarray
-    icl_: np.ndarray
-    loglik_: np.ndarray
-    n_parameters_: np.ndarray
-    errors_: dict = field(default_factory=dict)
-    warnings_: dict = field(default_factory=dict)
-
-    def table(self, criterion=None):
-        """The criterion's table: ``{(K, code): value}`` for every cell."""
-        values = getattr(self, f"{criterion or self.criterion}_")
-        return {
-            (K, code): float(values[i, j])
-            for i, K in enumerate(self.n_components)
-            for j, code in enumerate(self.covariance_types)
-        }
-
-    def ranking(self, criterion=None, top=3):
-        """The ``top`` cells, best first, as ``[((K, code), value), ...]``."""
-        cells = [(cell, v) for cell, v in self.table(criterion).items() if np.isfinite(v)]
-        return sorted(cells, key=lambda item: item[1])[:top]
-
-    def to_frame(self):
-        """All cells as a pandas DataFrame (pandas must be installed)."""
-        import pandas as pd
-
-        rows = []
-        for i, K in enumerate(self.n_components):
-            for j, code in enumerate(self.covariance_types):
-                rows.append(
-                    {
-                        "n_components": K,
-                        "covariance_type": code,
-                        "bic": self.bic_[i, j],
-                        "icl": self.icl_[i, j],
-                        "loglik": self.loglik_[i, j],
-                        "n_parameters": self.n_parameters_[i, j],
-                        "error": self.errors_.get((K, code), ""),
-                    }
-                )
-        return pd.DataFrame(rows)
-
-    def summary(self, criterion=None, top=3, file=None):
-        """Print the best ``top`` cells the way mclust's ``summary`` does.
-
-        Values are in gaussmix's sign (lower is better); mclust prints the
-        negatives. Returns the printed text.
-        """
-        crit = (criterion or self.criterion).upper()
-        best = self.ranking(criterion, top)
-        names = [f"{code},{K}" for (K, code), _ in best]
-        values = [v for _, v in best]
-        width = max([12] + [len(n) + 2 for n in names])
-        lines = [
-            f"Best {crit} values (lower is better; mclust prints the negatives):",
-            " " * 9 + "".join(n.rjust(width) for n in names),
-            f"{crit:<9}" + "".join(f"{v:.4f}".rjust(width) for v in values),
-            f"{crit + ' diff':<9}" + "".join(f"{v - values[0]:.4f}".rjust(width) for v in values),
-        ]
-        failed = len(self.errors_)
-        if failed:
-            lines.append(f"({failed} cell(s) failed: see errors_)")
-        text = "\n".join(lines)
-        print(text, file=file)
-        return text
-
-
-def _start(X, sample_weight, K, code, partition, reg_covar, prior):
-    """Starting responsibilities for one cell from a partition of some rows.
-
-    A partition of every row is used as it is. A partition of a subset (the
-    hierarchical tree is grown on at most 2000 rows, and on the rows of
-    positive weight) gives an M-step on the subset and an E-step on all
-    rows, as mclust does.
-    """
-    if partition is None:
-        return None
-    rows, labels = partition
-    one_hot = np.zeros((len(rows), K))
-    one_hot[np.arange(len(rows)), labels] = 1.0
-    if len(rows) == X.shape[0]:
-        return one_hot
-    w = None if sample_weight is None else sample_weight[rows]
-    on_subset = GaussianMixture(
-        K, covariance_type=code, resp_init=one_hot, max_iter=0, reg_covar=reg_covar, prior=prior
-    ).fit(X[rows], sample_weight=w)
-    return on_subset.predict_proba(X).astype(np.float64)
 
 
 def _fit_cell(X, sample_weight, K, code, partition, params):
@@ -159,7 +39,7 @@ def _fit_cell(X, sample_weight, K, code, partition, params):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            resp = _start(X, sample_weight, K, code, partition, params["reg_covar"], params["prior"])
+            resp = cell_start(X, sample_weight, K, code, partition, params["reg_covar"], params["prior"])
             init = {} if partition is None else {"init_params": "hc", "resp_init": resp}
             gm = GaussianMixture(K, covariance_type=code, **init, **params)
             gm.fit(X, sample_weight=sample_weight)
@@ -191,6 +71,7 @@ def select(
     random_state=None,
     n_jobs=-1,
     prior=None,
+    nan_policy="marginalize",
 ):
     """Choose the covariance model and number of components by BIC or ICL.
 
@@ -234,6 +115,13 @@ def select(
         A conjugate prior for every cell, as in :class:`GaussianMixture`;
         ``"default"`` makes this ``mclustBIC(X, prior = priorControl())``
         (BIC at the MAP estimates), but with EVE, VEE, VVE and EVV too.
+    nan_policy : {"marginalize", "omit", "raise"}, default="marginalize"
+        As in :class:`GaussianMixture`. With ``"marginalize"`` every cell is
+        fitted to the observed values and ranked by the BIC of the observed
+        data (n counts the rows with something observed); the hierarchical
+        tree is grown on the complete rows when there are enough of them
+        (``init.start_rows``), else on mean-filled rows, and every cell
+        starts from an E-step on the marginal densities.
 
     Returns
     -------
@@ -264,26 +152,31 @@ def select(
             "select on a sample of rows, then fit the chosen model to all of them "
             "with GaussianMixture(...).fit(source)."
         )
-    X = val.check_X(checker, X, reset=True, min_samples=2)
+    if nan_policy not in val.NAN_POLICIES:
+        raise ValueError(f"nan_policy must be one of {list(val.NAN_POLICIES)}, got {nan_policy!r}.")
+    X = val.check_X(checker, X, reset=True, min_samples=2, finite=False)
+    holes = val.check_finite(X, allow_nan=nan_policy != "raise") and np.isnan(X)
     names = getattr(checker, "feature_names_in_", None)
+    weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
+    if nan_policy == "omit" and holes is not False:
+        keep = ~holes.any(axis=1)
+        X, weights, holes = X[keep], None if weights is None else weights[keep], False
     n_samples, n_features = X.shape
     ks = _check_n_components(n_components, n_samples)
     codes = _check_covariance_types(covariance_types, n_features)
-    weights = val.check_sample_weight(sample_weight, n_samples, 1)
-    n_positive = n_samples if weights is None else int(np.count_nonzero(weights))
+    counted = np.ones(n_samples, dtype=bool) if holes is False else ~holes.all(axis=1)
+    n_positive = int(np.count_nonzero(counted if weights is None else counted & (weights > 0)))
     if ks[-1] > n_positive:
         raise ValueError(
             f"n_components goes up to {ks[-1]}, more than the {n_positive} rows of positive "
-            f"weight; lower it."
+            f"weight with something observed; lower it."
         )
     rng = check_random_state(random_state)
-    params = dict(reg_covar=reg_covar, tol=_mclust_tol(X, weights, tol), max_iter=max_iter,
-                  prior=as_prior(prior))
+    params = dict(reg_covar=reg_covar, tol=mclust_tol(X, weights, tol), max_iter=max_iter,
+                  prior=as_prior(prior), nan_policy=nan_policy)
 
     if init_params == "hc":
-        positive = np.arange(n_samples) if weights is None else np.flatnonzero(weights > 0)
-        trees = hc_partitions(X[positive], ks, random_state=rng)
-        partitions = {K: (positive[rows], labels) for K, (labels, rows) in trees.items()}
+        partitions = hc_starts(X, weights, ks, rng)
     elif init_params in INIT_METHODS:
         params.update(init_params=init_params, random_state=rng.randint(2**31 - 1))
         partitions = {K: None for K in ks}
@@ -342,21 +235,6 @@ def select(
         errors_=errors,
         warnings_=notes,
     )
-
-
-def _mclust_tol(X, sample_weight, tol):
-    """mclust's relative tolerance as an absolute one on the mean log-likelihood."""
-    n = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
-    one = GaussianMixture(1, covariance_type="full", reg_covar=1e-6 * float(X.var()), max_iter=1)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            one.fit(X, sample_weight=sample_weight)
-    except DegenerateCovarianceError:
-        # Constant data: no likelihood to scale by (every cell then fails
-        # with reg_covar=0, and select says so).
-        return tol / n
-    return tol * (1.0 + abs(one.score(X, sample_weight=sample_weight) * n)) / n
 
 
 def _check_n_components(n_components, n_samples):

@@ -1,0 +1,174 @@
+"""Time EM with missing values (NaN cells, MCAR) against the complete-data fit, in one process.
+
+No other library fits a Gaussian mixture by EM with missing values under
+full covariances, so the reference is gaussmix's own fit of the same rows
+with nothing missing: the question is what the holes cost. For each N
+(1e5, 1e6), d=16, K=16, full covariances, float64, the same data are fitted
+complete and with 5%, 20% and 50% of the cells removed completely at
+random, from the same fixed start (the true weights, means and covariances
+perturbed, given as ``*_init``, so no k-means runs) with ``tol=0``.
+
+Per iteration, a cell's time is the difference between a long and a short
+fit divided by the difference of their iterations (``bench_em``'s method),
+the median of ``--repeats`` runs, each fit of a cell alternating with the
+complete-data fit so that both see the same machine state. The memory cell
+runs one 2-iteration fit of N=1e6 at 0% and 20% in fresh processes and
+reports the peak resident memory beyond the data.
+
+``python benchmarks/bench_missing.py --quick`` runs N=1e5 only (a minute or
+two); without it N=1e6 joins and the memory cells run. Results go to
+``benchmarks/RESULTS_MISSING.md`` with the machine stated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_em  # noqa: E402  (the machine description and the memory probe's helpers)
+
+from gaussmix import GaussianMixture  # noqa: E402
+
+FRACTIONS = (0.05, 0.20, 0.50)
+D, K = 16, 16
+
+
+def make_data(n, seed=0):
+    """Rows of a 16-component mixture with random full covariances, and a start near the truth."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(K, D)) * 3
+    A = rng.normal(size=(K, D, D)) / np.sqrt(D)
+    covs = A @ np.swapaxes(A, 1, 2) + 0.5 * np.eye(D)
+    chol = np.linalg.cholesky(covs)
+    labels = rng.integers(0, K, size=n)
+    X = np.empty((n, D))
+    for start in range(0, n, 65536):
+        sl = slice(start, min(n, start + 65536))
+        z = rng.normal(size=(sl.stop - sl.start, D))
+        X[sl] = centres[labels[sl]] + np.einsum("nij,nj->ni", chol[labels[sl]], z)
+    init = dict(weights_init=np.full(K, 1.0 / K), means_init=centres + rng.normal(size=(K, D)) * 0.3,
+                precisions_init=np.linalg.inv(covs * 1.2))
+    return X, init
+
+
+def with_holes(X, fraction, seed=1):
+    rng = np.random.default_rng(seed)
+    out = X.copy()
+    for start in range(0, len(X), 65536):
+        block = out[start : start + 65536]
+        block[rng.random(block.shape) < fraction] = np.nan
+    # A row with nothing observed is possible at 50% (1 in 65 536 rows): harmless.
+    return out
+
+
+def fit_seconds(X, init, iters):
+    gm = GaussianMixture(K, tol=0, max_iter=iters, **init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t0 = time.perf_counter()
+        gm.fit(X)
+        return time.perf_counter() - t0, gm
+
+
+def per_iteration_pair(X_complete, X_holes, init, short, long, repeats):
+    """Seconds per iteration of the complete and the holed data, timed alternately."""
+    times = {"complete": ([], []), "holes": ([], [])}
+    for _ in range(repeats):
+        for name, X in (("complete", X_complete), ("holes", X_holes)):
+            times[name][0].append(fit_seconds(X, init, short)[0])
+            times[name][1].append(fit_seconds(X, init, long)[0])
+    return {name: (statistics.median(tl) - statistics.median(ts)) / (long - short)
+            for name, (ts, tl) in times.items()}
+
+
+def memory_probe(n, fraction):
+    """In this (fresh) process: peak resident MiB of a 2-iteration fit beyond the data."""
+    X, init = make_data(n)
+    if fraction > 0:
+        X = with_holes(X, fraction)
+    fit_seconds(X[:5000], init, 2)  # load compiled code
+    before = bench_em._resident_mib()
+    fit_seconds(X, init, 2)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"extra_mib": peak - before, "data_mib": X.nbytes / 2**20}
+
+
+def memory_cell(n, fraction):
+    cmd = [sys.executable, __file__, "--memory-probe", str(n), str(fraction)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N=1e5 only, no memory cells")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory-probe", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--output", default=str(Path(__file__).with_name("RESULTS_MISSING.md")))
+    args = parser.parse_args(argv)
+    if args.memory_probe:
+        print(json.dumps(memory_probe(int(args.memory_probe[0]), float(args.memory_probe[1]))))
+        return
+    info = bench_em.machine()
+    sizes = [100_000] if args.quick else [100_000, 1_000_000]
+    rows = []
+    t_start = time.perf_counter()
+    for n in sizes:
+        X, init = make_data(n)
+        short, long = (2, 6) if n <= 100_000 else (1, 3)
+        for fraction in FRACTIONS:
+            holes = with_holes(X, fraction)
+            incomplete = float(np.isnan(holes).any(axis=1).mean())
+            t = per_iteration_pair(X, holes, init, short, long, args.repeats)
+            rows.append({"n": n, "fraction": fraction, "incomplete_rows": incomplete,
+                         "complete_s": t["complete"], "holes_s": t["holes"],
+                         "ratio": t["holes"] / t["complete"]})
+            print(f"N={n:.0e} {fraction:4.0%} cells missing ({incomplete:5.1%} of rows incomplete): "
+                  f"{t['holes'] * 1e3:8.1f} ms/iter against {t['complete'] * 1e3:7.1f} ms complete, "
+                  f"ratio {rows[-1]['ratio']:.2f}", flush=True)
+    memory = [] if args.quick else [dict(fraction=f, **memory_cell(1_000_000, f)) for f in (0.0, 0.2)]
+    for m in memory:
+        print(f"memory N=1e6, {m['fraction']:.0%} missing: {m['extra_mib']:.0f} MiB beyond the "
+              f"{m['data_mib']:.0f} MiB of data", flush=True)
+    write_results(args, info, rows, memory, time.perf_counter() - t_start)
+
+
+def write_results(args, info, rows, memory, total):
+    lines = [
+        "# Missing values: EM per iteration against the complete-data fit",
+        "",
+        f"Written by `benchmarks/bench_missing.py{' --quick' if args.quick else ''}` on "
+        f"{datetime.date.today()} in {total:.0f} s. d=16, K=16, full covariances, float64, "
+        f"cells missing completely at random, the same fixed start for both fits; medians of "
+        f"{args.repeats} runs, the two fits of a cell timed alternately.",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
+        "",
+        "| N | cells missing | rows incomplete | complete (ms/iter) | with holes (ms/iter) | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['n']:.0e} | {r['fraction']:.0%} | {r['incomplete_rows']:.1%} | "
+                     f"{r['complete_s'] * 1e3:.1f} | {r['holes_s'] * 1e3:.1f} | {r['ratio']:.2f} |")
+    if memory:
+        lines += ["", "Peak resident memory of a 2-iteration fit at N=1e6, beyond the data:", ""]
+        lines += [f"- {m['fraction']:.0%} missing: {m['extra_mib']:.0f} MiB (data {m['data_mib']:.0f} MiB)"
+                  for m in memory]
+    Path(args.output).write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""What every cell of a selection starts from: mclust's hierarchical partitions, and the tolerance.
+
+With missing values (NaN) the tree is grown on the rows a start runs on
+(``init.start_rows``: the complete rows, or the rows with something
+observed, filled with column means); the E-step that spreads a partition of
+those rows over every row, and the one-component fit that sets the
+tolerance, use the marginal densities of the observed values.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..estimators import GaussianMixture
+from ..exceptions import DegenerateCovarianceError
+from ..hc import hc_partitions
+from ..init import start_rows
+
+
+def hc_starts(X, sample_weight, n_components, random_state):
+    """mclust's starting partition for each K: ``K -> (rows, labels, tree_rows)``.
+
+    The tree is grown on the rows of positive weight, unweighted, as mclust
+    does; where values are missing, on the rows ``init.start_rows`` gives for
+    the largest K (complete rows, or mean-filled ones). ``rows`` index X;
+    ``tree_rows`` are those rows as the tree saw them.
+    """
+    positive = np.arange(X.shape[0]) if sample_weight is None else np.flatnonzero(sample_weight > 0)
+    grown_on, _, kept = start_rows(X[positive], None, max(n_components))
+    if kept is not None:
+        positive = positive[kept]
+    trees = hc_partitions(grown_on, n_components, random_state=random_state)
+    return {K: (positive[rows], labels, grown_on[rows]) for K, (labels, rows) in trees.items()}
+
+
+def cell_start(X, sample_weight, K, code, partition, reg_covar, prior):
+    """Starting responsibilities for one cell from a partition of some rows.
+
+    A partition of every row of complete data is used as it is. Otherwise
+    (the tree is grown on at most 2000 rows, on the rows of positive weight,
+    and on rows without holes) the partition gives an M-step on the tree's
+    rows and an E-step on every row, as mclust does; that E-step marginalises
+    missing values.
+    """
+    if partition is None:
+        return None
+    rows, labels, tree_rows = partition
+    one_hot = np.zeros((len(rows), K))
+    one_hot[np.arange(len(rows)), labels] = 1.0
+    if len(rows) == X.shape[0] and not np.isnan(X).any():
+        return one_hot
+    w = None if sample_weight is None else sample_weight[rows]
+    on_subset = GaussianMixture(
+        K, covariance_type=code, resp_init=one_hot, max_iter=0, reg_covar=reg_covar, prior=prior
+    ).fit(tree_rows, sample_weight=w)
+    return on_subset.predict_proba(X).astype(np.float64)
+
+
+def mclust_tol(X, sample_weight, tol):
+    """mclust's relative tolerance as an absolute one on the mean log-likelihood.
+
+    The scale is the one-component fit's log-likelihood of the observed
+    values, over the weight of the rows with something observed.
+    """
+    observed = ~np.isnan(X).all(axis=1)
+    w = observed if sample_weight is None else np.where(observed, sample_weight, 0.0)
+    n = float(np.sum(w))
+    one = GaussianMixture(1, covariance_type="full", reg_covar=1e-6 * float(np.nanvar(X)), max_iter=1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            one.fit(X, sample_weight=sample_weight)
+    except DegenerateCovarianceError:
+        # Constant data: no likelihood to scale by (every cell then fails
+        # with reg_covar=0, and select says so).
+        return tol / n
+    log_likelihood = float(np.dot(w, one.score_samples(X)))
+    return tol * (1.0 + abs(log_likelihood)) / n
