@@ -49,10 +49,10 @@ def work(tmp_path_factory):
 
 def test_demo_writes_its_figures(tmp_path):
     proc = run(["demo", "--output", "figs"], cwd=tmp_path)
-    assert "GMM against k-means" in proc.stdout
+    assert "GMM against k-means" in proc.stdout and "Holes in the data" in proc.stdout
     assert "written to" in proc.stdout and str(tmp_path / "figs") in proc.stdout.replace("\n", "")
     pngs = sorted((tmp_path / "figs").glob("*.png"))
-    assert len(pngs) == 8
+    assert len(pngs) == 9
     for p in pngs:
         valid_png(p)
 

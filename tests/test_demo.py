@@ -26,6 +26,7 @@ def test_demo_command_walks_through_every_step(tmp_path):
         "Hard against soft",
         "GMM against k-means",
         "adjusted Rand index",
+        "Holes in the data",
     ):
         assert heading in text, heading
     assert "Traceback" not in out.stderr
@@ -46,6 +47,10 @@ def test_demo_numbers_are_what_the_fits_give():
     # iris's versicolor and virginica overlap: a few flowers must be in doubt,
     # setosa's fifty never.
     assert 1 <= report["n_unsure"] <= 20
+    # With a fifth of the values removed, the mixture's conditional means
+    # beat the column means, and the clusters still follow the species.
+    assert report["rmse_mixture"] < 0.5 * report["rmse_column_means"]
+    assert report["ari_with_holes"] > 0.6
 
 
 def test_version_and_help():

@@ -393,3 +393,30 @@ def test_cli_reads_empty_cells_and_na_as_missing(tmp_path):
         tmp_path)
     run(["select", "holes.csv", "--columns", "a,b,c", "-k", "2-3", "-c", "VVV", "-c", "EEE", "-o", "s.gmm", "-q",
          "--jobs", "1"], tmp_path)
+
+
+def test_a_conjugate_prior_with_holes(holes):
+    """The prior's data moments: the observed means, and a positive definite
+    covariance from one EM step of a single Gaussian (``source_moments``)."""
+    from gaussmix import ConjugatePrior
+
+    gm = GaussianMixture(3, prior=ConjugatePrior(method="exact"), reg_covar=0.0, random_state=0,
+                         tol=0.0, max_iter=20)
+    _quiet(gm, holes)
+    np.testing.assert_allclose(gm.prior_.mean, np.nanmean(holes, axis=0), rtol=1e-12)
+    assert np.linalg.eigvalsh(gm.prior_.scale).min() > 0
+    lb = np.asarray(gm.lower_bounds_)
+    assert np.all(np.diff(lb) >= -1e-10 * np.abs(lb[1:]))  # exact MAP: the objective never falls
+    assert np.isfinite(gm.score(holes))
+
+
+def test_a_saved_model_keeps_its_nan_policy_and_scores_holes(holes, tmp_path):
+    from gaussmix import load
+
+    gm = GaussianMixture(3, random_state=0, nan_policy="omit").fit(holes)
+    gm.save(tmp_path / "m.gmm")
+    loaded = load(tmp_path / "m.gmm")
+    assert loaded.nan_policy == "omit"
+    marginal = GaussianMixture(3, random_state=0).fit(holes)
+    marginal.save(tmp_path / "n.gmm")
+    np.testing.assert_array_equal(load(tmp_path / "n.gmm").score_samples(holes), marginal.score_samples(holes))

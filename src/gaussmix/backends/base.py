@@ -231,8 +231,11 @@ def source_moments(source):
     """``(n, mean, scatter)`` of every row, weighted, in one pass (float64).
 
     The K=1 case of the sufficient statistics, merged chunk by chunk; the
-    covariance (ddof=1) is ``scatter / (n - 1)``.
+    covariance (ddof=1) is ``scatter / (n - 1)``. Where values are missing
+    (NaN, marginalised), see :func:`_moments_with_holes`.
     """
+    if source.marginalizes:
+        return _moments_with_holes(source)
     total = None
     for X, w in source.iter_chunks():
         stats = accumulate(X, np.ones((X.shape[0], 1)), w, kind="full")
@@ -243,13 +246,43 @@ def source_moments(source):
     return float(total.nk[0]), total.means[0], total.scatter[0]
 
 
+def _moments_with_holes(source):
+    """``(n, mean, scatter)`` of rows with missing values: one EM step of a single Gaussian.
+
+    From the columns' observed means and variances (a diagonal start), each
+    hole's conditional mean is its column's mean and its conditional
+    variance the column's variance: the statistics are those of the rows so
+    filled, plus those variances on the diagonal. The mean is then the
+    observed values' mean, and the covariance is positive definite, its
+    off-diagonal terms shrunk where values are missing. Rows with nothing
+    observed do not count.
+    """
+    columns = None
+    for X, w in source.iter_chunks():
+        stats = _column_statistics(X, w)
+        columns = stats if columns is None else merge(columns, stats)
+    if columns is None or np.any(columns.nk <= 0):
+        raise ValueError("every column needs an observed value; drop the columns that have none.")
+    mean, variance = columns.means[:, 0], columns.scatter[:, 0] / columns.nk
+    total, hole_weight = None, np.zeros(mean.shape[0])
+    for X, w in source.iter_chunks():
+        holes = np.isnan(X)
+        weight = (~holes.all(axis=1)) * (1.0 if w is None else np.asarray(w, dtype=np.float64))
+        hole_weight += weight @ holes
+        stats = accumulate(np.where(holes, mean, X), np.ones((X.shape[0], 1)), weight, kind="full")
+        total = stats if total is None else merge(total, stats)
+    total = total.to_numpy()
+    return float(total.nk[0]), total.means[0], total.scatter[0] + np.diag(hole_weight * variance)
+
+
 class DataMoments:
     """The data's weighted count, mean and covariance, from one chunked pass, read only if needed.
 
     The pass keeps memory bounded (``np.cov`` on a whole array copies it:
     128 MiB at 1e6 x 16), and its merged statistics agree with NumPy's
     formulas to rounding. Weights count as repeated rows; variances and
-    covariances divide by ``n - 1``, as ``np.cov`` and R's ``var`` do.
+    covariances divide by ``n - 1``, as ``np.cov`` and R's ``var`` do. With
+    missing values, see ``source_moments``.
     """
 
     def __init__(self, source):

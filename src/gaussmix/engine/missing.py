@@ -30,14 +30,20 @@ decreases. The fill-ins and ``C_ik`` come from the parameters entering the
 iteration, the scatter is centred on the new means.
 
 Everything is written with the precision ``P_k``, so that only the small
-missing block is factorised, once per (missingness pattern, component) of a
-chunk: the marginal quadratic form equals the full one at the completed
-row, ``(x_o - mu_o)^T Sigma_oo^{-1} (x_o - mu_o) = q̃ - z_m^T P_mm^{-1} z_m``
-with ``z = P (x̃ - mu)`` and ``x̃`` the row with ``mu_m`` in its holes, and
-``log |Sigma_oo| = log |Sigma| + log |P_mm|``. Diagonal and spherical
-precisions need no factorisation at all. A row with nothing observed has
-log-density 0 and responsibilities ``pi_k``; it carries no information,
-so it adds nothing to the statistics or to the total weight.
+missing block is factorised: the marginal quadratic form equals the full
+one at the completed row, ``(x_o - mu_o)^T Sigma_oo^{-1} (x_o - mu_o) = q̃ -
+z_m^T P_mm^{-1} z_m`` with ``z = P (x̃ - mu)`` and ``x̃`` the row with
+``mu_m`` in its holes, and ``log |Sigma_oo| = log |Sigma| + log |P_mm|``
+(the compiled loops of ``kernels.marginal``, one ``r x r`` factorisation
+per row and component). Diagonal and spherical precisions need no
+factorisation at all. A row with nothing observed has log-density 0 and
+responsibilities ``pi_k``; it carries no information, so it adds nothing to
+the statistics or to the total weight.
+
+The scatter is accumulated about the old means ``mu_k`` (the completed
+deviations ``x̂_ik - mu_k`` are what the E-step computes anyway) and moved
+to the new means by ``S = S_mu - n_k (x̄_k - mu_k)(x̄_k - mu_k)^T``; the
+shift is small next to the spread, so no accuracy is lost.
 
 Rows without a NaN go to the chunk's compiled kernel as before; this module
 sees only the others, in float64 on the host.
@@ -45,16 +51,12 @@ sees only the others, in float64 on the host.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..structures import STRUCTURES
+from .kernels import marginal
 from .estep import log_resp_from_weighted
 from .stats import SuffStats, merge
-
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-
 
 def incomplete(X):
     """Rows of a chunk that hold a NaN, as a bool mask (None when there are none)."""
@@ -74,88 +76,59 @@ class Completion:
     """
 
     def __init__(self, X, inputs):
-        self.X = np.asarray(X, dtype=np.float64)
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.mask = np.isnan(self.X)
-        self.means = np.asarray(inputs.means, dtype=np.float64)
+        self.means = np.ascontiguousarray(inputs.means, dtype=np.float64)
         K, d = self.means.shape
         struct = STRUCTURES[inputs.structure]
         diagonal = struct.precision_diagonal(np.asarray(inputs.prec_chol, dtype=np.float64), d)
-        self.diagonal = diagonal is not None
-        if self.diagonal:
-            self.precision = np.broadcast_to(diagonal, (K, d))
-        else:
-            U = np.broadcast_to(np.asarray(inputs.prec_chol, dtype=np.float64), (K, d, d))
-            self.precision = U @ np.swapaxes(U, 1, 2)
-            self._groups, self._pattern_of_row, self._n_patterns = _pattern_groups(self.mask)
-            self._factorise()
+        log_norm = np.asarray(inputs.log_norm, dtype=np.float64)
         # Rows with something observed; the others carry no information.
         self.observed = ~self.mask.all(axis=1)
-        self.deltas = {}
-        self.wlp = self._weighted_log_prob(np.asarray(inputs.log_norm, dtype=np.float64))
-
-    # ----------------------------------------------------------- the E-step
-    def _factorise(self):
-        """Per (pattern, component): ``P_mm^{-1}`` and ``|m|/2 log 2 pi - log|P_mm|/2``."""
-        K = self.means.shape[0]
-        self.correction = np.zeros((self._n_patterns, K))
-        for group in self._groups:
-            idx = group.missing  # (n_patterns_r, r)
-            block = self.precision[:, idx[:, :, None], idx[:, None, :]]  # (K, n_patterns_r, r, r)
-            chol = np.linalg.cholesky(block)
-            log_det = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
-            group.inverse = np.linalg.inv(block)
-            self.correction[group.patterns] = (idx.shape[1] * _HALF_LOG_2PI - 0.5 * log_det).T
-
-    def _weighted_log_prob(self, log_norm):
-        """``log pi_k + log N(x_o | mu_k,o, Sigma_k,oo)``, shape (n_rows, K)."""
-        X, mask = self.X, self.mask
-        n, K = X.shape[0], self.means.shape[0]
-        wlp = np.empty((n, K))
+        # D = x - mu_k with zeros in the holes, for every component and row.
+        self.deviations = np.empty((K, self.X.shape[0], d))
+        marginal.deviations(self.X, self.means, self.deviations)
+        self._group_by_pattern()
+        self.diagonal = diagonal is not None
         if self.diagonal:
-            P = self.precision
-            corr = mask @ (_HALF_LOG_2PI - 0.5 * np.log(P)).T  # (n, K)
-            for k in range(K):
-                D = np.where(mask, 0.0, X - self.means[k])
-                wlp[:, k] = log_norm[k] + corr[:, k] - 0.5 * ((D * D) @ P[k])
-            return wlp
-        for k in range(K):
-            D = np.where(mask, 0.0, X - self.means[k])
-            Z = D @ self.precision[k]
-            q = np.einsum("ij,ij->i", D, Z)
-            for g, group in enumerate(self._groups):
-                zm = np.take_along_axis(Z[group.rows], group.missing[group.position], axis=1)
-                delta = -np.einsum("nij,nj->ni", group.inverse[k, group.position], zm)
-                q[group.rows] += np.einsum("ni,ni->n", delta, zm)
-                self.deltas[k, g] = delta
-            wlp[:, k] = log_norm[k] + self.correction[self._pattern_of_row, k] - 0.5 * q
-        return wlp
+            # The holes' conditional means are mu_k's own coordinates (D stays
+            # 0 there), and their terms drop out of the density.
+            self.precision = np.broadcast_to(diagonal, (K, d))
+            corr = self.mask @ (marginal.HALF_LOG_2PI - 0.5 * np.log(self.precision)).T  # (n, K)
+            self.wlp = log_norm + corr - 0.5 * np.einsum("knd,kd->nk", self.deviations**2, self.precision)
+            return
+        U = np.broadcast_to(np.asarray(inputs.prec_chol, dtype=np.float64), (K, d, d))
+        self.precision = np.ascontiguousarray(U @ np.swapaxes(U, 1, 2))
+        # z = P_k D and D^T z for every row at once (BLAS); the compiled loop
+        # adds the holes' part and fills them.
+        Z = np.matmul(self.deviations, self.precision)
+        q = np.einsum("kid,kid->ki", self.deviations, Z)
+        self.wlp = np.empty((self.X.shape[0], K))
+        self._inverses = marginal.pattern_inverses(self.patterns, self.precision, log_norm)
+        marginal.fill_holes(self.pattern, *self._inverses, Z, q, self.deviations, self.wlp)
 
-    # ----------------------------------------------------------- completion
-    def completed(self, k):
-        """The rows completed under component ``k``: ``x̂_ik`` (n_rows, n_features)."""
-        filled = np.where(self.mask, self.means[k], self.X)
-        if not self.diagonal:
-            for g, group in enumerate(self._groups):
-                rows = filled[group.rows]
-                np.put_along_axis(rows, group.missing[group.position],
-                                  np.take_along_axis(rows, group.missing[group.position], axis=1)
-                                  + self.deltas[k, g], axis=1)
-                filled[group.rows] = rows
-        return filled
+    def _group_by_pattern(self):
+        """The distinct ``patterns`` of holes (True where missing), and each row's ``pattern``."""
+        packed = np.packbits(self.mask, axis=1)
+        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
+        _, first, pattern = np.unique(keys, return_index=True, return_inverse=True)
+        self.patterns, self.pattern = self.mask[first], pattern.ravel().astype(np.int64)
 
-    def conditional_scatter(self, k, weights, kind):
-        """``sum_i w_i r_ik C_ik`` for weights ``w_i r_ik``: (d, d), or its diagonal for ``kind="diag"``."""
-        d = self.means.shape[1]
+    def conditional_scatter(self, weights, kind):
+        """``sum_i weights[i, k] C_ik`` per component: (K, d, d), or (K, d) for ``kind="diag"``."""
+        K, d = self.means.shape
         if self.diagonal:
-            diag = (weights @ self.mask) / self.precision[k]
-            return diag if kind == "diag" else np.diag(diag)
-        out = np.zeros((d, d))
-        for group in self._groups:
-            per_pattern = np.bincount(group.position, weights=weights[group.rows],
-                                      minlength=group.missing.shape[0])
-            idx = group.missing
-            np.add.at(out, (idx[:, :, None], idx[:, None, :]), per_pattern[:, None, None] * group.inverse[k])
-        return np.diag(out).copy() if kind == "diag" else out
+            diag = (weights.T @ self.mask) / self.precision
+            return diag if kind == "diag" else np.stack([np.diag(v) for v in diag])
+        # C_ik depends on the row only through its pattern of holes: sum the
+        # weights per pattern, then form each pattern's covariance once.
+        n_patterns = self.patterns.shape[0]
+        per_pattern = np.stack([np.bincount(self.pattern, weights=weights[:, k], minlength=n_patterns)
+                                for k in range(K)], axis=1)
+        out = np.zeros((K, d, d))
+        missing, m_start, inverses, i_start, _ = self._inverses
+        marginal.pattern_scatter(missing, m_start, inverses, i_start, per_pattern, out)
+        return np.diagonal(out, axis1=1, axis2=2).copy() if kind == "diag" else out
 
     def statistics(self, resp, sample_weight, kind):
         """The chunk's statistics of these rows (``stats.SuffStats``, float64) and their total weight."""
@@ -164,27 +137,22 @@ class Completion:
         w = np.where(self.observed, w, 0.0)
         wr = resp * w[:, None]
         nk = wr.sum(axis=0)
-        means = np.zeros((K, d))
-        scatter = np.zeros((K, d) if kind == "diag" else (K, d, d))
-        for k in range(K):
-            filled = self.completed(k)
-            if nk[k] > 0:
-                means[k] = wr[:, k] @ filled / nk[k]
-            diff = filled - means[k]
-            if kind == "diag":
-                scatter[k] = wr[:, k] @ (diff * diff)
-            else:
-                scatter[k] = (diff * wr[:, k, None]).T @ diff
-            scatter[k] += self.conditional_scatter(k, wr[:, k], kind)
+        D, wr_t = self.deviations, wr.T
+        shift = np.einsum("kn,knd->kd", wr_t, D) / np.where(nk > 0, nk, 1.0)[:, None]
+        scatter = self.conditional_scatter(wr, kind)
+        if kind == "diag":
+            scatter += np.einsum("kn,knd->kd", wr_t, D * D) - nk[:, None] * shift**2
+        else:
+            scatter += np.matmul(np.swapaxes(D * wr_t[:, :, None], 1, 2), D)
+            scatter -= nk[:, None, None] * shift[:, :, None] * shift[:, None, :]
+        means = self.means + shift
         if kind == "pooled":
             scatter = scatter.sum(axis=0, keepdims=True)
         return SuffStats(nk, means, scatter), float(w.sum())
 
     def impute(self, resp):
         """``sum_k r_ik x̂_ik``: each hole filled with its conditional expectation."""
-        out = np.zeros_like(self.X)
-        for k in range(self.means.shape[0]):
-            out += resp[:, k, None] * self.completed(k)
+        out = resp @ self.means + np.einsum("nk,knd->nd", resp, self.deviations)
         return np.where(self.mask, out, self.X)
 
 
@@ -203,12 +171,12 @@ def e_step(kernel, X, eparams, with_resp=True):
         log_prob[full] = part_log_prob
         if with_resp:
             resp[full] = part_resp
-    completion = Completion(X[rows], eparams.host)
-    part_log_prob, log_resp = log_resp_from_weighted(completion.wlp)
-    part_log_prob[~completion.observed] = 0.0  # exactly, not log sum_k pi_k rounded
-    log_prob[rows] = part_log_prob
-    if with_resp:
-        resp[rows] = np.exp(log_resp)
+    for block, completion in _blocks(X, rows, eparams.host):
+        part_log_prob, log_resp = log_resp_from_weighted(completion.wlp)
+        part_log_prob[~completion.observed] = 0.0  # exactly, not log sum_k pi_k rounded
+        log_prob[block] = part_log_prob
+        if with_resp:
+            resp[block] = np.exp(log_resp)
     return log_prob, resp
 
 
@@ -221,7 +189,8 @@ def weighted_log_prob(kernel, X, eparams):
     full = ~rows
     if full.any():
         out[full] = kernel.weighted_log_prob(np.ascontiguousarray(X[full]), eparams)
-    out[rows] = Completion(X[rows], eparams.host).wlp
+    for block, completion in _blocks(X, rows, eparams.host):
+        out[block] = completion.wlp
     return out
 
 
@@ -230,19 +199,37 @@ def statistics(kernel, X, sample_weight, eparams, scatter):
     rows = incomplete(X)
     if rows is None:
         return kernel.statistics(X, sample_weight, eparams, scatter)
-    completion = Completion(X[rows], eparams.host)
-    log_prob, log_resp = log_resp_from_weighted(completion.wlp)
-    log_prob[~completion.observed] = 0.0
-    w = None if sample_weight is None else sample_weight[rows]
-    stats, weight = completion.statistics(np.exp(log_resp), w, scatter)
-    # A row with nothing observed has log p = 0: it adds nothing here either.
-    loglik = float(log_prob.sum() if w is None else np.where(w > 0, log_prob * w, 0.0).sum())
+    total, loglik, weight = None, 0.0, 0.0
+    for block, completion in _blocks(X, rows, eparams.host):
+        log_prob, log_resp = log_resp_from_weighted(completion.wlp)
+        log_prob[~completion.observed] = 0.0
+        w = None if sample_weight is None else sample_weight[block]
+        stats, block_weight = completion.statistics(np.exp(log_resp), w, scatter)
+        # A row with nothing observed has log p = 0: it adds nothing here either.
+        loglik += float(log_prob.sum() if w is None else np.where(w > 0, log_prob * w, 0.0).sum())
+        weight += block_weight
+        total = stats if total is None else merge(total, stats)
     full = ~rows
     if not full.any():
-        return stats, loglik, weight
+        return total, loglik, weight
     w_full = None if sample_weight is None else np.ascontiguousarray(sample_weight[full])
     part, part_loglik, part_weight = kernel.statistics(np.ascontiguousarray(X[full]), w_full, eparams, scatter)
-    return merge(part.to_numpy(), stats), part_loglik + loglik, part_weight + weight
+    return merge(part.to_numpy(), total), part_loglik + loglik, part_weight + weight
+
+
+#: The completed deviations of a block of incomplete rows take at most this
+#: many bytes (K x rows x d floats, twice), so that memory stays bounded by
+#: the chunk whatever its size.
+DEVIATION_BYTES = 2**20
+
+
+def _blocks(X, rows, host):
+    """``(row indices, Completion)`` for the chunk's incomplete rows, block by block."""
+    incomplete_rows = np.flatnonzero(rows)
+    step = max(1, DEVIATION_BYTES // (8 * host.n_components * host.n_features))
+    for start in range(0, incomplete_rows.size, step):
+        block = incomplete_rows[start : start + step]
+        yield block, Completion(X[block], host)
 
 
 def impute(kernel, X, eparams):
@@ -251,33 +238,7 @@ def impute(kernel, X, eparams):
     out = np.array(X, dtype=X.dtype, copy=True)
     if rows is None:
         return out
-    completion = Completion(X[rows], eparams.host)
-    _, log_resp = log_resp_from_weighted(completion.wlp)
-    out[rows] = completion.impute(np.exp(log_resp))
+    for block, completion in _blocks(X, rows, eparams.host):
+        _, log_resp = log_resp_from_weighted(completion.wlp)
+        out[block] = completion.impute(np.exp(log_resp))
     return out
-
-
-class _Group:
-    """The patterns of one chunk with the same number ``r`` of missing coordinates."""
-
-    def __init__(self, patterns, missing, rows, position):
-        self.patterns = patterns  # indices into the chunk's distinct patterns
-        self.missing = missing  # (n_patterns, r): each pattern's missing coordinates
-        self.rows = rows  # the chunk's rows with these patterns
-        self.position = position  # for each of those rows, its pattern's index in ``patterns``
-        self.inverse = None  # (K, n_patterns, r, r): P_mm^{-1}
-
-
-def _pattern_groups(mask):
-    patterns, inverse = np.unique(mask, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    counts = patterns.sum(axis=1)
-    groups = []
-    for r in np.unique(counts):
-        members = np.flatnonzero(counts == r)
-        missing = np.nonzero(patterns[members])[1].reshape(len(members), r)
-        local = np.full(len(patterns), -1)
-        local[members] = np.arange(len(members))
-        rows = np.flatnonzero(np.isin(inverse, members))
-        groups.append(_Group(members, missing, rows, local[inverse[rows]]))
-    return groups, inverse, len(patterns)

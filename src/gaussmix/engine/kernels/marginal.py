@@ -1,0 +1,187 @@
+r"""Compiled loops over rows with missing values, for full and shared precisions.
+
+For row ``i`` with missing coordinates ``m`` (NaN) and component ``k`` with
+precision ``P_k``, let ``D`` be ``x_i - mu_k`` with zeros in the holes and
+``z = P_k D``. Then, with ``delta = -P_{k,mm}^{-1} z_m``,
+
+* ``(x_o - mu_o)^T Sigma_oo^{-1} (x_o - mu_o) = D^T z + delta^T z_m``,
+* ``log |Sigma_oo|^{-1/2} = log |P_k|^{1/2} - log |P_{k,mm}|^{1/2}``,
+* the completed deviation ``x̂_ik - mu_k`` is ``D`` with ``delta`` in the holes,
+* and ``Cov[x_m | x_o] = P_{k,mm}^{-1}``.
+
+``z`` and ``D^T z`` are products of whole rows, done by BLAS for a block
+of rows at once. The rest needs ``P_{k,mm}^{-1}`` and ``log |P_{k,mm}|``,
+which depend on the row only through its pattern of holes: they are formed
+once per pattern and component (a Cholesky factorisation of the ``r x r``
+block), and each row then costs ``r^2``. ``engine.missing`` turns the
+results into densities, responsibilities and statistics.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .compiled import jit
+
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+@jit(inline="always")
+def _cholesky_of_block(P, missing, r, L):
+    """``L L^T = P[missing, missing]`` in ``L[:r, :r]``; returns ``log |L|``."""
+    log_det = 0.0
+    for a in range(r):
+        for b in range(a + 1):
+            s = P[missing[a], missing[b]]
+            for c in range(b):
+                s -= L[a, c] * L[b, c]
+            if a == b:
+                L[a, a] = math.sqrt(s)
+                log_det += math.log(L[a, a])
+            else:
+                L[a, b] = s / L[b, b]
+    return log_det
+
+
+@jit(inline="always")
+def _solve(L, r, v):
+    """Overwrite ``v[:r]`` with ``(L L^T)^{-1} v[:r]``."""
+    for a in range(r):
+        s = v[a]
+        for c in range(a):
+            s -= L[a, c] * v[c]
+        v[a] = s / L[a, a]
+    for a in range(r - 1, -1, -1):
+        s = v[a]
+        for c in range(a + 1, r):
+            s -= L[c, a] * v[c]
+        v[a] = s / L[a, a]
+
+
+@jit()
+def deviations(X, means, out):
+    """``out[k, i] = x_i - mu_k`` with zeros where ``x_i`` is NaN."""
+    K, n, d = out.shape
+    for k in range(K):
+        for i in range(n):
+            for j in range(d):
+                v = X[i, j] - means[k, j]
+                out[k, i, j] = 0.0 if np.isnan(v) else v
+
+
+@jit(inline="always")
+def _inverse(L, r, out, Linv):
+    """``out[:r, :r] = (L L^T)^{-1} = L^{-T} L^{-1}`` (``Linv``: r x r scratch)."""
+    for b in range(r):
+        Linv[b, b] = 1.0 / L[b, b]
+        for a in range(b + 1, r):
+            s = 0.0
+            for c in range(b, a):
+                s -= L[a, c] * Linv[c, b]
+            Linv[a, b] = s / L[a, a]
+    for a in range(r):
+        for b in range(a + 1):
+            s = 0.0
+            for c in range(a, r):
+                s += Linv[c, a] * Linv[c, b]
+            out[a, b] = s
+            out[b, a] = s
+
+
+@jit()
+def pattern_inverses(patterns, precision, log_norm):
+    """Per missingness pattern ``p`` and component ``k``: ``P_k,mm^{-1}`` and the density's constant.
+
+    ``patterns`` is (n_patterns, d), True where a value is missing. Returns
+    ``missing`` (every pattern's hole indices, concatenated; pattern ``p``'s
+    are ``missing[m_start[p]:m_start[p + 1]]``), ``m_start``, ``inverses``
+    (K, sum_p r_p^2: pattern ``p``'s ``r x r`` inverse, row-major, from
+    ``i_start[p]``), ``i_start`` and ``base[p, k] = log_norm[k] + r/2 log 2 pi
+    - log |P_k,mm|^{1/2}``.
+    """
+    n_patterns, d = patterns.shape
+    K = precision.shape[0]
+    m_start = np.zeros(n_patterns + 1, dtype=np.int64)
+    i_start = np.zeros(n_patterns + 1, dtype=np.int64)
+    for p in range(n_patterns):
+        r = 0
+        for j in range(d):
+            if patterns[p, j]:
+                r += 1
+        m_start[p + 1] = m_start[p] + r
+        i_start[p + 1] = i_start[p] + r * r
+    missing = np.empty(m_start[n_patterns], dtype=np.int64)
+    inverses = np.empty((K, i_start[n_patterns]))
+    base = np.empty((n_patterns, K))
+    L = np.empty((d, d))
+    Linv = np.empty((d, d))
+    inv = np.empty((d, d))
+    for p in range(n_patterns):
+        m0, i0 = m_start[p], i_start[p]
+        r = 0
+        for j in range(d):
+            if patterns[p, j]:
+                missing[m0 + r] = j
+                r += 1
+        holes = missing[m0 : m0 + r]
+        for k in range(K):
+            log_det = _cholesky_of_block(precision[k], holes, r, L)
+            _inverse(L, r, inv, Linv)
+            for a in range(r):
+                for b in range(r):
+                    inverses[k, i0 + a * r + b] = inv[a, b]
+            base[p, k] = log_norm[k] + r * HALF_LOG_2PI - log_det
+    return missing, m_start, inverses, i_start, base
+
+
+@jit()
+def fill_holes(pattern, missing, m_start, inverses, i_start, base, Z, q, deviations, wlp):
+    """The missing block's part of the E-step, after the products of the whole rows.
+
+    On entry ``deviations[k, i]`` is ``D`` (``x_i - mu_k``, zeros in the
+    holes), ``Z[k, i] = P_k D`` and ``q[k, i] = D^T P_k D`` (computed for
+    all rows at once by BLAS); ``pattern[i]`` is row ``i``'s pattern, whose
+    holes and inverses :func:`pattern_inverses` gave. Writes ``wlp[i, k] =
+    log pi_k + log N(x_o | mu_k,o, Sigma_k,oo)`` and puts ``delta = -P_mm^{-1}
+    z_m`` into the holes of ``deviations[k, i]``, which becomes the completed
+    deviation ``x̂_ik - mu_k``. A row with nothing observed gets ``log pi_k``.
+    """
+    K, n, d = Z.shape
+    delta = np.empty(d)
+    zm = np.empty(d)
+    for k in range(K):
+        for i in range(n):
+            p = pattern[i]
+            m0, r, i0 = m_start[p], m_start[p + 1] - m_start[p], i_start[p]
+            for a in range(r):
+                zm[a] = Z[k, i, missing[m0 + a]]
+            quad = q[k, i]
+            for a in range(r):
+                s = 0.0
+                for b in range(r):
+                    s -= inverses[k, i0 + a * r + b] * zm[b]
+                delta[a] = s
+                quad += s * zm[a]
+                deviations[k, i, missing[m0 + a]] = s
+            wlp[i, k] = base[p, k] - 0.5 * quad
+
+
+@jit()
+def pattern_scatter(missing, m_start, inverses, i_start, weights, out):
+    """``out[k] += weights[p, k] P_k,mm^{-1}`` on the holes ``m`` of each pattern ``p``.
+
+    ``P_k,mm^{-1}`` is ``Cov_k[x_m | x_o]``, the same for every row of a
+    pattern (:func:`pattern_inverses`).
+    """
+    K = out.shape[0]
+    for p in range(m_start.shape[0] - 1):
+        m0, r, i0 = m_start[p], m_start[p + 1] - m_start[p], i_start[p]
+        for k in range(K):
+            w = weights[p, k]
+            if w == 0.0:
+                continue
+            for a in range(r):
+                for b in range(r):
+                    out[k, missing[m0 + a], missing[m0 + b]] += w * inverses[k, i0 + a * r + b]
