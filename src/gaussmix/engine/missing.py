@@ -34,9 +34,9 @@ missing block is factorised: the marginal quadratic form equals the full
 one at the completed row, ``(x_o - mu_o)^T Sigma_oo^{-1} (x_o - mu_o) = q̃ -
 z_m^T P_mm^{-1} z_m`` with ``z = P (x̃ - mu)`` and ``x̃`` the row with
 ``mu_m`` in its holes, and ``log |Sigma_oo| = log |Sigma| + log |P_mm|``
-(the compiled loops of ``kernels.marginal``, one ``r x r`` factorisation
-per row and component). Diagonal and spherical precisions need no
-factorisation at all. A row with nothing observed has log-density 0 and
+(``kernels.marginal``: one ``r x r`` factorisation per missingness pattern
+and component, then one compiled pass over the rows). Diagonal and
+spherical precisions need no factorisation at all. A row with nothing observed has log-density 0 and
 responsibilities ``pi_k``; it carries no information, so it adds nothing to
 the statistics or to the total weight.
 
@@ -64,8 +64,8 @@ def incomplete(X):
     return rows if rows.any() else None
 
 
-class Completion:
-    """The marginal E-step of incomplete rows, and their completion under each component.
+class Holes:
+    """Rows with missing values under one set of E-step inputs: their patterns, and one pass over them.
 
     Parameters
     ----------
@@ -77,168 +77,140 @@ class Completion:
 
     def __init__(self, X, inputs):
         self.X = np.ascontiguousarray(X, dtype=np.float64)
-        self.mask = np.isnan(self.X)
+        mask = np.isnan(self.X)
         self.means = np.ascontiguousarray(inputs.means, dtype=np.float64)
         K, d = self.means.shape
-        struct = STRUCTURES[inputs.structure]
-        diagonal = struct.precision_diagonal(np.asarray(inputs.prec_chol, dtype=np.float64), d)
-        log_norm = np.asarray(inputs.log_norm, dtype=np.float64)
-        # Rows with something observed; the others carry no information.
-        self.observed = ~self.mask.all(axis=1)
-        # D = x - mu_k with zeros in the holes, for every component and row.
-        self.deviations = np.empty((K, self.X.shape[0], d))
-        marginal.deviations(self.X, self.means, self.deviations)
-        self._group_by_pattern()
+        prec_chol = np.asarray(inputs.prec_chol, dtype=np.float64)
+        diagonal = STRUCTURES[inputs.structure].precision_diagonal(prec_chol, d)
         self.diagonal = diagonal is not None
         if self.diagonal:
-            # The holes' conditional means are mu_k's own coordinates (D stays
-            # 0 there), and their terms drop out of the density.
-            self.precision = np.broadcast_to(diagonal, (K, d))
-            corr = self.mask @ (marginal.HALF_LOG_2PI - 0.5 * np.log(self.precision)).T  # (n, K)
-            self.wlp = log_norm + corr - 0.5 * np.einsum("knd,kd->nk", self.deviations**2, self.precision)
-            return
-        U = np.broadcast_to(np.asarray(inputs.prec_chol, dtype=np.float64), (K, d, d))
-        self.precision = np.ascontiguousarray(U @ np.swapaxes(U, 1, 2))
-        # z = P_k D and D^T z for every row at once (BLAS); the compiled loop
-        # adds the holes' part and fills them.
-        Z = np.matmul(self.deviations, self.precision)
-        q = np.einsum("kid,kid->ki", self.deviations, Z)
-        self.wlp = np.empty((self.X.shape[0], K))
-        self._inverses = marginal.pattern_inverses(self.patterns, self.precision, log_norm)
-        marginal.fill_holes(self.pattern, *self._inverses, Z, q, self.deviations, self.wlp)
-
-    def _group_by_pattern(self):
-        """The distinct ``patterns`` of holes (True where missing), and each row's ``pattern``."""
-        packed = np.packbits(self.mask, axis=1)
+            self.diagonal_precision = np.ascontiguousarray(np.broadcast_to(diagonal, (K, d)))
+            self.precision = np.zeros((K, d, d))
+            self.precision[:, np.arange(d), np.arange(d)] = self.diagonal_precision
+        else:
+            U = np.broadcast_to(prec_chol, (K, d, d))
+            self.precision = np.ascontiguousarray(U @ np.swapaxes(U, 1, 2))
+        # Every row of a missingness pattern shares P_mm^{-1} and log |P_mm|.
+        packed = np.packbits(mask, axis=1)
         keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
         _, first, pattern = np.unique(keys, return_index=True, return_inverse=True)
-        self.patterns, self.pattern = self.mask[first], pattern.ravel().astype(np.int64)
+        self.pattern = pattern.ravel().astype(np.int64)
+        self.n_patterns = first.size
+        self.inverses = marginal.pattern_inverses(mask[first], self.precision,
+                                                  np.asarray(inputs.log_norm, dtype=np.float64))
+        self.observed = ~mask.all(axis=1)
 
-    def conditional_scatter(self, weights, kind):
-        """``sum_i weights[i, k] C_ik`` per component: (K, d, d), or (K, d) for ``kind="diag"``."""
-        K, d = self.means.shape
-        if self.diagonal:
-            diag = (weights.T @ self.mask) / self.precision
-            return diag if kind == "diag" else np.stack([np.diag(v) for v in diag])
-        # C_ik depends on the row only through its pattern of holes: sum the
-        # weights per pattern, then form each pattern's covariance once.
-        n_patterns = self.patterns.shape[0]
-        per_pattern = np.stack([np.bincount(self.pattern, weights=weights[:, k], minlength=n_patterns)
-                                for k in range(K)], axis=1)
-        out = np.zeros((K, d, d))
-        missing, m_start, inverses, i_start, _ = self._inverses
-        marginal.pattern_scatter(missing, m_start, inverses, i_start, per_pattern, out)
-        return np.diagonal(out, axis1=1, axis2=2).copy() if kind == "diag" else out
+    def run(self, sample_weight=None, kind=None, impute=False):
+        """One pass: ``(wlp, log_prob, stats, imputed)``; ``stats`` for a scatter ``kind``.
 
-    def statistics(self, resp, sample_weight, kind):
-        """The chunk's statistics of these rows (``stats.SuffStats``, float64) and their total weight."""
-        K, d = self.means.shape
-        w = np.ones(self.X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        w = np.where(self.observed, w, 0.0)
-        wr = resp * w[:, None]
-        nk = wr.sum(axis=0)
-        D, wr_t = self.deviations, wr.T
-        shift = np.einsum("kn,knd->kd", wr_t, D) / np.where(nk > 0, nk, 1.0)[:, None]
-        scatter = self.conditional_scatter(wr, kind)
+        Rows go in blocks whose (K, rows, d) temporaries stay under
+        :data:`BLOCK_BYTES`: BLAS forms ``z = P_k D`` and the second moments
+        of a block, ``kernels.marginal.marginal_rows`` the rest.
+        """
+        n, d = self.X.shape
+        K = self.means.shape[0]
+        weights = np.ones(n) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
+        wlp, log_prob = np.empty((n, K)), np.empty(n)
+        nk, first, second = np.zeros(K), np.zeros((K, d)), np.zeros((K, d, d))
+        per_pattern = np.zeros((self.n_patterns, K))
+        imputed = np.array(self.X, copy=True) if impute else np.empty((0, 0))
+        step = max(1, BLOCK_BYTES // (8 * K * d))
+        for start in range(0, n, step):
+            sl = slice(start, min(n, start + step))
+            D = np.empty((K, sl.stop - sl.start, d))
+            marginal.deviations(self.X[sl], self.means, D)
+            Z = D * self.diagonal_precision[:, None, :] if self.diagonal else np.matmul(D, self.precision)
+            marginal.marginal_rows(self.X[sl], weights[sl], self.pattern[sl], *self.inverses, self.means, D, Z,
+                                   kind is not None, wlp[sl], log_prob[sl], nk, first, per_pattern,
+                                   imputed[sl] if impute else imputed)
+            if kind == "diag":
+                second[:, np.arange(d), np.arange(d)] += np.einsum("knd,knd->kd", D, D)
+            elif kind is not None:
+                second += np.matmul(np.swapaxes(D, 1, 2), D)
+        stats = None if kind is None else self._statistics(nk, first, second, per_pattern, kind)
+        return wlp, log_prob, stats, imputed if impute else None
+
+    def _statistics(self, nk, first, second, per_pattern, kind):
+        """``SuffStats`` from the moments about the old means and the patterns' weights."""
+        missing, m_start, inverses, i_start, _ = self.inverses
+        conditional = np.zeros_like(second)
+        marginal.pattern_scatter(missing, m_start, inverses, i_start, per_pattern, conditional)
+        shift = first / np.where(nk > 0, nk, 1.0)[:, None]
+        scatter = second + conditional - nk[:, None, None] * shift[:, :, None] * shift[:, None, :]
         if kind == "diag":
-            scatter += np.einsum("kn,knd->kd", wr_t, D * D) - nk[:, None] * shift**2
-        else:
-            scatter += np.matmul(np.swapaxes(D * wr_t[:, :, None], 1, 2), D)
-            scatter -= nk[:, None, None] * shift[:, :, None] * shift[:, None, :]
-        means = self.means + shift
-        if kind == "pooled":
+            scatter = np.diagonal(scatter, axis1=1, axis2=2).copy()
+        elif kind == "pooled":
             scatter = scatter.sum(axis=0, keepdims=True)
-        return SuffStats(nk, means, scatter), float(w.sum())
+        return SuffStats(nk, self.means + shift, scatter)
 
-    def impute(self, resp):
-        """``sum_k r_ik x̂_ik``: each hole filled with its conditional expectation."""
-        out = resp @ self.means + np.einsum("nk,knd->nd", resp, self.deviations)
-        return np.where(self.mask, out, self.X)
+
+#: The (K, rows, d) temporaries of a block of incomplete rows stay under
+#: this many bytes each, so that memory stays bounded by the chunk.
+BLOCK_BYTES = 2**20
 
 
 # ------------------------------------------------------------- per chunk
+def _split(kernel, X, eparams):
+    """The chunk's complete rows (a mask, or None when there are none) and its incomplete rows' ``Holes``."""
+    rows = incomplete(X)
+    full = ~rows
+    return (full if full.any() else None), np.flatnonzero(rows), Holes(X[rows], eparams.host)
+
+
 def e_step(kernel, X, eparams, with_resp=True):
     """``kernel.e_step`` on a chunk whose rows may hold NaN: marginal for those rows."""
-    rows = incomplete(X)
-    if rows is None:
+    if incomplete(X) is None:
         return kernel.e_step(X, eparams, with_resp)
     n, K = X.shape[0], eparams.host.n_components
     log_prob = np.empty(n, dtype=X.dtype)
     resp = np.empty((n, K), dtype=X.dtype) if with_resp else None
-    full = ~rows
-    if full.any():
+    full, rows, holes = _split(kernel, X, eparams)
+    if full is not None:
         part_log_prob, part_resp = kernel.e_step(np.ascontiguousarray(X[full]), eparams, with_resp)
         log_prob[full] = part_log_prob
         if with_resp:
             resp[full] = part_resp
-    for block, completion in _blocks(X, rows, eparams.host):
-        part_log_prob, log_resp = log_resp_from_weighted(completion.wlp)
-        part_log_prob[~completion.observed] = 0.0  # exactly, not log sum_k pi_k rounded
-        log_prob[block] = part_log_prob
-        if with_resp:
-            resp[block] = np.exp(log_resp)
+    wlp, part_log_prob, _, _ = holes.run()
+    log_prob[rows] = part_log_prob
+    if with_resp:
+        resp[rows] = np.exp(log_resp_from_weighted(wlp)[1])
     return log_prob, resp
 
 
 def weighted_log_prob(kernel, X, eparams):
     """``kernel.weighted_log_prob`` on a chunk whose rows may hold NaN."""
-    rows = incomplete(X)
-    if rows is None:
+    if incomplete(X) is None:
         return kernel.weighted_log_prob(X, eparams)
     out = np.empty((X.shape[0], eparams.host.n_components), dtype=X.dtype)
-    full = ~rows
-    if full.any():
+    full, rows, holes = _split(kernel, X, eparams)
+    if full is not None:
         out[full] = kernel.weighted_log_prob(np.ascontiguousarray(X[full]), eparams)
-    for block, completion in _blocks(X, rows, eparams.host):
-        out[block] = completion.wlp
+    out[rows] = holes.run()[0]
     return out
 
 
 def statistics(kernel, X, sample_weight, eparams, scatter):
     """``kernel.statistics`` on a chunk whose rows may hold NaN: ``(stats, loglik, weight)``."""
-    rows = incomplete(X)
-    if rows is None:
+    if incomplete(X) is None:
         return kernel.statistics(X, sample_weight, eparams, scatter)
-    total, loglik, weight = None, 0.0, 0.0
-    for block, completion in _blocks(X, rows, eparams.host):
-        log_prob, log_resp = log_resp_from_weighted(completion.wlp)
-        log_prob[~completion.observed] = 0.0
-        w = None if sample_weight is None else sample_weight[block]
-        stats, block_weight = completion.statistics(np.exp(log_resp), w, scatter)
-        # A row with nothing observed has log p = 0: it adds nothing here either.
-        loglik += float(log_prob.sum() if w is None else np.where(w > 0, log_prob * w, 0.0).sum())
-        weight += block_weight
-        total = stats if total is None else merge(total, stats)
-    full = ~rows
-    if not full.any():
-        return total, loglik, weight
+    full, rows, holes = _split(kernel, X, eparams)
+    w = None if sample_weight is None else sample_weight[rows]
+    _, log_prob, stats, _ = holes.run(w, scatter)
+    # A row with nothing observed carries no information: no weight, no log p.
+    counted = holes.observed if w is None else holes.observed & (w > 0)
+    weight = float(np.count_nonzero(counted) if w is None else w[counted].sum())
+    loglik = float(log_prob[counted].sum() if w is None else (log_prob[counted] * w[counted]).sum())
+    if full is None:
+        return stats, loglik, weight
     w_full = None if sample_weight is None else np.ascontiguousarray(sample_weight[full])
     part, part_loglik, part_weight = kernel.statistics(np.ascontiguousarray(X[full]), w_full, eparams, scatter)
-    return merge(part.to_numpy(), total), part_loglik + loglik, part_weight + weight
-
-
-#: The completed deviations of a block of incomplete rows take at most this
-#: many bytes (K x rows x d floats, twice), so that memory stays bounded by
-#: the chunk whatever its size.
-DEVIATION_BYTES = 2**20
-
-
-def _blocks(X, rows, host):
-    """``(row indices, Completion)`` for the chunk's incomplete rows, block by block."""
-    incomplete_rows = np.flatnonzero(rows)
-    step = max(1, DEVIATION_BYTES // (8 * host.n_components * host.n_features))
-    for start in range(0, incomplete_rows.size, step):
-        block = incomplete_rows[start : start + step]
-        yield block, Completion(X[block], host)
+    return merge(part.to_numpy(), stats), part_loglik + loglik, part_weight + weight
 
 
 def impute(kernel, X, eparams):
     """X with each NaN replaced by ``E[x_m | x_o] = sum_k r_k(x_o) x̂_k,m``; complete rows unchanged."""
     rows = incomplete(X)
     out = np.array(X, dtype=X.dtype, copy=True)
-    if rows is None:
-        return out
-    for block, completion in _blocks(X, rows, eparams.host):
-        _, log_resp = log_resp_from_weighted(completion.wlp)
-        out[block] = completion.impute(np.exp(log_resp))
+    if rows is not None:
+        out[rows] = Holes(X[rows], eparams.host).run(impute=True)[3]
     return out

@@ -9,11 +9,12 @@ precision ``P_k``, let ``D`` be ``x_i - mu_k`` with zeros in the holes and
 * the completed deviation ``x̂_ik - mu_k`` is ``D`` with ``delta`` in the holes,
 * and ``Cov[x_m | x_o] = P_{k,mm}^{-1}``.
 
-``z`` and ``D^T z`` are products of whole rows, done by BLAS for a block
-of rows at once. The rest needs ``P_{k,mm}^{-1}`` and ``log |P_{k,mm}|``,
-which depend on the row only through its pattern of holes: they are formed
-once per pattern and component (a Cholesky factorisation of the ``r x r``
-block), and each row then costs ``r^2``. ``engine.missing`` turns the
+``P_{k,mm}^{-1}`` and ``log |P_{k,mm}|`` depend on the row only through
+its pattern of holes: they are formed once per pattern and component (a
+Cholesky factorisation of the ``r x r`` block, :func:`pattern_inverses`).
+``z = P_k D`` and the second moments are products of whole rows, done by
+BLAS for a block of rows at once; one compiled pass over the block
+(:func:`marginal_rows`) does the rest, ``O(K (d + r^2))`` per row. ``engine.missing`` turns the
 results into densities, responsibilities and statistics.
 """
 
@@ -58,17 +59,6 @@ def _solve(L, r, v):
         for c in range(a + 1, r):
             s -= L[c, a] * v[c]
         v[a] = s / L[a, a]
-
-
-@jit()
-def deviations(X, means, out):
-    """``out[k, i] = x_i - mu_k`` with zeros where ``x_i`` is NaN."""
-    K, n, d = out.shape
-    for k in range(K):
-        for i in range(n):
-            for j in range(d):
-                v = X[i, j] - means[k, j]
-                out[k, i, j] = 0.0 if np.isnan(v) else v
 
 
 @jit(inline="always")
@@ -137,35 +127,93 @@ def pattern_inverses(patterns, precision, log_norm):
 
 
 @jit()
-def fill_holes(pattern, missing, m_start, inverses, i_start, base, Z, q, deviations, wlp):
-    """The missing block's part of the E-step, after the products of the whole rows.
-
-    On entry ``deviations[k, i]`` is ``D`` (``x_i - mu_k``, zeros in the
-    holes), ``Z[k, i] = P_k D`` and ``q[k, i] = D^T P_k D`` (computed for
-    all rows at once by BLAS); ``pattern[i]`` is row ``i``'s pattern, whose
-    holes and inverses :func:`pattern_inverses` gave. Writes ``wlp[i, k] =
-    log pi_k + log N(x_o | mu_k,o, Sigma_k,oo)`` and puts ``delta = -P_mm^{-1}
-    z_m`` into the holes of ``deviations[k, i]``, which becomes the completed
-    deviation ``x̂_ik - mu_k``. A row with nothing observed gets ``log pi_k``.
-    """
-    K, n, d = Z.shape
-    delta = np.empty(d)
-    zm = np.empty(d)
+def deviations(X, means, out):
+    """``out[k, i] = x_i - mu_k`` with zeros where ``x_i`` is NaN."""
+    K, n, d = out.shape
     for k in range(K):
         for i in range(n):
-            p = pattern[i]
-            m0, r, i0 = m_start[p], m_start[p + 1] - m_start[p], i_start[p]
-            for a in range(r):
-                zm[a] = Z[k, i, missing[m0 + a]]
-            quad = q[k, i]
+            for j in range(d):
+                v = X[i, j] - means[k, j]
+                out[k, i, j] = 0.0 if np.isnan(v) else v
+
+
+@jit()
+def marginal_rows(X, weights, pattern, missing, m_start, inverses, i_start, base, means, D, Z,
+                  statistics, wlp, log_prob, nk, first, per_pattern, imputed):
+    """The E-step of a block of rows with holes, after the products of whole rows; and its first moments.
+
+    On entry ``D[k, i] = x_i - mu_k`` with zeros in the holes and ``Z[k, i]
+    = P_k D[k, i]`` (BLAS, for the whole block). Row ``i``'s pattern is
+    ``pattern[i]``, whose holes and ``P_k,mm^{-1}`` :func:`pattern_inverses`
+    gave. With ``delta = -P_k,mm^{-1} z_m``, writes ``wlp[i, k] = base[p, k]
+    - (D^T z + delta^T z_m) / 2`` and ``log_prob[i]`` (0 for a row with
+    nothing observed; ``-inf``, with responsibilities ``1/K``, where every
+    density underflowed), and puts ``delta`` into ``D``'s holes: ``D[k, i]``
+    becomes the completed deviation ``y = x̂_ik - mu_k``.
+
+    With ``statistics``, adds each row of positive weight with something
+    observed to ``nk[k] += w r``, ``first[k] += w r y`` and ``per_pattern[p,
+    k] += w r``, and scales ``D[k, i]`` by ``sqrt(w r)`` (zero for the other
+    rows), so that ``D[k]^T D[k]`` is the second moment about ``mu_k``. With
+    ``imputed`` of shape (n, d), writes row ``i``'s holes as ``sum_k r_k
+    (mu_k + y_k)`` there.
+    """
+    K, n, d = D.shape
+    resp = np.empty(K)
+    impute = imputed.shape[0] > 0
+    for i in range(n):
+        p = pattern[i]
+        m0, r, i0 = m_start[p], m_start[p + 1] - m_start[p], i_start[p]
+        for k in range(K):
+            y, z = D[k, i], Z[k, i]
+            q = 0.0
+            for j in range(d):
+                q += y[j] * z[j]
             for a in range(r):
                 s = 0.0
                 for b in range(r):
-                    s -= inverses[k, i0 + a * r + b] * zm[b]
-                delta[a] = s
-                quad += s * zm[a]
-                deviations[k, i, missing[m0 + a]] = s
-            wlp[i, k] = base[p, k] - 0.5 * quad
+                    s -= inverses[k, i0 + a * r + b] * z[missing[m0 + b]]
+                q += s * z[missing[m0 + a]]
+                y[missing[m0 + a]] = s
+            wlp[i, k] = base[p, k] - 0.5 * q
+        top = wlp[i, 0]
+        for k in range(1, K):
+            top = max(top, wlp[i, k])
+        if top == -np.inf:
+            log_prob[i] = -np.inf
+            for k in range(K):
+                resp[k] = 1.0 / K
+        else:
+            total = 0.0
+            for k in range(K):
+                resp[k] = math.exp(wlp[i, k] - top)
+                total += resp[k]
+            for k in range(K):
+                resp[k] /= total
+            log_prob[i] = top + math.log(total)
+        if r == d:
+            log_prob[i] = 0.0  # nothing observed: exactly, not log sum_k pi_k rounded
+        if impute:
+            for a in range(r):
+                j = missing[m0 + a]
+                s = 0.0
+                for k in range(K):
+                    s += resp[k] * (means[k, j] + D[k, i, j])
+                imputed[i, j] = s
+        if not statistics:
+            continue
+        counted = r < d and weights[i] > 0.0
+        for k in range(K):
+            wr = weights[i] * resp[k] if counted else 0.0
+            y = D[k, i]
+            if wr > 0.0:
+                nk[k] += wr
+                per_pattern[p, k] += wr
+                for j in range(d):
+                    first[k, j] += wr * y[j]
+            scale = math.sqrt(wr)
+            for j in range(d):
+                y[j] *= scale
 
 
 @jit()
