@@ -43,7 +43,9 @@ the statistics or to the total weight.
 The scatter is accumulated about the old means ``mu_k`` (the completed
 deviations ``x̂_ik - mu_k`` are what the E-step computes anyway) and moved
 to the new means by ``S = S_mu - n_k (x̄_k - mu_k)(x̄_k - mu_k)^T``; the
-shift is small next to the spread, so no accuracy is lost.
+shift is small next to the spread, so no accuracy is lost. The conditional
+covariances ``C_ik = P_k,mm^{-1}`` depend on the row only through its
+pattern of holes, so ``sum_i w_i r_ik C_ik`` is summed per pattern first.
 
 Rows without a NaN go to the chunk's compiled kernel as before; this module
 sees only the others, in float64 on the host.
@@ -57,6 +59,7 @@ from ..structures import STRUCTURES
 from .kernels import marginal
 from .estep import log_resp_from_weighted
 from .stats import SuffStats, merge
+
 
 def incomplete(X):
     """Rows of a chunk that hold a NaN, as a bool mask (None when there are none)."""
