@@ -126,6 +126,27 @@ def pattern_inverses(patterns, precision, log_norm):
     return missing, m_start, inverses, i_start, base
 
 
+@jit(inline="always")
+def _dot(a, b, d):
+    """``a[:d] . b[:d]`` in four interleaved partial sums, added in a fixed order.
+
+    One running sum makes every multiply-add wait for the one before (a
+    chain of d latencies); four independent ones overlap.
+    """
+    s0 = s1 = s2 = s3 = 0.0
+    j = 0
+    while j + 4 <= d:
+        s0 += a[j] * b[j]
+        s1 += a[j + 1] * b[j + 1]
+        s2 += a[j + 2] * b[j + 2]
+        s3 += a[j + 3] * b[j + 3]
+        j += 4
+    while j < d:
+        s0 += a[j] * b[j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
 @jit()
 def deviations(X, means, out):
     """``out[k, i] = x_i - mu_k`` with zeros where ``x_i`` is NaN."""
@@ -166,9 +187,7 @@ def marginal_rows(X, weights, pattern, missing, m_start, inverses, i_start, base
         m0, r, i0 = m_start[p], m_start[p + 1] - m_start[p], i_start[p]
         for k in range(K):
             y, z = D[k, i], Z[k, i]
-            q = 0.0
-            for j in range(d):
-                q += y[j] * z[j]
+            q = _dot(y, z, d)
             for a in range(r):
                 s = 0.0
                 for b in range(r):
@@ -209,10 +228,9 @@ def marginal_rows(X, weights, pattern, missing, m_start, inverses, i_start, base
             if wr > 0.0:
                 nk[k] += wr
                 per_pattern[p, k] += wr
-                for j in range(d):
-                    first[k, j] += wr * y[j]
-            scale = math.sqrt(wr)
+            scale, f = math.sqrt(wr), first[k]
             for j in range(d):
+                f[j] += wr * y[j]
                 y[j] *= scale
 
 
