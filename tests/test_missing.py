@@ -247,6 +247,10 @@ def test_omit_is_the_fit_on_the_complete_rows(holes):
     assert omitted.bic(holes) == plain.bic(holes[complete])
     with pytest.raises(ValueError, match="NaN"):
         omitted.predict(holes)  # a row whose result is asked for cannot be dropped
+    every_row = holes.copy()
+    every_row[:, 0] = np.nan
+    with pytest.raises(ValueError, match="every row holds a NaN.*nan_policy='marginalize'"):
+        GaussianMixture(2, nan_policy="omit").fit(every_row)
 
 
 def test_raise_refuses_nan_and_the_tags_say_so(holes):

@@ -139,6 +139,11 @@ def _without_nan_rows(X, weights, has_nan, policy):
     if policy != "omit" or not has_nan:
         return X, weights, has_nan
     keep = ~np.isnan(X).any(axis=1)
+    if not keep.any():
+        raise ValueError(
+            "every row holds a NaN, so nan_policy='omit' leaves no data; use "
+            "nan_policy='marginalize' to fit the observed values."
+        )
     return X[keep], None if weights is None else weights[keep], False
 
 

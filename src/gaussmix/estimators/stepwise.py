@@ -85,8 +85,6 @@ class StepwiseMixin:
         started = running is not None and hasattr(self, "means_")
         X, weights, has_nan = data.checked_rows(self, X, sample_weight, reset=not started, min_samples=1)
         n_samples, n_features = X.shape
-        if started and n_samples == 0:
-            return self  # every row held a NaN, and nan_policy="omit" dropped them
         weights = val.scaled_weights(weights)
         updater = self._make_updater()
         if started:
