@@ -33,6 +33,14 @@ def full_covariances(gm):
     }.get(gm.covariance_type, lambda: cov)()
 
 
+def _quiet_but(category, gm, X):
+    """Fit with every warning silenced except ``category``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", category)
+        return gm.fit(X)
+
+
 def _quiet(gm, X, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -253,6 +261,33 @@ def test_omit_is_the_fit_on_the_complete_rows(holes):
         GaussianMixture(2, nan_policy="omit").fit(every_row)
 
 
+def test_omit_scores_the_rows_without_nan_and_an_empty_x_is_an_error(holes):
+    omitted = GaussianMixture(3, random_state=0, nan_policy="omit").fit(holes)
+    complete = holes[~np.isnan(holes).any(axis=1)]
+    assert omitted.score(holes) == pytest.approx(omitted.score(complete), rel=1e-12)
+    assert omitted.score(holes) == pytest.approx(omitted.score(holes, sample_weight=np.ones(len(holes))), rel=1e-12)
+    gm = GaussianMixture(3, random_state=0).fit(holes)
+    for method in ("score", "bic"):
+        with pytest.raises(ValueError, match="nothing to score"):
+            getattr(gm, method)(np.full((3, 3), np.nan))
+
+
+def test_long_patterns_are_grouped_within_a_chunk_without_changing_the_fit(holes, monkeypatch):
+    from gaussmix.engine import missing
+
+    X = ref.mcar(blobs(n_per=(150, 150, 100), d=6, seed=8), 0.3, seed=9)
+    kw = dict(n_components=3, random_state=0, tol=0.0, max_iter=8)
+    whole = _quiet(GaussianMixture(**kw), X)
+    imputed, log_p = whole.impute(X), whole.score_samples(X)
+    monkeypatch.setattr(missing, "INVERSE_BYTES", 2000)  # a few rows per group
+    grouped = _quiet(GaussianMixture(**kw), X)
+    # The same sums, merged in another order: equal to rounding.
+    np.testing.assert_allclose(grouped.lower_bounds_, whole.lower_bounds_, rtol=1e-9)
+    np.testing.assert_allclose(grouped.covariances_, whole.covariances_, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(whole.impute(X), imputed, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(whole.score_samples(X), log_p, rtol=1e-12)
+
+
 def test_raise_refuses_nan_and_the_tags_say_so(holes):
     with pytest.raises(ValueError, match=r"NaN.*Drop those rows or impute"):
         GaussianMixture(2, nan_policy="raise").fit(holes)
@@ -311,6 +346,9 @@ def test_a_feature_never_observed_is_an_error_and_a_pair_never_together_warns():
     X[::2, 0] = np.nan
     X[1::2, 1] = np.nan
     with pytest.warns(MissingValuesWarning, match=r"\(0, 1\) are never observed in the same row"):
+        _quiet_but(MissingValuesWarning, GaussianMixture(2, covariance_type="VVV", random_state=0), X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MissingValuesWarning)  # a diagonal model has no such covariance
         GaussianMixture(2, covariance_type="diag", random_state=0).fit(X)
 
 
@@ -333,6 +371,9 @@ def test_streams_and_dask_equal_the_in_memory_fit(holes, tmp_path):
     _same_fit(GaussianMixture(**kw).fit(lazy), memory)
     np.testing.assert_allclose(memory.predict_proba(lazy).compute(), memory.predict_proba(holes), rtol=1e-12)
     np.testing.assert_allclose(memory.impute(lazy).compute(), memory.impute(holes), rtol=1e-12)
+    strict = GaussianMixture(**kw, nan_policy="raise").fit(holes[~np.isnan(holes).any(axis=1)])
+    # impute treats NaN as missing whatever nan_policy is, for Dask too
+    np.testing.assert_allclose(strict.impute(lazy).compute(), strict.impute(holes), rtol=1e-12)
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(holes, columns=["a", "b", "c"])
     frame.to_parquet(tmp_path / "x.parquet")
@@ -397,6 +438,25 @@ def test_cli_reads_empty_cells_and_na_as_missing(tmp_path):
         tmp_path)
     run(["select", "holes.csv", "--columns", "a,b,c", "-k", "2-3", "-c", "VVV", "-c", "EEE", "-o", "s.gmm", "-q",
          "--jobs", "1"], tmp_path)
+    # Parquet keeps its other columns; .npy is completed by position, for a model fitted on names;
+    # a model fitted on z-scores imputes in DATA's units, observed values as read.
+    table = pd.read_csv(tmp_path / "holes.csv")
+    table["extra"] = np.arange(len(table))
+    table.to_parquet(tmp_path / "holes.parquet")
+    run(["impute", "m.gmm", "holes.parquet", "-o", "filled.parquet"], tmp_path)
+    filled = pd.read_parquet(tmp_path / "filled.parquet")
+    assert list(filled.columns) == ["id", "a", "b", "c", "extra"]
+    np.testing.assert_allclose(filled[["a", "b", "c"]].to_numpy(), gm.impute(X), rtol=1e-9)
+    np.save(tmp_path / "holes.npy", np.column_stack([np.arange(len(X)), X]))
+    run(["impute", "m.gmm", "holes.npy", "--columns", "1,2,3", "-o", "filled_npy.csv"], tmp_path)
+    filled = pd.read_csv(tmp_path / "filled_npy.csv")
+    np.testing.assert_array_equal(filled["0"], np.arange(len(X)))
+    np.testing.assert_allclose(filled[["1", "2", "3"]].to_numpy(), gm.impute(X), rtol=1e-9)
+    run(["impute", "o.gmm", "holes.csv", "-o", "filled_z.csv"], tmp_path)
+    filled = pd.read_csv(tmp_path / "filled_z.csv")[["a", "b", "c"]].to_numpy()
+    observed = ~np.isnan(X)
+    np.testing.assert_allclose(filled[observed], X[observed], rtol=1e-15)
+    assert not np.isnan(filled).any()
 
 
 def test_a_conjugate_prior_with_holes(holes):

@@ -41,7 +41,7 @@ def complete_rows_needed(n_components, n_features):
     return max(10, 2 * n_features) * n_components
 
 
-def start_rows(X, sample_weight, n_components):
+def start_rows(X, sample_weight, n_components, covariances=True):
     """The rows a start runs on, when some of X's values are missing (NaN).
 
     Every method (``init_params`` and mclust's hierarchical start) runs on
@@ -51,7 +51,10 @@ def start_rows(X, sample_weight, n_components):
     observed, its holes filled with the observed (weighted) column means. A
     log record says which. EM itself then runs on every row, with the
     holes marginalised. The rule reads only the start's rows, so a stream
-    (whose start reads a sample) and an array in memory choose alike.
+    (whose start reads a sample) and an array in memory choose alike. With
+    ``covariances`` (a model that estimates them), a pair of features never
+    observed together in a row of positive weight gives a
+    ``MissingValuesWarning``.
 
     Returns
     -------
@@ -63,9 +66,10 @@ def start_rows(X, sample_weight, n_components):
     holes = np.isnan(X)
     if not holes.any():
         return X, sample_weight, None
-    _warn_unidentified(holes)
     n, d = X.shape
     positive = np.ones(n, dtype=bool) if sample_weight is None else sample_weight > 0
+    if covariances:
+        _warn_unidentified(holes[positive])
     complete = ~holes.any(axis=1)
     if np.count_nonzero(complete & positive) >= complete_rows_needed(n_components, d):
         logger.info("the start runs on the %d complete rows of %d", np.count_nonzero(complete), n)
@@ -90,7 +94,8 @@ def start_rows(X, sample_weight, n_components):
 
 
 def _warn_unidentified(holes):
-    observed = (~holes).astype(np.float64)
+    # float32 counts are exact far enough: only "none" matters.
+    observed = (~holes).astype(np.float32)
     together = observed.T @ observed
     never = [(int(a), int(b)) for a, b in zip(*np.nonzero(together == 0)) if a < b]
     if never:

@@ -258,6 +258,7 @@ def load(model_path):
 
 
 def model_input(gm, data, columns, keep=()):
+    """``(frame, Z, names)``: DATA's table as read, the model's input, and DATA's names for its columns."""
     from ..io import read_frame
 
     expected = [str(f) for f in getattr(gm, "feature_names_in_", [])]
@@ -271,7 +272,7 @@ def model_input(gm, data, columns, keep=()):
             f"{data} has {X.shape[1]} feature column(s) but the model was fitted on "
             f"{gm.n_features_in_} ({', '.join(expected)}); choose them with --columns."
         )
-    return frame, standardized(X, getattr(gm, "input_transform_", None), expected or names)
+    return frame, standardized(X, getattr(gm, "input_transform_", None), expected or names), names
 
 
 def write_rows(frame, output, what):

@@ -28,7 +28,7 @@ def predict(
     if streaming(data, stream):
         predict_stream(gm, data, output, id_column, columns)
         return
-    frame, X = model_input(gm, data, columns, keep=[id_column])
+    frame, X, _ = model_input(gm, data, columns, keep=[id_column])
     result = prediction_frame(gm, X)
     if id_column is not None:
         if frame is None or id_column not in frame.columns:
@@ -94,21 +94,25 @@ def impute(
     written as read.
     """
     refuse_overwriting({"model": model, "data": data}, [output])
+    from ..io import read_frame
+    from ..io.tables import npy_column
+
     gm = load(model)
-    frame, Z = model_input(gm, data, columns)
+    _, Z, names = model_input(gm, data, columns)
     holes = Z.isna().to_numpy()
     filled = gm.impute(Z)
     transform = getattr(gm, "input_transform_", None)
     if transform is not None:  # back to DATA's units
         filled = filled * transform["scale"] + transform["center"]
-    if frame is None:  # .npy: every column, the chosen ones completed
-        array = np.load(data, mmap_mode="r", allow_pickle=False)
-        frame = pd.DataFrame(np.asarray(array), columns=[str(j) for j in range(array.shape[1])])
-    frame = frame.copy()
-    for j, name in enumerate(map(str, Z.columns)):
-        column = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
-        frame[name] = np.where(holes[:, j], filled[:, j], column)
-    write_rows(frame, output, f"rows ({int(holes.sum())} missing values imputed)")
+    table = read_frame(data)  # every column, not only the model's
+    if table is None:  # .npy: the columns by position
+        array = np.array(np.load(data, mmap_mode="r", allow_pickle=False), dtype=np.float64)
+        table = pd.DataFrame(array, columns=[str(j) for j in range(array.shape[1])])
+        names = [str(npy_column(name, array.shape[1])) for name in names]
+    for j, name in enumerate(names):
+        column = table[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        table[name] = np.where(holes[:, j], filled[:, j], column)
+    write_rows(table, output, f"rows ({int(holes.sum())} missing values imputed)")
 
 
 def sample(
@@ -146,7 +150,7 @@ def plot(
     figures = [output / name for name in ("clusters.png", "uncertainty.png", "loglik.png")]
     refuse_overwriting({"model": model, "data": data}, figures)
     gm = load(model)
-    _, X = model_input(gm, data, columns)
+    _, X, _ = model_input(gm, data, columns)
     names = [str(f) for f in getattr(gm, "feature_names_in_", [])] or None
     output.mkdir(parents=True, exist_ok=True)
     written = []

@@ -150,64 +150,83 @@ class Holes:
 #: The (K, rows, d) temporaries of a block of incomplete rows stay under
 #: this many bytes each, so that memory stays bounded by the chunk.
 BLOCK_BYTES = 2**20
+#: The per-pattern inverses (K r^2 floats per pattern) of one group of a
+#: chunk's incomplete rows stay under this many bytes: with long, distinct
+#: patterns (K=16, d=64, 30% missing) a whole chunk's would take 250 MiB.
+INVERSE_BYTES = 4 * 2**20
 
 
-# ------------------------------------------------------------- per chunk
-def _split(kernel, X, eparams):
-    """The chunk's complete rows (a mask, or None when there are none) and its incomplete rows' ``Holes``."""
-    rows = incomplete(X)
+def _groups(X, rows, host):
+    """The chunk's incomplete rows in groups whose pattern inverses fit :data:`INVERSE_BYTES`."""
+    incomplete_rows = np.flatnonzero(rows)
+    holes_per_row = np.isnan(X[incomplete_rows]).sum(axis=1)
+    # Every row may have a pattern of its own: bound by K r^2 per row.
+    cost = np.cumsum(8.0 * host.n_components * holes_per_row.astype(np.float64) ** 2)
+    cuts = np.searchsorted(cost, np.arange(INVERSE_BYTES, cost[-1], INVERSE_BYTES), side="right")
+    for group in np.split(incomplete_rows, np.unique(cuts[(cuts > 0) & (cuts < cost.size)])):
+        yield group, Holes(X[group], host)
+
+
+def _complete_rows(X, rows):
     full = ~rows
-    return (full if full.any() else None), np.flatnonzero(rows), Holes(X[rows], eparams.host)
+    return full if full.any() else None
 
 
 def e_step(kernel, X, eparams, with_resp=True):
     """``kernel.e_step`` on a chunk whose rows may hold NaN: marginal for those rows."""
-    if incomplete(X) is None:
+    rows = incomplete(X)
+    if rows is None:
         return kernel.e_step(X, eparams, with_resp)
     n, K = X.shape[0], eparams.host.n_components
     log_prob = np.empty(n, dtype=X.dtype)
     resp = np.empty((n, K), dtype=X.dtype) if with_resp else None
-    full, rows, holes = _split(kernel, X, eparams)
+    full = _complete_rows(X, rows)
     if full is not None:
         part_log_prob, part_resp = kernel.e_step(np.ascontiguousarray(X[full]), eparams, with_resp)
         log_prob[full] = part_log_prob
         if with_resp:
             resp[full] = part_resp
-    wlp, part_log_prob, _, _ = holes.run()
-    log_prob[rows] = part_log_prob
-    if with_resp:
-        resp[rows] = np.exp(log_resp_from_weighted(wlp)[1])
+    for group, holes in _groups(X, rows, eparams.host):
+        wlp, log_prob[group], _, _ = holes.run()
+        if with_resp:
+            resp[group] = np.exp(log_resp_from_weighted(wlp)[1])
     return log_prob, resp
 
 
 def weighted_log_prob(kernel, X, eparams):
     """``kernel.weighted_log_prob`` on a chunk whose rows may hold NaN."""
-    if incomplete(X) is None:
+    rows = incomplete(X)
+    if rows is None:
         return kernel.weighted_log_prob(X, eparams)
     out = np.empty((X.shape[0], eparams.host.n_components), dtype=X.dtype)
-    full, rows, holes = _split(kernel, X, eparams)
+    full = _complete_rows(X, rows)
     if full is not None:
         out[full] = kernel.weighted_log_prob(np.ascontiguousarray(X[full]), eparams)
-    out[rows] = holes.run()[0]
+    for group, holes in _groups(X, rows, eparams.host):
+        out[group] = holes.run()[0]
     return out
 
 
 def statistics(kernel, X, sample_weight, eparams, scatter):
     """``kernel.statistics`` on a chunk whose rows may hold NaN: ``(stats, loglik, weight)``."""
-    if incomplete(X) is None:
+    rows = incomplete(X)
+    if rows is None:
         return kernel.statistics(X, sample_weight, eparams, scatter)
-    full, rows, holes = _split(kernel, X, eparams)
-    w = None if sample_weight is None else sample_weight[rows]
-    _, log_prob, stats, _ = holes.run(w, scatter)
-    # A row with nothing observed carries no information: no weight, no log p.
-    counted = holes.observed if w is None else holes.observed & (w > 0)
-    weight = float(np.count_nonzero(counted) if w is None else w[counted].sum())
-    loglik = float(log_prob[counted].sum() if w is None else (log_prob[counted] * w[counted]).sum())
+    total, loglik, weight = None, 0.0, 0.0
+    for group, holes in _groups(X, rows, eparams.host):
+        w = None if sample_weight is None else sample_weight[group]
+        _, log_prob, stats, _ = holes.run(w, scatter)
+        # A row with nothing observed carries no information: no weight, no log p.
+        counted = holes.observed if w is None else holes.observed & (w > 0)
+        weight += float(np.count_nonzero(counted) if w is None else w[counted].sum())
+        loglik += float(log_prob[counted].sum() if w is None else (log_prob[counted] * w[counted]).sum())
+        total = stats if total is None else merge(total, stats)
+    full = _complete_rows(X, rows)
     if full is None:
-        return stats, loglik, weight
+        return total, loglik, weight
     w_full = None if sample_weight is None else np.ascontiguousarray(sample_weight[full])
     part, part_loglik, part_weight = kernel.statistics(np.ascontiguousarray(X[full]), w_full, eparams, scatter)
-    return merge(part.to_numpy(), stats), part_loglik + loglik, part_weight + weight
+    return merge(part.to_numpy(), total), part_loglik + loglik, part_weight + weight
 
 
 def impute(kernel, X, eparams):
@@ -215,5 +234,6 @@ def impute(kernel, X, eparams):
     rows = incomplete(X)
     out = np.array(X, dtype=X.dtype, copy=True)
     if rows is not None:
-        out[rows] = Holes(X[rows], eparams.host).run(impute=True)[3]
+        for group, holes in _groups(X, rows, eparams.host):
+            out[group] = holes.run(impute=True)[3]
     return out

@@ -30,6 +30,7 @@ from ..engine.schedules import Batch
 from ..engine.threads import single_threaded_blas
 from ..init import INIT_METHODS, initial_resp, start_rows
 from ..models import get_model
+from ..structures import STRUCTURES
 from . import data
 from .files import FilesMixin
 from .reporting import ReportingMixin
@@ -74,13 +75,17 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
         """Whether the start reads rows (it does unless the user fixed every parameter)."""
         return True
 
+    def _estimates_covariances(self):
+        """Whether the model has covariances between features (for the missing-value warning)."""
+        return STRUCTURES[get_model(self.covariance_type)[0].structure].matrix
+
     def _initial_state(self, X, sample_weight, start, updater, random_state):
         """The starting state: an update from ``init_params``'s responsibilities on the start's rows.
 
         Where values are missing, the start runs on rows without holes
         (``init.start_rows``).
         """
-        X, sample_weight, _ = start_rows(X, sample_weight, self.n_components)
+        X, sample_weight, _ = start_rows(X, sample_weight, self.n_components, self._estimates_covariances())
         resp_for_chunk = initial_resp(X, sample_weight, self.n_components, self.init_params, random_state)
         return self._state_from_resp(X, sample_weight, resp_for_chunk, updater)
 

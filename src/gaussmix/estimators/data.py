@@ -50,15 +50,15 @@ def nan_policy(estimator, per_row=False):
     return "raise" if per_row and policy == "omit" else policy
 
 
-def streamed(estimator, X, sample_weight, fitted=False, per_row=False):
+def streamed(estimator, X, sample_weight, fitted=False, per_row=False, policy=None):
     """The source of X if X is streamed (file, memmap, iterable, Dask), else None.
 
     For a fit (``fitted`` False) of an estimator whose fit does not depend
     on the weights' scale, weights given apart from the data are scaled by a
     power of two (``validation.scaled_weights``); weights that chunks carry
-    are used as they come.
+    are used as they come. ``policy`` overrides the estimator's ``nan_policy``.
     """
-    policy = nan_policy(estimator, per_row)
+    policy = nan_policy(estimator, per_row) if policy is None else policy
     if is_dask_collection(X):
         source = streamed_source(X, sample_weight, persist=not fitted,
                                  scale_weights=estimator.scale_free_weights, nan_policy=policy)
@@ -106,10 +106,9 @@ def scoring_source(estimator, X, sample_weight=None, fused=False, per_row=False,
     that ``nan_policy="omit"`` cannot drop rows (``nan_policy``). ``policy``
     overrides the estimator's ``nan_policy``.
     """
-    source = streamed(estimator, X, sample_weight, fitted=True, per_row=per_row)
     policy = nan_policy(estimator, per_row) if policy is None else policy
+    source = streamed(estimator, X, sample_weight, fitted=True, per_row=per_row, policy=policy)
     if source is not None:
-        source.nan_policy = policy
         return source
     X = val.check_X(estimator, X, reset=False, finite=False)
     # A fused E-step finds NaN and infinity itself (has_nan is then only

@@ -304,7 +304,8 @@ class GaussianMixture(ImputeMixin, ConjugatePriorMixin, StepwiseMixin, FittedGau
         model, _ = get_model(self.covariance_type)
         if self._start_reads_data(start):
             if start["resp"] is not None:
-                X, sample_weight, rows = start_rows(X, sample_weight, self.n_components)
+                X, sample_weight, rows = start_rows(X, sample_weight, self.n_components,
+                                                    self._estimates_covariances())
                 resp = start["resp"] if rows is None else start["resp"][rows]
                 first = self._state_from_resp(X, sample_weight, resp.__getitem__, updater)
             else:

@@ -115,6 +115,11 @@ class ScoringMixin:
         source = data.scoring_source(self, X, sample_weight)
         with single_threaded_blas():
             loglik, log_map, n = source.criterion_sums(self._estep_inputs())
+        if not n > 0:
+            raise ValueError(
+                "no row of X has an observed value of positive weight (every value is missing, "
+                "or every weight is zero): there is nothing to score."
+            )
         return Criteria(loglik, log_map, n, self.n_parameters())
 
     def score(self, X, y=None, sample_weight=None):
@@ -124,17 +129,23 @@ class ScoringMixin:
         ``score_samples(X).mean()``, in X's dtype, as in scikit-learn; for
         streamed data and with weights, the sums of :meth:`criteria`, in
         float64. A row with nothing observed (every value missing) does not
-        count, as in ``n`` of :meth:`bic`.
+        count, as in ``n`` of :meth:`bic`; with ``nan_policy="omit"``, nor
+        does a row holding a NaN.
 
         Returns
         -------
         log_likelihood : float
         """
         if sample_weight is None and not is_streamed(X):
+            policy = getattr(self, "nan_policy", "raise")
+            if policy == "omit" and np.isnan(val.check_X(self, X, reset=False, finite=False)).any():
+                return self.criteria(X).score  # the rows without NaN, as the criteria count them
             log_p = self.score_samples(X)
-            if getattr(self, "nan_policy", "raise") != "marginalize":
+            if policy != "marginalize":
                 return log_p.mean()
             counted = ~np.isnan(val.check_X(self, X, reset=False, finite=False)).all(axis=1)
+            if not counted.any():
+                self.criteria(X)  # says that there is nothing to score
             return log_p.mean() if counted.all() else log_p[counted].mean()
         return self.criteria(X, sample_weight).score
 

@@ -28,7 +28,8 @@ def hc_starts(X, sample_weight, n_components, random_state):
     ``tree_rows`` are those rows as the tree saw them.
     """
     positive = np.arange(X.shape[0]) if sample_weight is None else np.flatnonzero(sample_weight > 0)
-    grown_on, _, kept = start_rows(X[positive], None, max(n_components))
+    # Each cell's own fit warns about pairs never observed together, if its model has covariances.
+    grown_on, _, kept = start_rows(X[positive], None, max(n_components), covariances=False)
     if kept is not None:
         positive = positive[kept]
     trees = hc_partitions(grown_on, n_components, random_state=random_state)
