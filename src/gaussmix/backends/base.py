@@ -28,9 +28,9 @@ from dataclasses import replace
 import numpy as np
 
 from ..engine.chunks import chunk_slices
-from ..engine.passes import accumulate, merge, statistics_pass
+from ..engine.passes import accumulate, statistics_pass
 from ..engine.scoring import criterion_sums, map_rows
-from ..engine.stats import SuffStats
+from ..engine.stats import SuffStats, reduce_stats
 from ..validation import check_chunk
 
 
@@ -146,7 +146,7 @@ class Source:
     def _part(self, X, sample_weight, chunk_size):
         """Some of these rows as an :class:`ArraySource` that treats NaN as this source does."""
         part = ArraySource(X, sample_weight, chunk_size)
-        part.nan_policy, part.has_nan = self.nan_policy, None if self.has_nan is None else self.has_nan
+        part.nan_policy, part.has_nan = self.nan_policy, self.has_nan
         return part
 
     def sample(self, size, random_state):
@@ -236,13 +236,8 @@ def source_moments(source):
     """
     if source.marginalizes:
         return _moments_with_holes(source)
-    total = None
-    for X, w in source.iter_chunks():
-        stats = accumulate(X, np.ones((X.shape[0], 1)), w, kind="full")
-        total = stats if total is None else merge(total, stats)
-    if total is None:
-        raise ValueError("the data have no rows.")
-    total = total.to_numpy()
+    total = reduce_stats(accumulate(X, np.ones((X.shape[0], 1)), w, kind="full")
+                         for X, w in source.iter_chunks()).to_numpy()
     return float(total.nk[0]), total.means[0], total.scatter[0]
 
 
@@ -257,21 +252,20 @@ def _moments_with_holes(source):
     off-diagonal terms shrunk where values are missing. Rows with nothing
     observed do not count.
     """
-    columns = None
-    for X, w in source.iter_chunks():
-        stats = _column_statistics(X, w)
-        columns = stats if columns is None else merge(columns, stats)
-    if columns is None or np.any(columns.nk <= 0):
+    columns = _column_totals(source)
+    if np.any(columns.nk <= 0):
         raise ValueError("every column needs an observed value; drop the columns that have none.")
     mean, variance = columns.means[:, 0], columns.scatter[:, 0] / columns.nk
-    total, hole_weight = None, np.zeros(mean.shape[0])
-    for X, w in source.iter_chunks():
+    hole_weight = np.zeros(mean.shape[0])
+
+    def filled(X, w):
+        nonlocal hole_weight
         holes = np.isnan(X)
         weight = (~holes.all(axis=1)) * (1.0 if w is None else np.asarray(w, dtype=np.float64))
         hole_weight += weight @ holes
-        stats = accumulate(np.where(holes, mean, X), np.ones((X.shape[0], 1)), weight, kind="full")
-        total = stats if total is None else merge(total, stats)
-    total = total.to_numpy()
+        return accumulate(np.where(holes, mean, X), np.ones((X.shape[0], 1)), weight, kind="full")
+
+    total = reduce_stats(filled(X, w) for X, w in source.iter_chunks()).to_numpy()
     return float(total.nk[0]), total.means[0], total.scatter[0] + np.diag(hole_weight * variance)
 
 
@@ -316,13 +310,15 @@ def column_moments(source):
 
     The K=1 case of the sufficient statistics, merged chunk by chunk.
     """
-    total = None
-    for X, w in source.iter_chunks():
-        stats = _column_statistics(X, w)
-        total = stats if total is None else merge(total, stats)
-    if total is None or np.any(total.nk <= 1):
+    total = _column_totals(source)
+    if np.any(total.nk <= 1):
         raise ValueError("need at least 2 observed values in each column to standardise the columns.")
     return total.means[:, 0], np.sqrt(total.scatter[:, 0] / (total.nk - 1.0))
+
+
+def _column_totals(source):
+    """Each column's statistics over its observed values, merged over the chunks (one pass)."""
+    return reduce_stats(_column_statistics(X, w) for X, w in source.iter_chunks())
 
 
 def _column_statistics(X, w):

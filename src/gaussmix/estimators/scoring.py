@@ -125,28 +125,21 @@ class ScoringMixin:
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood per row (weighted by ``sample_weight`` if given).
 
-        For an array in memory without weights this is
+        For an array in memory without weights or NaN this is
         ``score_samples(X).mean()``, in X's dtype, as in scikit-learn; for
-        streamed data and with weights, the sums of :meth:`criteria`, in
-        float64. A row with nothing observed (every value missing) does not
-        count, as in ``n`` of :meth:`bic`; with ``nan_policy="omit"``, nor
+        streamed data, with weights or with NaN, the sums of :meth:`criteria`,
+        in float64. A row with nothing observed (every value missing) does
+        not count, as in ``n`` of :meth:`bic`; with ``nan_policy="omit"``, nor
         does a row holding a NaN.
 
         Returns
         -------
         log_likelihood : float
         """
-        if sample_weight is None and not is_streamed(X):
-            policy = getattr(self, "nan_policy", "raise")
-            if policy == "omit" and np.isnan(val.check_X(self, X, reset=False, finite=False)).any():
-                return self.criteria(X).score  # the rows without NaN, as the criteria count them
-            log_p = self.score_samples(X)
-            if policy != "marginalize":
-                return log_p.mean()
-            counted = ~np.isnan(val.check_X(self, X, reset=False, finite=False)).all(axis=1)
-            if not counted.any():
-                self.criteria(X)  # says that there is nothing to score
-            return log_p.mean() if counted.all() else log_p[counted].mean()
+        if (sample_weight is None and not is_streamed(X)
+                and not np.isnan(val.check_X(self, X, reset=False, finite=False)).any()):
+            return self.score_samples(X).mean()
+        # Missing values: the rows the criteria count (nan_policy says which).
         return self.criteria(X, sample_weight).score
 
     def bic(self, X, sample_weight=None):

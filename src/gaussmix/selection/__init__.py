@@ -155,16 +155,16 @@ def select(
     if nan_policy not in val.NAN_POLICIES:
         raise ValueError(f"nan_policy must be one of {list(val.NAN_POLICIES)}, got {nan_policy!r}.")
     X = val.check_X(checker, X, reset=True, min_samples=2, finite=False)
-    holes = val.check_finite(X, allow_nan=nan_policy != "raise") and np.isnan(X)
+    has_nan = val.check_finite(X, allow_nan=nan_policy != "raise")
     names = getattr(checker, "feature_names_in_", None)
     weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
-    if nan_policy == "omit" and holes is not False:
-        keep = ~holes.any(axis=1)
-        X, weights, holes = X[keep], None if weights is None else weights[keep], False
+    if nan_policy == "omit" and has_nan:
+        keep = ~np.isnan(X).any(axis=1)
+        X, weights = X[keep], None if weights is None else weights[keep]
     n_samples, n_features = X.shape
     ks = _check_n_components(n_components, n_samples)
     codes = _check_covariance_types(covariance_types, n_features)
-    counted = np.ones(n_samples, dtype=bool) if holes is False else ~holes.all(axis=1)
+    counted = ~np.isnan(X).all(axis=1)  # rows with something observed
     n_positive = int(np.count_nonzero(counted if weights is None else counted & (weights > 0)))
     if ks[-1] > n_positive:
         raise ValueError(

@@ -1,4 +1,4 @@
-r"""Compiled loops over rows with missing values, for full and shared precisions.
+r"""Compiled loops over rows with missing values, for every precision structure.
 
 For row ``i`` with missing coordinates ``m`` (NaN) and component ``k`` with
 precision ``P_k``, let ``D`` be ``x_i - mu_k`` with zeros in the holes and
@@ -14,8 +14,9 @@ its pattern of holes: they are formed once per pattern and component (a
 Cholesky factorisation of the ``r x r`` block, :func:`pattern_inverses`).
 ``z = P_k D`` and the second moments are products of whole rows, done by
 BLAS for a block of rows at once; one compiled pass over the block
-(:func:`marginal_rows`) does the rest, ``O(K (d + r^2))`` per row. ``engine.missing`` turns the
-results into densities, responsibilities and statistics.
+(:func:`marginal_rows`) does the rest, ``O(K (d + r^2))`` per row.
+``engine.missing`` turns the results into densities, responsibilities and
+statistics; a diagonal precision comes as a diagonal matrix.
 """
 
 from __future__ import annotations
@@ -44,21 +45,6 @@ def _cholesky_of_block(P, missing, r, L):
             else:
                 L[a, b] = s / L[b, b]
     return log_det
-
-
-@jit(inline="always")
-def _solve(L, r, v):
-    """Overwrite ``v[:r]`` with ``(L L^T)^{-1} v[:r]``."""
-    for a in range(r):
-        s = v[a]
-        for c in range(a):
-            s -= L[a, c] * v[c]
-        v[a] = s / L[a, a]
-    for a in range(r - 1, -1, -1):
-        s = v[a]
-        for c in range(a + 1, r):
-            s -= L[c, a] * v[c]
-        v[a] = s / L[a, a]
 
 
 @jit(inline="always")
