@@ -227,6 +227,10 @@ def test_em_never_decreases_the_observed_log_likelihood(data, K, code, weighted,
         except (DegenerateCovarianceError, ValueError):
             assume(False)  # a component collapsed, or too few rows observed for a start
     assume(not any(issubclass(c.category, DegenerateComponentWarning) for c in caught))
+    # A component shrinking onto the observed values of a row or two makes the
+    # likelihood unbounded; once its variances are this small (1e-30 was seen
+    # unflagged) the trace is rounding, not EM.
+    assume(np.linalg.eigvalsh(gm.covariances_).min() > 1e-10 * np.nanvar(X))
     lb = np.asarray(gm.lower_bounds_)
     assert np.all(np.diff(lb) >= -1e-8 * (1 + np.abs(lb[1:])))
     assert_obeys_model(code, gm.covariances_, rtol=1e-7)
