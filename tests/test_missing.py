@@ -292,6 +292,36 @@ def test_long_patterns_are_grouped_within_a_chunk_without_changing_the_fit(holes
     np.testing.assert_allclose(whole.score_samples(X), log_p, rtol=1e-12)
 
 
+@pytest.mark.parametrize("d", [1, 16, 64, 65, 130])
+def test_rows_are_grouped_by_their_exact_pattern_of_holes(d):
+    from gaussmix.engine.kernels.marginal import pattern_ids
+
+    rng = np.random.default_rng(d)
+    mask = rng.random((400, d)) < 2.0 / d
+    mask[::7] = mask[3]  # many rows share a pattern
+    pattern, first = pattern_ids(mask)
+    assert (mask[first][pattern] == mask).all()  # each row's pattern is its own
+    assert len(np.unique(mask, axis=0)) == first.size  # and no two patterns merged
+
+
+def test_two_patterns_whose_hashes_collide_stay_apart():
+    from gaussmix.engine.kernels.marginal import pattern_ids
+
+    # Beyond 64 features a pattern's two words are hashed to one,
+    # (w0 * C) ^ w1 with C = 0x9E3779B97F4A7C15 modulo 2**64: choose the
+    # second row's words so that its hash equals the first's.
+    C, top = 0x9E3779B97F4A7C15, 2**64 - 1
+    w0, w1, v0 = 0b1011, 0b1, 0b110
+    v1 = ((w0 * C) & top) ^ w1 ^ ((v0 * C) & top)
+
+    def row(a, b):
+        return np.array([(a >> j) & 1 for j in range(64)] + [(b >> j) & 1 for j in range(64)], dtype=bool)
+
+    mask = np.array([row(w0, w1), row(v0, v1), row(w0, w1), row(v0, v1)])
+    pattern, first = pattern_ids(mask)
+    assert first.size == 2 and pattern[0] == pattern[2] != pattern[1] == pattern[3]
+
+
 def test_raise_refuses_nan_and_the_tags_say_so(holes):
     with pytest.raises(ValueError, match=r"NaN.*Drop those rows or impute"):
         GaussianMixture(2, nan_policy="raise").fit(holes)

@@ -94,10 +94,7 @@ class Holes:
             U = np.broadcast_to(prec_chol, (K, d, d))
             self.precision = np.ascontiguousarray(U @ np.swapaxes(U, 1, 2))
         # Every row of a missingness pattern shares P_mm^{-1} and log |P_mm|.
-        packed = np.packbits(mask, axis=1)
-        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
-        _, first, pattern = np.unique(keys, return_index=True, return_inverse=True)
-        self.pattern = pattern.ravel().astype(np.int64)
+        self.pattern, first = marginal.pattern_ids(mask)
         self.n_patterns = first.size
         self.inverses = marginal.pattern_inverses(mask[first], self.precision,
                                                   np.asarray(inputs.log_norm, dtype=np.float64))
