@@ -2,17 +2,35 @@
 
 scikit-learn's estimator API on an engine that is a map-reduce over
 sufficient statistics, with mclust's covariance models.
+
+The public names are imported on first use (PEP 562), so that ``import
+gaussmix`` and the command line's ``--help`` do not pay for scikit-learn,
+SciPy and Numba; ``from gaussmix import GaussianMixture`` imports what that
+class needs.
 """
 
+from importlib import import_module
+
 from ._version import __version__
-from .backends import ChunkedData, NpySource, ParquetSource
-from .conjugate import ConjugatePrior
-from .criteria import Criteria
-from .estimators import BayesianGaussianMixture, GaussianMixture, load_model as load
-from .exceptions import DegenerateComponentWarning, DegenerateCovarianceError, MissingValuesWarning
-from .io import ModelFileError
-from .models import available_models
-from .selection import SelectionResult, select
+
+#: Public name -> (module, attribute), imported on first access.
+_LAZY = {
+    "GaussianMixture": ("estimators", "GaussianMixture"),
+    "BayesianGaussianMixture": ("estimators", "BayesianGaussianMixture"),
+    "load": ("estimators", "load_model"),
+    "ConjugatePrior": ("conjugate", "ConjugatePrior"),
+    "Criteria": ("criteria", "Criteria"),
+    "ChunkedData": ("backends", "ChunkedData"),
+    "NpySource": ("backends", "NpySource"),
+    "ParquetSource": ("backends", "ParquetSource"),
+    "DegenerateComponentWarning": ("exceptions", "DegenerateComponentWarning"),
+    "DegenerateCovarianceError": ("exceptions", "DegenerateCovarianceError"),
+    "MissingValuesWarning": ("exceptions", "MissingValuesWarning"),
+    "ModelFileError": ("io", "ModelFileError"),
+    "available_models": ("models", "available_models"),
+    "select": ("selection", "select"),
+    "SelectionResult": ("selection", "SelectionResult"),
+}
 
 __all__ = [
     "GaussianMixture",
@@ -32,3 +50,17 @@ __all__ = [
     "ParquetSource",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'gaussmix' has no attribute {name!r}") from None
+    value = getattr(import_module(f".{module}", __name__), attribute)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

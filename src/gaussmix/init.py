@@ -27,7 +27,6 @@ import logging
 import warnings
 
 import numpy as np
-from sklearn.cluster import KMeans, kmeans_plusplus
 
 from .exceptions import MissingValuesWarning
 
@@ -159,11 +158,17 @@ def initial_resp(X, sample_weight, n_components, method, random_state):
     -----
     ``"random"`` must be asked for its chunks in order, once.
     """
+    # sklearn.cluster is imported here, not with the module: it takes a fifth
+    # of a second, which a fit from a given start never needs.
     if method == "kmeans":
+        from sklearn.cluster import KMeans
+
         km = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
         labels = km.fit(X, sample_weight=sample_weight).labels_
         return _one_hot_labels(labels, n_components)
     if method == "k-means++":
+        from sklearn.cluster import kmeans_plusplus
+
         _, indices = kmeans_plusplus(
             X, n_components, random_state=random_state, sample_weight=sample_weight
         )

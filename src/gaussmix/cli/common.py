@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -68,6 +67,7 @@ def standardized(X, transform, names):
 
 def log_jacobian(transform):
     """log |dz/dx| per row when a model works on z = (x - center) / scale."""
+    import numpy as np
     return 0.0 if transform is None else -float(np.sum(np.log(transform["scale"])))
 
 
@@ -171,6 +171,7 @@ def streaming(data: Path, stream: Optional[bool]):
 
 def open_stream(data: Path, columns: Optional[List[str]], nan_policy="marginalize"):
     """A chunked source over DATA's chosen columns; ``nan_policy`` says what its NaN are."""
+    import numpy as np
     from ..backends import NpySource, ParquetSource
 
     if not data.exists():
@@ -208,12 +209,14 @@ def standardize_stream(source, standardize):
 
 
 def transform_of(center, scale):
+    import numpy as np
     if np.any(scale == 0) or not np.all(np.isfinite(scale)):
         raise ValueError("--standardize: a column is constant; drop it with --columns.")
     return {"center": center, "scale": scale}
 
 
 def standardize_params(X, standardize):
+    import numpy as np
     if not standardize:
         return None
     if np.isnan(X).any():  # each column's observed values
@@ -248,6 +251,7 @@ def plot_fit(gm, X, names, path):
 
 
 def finite(v):
+    import numpy as np
     return None if not np.isfinite(v) else float(v)
 
 

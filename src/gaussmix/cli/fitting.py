@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
-import pandas as pd
 import typer
 
 from .common import (NAN_POLICY_HELP, PLOT_ROWS, columns_of, emit_json, finite, nan_policy_of, open_stream,
@@ -63,6 +61,8 @@ def fit(
     nan_policy: str = typer.Option("marginalize", "--nan-policy", help=NAN_POLICY_HELP),
 ):
     """Fit a mixture to DATA and save it."""
+    import numpy as np
+    import pandas as pd
     from ..init import INIT_METHODS
     from ..estimators import GaussianMixture
     from ..models import get_model

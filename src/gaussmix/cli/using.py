@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-import pandas as pd
 import typer
 
 from .common import (columns_of, emit_json, err, load, log_jacobian, model_input, open_stream, out,
@@ -38,6 +36,7 @@ def predict(
 
 
 def prediction_frame(gm, X):
+    import pandas as pd
     proba, log_density = gm.predict_proba_and_score_samples(X)  # one E-step for both
     result = pd.DataFrame({f"prob_{k}": proba[:, k] for k in range(gm.n_components)})
     result.insert(0, "label", proba.argmax(axis=1))
@@ -64,6 +63,7 @@ def predict_stream(gm, data, output, id_column, columns):
     count = [0]
 
     def frames():
+        import pandas as pd
         for X, _ in source.iter_chunks():
             result = prediction_frame(gm, pd.DataFrame(X, columns=names))
             if ids is not None:
@@ -93,6 +93,8 @@ def impute(
     with the row's probabilities. Observed values and other columns are
     written as read.
     """
+    import numpy as np
+    import pandas as pd
     refuse_overwriting({"model": model, "data": data}, [output])
     from ..io import read_frame
     from ..io.tables import npy_column
@@ -170,6 +172,7 @@ def info(
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Print a model's parameters."""
+    import numpy as np
     from ..models import get_model
 
     gm = load(model)
