@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from ..engine.kernels.compiled import jit
 from ..exceptions import ILL_DEFINED, DegenerateCovarianceError
 
 #: mclust's tolerance for the inner iterations of an M-step.
@@ -280,23 +281,62 @@ def _pair_sweep(D, W, pair_profile, code):
 
 
 def _jacobi_sweep(D, W, inv_s):
-    """One sweep of pair rotations of the columns of D, each exact for the eigenvalues held."""
-    M = np.einsum("ji,kjl,lm->kim", D, W, D)
-    p = D.shape[1]
+    """One sweep of pair rotations of the columns of D, each exact for the eigenvalues held.
+
+    The sweep's d (d - 1) / 2 rotations each touch two columns of ``D`` and
+    of every ``M_k``; compiled, a sweep takes microseconds where NumPy's
+    calls on these 2-column slices took 0.2 ms (a fifth of ``select`` on
+    iris went to these sweeps).
+    """
+    return _jacobi_sweep_compiled(np.ascontiguousarray(D, dtype=np.float64),
+                                  np.ascontiguousarray(W, dtype=np.float64),
+                                  np.ascontiguousarray(inv_s, dtype=np.float64))
+
+
+@jit()
+def _jacobi_sweep_compiled(D, W, inv_s):
+    K, d, p = W.shape[0], D.shape[0], D.shape[1]
+    # M_k = D^T W_k D, by way of T = W_k D.
+    M = np.empty((K, p, p))
+    T = np.empty((d, p))
+    for k in range(K):
+        for j in range(d):
+            for m in range(p):
+                t = 0.0
+                for l in range(d):
+                    t += W[k, j, l] * D[l, m]
+                T[j, m] = t
+        for i in range(p):
+            for m in range(p):
+                t = 0.0
+                for j in range(d):
+                    t += D[j, i] * T[j, m]
+                M[k, i, m] = t
     for a in range(p - 1):
         for b in range(a + 1, p):
-            ia, ib = inv_s[:, a], inv_s[:, b]
-            Maa, Mbb, Mab = M[:, a, a], M[:, b, b], M[:, a, b]
-            P = np.sum(Maa * ia + Mbb * ib)
-            Q = np.sum(Maa * ib + Mbb * ia)
-            R = np.sum(Mab * (ia - ib))
-            theta = 0.5 * np.arctan2(-R, 0.5 * (Q - P))
-            c, s = np.cos(theta), np.sin(theta)
+            P = Q = R = 0.0
+            for k in range(K):
+                ia, ib = inv_s[k, a], inv_s[k, b]
+                P += M[k, a, a] * ia + M[k, b, b] * ib
+                Q += M[k, a, a] * ib + M[k, b, b] * ia
+                R += M[k, a, b] * (ia - ib)
+            theta = 0.5 * math.atan2(-R, 0.5 * (Q - P))
+            c, s = math.cos(theta), math.sin(theta)
             if abs(s) < 1e-15:
                 continue
-            G = np.array([[c, -s], [s, c]])
-            idx = [a, b]
-            D[:, idx] = D[:, idx] @ G
-            M[:, idx, :] = np.einsum("ji,kjl->kil", G, M[:, idx, :])
-            M[:, :, idx] = M[:, :, idx] @ G
+            # Columns a and b of D, and rows then columns a and b of every
+            # M_k, turn by G = [[c, -s], [s, c]].
+            for j in range(d):
+                da, db = D[j, a], D[j, b]
+                D[j, a] = c * da + s * db
+                D[j, b] = c * db - s * da
+            for k in range(K):
+                for m in range(p):
+                    ma, mb = M[k, a, m], M[k, b, m]
+                    M[k, a, m] = c * ma + s * mb
+                    M[k, b, m] = c * mb - s * ma
+                for m in range(p):
+                    ma, mb = M[k, m, a], M[k, m, b]
+                    M[k, m, a] = c * ma + s * mb
+                    M[k, m, b] = c * mb - s * ma
     return D
