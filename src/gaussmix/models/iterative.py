@@ -189,21 +189,29 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, p
         scores = [profile(np.einsum("ji,kjl,li->ki", D, Wa, D)) for D in starts]
     D = starts[int(np.nanargmin(scores))] if np.any(np.isfinite(scores)) else starts[0]
 
-    def diagonal(D):
-        return np.einsum("ji,kjl,li->ki", D, W, D)  # diag(D^T W_k D)
+    last = [None, None, None]  # D, B = diag(D^T W_k D) and the eigenvalues s, for the last D seen
 
-    def eigenvalues(D):
-        s = eigenvalues_given_orientation(diagonal(D))  # also sets the empty components'
-        require_positive(s, code)
-        return s
+    def diagonal_and_eigenvalues(D):
+        if last[0] is not D:
+            B = np.einsum("ji,kjl,li->ki", D, W, D)
+            s = eigenvalues_given_orientation(B)  # also sets the empty components'
+            require_positive(s, code)
+            last[:] = D, B, s
+        return last[1], last[2]
 
     def covariances(D):
-        return np.einsum("ij,kj,lj->kil", D, eigenvalues(D), D)
+        return np.einsum("ij,kj,lj->kil", D, diagonal_and_eigenvalues(D)[1], D)
 
     history = []
+    nk = stats.nk[active]
 
     def objective_of(D):
-        history.append(objective(covariances(D), stats, active))
+        # L for Sigma_k = D diag(s_k) D^T with D orthogonal, in closed form:
+        # log |Sigma_k| = sum_j log s_kj and tr(Sigma_k^-1 W_k) = sum_j B_kj / s_kj
+        # (a solve and a determinant per component took half the M-step).
+        B, s = diagonal_and_eigenvalues(D)
+        B, s = B[active], s[active]
+        history.append(float(np.sum(nk * np.log(s).sum(axis=1) + (B / s).sum(axis=1))))
         return history[-1]
 
     def update(D):
@@ -212,7 +220,7 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, p
         # profiled sweeps from then on.
         if _creeping(history):
             return _pair_sweep(D.copy(), Wa, pair_profile, code)
-        return _jacobi_sweep(D.copy(), Wa, 1.0 / eigenvalues(D)[active])
+        return _jacobi_sweep(D.copy(), Wa, 1.0 / diagonal_and_eigenvalues(D)[1][active])
 
     D = minimise(update, D, objective_of)
     return covariances(D)
