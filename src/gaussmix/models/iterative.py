@@ -106,11 +106,14 @@ def volumes_and_common_shape(values, nk, active, code, volume=None):
     Returns ``(volume, shape)`` of shapes (K,) and (d,).
     """
     n_features = values.shape[1]
+    last = [None, None]  # the last volumes seen and their shape
 
     def shape(volume):
-        M = (values[active] / volume[active, None]).sum(axis=0)
-        require_positive(M, code)
-        return M / np.exp(np.log(M).mean())
+        if last[0] is not volume:
+            M = (values[active] / volume[active, None]).sum(axis=0)
+            require_positive(M, code)
+            last[:] = volume, M / np.exp(np.log(M).mean())
+        return last[1]
 
     def update(volume):
         volume = (values / shape(volume)).sum(axis=1) / (n_features * nk)
