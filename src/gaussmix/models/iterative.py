@@ -185,12 +185,13 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, p
     # the best (by the profile) of the previous orientation, the pooled
     # scatter's and each component's own. Never worse than the previous
     # orientation, so the M-step stays monotone.
-    starts = [np.linalg.eigh(Wa.sum(axis=0))[1], *np.linalg.eigh(Wa)[1]]
+    starts = [np.linalg.eigh(Wa.sum(axis=0))[1][None], np.linalg.eigh(Wa)[1]]
     if previous is not None:
-        starts.insert(0, np.linalg.eigh(previous[0])[1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scores = [profile(np.einsum("ji,kjl,li->ki", D, Wa, D)) for D in starts]
-    D = starts[int(np.nanargmin(scores))] if np.any(np.isfinite(scores)) else starts[0]
+        starts.insert(0, np.linalg.eigh(previous[0])[1][None])
+    starts = np.concatenate(starts)
+    with np.errstate(divide="ignore", invalid="ignore"):  # every start at once: (starts, K, d)
+        scores = profile(np.einsum("sji,kjl,sli->ski", starts, Wa, starts))
+    D = starts[int(np.nanargmin(scores))] if np.isfinite(scores).any() else starts[0]
 
     last = [None, None, None]  # D, B = diag(D^T W_k D) and the eigenvalues s, for the last D seen
 
