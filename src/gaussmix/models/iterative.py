@@ -21,8 +21,8 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ..engine.kernels.compiled import jit
 from ..exceptions import ILL_DEFINED, DegenerateCovarianceError
+from . import inner
 
 #: mclust's tolerance for the inner iterations of an M-step.
 INNER_TOL = math.sqrt(np.finfo(np.float64).eps)
@@ -80,16 +80,20 @@ def minimise(update, state, objective_of, trace=None):
             break
         current = new
     else:
-        warnings.warn(
-            f"an iterative M-step stopped after {INNER_MAX_ITER} inner iterations "
-            f"without settling; its result still improves on the previous parameters.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+        _warn_unsettled()
     return state
 
 
-def volumes_and_common_shape(values, nk, active, code, volume=None):
+def _warn_unsettled():
+    warnings.warn(
+        f"an iterative M-step stopped after {INNER_MAX_ITER} inner iterations "
+        f"without settling; its result still improves on the previous parameters.",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
+
+
+def volumes_and_common_shape(values, nk, active, code, volume=None, trace=None):
     r"""Variable volumes ``lambda_k`` and one shape ``A`` for scatters ``diag(values_k)``.
 
     In a basis where component ``k``'s scatter is ``diag(values_k)`` (the
@@ -102,36 +106,26 @@ def volumes_and_common_shape(values, nk, active, code, volume=None):
         \lambda_k = \frac{\sum_j \omega_{kj} / A_j}{d\, n_k},
 
     each the exact minimiser of ``sum_k n_k d log(lambda_k) + sum_kj
-    omega_kj / (lambda_k A_j)`` given the other (Celeux & Govaert, 1995).
-    Returns ``(volume, shape)`` of shapes (K,) and (d,).
+    omega_kj / (lambda_k A_j)`` given the other (Celeux & Govaert, 1995),
+    until it settles as :func:`minimise` would (compiled:
+    ``inner.alternate_volumes_and_shape``). Returns ``(volume, shape)`` of
+    shapes (K,) and (d,); ``trace``, a list, receives every value of the
+    objective (for tests).
     """
-    n_features = values.shape[1]
-    last = [None, None]  # the last volumes seen and their shape
-
-    def shape(volume):
-        if last[0] is not volume:
-            M = (values[active] / volume[active, None]).sum(axis=0)
-            require_positive(M, code)
-            last[:] = volume, M / np.exp(np.log(M).mean())
-        return last[1]
-
-    def update(volume):
-        volume = (values / shape(volume)).sum(axis=1) / (n_features * nk)
-        require_positive(volume[active], code)
-        return np.where(active, volume, 1.0)
-
-    def objective_of(volume):
-        A = shape(volume)
-        v = volume[active]
-        return float(
-            np.sum(nk[active] * n_features * np.log(v))
-            + np.sum(values[active] / (v[:, None] * A))
-        )
-
     if volume is None:
-        volume = values.sum(axis=1) / (n_features * nk)
-    volume = minimise(update, np.where(active, volume, 1.0), objective_of)
-    return volume, shape(volume)
+        volume = values.sum(axis=1) / (values.shape[1] * nk)
+    volume = np.ascontiguousarray(np.where(active, volume, 1.0), dtype=np.float64)
+    history = np.empty(0 if trace is None else INNER_MAX_ITER + 1)
+    shape, status, n_values = inner.alternate_volumes_and_shape(
+        np.ascontiguousarray(values, dtype=np.float64), np.ascontiguousarray(nk, dtype=np.float64),
+        np.ascontiguousarray(active), volume, INNER_TOL, INNER_MAX_ITER, history)
+    if trace is not None:
+        trace.extend(history[:n_values].tolist())
+    if status == 2:
+        require_positive(np.array([-1.0]), code)
+    if status == 1:
+        _warn_unsettled()
+    return volume, shape
 
 
 def common_orientation(stats, previous, active, eigenvalues_given_orientation, profile, pair_profile,
@@ -300,55 +294,6 @@ def _jacobi_sweep(D, W, inv_s):
     calls on these 2-column slices took 0.2 ms (a fifth of ``select`` on
     iris went to these sweeps).
     """
-    return _jacobi_sweep_compiled(np.ascontiguousarray(D, dtype=np.float64),
-                                  np.ascontiguousarray(W, dtype=np.float64),
-                                  np.ascontiguousarray(inv_s, dtype=np.float64))
-
-
-@jit()
-def _jacobi_sweep_compiled(D, W, inv_s):
-    K, d, p = W.shape[0], D.shape[0], D.shape[1]
-    # M_k = D^T W_k D, by way of T = W_k D.
-    M = np.empty((K, p, p))
-    T = np.empty((d, p))
-    for k in range(K):
-        for j in range(d):
-            for m in range(p):
-                t = 0.0
-                for l in range(d):
-                    t += W[k, j, l] * D[l, m]
-                T[j, m] = t
-        for i in range(p):
-            for m in range(p):
-                t = 0.0
-                for j in range(d):
-                    t += D[j, i] * T[j, m]
-                M[k, i, m] = t
-    for a in range(p - 1):
-        for b in range(a + 1, p):
-            P = Q = R = 0.0
-            for k in range(K):
-                ia, ib = inv_s[k, a], inv_s[k, b]
-                P += M[k, a, a] * ia + M[k, b, b] * ib
-                Q += M[k, a, a] * ib + M[k, b, b] * ia
-                R += M[k, a, b] * (ia - ib)
-            theta = 0.5 * math.atan2(-R, 0.5 * (Q - P))
-            c, s = math.cos(theta), math.sin(theta)
-            if abs(s) < 1e-15:
-                continue
-            # Columns a and b of D, and rows then columns a and b of every
-            # M_k, turn by G = [[c, -s], [s, c]].
-            for j in range(d):
-                da, db = D[j, a], D[j, b]
-                D[j, a] = c * da + s * db
-                D[j, b] = c * db - s * da
-            for k in range(K):
-                for m in range(p):
-                    ma, mb = M[k, a, m], M[k, b, m]
-                    M[k, a, m] = c * ma + s * mb
-                    M[k, b, m] = c * mb - s * ma
-                for m in range(p):
-                    ma, mb = M[k, m, a], M[k, m, b]
-                    M[k, m, a] = c * ma + s * mb
-                    M[k, m, b] = c * mb - s * ma
-    return D
+    return inner.jacobi_sweep(np.ascontiguousarray(D, dtype=np.float64),
+                              np.ascontiguousarray(W, dtype=np.float64),
+                              np.ascontiguousarray(inv_s, dtype=np.float64))

@@ -1,0 +1,143 @@
+"""Compiled inner loops of the iterative M-steps (``iterative``).
+
+The M-steps without a closed form iterate on arrays of shape (K, d) or
+(K, d, d); a step of their inner loops is a few dozen floating-point
+operations per component, which NumPy's calls, a few microseconds each, took
+a hundred times longer to run than the arithmetic. Each function here is one
+such loop, written out; ``iterative`` keeps the mathematics and the checks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..engine.kernels.compiled import jit
+
+
+@jit()
+def jacobi_sweep(D, W, inv_s):
+    """One sweep of exact pair rotations of D's columns for held eigenvalues (``iterative._jacobi_sweep``)."""
+    K, d, p = W.shape[0], D.shape[0], D.shape[1]
+    # M_k = D^T W_k D, by way of T = W_k D.
+    M = np.empty((K, p, p))
+    T = np.empty((d, p))
+    for k in range(K):
+        for j in range(d):
+            for m in range(p):
+                t = 0.0
+                for l in range(d):
+                    t += W[k, j, l] * D[l, m]
+                T[j, m] = t
+        for i in range(p):
+            for m in range(p):
+                t = 0.0
+                for j in range(d):
+                    t += D[j, i] * T[j, m]
+                M[k, i, m] = t
+    for a in range(p - 1):
+        for b in range(a + 1, p):
+            P = Q = R = 0.0
+            for k in range(K):
+                ia, ib = inv_s[k, a], inv_s[k, b]
+                P += M[k, a, a] * ia + M[k, b, b] * ib
+                Q += M[k, a, a] * ib + M[k, b, b] * ia
+                R += M[k, a, b] * (ia - ib)
+            theta = 0.5 * math.atan2(-R, 0.5 * (Q - P))
+            c, s = math.cos(theta), math.sin(theta)
+            if abs(s) < 1e-15:
+                continue
+            # Columns a and b of D, and rows then columns a and b of every
+            # M_k, turn by G = [[c, -s], [s, c]].
+            for j in range(d):
+                da, db = D[j, a], D[j, b]
+                D[j, a] = c * da + s * db
+                D[j, b] = c * db - s * da
+            for k in range(K):
+                for m in range(p):
+                    ma, mb = M[k, a, m], M[k, b, m]
+                    M[k, a, m] = c * ma + s * mb
+                    M[k, b, m] = c * mb - s * ma
+                for m in range(p):
+                    ma, mb = M[k, m, a], M[k, m, b]
+                    M[k, m, a] = c * ma + s * mb
+                    M[k, m, b] = c * mb - s * ma
+    return D
+
+
+@jit(inline="always")
+def _common_shape(values, active, volume, shape):
+    """``shape = M / |M|^(1/d)``, ``M = sum_k values_k / lambda_k`` (active k); False if M is not positive."""
+    K, d = values.shape
+    log_sum = 0.0
+    for j in range(d):
+        m = 0.0
+        for k in range(K):
+            if active[k]:
+                m += values[k, j] / volume[k]
+        if not (m > 0.0 and m < math.inf):
+            return False
+        shape[j] = m
+        log_sum += math.log(m)
+    scale = math.exp(log_sum / d)
+    for j in range(d):
+        shape[j] /= scale
+    return True
+
+
+@jit(inline="always")
+def _volume_shape_objective(values, nk, active, volume, shape):
+    """``sum_k n_k d log lambda_k + sum_kj values_kj / (lambda_k A_j)`` over the active components."""
+    K, d = values.shape
+    total = 0.0
+    for k in range(K):
+        if active[k]:
+            s = 0.0
+            for j in range(d):
+                s += values[k, j] / (volume[k] * shape[j])
+            total += nk[k] * d * math.log(volume[k]) + s
+    return total
+
+
+@jit()
+def alternate_volumes_and_shape(values, nk, active, volume, tol, max_iter, history):
+    """The alternation of ``iterative.volumes_and_common_shape``, from ``volume`` (updated in place).
+
+    Returns ``(shape, status, n_values)``: status 0 when the objective
+    settled (a change within ``tol`` relative), 1 when ``max_iter`` updates
+    did not settle it, 2 when a shape or volume stopped being positive and
+    finite. The objective's values go into ``history`` while it has room
+    (``n_values`` of them; give an empty array to keep none).
+    """
+    K, d = values.shape
+    shape = np.empty(d)
+    if not _common_shape(values, active, volume, shape):
+        return shape, 2, 0
+    current = _volume_shape_objective(values, nk, active, volume, shape)
+    n_values = 0
+    if history.shape[0] > 0:
+        history[0] = current
+        n_values = 1
+    for _ in range(max_iter):
+        for k in range(K):
+            if active[k]:
+                s = 0.0
+                for j in range(d):
+                    s += values[k, j] / shape[j]
+                v = s / (d * nk[k])
+                if not (v > 0.0 and v < math.inf):
+                    return shape, 2, n_values
+                volume[k] = v
+            else:
+                volume[k] = 1.0
+        if not _common_shape(values, active, volume, shape):
+            return shape, 2, n_values
+        new = _volume_shape_objective(values, nk, active, volume, shape)
+        if n_values < history.shape[0]:
+            history[n_values] = new
+            n_values += 1
+        if abs(current - new) <= tol * (1.0 + abs(new)):
+            return shape, 0, n_values
+        current = new
+    return shape, 1, n_values
