@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..exceptions import ILL_DEFINED, DegenerateCovarianceError
+from . import inner
 from .base import CovarianceModel, empty_components, per_component_denominator
 from .iterative import (
     common_orientation,
@@ -107,11 +108,9 @@ def _m_step_eve(stats, previous=None):
     n = per_component_denominator(stats.nk).sum()
 
     def eigenvalues(B):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            root_det = np.exp(np.log(B).mean(axis=1))
-            volume = root_det[active].sum() / n
-            # An empty component gets the common volume and a round shape.
-            return np.where(active[:, None], volume * B / root_det[:, None], volume)
+        # lambda B_k / |B_k|^(1/d); an empty component gets the common volume
+        # and a round shape (compiled: inner.equal_volume_eigenvalues).
+        return inner.equal_volume_eigenvalues(B, active, n)
 
     def profile(B):
         # At the optimal lambda and A_k the trace term is d n, a constant,

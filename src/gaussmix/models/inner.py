@@ -141,3 +141,69 @@ def alternate_volumes_and_shape(values, nk, active, volume, tol, max_iter, histo
             return shape, 0, n_values
         current = new
     return shape, 1, n_values
+
+
+@jit()
+def rotated_diagonal(D, W):
+    """``B[k] = diag(D^T W_k D)``, shape (K, d)."""
+    K, d, p = W.shape[0], D.shape[0], D.shape[1]
+    B = np.empty((K, p))
+    for k in range(K):
+        for i in range(p):
+            t = 0.0
+            for j in range(d):
+                s = 0.0
+                for l in range(d):
+                    s += W[k, j, l] * D[l, i]
+                t += D[j, i] * s
+            B[k, i] = t
+    return B
+
+
+@jit()
+def rotated_objective(B, s, nk, active):
+    """``sum_k n_k sum_j log s_kj + sum_j B_kj / s_kj`` over the active components.
+
+    ``L`` of ``Sigma_k = D diag(s_k) D^T`` for an orthogonal ``D``, with
+    ``B_k = diag(D^T W_k D)``.
+    """
+    total = 0.0
+    for k in range(B.shape[0]):
+        if active[k]:
+            logs = 0.0
+            trace = 0.0
+            for j in range(B.shape[1]):
+                logs += math.log(s[k, j])
+                trace += B[k, j] / s[k, j]
+            total += nk[k] * logs + trace
+    return total
+
+
+@jit()
+def equal_volume_eigenvalues(B, active, n):
+    """EVE's eigenvalues for ``B_k = diag(D^T W_k D)``: ``lambda B_k / |B_k|^(1/d)``, ``lambda = sum_k |B_k|^(1/d) / n``.
+
+    An empty component gets ``lambda`` in every direction. A zero in ``B``
+    gives a NaN, for the caller's positivity check to refuse.
+    """
+    K, d = B.shape
+    root_det = np.empty(K)
+    volume = 0.0
+    for k in range(K):
+        logs = 0.0
+        for j in range(d):
+            logs += math.log(B[k, j]) if B[k, j] > 0.0 else -math.inf
+        root_det[k] = math.exp(logs / d)
+        if active[k]:
+            volume += root_det[k]
+    volume /= n
+    s = np.empty((K, d))
+    for k in range(K):
+        for j in range(d):
+            if not active[k]:
+                s[k, j] = volume
+            elif root_det[k] > 0.0:
+                s[k, j] = volume * B[k, j] / root_det[k]
+            else:
+                s[k, j] = math.nan
+    return s

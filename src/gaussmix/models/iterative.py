@@ -54,7 +54,9 @@ def converged(old, new, tol=None):
 
 
 def require_positive(values, code):
-    if np.any(values <= 0) or not np.all(np.isfinite(values)):
+    values = np.asarray(values)
+    # min and max, not any/all: two reductions, called in every inner step (NaN fails too).
+    if not (values.min() > 0 and values.max() < np.inf):
         raise DegenerateCovarianceError(
             f"{ILL_DEFINED} Model {code} needs every component to spread in every direction, but a "
             f"component's scatter is singular; use a model with variable volume and "
@@ -171,7 +173,7 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, p
     crept by 1e-5 of the objective per sweep, 10 000 sweeps; once its gains
     stop shrinking (:func:`_creeping`), the profiled sweeps take over.
     """
-    W = stats.scatter
+    W = np.ascontiguousarray(stats.scatter, dtype=np.float64)
     Wa = W[active]
     # The sweeps find a local minimum; the start decides which. A component
     # flat in some direction (few rows, a constant feature) makes the
@@ -191,7 +193,7 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, p
 
     def diagonal_and_eigenvalues(D):
         if last[0] is not D:
-            B = np.einsum("ji,kjl,li->ki", D, W, D)
+            B = inner.rotated_diagonal(D, W)
             s = eigenvalues_given_orientation(B)  # also sets the empty components'
             require_positive(s, code)
             last[:] = D, B, s
@@ -201,15 +203,13 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, p
         return np.einsum("ij,kj,lj->kil", D, diagonal_and_eigenvalues(D)[1], D)
 
     history = []
-    nk = stats.nk[active]
 
     def objective_of(D):
         # L for Sigma_k = D diag(s_k) D^T with D orthogonal, in closed form:
         # log |Sigma_k| = sum_j log s_kj and tr(Sigma_k^-1 W_k) = sum_j B_kj / s_kj
         # (a solve and a determinant per component took half the M-step).
         B, s = diagonal_and_eigenvalues(D)
-        B, s = B[active], s[active]
-        history.append(float(np.sum(nk * np.log(s).sum(axis=1) + (B / s).sum(axis=1))))
+        history.append(inner.rotated_objective(B, s, stats.nk, active))
         return history[-1]
 
     def update(D):
