@@ -154,6 +154,10 @@ def test_pooled_scatter_of_narrow_components_far_apart_is_redone_exactly(row_ker
 def test_vectorised_exp_is_within_two_ulp_of_libm():
     import numba
 
+    from gaussmix.engine.kernels import compiled
+
+    compiled.load()  # our own Numba function below calls one of gaussmix's
+
     @numba.njit
     def vexp(x):
         out = np.empty_like(x)

@@ -8,9 +8,11 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import gaussmix
+from gaussmix import GaussianMixture
 
 HEAVY = ("sklearn", "scipy", "numba", "pandas", "matplotlib", "dask")
 
@@ -35,9 +37,23 @@ def test_help_loads_no_heavy_package():
     assert _modules_after(code) == set()
 
 
-def test_a_command_loads_what_it_needs():
+def test_the_estimator_loads_scikit_learn_but_not_numba():
     # The control: the probe does see a heavy import where there is one.
-    assert "sklearn" in _modules_after("from gaussmix import GaussianMixture")
+    assert _modules_after("from gaussmix import GaussianMixture, select") & {"sklearn", "numba"} == {"sklearn"}
+
+
+def test_numba_loads_at_the_first_compiled_call_and_the_fit_is_the_same():
+    code = (
+        "import numpy as np\nfrom gaussmix import GaussianMixture\n"
+        "X = np.random.default_rng(0).normal(size=(300, 3))\n"
+        "print(repr(float(GaussianMixture(2, random_state=0).fit(X).lower_bound_)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code + "import sys\nprint('numba' in sys.modules)"],
+                          capture_output=True, text=True, check=True)
+    lower_bound, numba_loaded = done.stdout.split()
+    assert numba_loaded == "True"
+    X = np.random.default_rng(0).normal(size=(300, 3))
+    assert float(lower_bound) == GaussianMixture(2, random_state=0).fit(X).lower_bound_
 
 
 @pytest.mark.parametrize("name", [n for n in gaussmix.__all__ if n != "__version__"])

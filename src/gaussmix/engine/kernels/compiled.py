@@ -1,63 +1,141 @@
-"""Numba, imported once and optionally: the decorator every compiled kernel uses.
+"""Numba, optional and loaded on first use: the decorator every compiled kernel uses.
 
 Without Numba (or with ``GAUSSMIX_NO_NUMBA=1``) :data:`AVAILABLE` is false,
 :func:`jit` returns the plain Python function, and EM runs on the NumPy
 kernel (``vectorised``) instead.
+
+With Numba, :func:`jit` defers: importing Numba and llvmlite and setting up
+its compiler took about 0.55 s of ``from gaussmix import GaussianMixture``,
+which a user who only loads a model, or asks the command line for help,
+never needs. A decorated function is a :class:`Deferred` until any of them
+is first called; then :func:`load` imports Numba, makes every one its
+dispatcher, and puts the dispatchers in place of the placeholders in the
+modules that hold them, so that compiled callers find compiled callees
+among their globals when they compile. Code of your own that calls these
+functions from inside a Numba function must call :func:`load` first.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
+import sys
+import threading
 
-try:  # pragma: no branch - an optional accelerator
-    if os.environ.get("GAUSSMIX_NO_NUMBA"):
-        raise ImportError("disabled by GAUSSMIX_NO_NUMBA")
-    import numba as nb
-except ImportError:  # pragma: no cover - exercised where numba is missing
-    nb = None
-
-#: Whether the compiled kernels can be used.
-AVAILABLE = nb is not None
+#: Whether the compiled kernels can be used (Numba installed and not
+#: disabled); decided without importing it.
+AVAILABLE = not os.environ.get("GAUSSMIX_NO_NUMBA") and importlib.util.find_spec("numba") is not None
 
 #: LLVM may fuse multiply-adds, but not reassociate sums: a vectorised sum's
 #: order would follow the alignment of the arrays, and results must not
 #: change from call to call. Nor may it assume away inf or NaN.
 FASTMATH = {"contract"}
 
+_deferred = []  # every Deferred, in the order defined
+_hooks = []  # run once Numba is loaded, before anything compiles
+_lock = threading.Lock()
+_loaded = False
+
+
+class Deferred:
+    """A function for Numba, made into its dispatcher by :func:`load` (on its first call).
+
+    ``make`` builds the compiled object from the imported ``numba`` module
+    (by default ``numba.njit(**options)(func)``).
+    """
+
+    def __init__(self, func, options=None, make=None):
+        functools.update_wrapper(self, func)
+        self.py_func, self.options, self.make, self.dispatcher = func, options, make, None
+        _deferred.append(self)
+
+    def __call__(self, *args, **kwargs):
+        load()
+        return self.dispatcher(*args, **kwargs)
+
 
 def jit(cache=True, **kw):
-    """``numba.njit`` with the project's settings (cached, GIL released)."""
+    """``numba.njit`` with the project's settings (cached, GIL released), deferred to first use."""
 
     def wrap(f):
-        if nb is None:
+        if not AVAILABLE:
             return f
-        return nb.njit(cache=cache, nogil=True, error_model="numpy", fastmath=FASTMATH, **kw)(f)
+        options = dict(cache=cache, nogil=True, error_model="numpy", fastmath=FASTMATH, **kw)
+        if _loaded:  # a module imported after the first compiled call
+            import numba
+
+            return numba.njit(**options)(f)
+        return Deferred(f, options)
 
     return wrap
 
 
-if nb is not None:
-    from llvmlite import ir as _ir
-    from numba.extending import intrinsic as _intrinsic
+def on_load(hook):
+    """Run ``hook()`` once Numba is loaded (at once if it is): for globals that need Numba to be made."""
+    if _loaded:
+        hook()
+    else:
+        _hooks.append(hook)
+    return hook
 
-    @_intrinsic
+
+def load():
+    """Import Numba and put every deferred function's dispatcher in place; idempotent, thread-safe."""
+    global _loaded
+    if _loaded:
+        return
+    with _lock:
+        if _loaded:
+            return
+        import numba
+
+        for d in _deferred:
+            d.dispatcher = d.make(numba) if d.make is not None else numba.njit(**d.options)(d.py_func)
+        for hook in _hooks:
+            hook()
+        # A compiled function looks up the functions it calls among its
+        # module's globals when it compiles (on its first call, after this):
+        # they must be dispatchers there, also where a module imported one
+        # by name from another.
+        for module in list(sys.modules.values()):
+            name = getattr(module, "__name__", None) or ""
+            if name != "gaussmix" and not name.startswith("gaussmix."):
+                continue
+            for attribute, value in list(vars(module).items()):
+                if isinstance(value, Deferred):
+                    setattr(module, attribute, value.dispatcher)
+        _loaded = True
+
+
+def _make_float64_from_bits(numba):
+    from llvmlite import ir
+    from numba.extending import intrinsic
+
+    @intrinsic
     def float64_from_bits(typingctx, bits):
         """The float64 whose bits are the int64 ``bits`` (a register move; vectorisable).
 
         NumPy's ``view`` does this for arrays; a scalar inside a fused loop
         needs it too, so that ``p * 2**n`` is formed where ``p`` is.
         """
-        if bits != nb.types.int64:
+        if bits != numba.types.int64:
             return None
 
         def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], _ir.DoubleType())
+            return builder.bitcast(args[0], ir.DoubleType())
 
-        return nb.types.float64(nb.types.int64), codegen
-else:
+        return numba.types.float64(numba.types.int64), codegen
 
-    def float64_from_bits(bits):
-        """The float64 whose bits are the int64 ``bits``."""
-        import numpy as np
+    return float64_from_bits
 
-        return np.int64(bits).view(np.float64)
+
+def _float64_from_bits(bits):
+    """The float64 whose bits are the int64 ``bits``."""
+    import numpy as np
+
+    return np.int64(bits).view(np.float64)
+
+
+#: An intrinsic for compiled code (made when Numba loads); plain Python without Numba.
+float64_from_bits = Deferred(_float64_from_bits, make=_make_float64_from_bits) if AVAILABLE else _float64_from_bits

@@ -44,7 +44,7 @@ import ctypes
 import numpy as np
 
 from .blas import CompiledBlasKernel
-from .compiled import AVAILABLE, jit
+from .compiled import jit, on_load
 from .vectorised import finish_statistics
 
 
@@ -60,7 +60,13 @@ def _fortran_blas(name):
     return ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 11))(address)
 
 
-if AVAILABLE:
+_DTRMM = _STRMM = None
+
+
+@on_load
+def _blas_addresses():
+    """SciPy's TRMM routines, read when Numba loads (it finds their addresses)."""
+    global _DTRMM, _STRMM
     _DTRMM, _STRMM = _fortran_blas("dtrmm"), _fortran_blas("strmm")
 
 
