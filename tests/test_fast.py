@@ -392,6 +392,37 @@ def test_single_threaded_blas_limits_every_blas_and_restores_it():
         assert blas_threads() == before
 
 
+def test_a_main_thread_fit_restores_the_users_blas_setting_not_a_workers_passing_one():
+    """The race behind a rare failure of the test below, made certain: a fit in a
+    worker thread runs scikit-learn's KMeans, which holds BLAS at one thread;
+    a main-thread fit that begins then, and ends after KMeans restored the
+    user's setting, must not put back the one thread it found."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    if not before or max(before) < 2:
+        pytest.skip("BLAS runs on one thread here already")
+    holding, release = threading.Event(), threading.Event()
+
+    def worker():
+        with threads.single_threaded_blas():  # gaussmix work in a worker thread...
+            with threadpool_limits(1, user_api="blas"):  # ...whose KMeans holds BLAS at one thread
+                holding.set()
+                release.wait(30)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert holding.wait(30)
+    assert blas_threads() == [1] * len(before)  # the worker's hold is real
+    with threads.single_threaded_blas():  # a main-thread fit begins meanwhile
+        release.set()
+        thread.join()  # KMeans ends, restoring the user's setting
+    assert blas_threads() == before
+
+
 def test_fits_in_two_threads_at_once_leave_blas_as_it_was():
     """A fit in the main thread and one in a worker thread, together, 12 times:
     BLAS's thread count is the user's afterwards every time (it was left at 1

@@ -53,6 +53,11 @@ def _get_pool(size):
 
 _limit_depth = 0
 _saved_limits = []
+#: gaussmix work (fits, scoring) in progress in any thread, and the BLAS
+#: thread counts as they were when the first of it began.
+_running = 0
+_user_limits = []
+_work_lock = threading.Lock()
 
 
 def single_threaded_blas():
@@ -66,17 +71,41 @@ def single_threaded_blas():
     restored once, at the end. Elsewhere BLAS keeps its setting, so a fit run
     in a worker thread may use BLAS's threads, whose sums can differ from
     the main thread's in the last digits.
+
+    What is restored is the setting found when the first gaussmix work in
+    any thread began, not the one found when the main thread's began: a fit
+    in a worker thread runs scikit-learn's KMeans, which holds BLAS at one
+    thread meanwhile, and a main-thread fit that started then would have
+    saved that one thread as the user's setting and left it (a test caught
+    this once in a few hundred runs).
     """
-    if threading.current_thread() is not threading.main_thread():
-        return contextlib.nullcontext()
-    return _one_blas_thread()
+    return _work(threading.current_thread() is threading.main_thread())
 
 
 @contextlib.contextmanager
-def _one_blas_thread():
+def _work(main):
+    global _running, _user_limits
+    with _work_lock:
+        if _running == 0:
+            _user_limits = [(lib, lib.num_threads) for lib in _blas_libraries()]
+        _running += 1
+        saved = _user_limits
+    try:
+        if main:
+            with _one_blas_thread(saved):
+                yield
+        else:
+            yield
+    finally:
+        with _work_lock:
+            _running -= 1
+
+
+@contextlib.contextmanager
+def _one_blas_thread(saved):
     global _limit_depth, _saved_limits
     if _limit_depth == 0:
-        _saved_limits = [(lib, lib.num_threads) for lib in _blas_libraries()]
+        _saved_limits = saved
         for lib, _ in _saved_limits:
             lib.set_num_threads(1)
     _limit_depth += 1
