@@ -77,7 +77,8 @@ def single_threaded_blas():
     in a worker thread runs scikit-learn's KMeans, which holds BLAS at one
     thread meanwhile, and a main-thread fit that started then would have
     saved that one thread as the user's setting and left it (a test caught
-    this once in a few hundred runs).
+    this once in a few hundred runs). So a setting the user changes while
+    gaussmix work runs in another thread is not the one restored.
     """
     return _work(threading.current_thread() is threading.main_thread())
 
