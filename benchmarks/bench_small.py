@@ -47,15 +47,6 @@ SETS = ("iris", "diabetes", "faithful", "thyroid", "wreath", "wine")
 TYPES = ("full", "tied", "diag", "spherical")
 
 
-def median_seconds(func, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def read_mclust():
     path = HERE / "small" / "mclust.csv"
     if not path.exists():
@@ -77,8 +68,8 @@ def select_part(names, repeats, mclust):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             best = select(X, n_jobs=1).best_  # warm-up (compiled code), and the choice
-            one = median_seconds(lambda: select(X, n_jobs=1), repeats)
-            many = median_seconds(lambda: select(X, n_jobs=-1), repeats)
+            one = bench_em.median_time(lambda: select(X, n_jobs=1), repeats)
+            many = bench_em.median_time(lambda: select(X, n_jobs=-1), repeats)
         r = mclust[name]
         row = {"data": name, "shape": f"{X.shape[0]} x {X.shape[1]}", "mclust": float(r["seconds"]),
                "one": one, "many": many, "ours": f"{best.covariance_type},{best.n_components}",
@@ -134,9 +125,9 @@ def fit_part(repeats):
                 ours = lambda: GaussianMixture(**kw, **init).fit(X)  # noqa: E731
                 theirs = lambda: SkGM(**kw, **init).fit(X)  # noqa: E731
                 a, b = ours(), theirs()
-                em_ours, em_theirs = median_seconds(ours, repeats), median_seconds(theirs, repeats)
-                full_ours = median_seconds(lambda: GaussianMixture(**kw).fit(X), repeats)
-                full_theirs = median_seconds(lambda: SkGM(**kw).fit(X), repeats)
+                em_ours, em_theirs = bench_em.median_time(ours, repeats), bench_em.median_time(theirs, repeats)
+                full_ours = bench_em.median_time(lambda: GaussianMixture(**kw).fit(X), repeats)
+                full_theirs = bench_em.median_time(lambda: SkGM(**kw).fit(X), repeats)
                 rows.append({"type": covariance_type, "K": K, "iters": (a.n_iter_, b.n_iter_),
                              "em": (em_ours, em_theirs), "fit": (full_ours, full_theirs)})
     for covariance_type in TYPES:

@@ -76,11 +76,13 @@ class Holes:
         Rows each holding at least one NaN.
     inputs : estep.EStepInputs
         The E-step's float64 host inputs (means, precision factors, log-normalisers).
+    mask : ndarray of bool of shape (n_rows, n_features), optional
+        ``np.isnan(X)``, where the caller has it already.
     """
 
-    def __init__(self, X, inputs):
+    def __init__(self, X, inputs, mask=None):
         self.X = np.ascontiguousarray(X, dtype=np.float64)
-        mask = np.isnan(self.X)
+        mask = np.isnan(self.X) if mask is None else mask
         self.means = np.ascontiguousarray(inputs.means, dtype=np.float64)
         K, d = self.means.shape
         prec_chol = np.asarray(inputs.prec_chol, dtype=np.float64)
@@ -156,12 +158,13 @@ INVERSE_BYTES = 4 * 2**20
 def _groups(X, rows, host):
     """The chunk's incomplete rows in groups whose pattern inverses fit :data:`INVERSE_BYTES`."""
     incomplete_rows = np.flatnonzero(rows)
-    holes_per_row = np.isnan(X[incomplete_rows]).sum(axis=1)
+    mask = np.isnan(X[incomplete_rows])
     # Every row may have a pattern of its own: bound by K r^2 per row.
-    cost = np.cumsum(8.0 * host.n_components * holes_per_row.astype(np.float64) ** 2)
-    cuts = np.searchsorted(cost, np.arange(INVERSE_BYTES, cost[-1], INVERSE_BYTES), side="right")
-    for group in np.split(incomplete_rows, np.unique(cuts[(cuts > 0) & (cuts < cost.size)])):
-        yield group, Holes(X[group], host)
+    cost = np.cumsum(8.0 * host.n_components * mask.sum(axis=1).astype(np.float64) ** 2)
+    cuts = np.unique(np.searchsorted(cost, np.arange(INVERSE_BYTES, cost[-1], INVERSE_BYTES), side="right"))
+    for part in np.split(np.arange(incomplete_rows.size), cuts[(cuts > 0) & (cuts < cost.size)]):
+        group = incomplete_rows[part]
+        yield group, Holes(X[group], host, mask[part])
 
 
 def _complete_rows(X, rows):

@@ -52,7 +52,6 @@ def _get_pool(size):
 
 
 _limit_depth = 0
-_saved_limits = []
 #: gaussmix work (fits, scoring) in progress in any thread, and the BLAS
 #: thread counts as they were when the first of it began.
 _running = 0
@@ -104,20 +103,20 @@ def _work(main):
 
 @contextlib.contextmanager
 def _one_blas_thread(saved):
-    global _limit_depth, _saved_limits
-    if _limit_depth == 0:
-        _saved_limits = saved
-        for lib, _ in _saved_limits:
+    """BLAS on one thread; the outermost context puts ``saved`` back (``(controller, threads)`` pairs)."""
+    global _limit_depth
+    outermost = _limit_depth == 0
+    if outermost:
+        for lib, _ in saved:
             lib.set_num_threads(1)
     _limit_depth += 1
     try:
         yield
     finally:
         _limit_depth -= 1
-        if _limit_depth == 0:
-            for lib, count in _saved_limits:
+        if outermost:
+            for lib, count in saved:
                 lib.set_num_threads(count)
-            _saved_limits = []
 
 
 _blas = (None, -1)  # (threadpoolctl's BLAS controllers, len(sys.modules) when found)

@@ -56,7 +56,7 @@ def converged(old, new, tol=None):
 def require_positive(values, code):
     values = np.asarray(values)
     # min and max, not any/all: two reductions, called in every inner step (NaN fails too).
-    if not (values.min() > 0 and values.max() < np.inf):
+    if values.size and not (values.min() > 0 and values.max() < np.inf):
         raise DegenerateCovarianceError(
             f"{ILL_DEFINED} Model {code} needs every component to spread in every direction, but a "
             f"component's scatter is singular; use a model with variable volume and "
