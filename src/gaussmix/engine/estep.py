@@ -76,6 +76,10 @@ class EStepInputs:
         Whether NaN in a row means a missing value, to be marginalised
         (``engine.missing``); the updater must then be one whose ``l_k`` is
         ``log pi_k + log N(x | mu_k, Sigma_k)`` (maximum likelihood, MAP).
+    cannot_marginalize : str or None
+        Why these inputs cannot marginalise a missing value (a component
+        that is not a Gaussian, such as a uniform noise component), said as
+        a ``ValueError`` when a row holding NaN reaches them; None if they can.
     """
 
     means: Any
@@ -84,6 +88,7 @@ class EStepInputs:
     structure: str
     centre: Any
     missing: bool = False
+    cannot_marginalize: str | None = None
 
     @property
     def n_components(self):

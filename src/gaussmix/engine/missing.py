@@ -157,6 +157,8 @@ INVERSE_BYTES = 4 * 2**20
 
 def _groups(X, rows, host):
     """The chunk's incomplete rows in groups whose pattern inverses fit :data:`INVERSE_BYTES`."""
+    if host.cannot_marginalize is not None:
+        raise ValueError(host.cannot_marginalize)
     incomplete_rows = np.flatnonzero(rows)
     mask = np.isnan(X[incomplete_rows])
     # Every row may have a pattern of its own: bound by K r^2 per row.

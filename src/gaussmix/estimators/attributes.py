@@ -115,16 +115,30 @@ class FittedGaussiansMixin:
             if not np.all(np.isfinite(arrays[name])):
                 raise ValueError(f"{name} holds NaN or infinity")
         weights = arrays["weights_"]
-        if np.any(weights < 0) or abs(weights.sum() - 1.0) > 1e-6:
-            raise ValueError("weights_ are not mixing weights (non-negative, summing to 1)")
+        noise = self._noise_weight_in(arrays)
+        if np.any(weights < 0) or abs(weights.sum() + noise - 1.0) > 1e-6:
+            raise ValueError("weights_ are not mixing weights (non-negative, summing to 1"
+                             + (" with the noise's)" if noise else ")"))
         cov = arrays["covariances_"] if sklearn_layout else struct.from_full(arrays["covariances_"])
         if struct.matrix and not np.allclose(cov, np.swapaxes(cov, -1, -2), rtol=1e-8,
                                              atol=1e-12 * np.abs(cov).max()):
             raise ValueError("covariances_ are not symmetric")
-        state = MixtureParams(weights, arrays["means_"], cov, struct.prec_chol_from_cov(cov), model.structure)
+        state = MixtureParams(weights, arrays["means_"], cov, struct.prec_chol_from_cov(cov), model.structure,
+                              noise_weight=noise)
         derived = self._public_arrays(state)
         for name in ("precisions_", "precisions_cholesky_"):
             scale = np.abs(derived[name]).max()
             if not np.allclose(arrays[name], derived[name], rtol=1e-6, atol=1e-9 * scale):
                 raise ValueError(f"{name} is not what covariances_ give")
         return state
+
+    def _noise_weight_in(self, arrays):
+        """The noise weight a file holds: 0 without a noise component; checked against ``noise_init``."""
+        held = arrays.get("noise_weight")
+        if (held is not None) != bool(getattr(self, "has_noise", False)):
+            raise ValueError("its noise weight and its noise_init disagree on whether there is noise")
+        if held is None:
+            return 0.0
+        if held.shape != (1,) or not 0.0 <= float(held[0]) < 1.0:
+            raise ValueError(f"noise_weight is {held!r}, not one number in [0, 1)")
+        return float(held[0])

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 from sklearn.utils._param_validation import StrOptions
 
-from .. import starts
-from ..init import start_rows
 from ..conjugate import ConjugatePrior
 from ..validation import NAN_POLICIES
 from ..models import available_models, get_model, sklearn_names
-from ..structures import STRUCTURES
-from ..updaters import MaximumLikelihood, MixtureParams
+from ..updaters import MaximumLikelihood
 from .attributes import FittedGaussiansMixin
 from .base import BaseMixture
 from .conjugate import ConjugatePriorMixin
 from .impute import ImputeMixin
+from .noise import NoiseMixin
+from .starting import GivenStartMixin
 from .stepwise import StepwiseMixin
 
-class GaussianMixture(ImputeMixin, ConjugatePriorMixin, StepwiseMixin, FittedGaussiansMixin, BaseMixture):
+
+class GaussianMixture(NoiseMixin, GivenStartMixin, ImputeMixin, ConjugatePriorMixin, StepwiseMixin,
+                      FittedGaussiansMixin, BaseMixture):
     r"""Gaussian mixture model fitted by Expectation-Maximisation.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the
@@ -143,6 +144,17 @@ class GaussianMixture(ImputeMixin, ConjugatePriorMixin, StepwiseMixin, FittedGau
         ``docs/missing-values.md``). ``"omit"``: rows holding a NaN are
         dropped from ``fit`` and the criteria, and refused by the per-row
         methods. ``"raise"``: NaN is an error. Infinity always is.
+    noise_init : None, "knn" or array-like of bool of shape (n_samples,), default=None
+        A uniform noise component for outliers (Banfield & Raftery, 1993;
+        mclust's ``initialization = list(noise = ...)``): the rows first
+        deemed noise, or ``"knn"`` for Byers & Raftery's nearest-neighbour
+        rule (prabclus's ``NNclean`` with k = 5, on X as given). The
+        Gaussians start from ``init_params`` (or ``resp_init``) on the other
+        rows; then EM updates every weight, the noise's included. None: no
+        noise component. Needs X in memory, without NaN, and batch EM.
+    noise_density : float, default=None
+        The noise's constant density; None is mclust's ``1 / hypvol(X)``
+        (``gaussmix.outliers.hypervolume``), from the training rows.
 
     Attributes
     ----------
@@ -170,6 +182,10 @@ class GaussianMixture(ImputeMixin, ConjugatePriorMixin, StepwiseMixin, FittedGau
         fall slightly (see ``updaters.ml``). With ``learning_method="online"``,
         one value per pass, each batch scored under the parameters entering
         its step.
+    noise_weight_ : float
+        With a noise component: its weight; ``weights_`` and it sum to 1.
+    noise_density_ : float
+        With a noise component: the density it was fitted with.
     n_steps_ : int
         Steps of stepwise EM taken (after :meth:`partial_fit`).
     prior_ : conjugate.ResolvedPrior
@@ -208,6 +224,7 @@ class GaussianMixture(ImputeMixin, ConjugatePriorMixin, StepwiseMixin, FittedGau
         "resp_init": ["array-like", None],
         "prior": [None, StrOptions({"default"}), ConjugatePrior],
         "nan_policy": [StrOptions(set(NAN_POLICIES))],
+        **NoiseMixin.noise_constraints,
     }
 
     def __init__(
@@ -236,6 +253,8 @@ class GaussianMixture(ImputeMixin, ConjugatePriorMixin, StepwiseMixin, FittedGau
         learning_offset=10.0,
         prior=None,
         nan_policy="marginalize",
+        noise_init=None,
+        noise_density=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -260,60 +279,11 @@ class GaussianMixture(ImputeMixin, ConjugatePriorMixin, StepwiseMixin, FittedGau
         self.learning_offset = learning_offset
         self.prior = prior
         self.nan_policy = nan_policy
+        self.noise_init = noise_init
+        self.noise_density = noise_density
 
     # ------------------------------------------------------------ the hooks
     def _make_updater(self):
         model, _ = get_model(self.covariance_type)
-        if self.prior is None:
-            return MaximumLikelihood(model, self.reg_covar)
-        return self._map_updater(model)
-
-    def _prepare_start(self, source):
-        """The checked ``*_init`` arguments; ``resp_init`` only for ``fit`` (``source`` given).
-
-        With a prior, ``fit`` also fills its slots from the data (one pass
-        over a stream) into ``prior_``.
-        """
-        model, sklearn_layout = get_model(self.covariance_type)
-        if source is not None:
-            self._resolve_prior(model, source)
-        n_features = self.n_features_in_
-        K = self.n_components
-        start = {
-            "weights": None if self.weights_init is None else starts.check_weights_init(self.weights_init, K),
-            "means": None if self.means_init is None else starts.check_means_init(self.means_init, K, n_features),
-            "covariances": None if self.precisions_init is None else starts.check_precisions_init(
-                self.precisions_init, model, sklearn_layout, K, n_features),
-            "resp": None,
-        }
-        if source is not None and self.resp_init is not None:
-            if not source.in_memory:
-                raise ValueError(
-                    "resp_init needs X as an array in memory (one row of responsibilities "
-                    "per row of X); for streamed or Dask data use means_init, or init_params."
-                )
-            start["resp"] = starts.check_resp_init(self.resp_init, source.n_samples, K)
-        return start
-
-    def _start_reads_data(self, start):
-        return any(start[name] is None for name in ("weights", "means", "covariances"))
-
-    def _initial_state(self, X, sample_weight, start, updater, random_state):
-        """Starting parameters: an M-step from the initial responsibilities
-        on the start's rows, then whatever the user fixed with ``*_init``."""
-        model, _ = get_model(self.covariance_type)
-        if self._start_reads_data(start):
-            if start["resp"] is not None:
-                X, sample_weight, rows = start_rows(X, sample_weight, self.n_components,
-                                                    self._estimates_covariances())
-                resp = start["resp"] if rows is None else start["resp"][rows]
-                first = self._state_from_resp(X, sample_weight, resp.__getitem__, updater)
-            else:
-                first = super()._initial_state(X, sample_weight, start, updater, random_state)
-            w = first.weights if start["weights"] is None else start["weights"]
-            mu = first.means if start["means"] is None else start["means"]
-            cov = first.covariances if start["covariances"] is None else start["covariances"]
-        else:
-            w, mu, cov = start["weights"], start["means"], start["covariances"]
-        struct = STRUCTURES[model.structure]
-        return MixtureParams(w, mu, cov, struct.prec_chol_from_cov(cov), model.structure)
+        gaussians = MaximumLikelihood(model, self.reg_covar) if self.prior is None else self._map_updater(model)
+        return self._with_noise(gaussians)

@@ -40,10 +40,12 @@ class ScoringMixin:
         check_is_fitted(self)
         result = ROW_RESULTS[kind]
         source = data.scoring_source(self, X, fused=result.fused, per_row=True)
-        args = (result, result.n_columns(self.n_components), result.dtype(source.dtype))
+        inputs = self._estep_inputs()
+        # One column per component of the E-step: a noise component is one more.
+        args = (result, result.n_columns(inputs.n_components), result.dtype(source.dtype))
         with single_threaded_blas():
             try:
-                return source.map_rows(self._estep_inputs(), *args)
+                return source.map_rows(inputs, *args)
             except NonFiniteRows:
                 # Only in-memory arrays reach here unchecked (data.scoring_source):
                 # the check of the whole array names the rows, or finds only

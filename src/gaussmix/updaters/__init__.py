@@ -3,5 +3,6 @@
 from .base import MixtureParams, Update, Updater
 from .map import MaximumAPosteriori
 from .ml import MaximumLikelihood
+from .noise import NoiseComponent
 
-__all__ = ["MixtureParams", "Update", "Updater", "MaximumLikelihood", "MaximumAPosteriori"]
+__all__ = ["MixtureParams", "Update", "Updater", "MaximumLikelihood", "MaximumAPosteriori", "NoiseComponent"]

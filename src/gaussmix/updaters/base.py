@@ -31,6 +31,9 @@ class MixtureParams:
         Upper-triangular factors ``U_k`` with ``Sigma_k^{-1} = U_k U_k^T``,
         same layout.
     structure : str
+    noise_weight : float
+        The weight of a uniform noise component (``updaters.noise``); then
+        ``weights`` sum to ``1 - noise_weight``. 0 without one.
     """
 
     weights: np.ndarray
@@ -38,6 +41,7 @@ class MixtureParams:
     covariances: np.ndarray | None
     precisions_cholesky: np.ndarray
     structure: str
+    noise_weight: float = 0.0
 
 
 class Update:

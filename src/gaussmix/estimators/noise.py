@@ -1,0 +1,181 @@
+"""A uniform noise component for ``GaussianMixture``: ``noise_init`` and ``noise_density``.
+
+The mathematics is the updater's (``updaters.noise``); here is what the
+estimator adds: the rows first deemed noise, the noise density (mclust's
+``1 / hypvol(X)`` by default), a start on the other rows, the published
+``noise_weight_`` and ``noise_density_``, labels of -1 for noise rows, the
+two parameters the criteria count, and the noise in model files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from numbers import Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .. import outliers
+from ..init import initial_resp
+from ..io.models import ModelFileError
+from ..updaters import NoiseComponent
+from ..updaters.noise import NOT_WITH_MISSING
+
+#: ``noise_init`` names a rule for a first guess of the noise.
+NOISE_RULES = {"knn": outliers.nearest_neighbour_noise}
+
+
+class NoiseMixin:
+    """A uniform noise component beside the Gaussians of a ``BaseMixture``."""
+
+    noise_constraints: dict = {
+        "noise_init": ["array-like", StrOptions(set(NOISE_RULES)), None],
+        "noise_density": [Interval(Real, 0.0, None, closed="neither"), None],
+    }
+
+    @property
+    def has_noise(self):
+        """Whether the model has a noise component (``noise_init`` is set)."""
+        return self.noise_init is not None
+
+    def _check_noise_parameters(self):
+        if self.noise_init is None and self.noise_density is not None:
+            raise ValueError(
+                "noise_density is set but noise_init is None: a noise component needs a first "
+                "guess of the noise rows; give noise_init (a boolean array, or 'knn')."
+            )
+
+    def _with_noise(self, updater):
+        """``updater``, wrapped in the noise component when there is one."""
+        if not self.has_noise:
+            return updater
+        return NoiseComponent(updater, math.log(self.noise_density_))
+
+    def _noise_rows(self, source):
+        """The boolean mask of rows first deemed noise; sets ``noise_density_``."""
+        self._check_noise_parameters()
+        if not self.has_noise:
+            return None
+        if self.learning_method != "batch":
+            raise ValueError(self._stepwise_refusal())
+        if source is None or not source.in_memory:
+            raise ValueError(
+                "a noise component needs X as an array in memory (noise_init names rows of X, "
+                "and its density is the rows' volume); for streamed data fit a sample of rows."
+            )
+        if source.has_nan:
+            raise ValueError(NOT_WITH_MISSING)
+        X, n = source.X, source.n_samples
+        if isinstance(self.noise_init, str):
+            noise = NOISE_RULES[self.noise_init](X)
+        else:
+            noise = np.asarray(self.noise_init)
+            if noise.shape != (n,) or noise.dtype.kind not in "bi" or not np.isin(noise, (0, 1)).all():
+                raise ValueError(
+                    f"noise_init must be a boolean array with one value per row of X ({n}), "
+                    f"True where a row is first deemed noise, or 'knn'; got an array of shape "
+                    f"{noise.shape} and dtype {noise.dtype}."
+                )
+            noise = noise.astype(bool)
+        signal = np.count_nonzero(~noise if source.sample_weight is None else ~noise & (source.sample_weight > 0))
+        if signal < self.n_components:
+            raise ValueError(
+                f"noise_init leaves {signal} row(s) of positive weight outside the noise, fewer "
+                f"than n_components={self.n_components}; deem fewer rows noise."
+            )
+        density = self.noise_density
+        self.noise_density_ = float(1.0 / outliers.hypervolume(X) if density is None else density)
+        return noise
+
+    def _noise_start(self, X, sample_weight, start, updater, random_state):
+        """The starting state with noise: ``init_params`` (or ``resp_init``) on the other rows.
+
+        As mclust starts: the Gaussians' responsibilities come from the rows
+        outside the noise alone (its hierarchical tree is grown on them), the
+        rows of ``noise`` are noise, and one M-step of every component, the
+        noise's included, follows.
+        """
+        noise = start["noise"]
+        if X.shape[0] != noise.shape[0]:
+            raise ValueError(
+                "a noise component starts from every row of X: leave init_sample_size='auto'."
+            )
+        signal = ~noise
+        if start["resp"] is not None:
+            gaussian = start["resp"][signal]
+        else:
+            w = None if sample_weight is None else sample_weight[signal]
+            rows = int(np.count_nonzero(signal))
+            gaussian = initial_resp(X[signal], w, self.n_components, self.init_params, random_state)(slice(0, rows))
+        resp = np.zeros((X.shape[0], self.n_components + 1))
+        resp[signal, :-1] = gaussian
+        resp[noise, -1] = 1.0
+        return self._state_from_resp(X, sample_weight, resp.__getitem__, updater)
+
+    def _noise_weight_of_rows(self, noise, sample_weight):
+        """The weight of the rows first deemed noise, as a fraction of all."""
+        if sample_weight is None:
+            return float(np.mean(noise))
+        return float(sample_weight[noise].sum() / sample_weight.sum())
+
+    def _stepwise_refusal(self):
+        """Why stepwise EM cannot fit this model: a noise component needs batch EM."""
+        if not self.has_noise:
+            return super()._stepwise_refusal()
+        return ("a noise component is fitted by batch EM from a start on the whole data "
+                "(noise_init names its rows), not by partial_fit or learning_method='online'.")
+
+    # ------------------------------------------------------------ fitted
+    def _set_state(self, params, dtype=np.float64):
+        """Publish ``params`` as the fitted attributes, ``noise_weight_`` (a float) with them."""
+        super()._set_state(params, dtype)
+        if self.has_noise:
+            self.noise_weight_ = float(params.noise_weight)
+
+    def _state(self):
+        """The fitted parameters, with the published ``noise_weight_``."""
+        state = super()._state()
+        return replace(state, noise_weight=float(self.noise_weight_)) if self.has_noise else state
+
+    def predict(self, X):
+        """The most probable component of each row; -1 for rows most probably noise.
+
+        X may be streamed, as in :meth:`score_samples`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        labels = super().predict(X)
+        if not self.has_noise:
+            return labels
+        return np.where(labels == self.n_components, -1, labels)
+
+    def n_parameters(self):
+        """Free parameters, as mclust counts them; a noise component adds its weight and density."""
+        return super().n_parameters() + (2 if self.has_noise else 0)
+
+    # ------------------------------------------------------------ files
+    def _file_arrays(self):
+        arrays = super()._file_arrays()
+        if self.has_noise:
+            arrays["noise_weight"] = np.array([self._state().noise_weight])
+        return arrays
+
+    def _extra_meta(self):
+        meta = super()._extra_meta()
+        if self.has_noise:
+            meta["noise_density_"] = self.noise_density_
+        return meta
+
+    def _restore_extra(self, meta, path):
+        super()._restore_extra(meta, path)
+        if not self.has_noise:
+            return
+        density = meta.get("noise_density_")
+        if not (isinstance(density, Real) and not isinstance(density, bool)
+                and math.isfinite(density) and density > 0):
+            raise ModelFileError(f"{path}: its noise density is {density!r}, not a positive number; "
+                                 f"the file is damaged or was altered.")
+        self.noise_density_ = float(density)
