@@ -26,6 +26,26 @@ from ..updaters.noise import NOT_WITH_MISSING
 NOISE_RULES = {"knn": outliers.nearest_neighbour_noise}
 
 
+def noise_rows(noise_init, X):
+    """The mask of rows first deemed noise: ``noise_init`` checked, or its rule run on X."""
+    if isinstance(noise_init, str):
+        return NOISE_RULES[noise_init](X)
+    noise = np.asarray(noise_init)
+    n = X.shape[0]
+    if noise.shape != (n,) or noise.dtype.kind not in "bi" or not np.isin(noise, (0, 1)).all():
+        raise ValueError(
+            f"noise_init must be a boolean array with one value per row of X ({n}), True where "
+            f"a row is first deemed noise, or 'knn'; got an array of shape {noise.shape} and "
+            f"dtype {noise.dtype}."
+        )
+    return noise.astype(bool)
+
+
+def noise_density(X, density=None):
+    """``density``, or mclust's default ``1 / hypvol(X)``."""
+    return float(1.0 / outliers.hypervolume(X) if density is None else density)
+
+
 class NoiseMixin:
     """A uniform noise component beside the Gaussians of a ``BaseMixture``."""
 
@@ -66,26 +86,15 @@ class NoiseMixin:
             )
         if source.has_nan:
             raise ValueError(NOT_WITH_MISSING)
-        X, n = source.X, source.n_samples
-        if isinstance(self.noise_init, str):
-            noise = NOISE_RULES[self.noise_init](X)
-        else:
-            noise = np.asarray(self.noise_init)
-            if noise.shape != (n,) or noise.dtype.kind not in "bi" or not np.isin(noise, (0, 1)).all():
-                raise ValueError(
-                    f"noise_init must be a boolean array with one value per row of X ({n}), "
-                    f"True where a row is first deemed noise, or 'knn'; got an array of shape "
-                    f"{noise.shape} and dtype {noise.dtype}."
-                )
-            noise = noise.astype(bool)
-        signal = np.count_nonzero(~noise if source.sample_weight is None else ~noise & (source.sample_weight > 0))
+        noise = noise_rows(self.noise_init, source.X)
+        w = source.sample_weight
+        signal = np.count_nonzero(~noise if w is None else ~noise & (w > 0))
         if signal < self.n_components:
             raise ValueError(
                 f"noise_init leaves {signal} row(s) of positive weight outside the noise, fewer "
                 f"than n_components={self.n_components}; deem fewer rows noise."
             )
-        density = self.noise_density
-        self.noise_density_ = float(1.0 / outliers.hypervolume(X) if density is None else density)
+        self.noise_density_ = noise_density(source.X, self.noise_density)
         return noise
 
     def _noise_start(self, X, sample_weight, start, updater, random_state):
@@ -125,6 +134,10 @@ class NoiseMixin:
             return super()._stepwise_refusal()
         return ("a noise component is fitted by batch EM from a start on the whole data "
                 "(noise_init names its rows), not by partial_fit or learning_method='online'.")
+
+    def _continuation(self, best):
+        """Nothing for ``partial_fit`` to continue: a noise component is fitted in batch only."""
+        return None if self.has_noise else super()._continuation(best)
 
     # ------------------------------------------------------------ fitted
     def _set_state(self, params, dtype=np.float64):

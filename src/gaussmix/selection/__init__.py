@@ -23,6 +23,9 @@ from .. import validation as val
 from ..backends.dask import is_dask_collection
 from ..conjugate import as_prior
 from ..estimators import GaussianMixture
+from ..estimators.noise import noise_density as noise_density_of
+from ..estimators.noise import noise_rows
+from ..updaters.noise import NOT_WITH_MISSING
 from ..init import INIT_METHODS
 from ..models import available_models, get_model
 from .result import SelectionResult
@@ -39,7 +42,8 @@ def _fit_cell(X, sample_weight, K, code, partition, params):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            resp = cell_start(X, sample_weight, K, code, partition, params["reg_covar"], params["prior"])
+            resp = cell_start(X, sample_weight, K, code, partition, params["reg_covar"], params["prior"],
+                              params["noise_init"])
             init = {} if partition is None else {"init_params": "hc", "resp_init": resp}
             gm = GaussianMixture(K, covariance_type=code, **init, **params)
             gm.fit(X, sample_weight=sample_weight)
@@ -59,7 +63,7 @@ def _fit_cell(X, sample_weight, K, code, partition, params):
 
 def select(
     X,
-    n_components=range(1, 10),
+    n_components=None,
     covariance_types="all",
     criterion="bic",
     *,
@@ -72,6 +76,8 @@ def select(
     n_jobs=-1,
     prior=None,
     nan_policy="marginalize",
+    noise_init=None,
+    noise_density=None,
 ):
     """Choose the covariance model and number of components by BIC or ICL.
 
@@ -82,7 +88,9 @@ def select(
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-    n_components : iterable of int, default=range(1, 10)
+    n_components : iterable of int, default=None
+        The numbers of Gaussian components to try; None is ``range(1, 10)``,
+        or ``range(0, 10)`` with a noise component (0: the noise alone).
     covariance_types : "all" or list of str, default="all"
         ``"all"`` is mclust's 14 models, or E and V for one-dimensional data.
         Any registered code or scikit-learn name may be listed.
@@ -122,6 +130,17 @@ def select(
         tree is grown on the complete rows when there are enough of them
         (``init.start_rows``), else on mean-filled rows, and every cell
         starts from an E-step on the marginal densities.
+    noise_init : None, "knn" or array-like of bool of shape (n_samples,), default=None
+        A uniform noise component in every cell, as in
+        :class:`GaussianMixture` and mclust's ``Mclust(X, initialization =
+        list(noise = noise_init))``: the rows first deemed noise, or
+        ``"knn"`` (found once, for every cell). The hierarchical tree is grown
+        on the other rows. Each cell counts two more parameters (the noise's
+        weight and density), and ``K = 0``, the noise alone, has
+        ``BIC = -2 n log(density) + log n`` in every column; if it wins,
+        ``best_`` is None. X must then hold no NaN.
+    noise_density : float, default=None
+        The noise's density; None is ``1 / hypvol(X)`` (``gaussmix.outliers``).
 
     Returns
     -------
@@ -158,35 +177,52 @@ def select(
     has_nan = val.check_finite(X, allow_nan=nan_policy != "raise")
     names = getattr(checker, "feature_names_in_", None)
     weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
+    noise = None if noise_init is None or isinstance(noise_init, str) else noise_rows(noise_init, X)
     if nan_policy == "omit" and has_nan:
         keep = ~np.isnan(X).any(axis=1)
         X, weights = X[keep], None if weights is None else weights[keep]
+        noise, has_nan = None if noise is None else noise[keep], False
+    if noise_init is not None:
+        if has_nan:
+            raise ValueError(NOT_WITH_MISSING)
+        noise = noise_rows(noise_init, X) if noise is None else noise
+        noise_density = noise_density_of(X, noise_density)
+    elif noise_density is not None:
+        raise ValueError("noise_density is set but noise_init is None: give noise_init too.")
     n_samples, n_features = X.shape
-    ks = _check_n_components(n_components, n_samples)
+    if n_components is None:
+        n_components = range(0 if noise is not None else 1, 10)
+    ks = _check_n_components(n_components, n_samples, allow_zero=noise is not None)
     codes = _check_covariance_types(covariance_types, n_features)
     counted = ~np.isnan(X).all(axis=1)  # rows with something observed
-    n_positive = int(np.count_nonzero(counted if weights is None else counted & (weights > 0)))
+    signal = counted if noise is None else counted & ~noise  # rows the Gaussians start on
+    n_positive = int(np.count_nonzero(signal if weights is None else signal & (weights > 0)))
     if ks[-1] > n_positive:
         raise ValueError(
             f"n_components goes up to {ks[-1]}, more than the {n_positive} rows of positive "
-            f"weight with something observed; lower it."
+            f"weight with something observed{' outside the noise' if noise is not None else ''}; "
+            f"lower it."
         )
     rng = check_random_state(random_state)
     params = dict(reg_covar=reg_covar, tol=mclust_tol(X, weights, tol), max_iter=max_iter,
-                  prior=as_prior(prior), nan_policy=nan_policy)
+                  prior=as_prior(prior), nan_policy=nan_policy, noise_init=noise, noise_density=noise_density)
+    gaussian_ks = [K for K in ks if K > 0]
 
-    if init_params == "hc":
-        partitions = hc_starts(X, weights, ks, rng)
+    if init_params == "hc" and noise is not None:
+        # As mclust: the tree is grown on the rows outside the noise.
+        partitions = hc_starts(X[~noise], None if weights is None else weights[~noise], gaussian_ks, rng)
+    elif init_params == "hc":
+        partitions = hc_starts(X, weights, gaussian_ks, rng)
     elif init_params in INIT_METHODS:
         params.update(init_params=init_params, random_state=rng.randint(2**31 - 1))
-        partitions = {K: None for K in ks}
+        partitions = {K: None for K in gaussian_ks}
     else:
         raise ValueError(
             f"init_params={init_params!r} is not supported; choose 'hc' or one of "
             f"{list(INIT_METHODS)}."
         )
 
-    cells = [(K, code) for K in ks for code in codes]
+    cells = [(K, code) for K in gaussian_ks for code in codes]
     outcomes = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
         delayed(_fit_cell)(X, weights, K, code, partitions[K], params) for K, code in cells
     )
@@ -206,7 +242,7 @@ def select(
         gm, b, c, ll, err, messages = results[(K, code)]
         i, j = ks.index(K), codes.index(code)
         bic[i, j], icl[i, j], loglik[i, j] = b, c, ll
-        n_params[i, j] = get_model(code)[0].n_parameters(K, n_features)
+        n_params[i, j] = get_model(code)[0].n_parameters(K, n_features) + (0 if noise is None else 2)
         if messages:
             notes[(K, code)] = messages
         if err is None:
@@ -215,7 +251,10 @@ def select(
             fitted[(K, code)] = gm
         else:
             errors[(K, code)] = err
-    if not fitted:
+    if 0 in ks:
+        i = ks.index(0)
+        bic[i], icl[i], loglik[i], n_params[i] = _noise_alone(X, weights, noise_density)
+    if not fitted and 0 not in ks:
         raise ValueError(
             "every cell failed to fit; first reason: "
             + next(iter(errors.values())).rstrip(".")
@@ -223,8 +262,11 @@ def select(
         )
     table = bic if criterion == "bic" else icl
     i, j = np.unravel_index(np.nanargmin(table), table.shape)
+    if ks[i] == 0:
+        warnings.warn("the noise alone (K=0) has the best criterion: the data show no cluster; "
+                      "best_ is None.", UserWarning, stacklevel=2)
     return SelectionResult(
-        best_=fitted[(ks[i], codes[j])],
+        best_=fitted.get((ks[i], codes[j])),
         criterion=criterion,
         n_components=ks,
         covariance_types=codes,
@@ -237,16 +279,30 @@ def select(
     )
 
 
-def _check_n_components(n_components, n_samples):
+def _noise_alone(X, weights, density):
+    """``(BIC, ICL, log L, parameters)`` of the noise alone: every row of density ``density``.
+
+    mclust's ``G = 0`` with noise: ``log L = n log(density)`` and one
+    parameter (the density); every row is noise for certain, so ICL is BIC.
+    """
+    n = float(X.shape[0] if weights is None else weights.sum())
+    log_likelihood = n * math.log(density)
+    bic = -2.0 * log_likelihood + math.log(n)
+    return bic, bic, log_likelihood, 1
+
+
+def _check_n_components(n_components, n_samples, allow_zero=False):
     try:
         values = list(n_components)
     except TypeError:
         raise ValueError("n_components must be an iterable of positive integers, for example range(1, 10).") from None
     if isinstance(n_components, str) or not values or not all(
-        isinstance(k, numbers.Integral) and not isinstance(k, bool) and k >= 1 for k in values
+        isinstance(k, numbers.Integral) and not isinstance(k, bool) and k >= (0 if allow_zero else 1)
+        for k in values
     ):
         raise ValueError(
-            f"n_components must hold positive integers, for example range(1, 10); got {n_components!r}."
+            f"n_components must hold positive integers, for example range(1, 10) (with a noise "
+            f"component 0 too); got {n_components!r}."
         )
     ks = sorted({int(k) for k in values})
     if ks[-1] > n_samples:

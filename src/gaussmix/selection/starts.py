@@ -36,17 +36,25 @@ def hc_starts(X, sample_weight, n_components, random_state):
     return {K: (positive[rows], labels, grown_on[rows]) for K, (labels, rows) in trees.items()}
 
 
-def cell_start(X, sample_weight, K, code, partition, reg_covar, prior):
+def cell_start(X, sample_weight, K, code, partition, reg_covar, prior, noise=None):
     """Starting responsibilities for one cell from a partition of some rows.
 
     A partition of every row of complete data is used as it is. Otherwise
     (the tree is grown on at most 2000 rows, on the rows of positive weight,
     and on rows without holes) the partition gives an M-step on the tree's
     rows and an E-step on every row, as mclust does; that E-step marginalises
-    missing values.
+    missing values. With ``noise`` (a mask of the rows first deemed noise)
+    the partition is one of the other rows, which alone get responsibilities;
+    the noise's rows get 1/K, which the fit does not read.
     """
     if partition is None:
         return None
+    if noise is not None:
+        signal = ~noise
+        w = None if sample_weight is None else sample_weight[signal]
+        resp = np.full((X.shape[0], K), 1.0 / K)
+        resp[signal] = cell_start(X[signal], w, K, code, partition, reg_covar, prior)
+        return resp
     rows, labels, tree_rows = partition
     one_hot = np.zeros((len(rows), K))
     one_hot[np.arange(len(rows)), labels] = 1.0
