@@ -317,3 +317,40 @@ def test_bad_noise_arguments_say_what_to_do(tmp_path):
         GaussianMixture(1, noise_init="knn").fit(np.column_stack([X[:, 0], np.ones(len(X))]))
     with pytest.raises(ValueError, match="noise_init is None"):
         select(X, noise_density=0.1)
+
+
+# ------------------------------------------------------------ CLI and figures
+def test_cli_fits_predicts_and_selects_with_noise(tmp_path):
+    from .test_cli import run, valid_png
+
+    X, noise, frame = load_set("faithful_noise")
+    frame[["eruptions", "waiting"]].to_csv(tmp_path / "data.csv", index=False)
+    run(["fit", "data.csv", "-k", "2", "--noise", "knn", "--plot", "fit.png", "-q"], tmp_path)
+    valid_png(tmp_path / "fit.png")
+    run(["predict", "model.gmm", "data.csv", "-o", "pred.csv"], tmp_path)
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert list(pred.columns) == ["label", "prob_0", "prob_1", "prob_noise", "log_density"]
+    gm = GaussianMixture.load(tmp_path / "model.gmm")
+    np.testing.assert_array_equal(pred["label"], gm.predict(frame[["eruptions", "waiting"]]))
+    assert set(pred["label"]) == {-1, 0, 1}
+    out = run(["select", "data.csv", "--noise", "knn", "-k", "0-3", "-c", "VVV", "-c", "EEE", "-j", "1",
+               "--json", "-o", "best.gmm"], tmp_path)
+    summary = json.loads(out.stdout)
+    assert summary["best"]["noise_weight"] > 0.1
+    assert {cell["n_components"] for cell in summary["cells"]} == {0, 1, 2, 3}
+    bad = run(["fit", "data.csv", "--noise", "sometimes"], tmp_path, ok=False)
+    assert bad.returncode != 0 and "choose none or knn" in bad.stderr
+
+
+def test_cluster_figure_draws_noise_rows_apart():
+    pytest.importorskip("matplotlib")
+    from gaussmix.plotting import plot_clusters, plot_uncertainty
+
+    X, noise, _ = load_set("iris_outliers")
+    gm = GaussianMixture(2, covariance_type="VEV", noise_init=noise, random_state=0).fit(X)
+    for soft in (False, True):
+        ax = plot_clusters(gm, X, soft=soft).axes[0]
+        crosses = [c for c in ax.collections if len(c.get_offsets()) == np.count_nonzero(gm.predict(X) == -1)]
+        assert crosses, "the noise rows are drawn as their own collection"
+        assert "noise" in ax.get_legend().get_texts()[0].get_text()
+    plot_uncertainty(gm, X)

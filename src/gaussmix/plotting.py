@@ -40,6 +40,18 @@ def _color(k):
     return _COLORS[k % len(_COLORS)]
 
 
+#: The colour of rows deemed noise (label -1), drawn apart from the clusters.
+NOISE_COLOR = "#9a9a9a"
+
+
+def _palette(gm):
+    """RGB colours of the columns of ``predict_proba``: one per component, grey for noise."""
+    colors = [_color(k) for k in range(gm.n_components)]
+    if getattr(gm, "has_noise", False):
+        colors.append(NOISE_COLOR)
+    return np.array([_hex_to_rgb(c) for c in colors])
+
+
 def _full_covariances(gm):
     """Each component's covariance as a (d, d) matrix, whatever the model."""
     from .models import get_model, sklearn_names
@@ -101,7 +113,7 @@ def _ellipse(ax, mean, cov, n_std, color, **kw):
 
 def _point_colors(gm, X, soft):
     resp = gm.predict_proba(X)
-    palette = np.array([_hex_to_rgb(_color(k)) for k in range(gm.n_components)])
+    palette = _palette(gm)
     if soft:
         return np.clip(resp @ palette, 0, 1)
     return palette[resp.argmax(axis=1)]
@@ -120,10 +132,15 @@ def plot_clusters(gm, X, features=(0, 1), ax=None, soft=False, feature_names=Non
     """
     fig, ax = _new_axes(ax)
     colors = _point_colors(gm, X, soft)  # X as given, so that feature names match
+    noise = gm.predict(X) == -1 if getattr(gm, "has_noise", False) else np.zeros(np.shape(X)[0], dtype=bool)
     X = np.asarray(X, dtype=float)
     i, j = features
     names = _names(gm, feature_names, X.shape[1])
-    ax.scatter(X[:, i], X[:, j], c=colors, s=14, alpha=0.8, linewidths=0)
+    ax.scatter(X[~noise, i], X[~noise, j], c=colors[~noise], s=14, alpha=0.8, linewidths=0)
+    if noise.any():  # drawn apart: grey crosses, not a cluster's dots
+        ax.scatter(X[noise, i], X[noise, j], c=colors[noise] if soft else NOISE_COLOR, marker="x", s=16,
+                   linewidths=0.9, alpha=0.8, label=f"noise ({np.count_nonzero(noise)} rows)")
+        ax.legend(fontsize="small", frameon=False, loc="best")
     cov = _full_covariances(gm)
     for k in range(gm.n_components):
         sub = cov[k][np.ix_([i, j], [i, j])]
@@ -206,7 +223,7 @@ def plot_uncertainty(gm, X, features=(0, 1), ax=None, feature_names=None):
     labels = resp.argmax(axis=1)
     order = np.argsort(uncertainty)
     size = 8 + 300 * uncertainty[order] / max(uncertainty.max(), 1e-12)
-    ax.scatter(X[order, i], X[order, j], s=size, c=[_color(k) for k in labels[order]],
+    ax.scatter(X[order, i], X[order, j], s=size, c=_palette(gm)[labels[order]],
                alpha=0.7, edgecolors="black", linewidths=0.3)
     names = _names(gm, feature_names, X.shape[1])
     ax.set_xlabel(names[i])

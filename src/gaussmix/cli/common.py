@@ -93,6 +93,8 @@ def summary_of(gm, X, path=None, transform=None):
         "aic": float(crit.aic),
         "weights": gm.weights_.tolist(),
         "means": gm.means_.tolist(),
+        **({"noise_weight": gm.noise_weight_, "noise_density": gm.noise_density_}
+           if getattr(gm, "has_noise", False) else {}),
     }
 
 
@@ -100,6 +102,8 @@ def print_components(gm, names):
     table = Table("component", "weight", *[f"mean {n}" for n in names])
     for k in range(gm.n_components):
         table.add_row(str(k), f"{gm.weights_[k]:.4f}", *[f"{v:.4g}" for v in gm.means_[k]])
+    if getattr(gm, "has_noise", False):
+        table.add_row("noise (-1)", f"{gm.noise_weight_:.4f}", *["" for _ in names])
     out.print(table)
 
 
@@ -222,6 +226,18 @@ def standardize_params(X, standardize):
     if np.isnan(X).any():  # each column's observed values
         return transform_of(np.nanmean(X, axis=0), np.nanstd(X, axis=0, ddof=1))
     return transform_of(X.mean(axis=0), X.std(axis=0, ddof=1))
+
+
+NOISE_HELP = ("A uniform noise component for outliers: none, or knn (Byers & Raftery's "
+              "nearest-neighbour rule for the rows first deemed noise). Noise rows get label -1.")
+NOISE_DENSITY_HELP = "The noise's density; default mclust's 1 / hypervolume of the rows."
+
+
+def noise_of(noise: str):
+    """``noise_init`` from ``--noise``."""
+    if noise not in ("none", "knn"):
+        raise typer.BadParameter(f"--noise {noise!r}: choose none or knn")
+    return None if noise == "none" else noise
 
 
 NAN_POLICY_HELP = ("What an empty cell, NA or NaN is: marginalize (a missing value, fitted as "

@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from .common import (NOISE_DENSITY_HELP, NOISE_HELP, noise_of)
 from .common import (NAN_POLICY_HELP, PLOT_ROWS, columns_of, emit_json, finite, nan_policy_of, open_stream,
                      refuse_overwriting, out, plot_fit, print_components, progress_display, read,
                      standardize_params, standardize_stream, standardized, streaming, summary_of,
@@ -59,6 +60,8 @@ def fit(
     prior: str = typer.Option("none", "--prior", help=PRIOR_HELP),
     prior_method: str = typer.Option("mclust", "--prior-method", help=PRIOR_METHOD_HELP),
     nan_policy: str = typer.Option("marginalize", "--nan-policy", help=NAN_POLICY_HELP),
+    noise: str = typer.Option("none", "--noise", help=NOISE_HELP),
+    noise_density: Optional[float] = typer.Option(None, "--noise-density", help=NOISE_DENSITY_HELP),
 ):
     """Fit a mixture to DATA and save it."""
     import numpy as np
@@ -70,6 +73,7 @@ def fit(
     get_model(covariance)  # a bad name fails before any work
     conjugate = prior_of(prior, prior_method)
     nan_policy = nan_policy_of(nan_policy)
+    noise_init = noise_of(noise)
     if init not in INIT_METHODS:
         raise typer.BadParameter(f"--init {init!r}: choose one of {', '.join(INIT_METHODS)}")
     refuse_overwriting({"data": data}, [output, plot])
@@ -86,7 +90,7 @@ def fit(
         Z = standardized(X, transform, names)
     gm = GaussianMixture(components, covariance_type=covariance, init_params=init,
                          n_init=n_init, random_state=seed, max_iter=max_iter, prior=conjugate,
-                         nan_policy=nan_policy)
+                         nan_policy=nan_policy, noise_init=noise_init, noise_density=noise_density)
     with progress_display(quiet or as_json, "fitting"):
         gm.fit(Z)
     gm.save(output, input_transform=transform)
@@ -122,7 +126,7 @@ def parse_components(text: str):
 
 def select(
     data: Path = typer.Argument(..., help="CSV, TSV, Parquet or .npy file."),
-    components: str = typer.Option("1-9", "--components", "-k", help="Range (1-9) or list (2,3,5) of K."),
+    components: Optional[str] = typer.Option(None, "--components", "-k", help="Range (1-9) or list (2,3,5) of K; default 1-9, or 0-9 with --noise (0: the noise alone)."),
     covariance: List[str] = typer.Option(["all"], "--covariance", "-c", help="Models to try (repeat the option); 'all' is mclust's 14."),
     criterion: str = typer.Option("bic", "--criterion", help="bic or icl."),
     columns: Optional[str] = typer.Option(None, "--columns"),
@@ -136,13 +140,16 @@ def select(
     prior: str = typer.Option("none", "--prior", help=PRIOR_HELP),
     prior_method: str = typer.Option("mclust", "--prior-method", help=PRIOR_METHOD_HELP),
     nan_policy: str = typer.Option("marginalize", "--nan-policy", help=NAN_POLICY_HELP),
+    noise: str = typer.Option("none", "--noise", help=NOISE_HELP),
+    noise_density: Optional[float] = typer.Option(None, "--noise-density", help=NOISE_DENSITY_HELP),
 ):
     """Choose the covariance model and K by BIC or ICL, as mclust does."""
     if criterion not in ("bic", "icl"):
         raise typer.BadParameter(f"--criterion {criterion!r}: choose bic or icl")
     conjugate = prior_of(prior, prior_method)
     nan_policy = nan_policy_of(nan_policy)
-    ks = parse_components(components)
+    noise_init = noise_of(noise)
+    ks = None if components is None else parse_components(components)
     refuse_overwriting({"data": data}, [output, plot])
     refuse_overwriting({"model output": output}, [plot])
     from ..selection import select as run_select
@@ -154,8 +161,11 @@ def select(
     with progress_display(quiet or as_json, "fitting cells"):
         result = run_select(Z, n_components=ks, covariance_types=types,
                             criterion=criterion, n_jobs=jobs, random_state=seed, prior=conjugate,
-                            nan_policy=nan_policy)
+                            nan_policy=nan_policy, noise_init=noise_init, noise_density=noise_density)
     best = result.best_
+    if best is None:
+        out.print("The noise alone (K=0) has the best criterion: the data show no cluster. No model saved.")
+        raise typer.Exit(code=1)
     best.save(output, input_transform=transform)
     if plot is not None:
         from .. import plotting

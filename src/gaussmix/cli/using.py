@@ -36,10 +36,13 @@ def predict(
 
 
 def prediction_frame(gm, X):
+    import numpy as np
     import pandas as pd
     proba, log_density = gm.predict_proba_and_score_samples(X)  # one E-step for both
-    result = pd.DataFrame({f"prob_{k}": proba[:, k] for k in range(gm.n_components)})
-    result.insert(0, "label", proba.argmax(axis=1))
+    K = gm.n_components
+    result = pd.DataFrame({f"prob_{k}" if k < K else "prob_noise": proba[:, k] for k in range(proba.shape[1])})
+    labels = proba.argmax(axis=1)
+    result.insert(0, "label", np.where(labels == K, -1, labels))  # -1: noise, as predict says
     # in DATA's units, also for a model fitted on z-scores
     result["log_density"] = log_density + log_jacobian(getattr(gm, "input_transform_", None))
     return result
