@@ -4,7 +4,8 @@ This is mclust's ``Mclust``/``mclustBIC`` in scikit-learn's sign: for every
 covariance model and number of components a mixture is fitted from the same
 starting partition (mclust's hierarchical agglomeration by default), and the
 cell with the lowest criterion wins. A cell whose fit fails (a covariance that
-cannot be inverted, say) gets NaN and the reason, as mclust's table gets NA.
+cannot be inverted, say, or one so near singular that mclust rejects it:
+``selection.singular``) gets NaN and the reason, as mclust's table gets NA.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..updaters.noise import NOT_WITH_MISSING
 from ..init import INIT_METHODS
 from ..models import available_models, get_model
 from .result import SelectionResult
+from .singular import near_singular_reason
 from .starts import cell_start, hc_starts, mclust_tol
 
 __all__ = ["SelectionResult", "select"]
@@ -45,6 +47,8 @@ def _fit_cell(X, sample_weight, K, code, partition, params):
             resp = cell_start(X, sample_weight, K, code, partition, params["reg_covar"], params["prior"],
                               params["noise_init"])
             init = {} if partition is None else {"init_params": "hc", "resp_init": resp}
+            _reject_near_singular(GaussianMixture(K, covariance_type=code, **init, **params), X,
+                                  sample_weight, resp)
             gm = GaussianMixture(K, covariance_type=code, **init, **params)
             gm.fit(X, sample_weight=sample_weight)
             # The start is not kept as a parameter of the model (a saved
@@ -52,6 +56,9 @@ def _fit_cell(X, sample_weight, K, code, partition, params):
             # says how it began.
             gm.set_params(resp_init=None)
         messages = sorted({str(w.message) for w in caught})
+        reason = near_singular_reason(gm, "the fit", X, gm.predict_proba(X), sample_weight)
+        if reason is not None:
+            raise ValueError(reason)
         crit = gm.criteria(X, sample_weight)  # one pass for all three
         loglik, bic, icl = crit.log_likelihood, crit.bic, crit.icl
         if not (np.isfinite(bic) and np.isfinite(icl)):
@@ -59,6 +66,25 @@ def _fit_cell(X, sample_weight, K, code, partition, params):
         return (K, code), (gm, bic, icl, loglik, None, messages)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
         return (K, code), (None, math.nan, math.nan, math.nan, str(exc), [])
+
+
+def _reject_near_singular(mixture, X, sample_weight, resp):
+    """Raise ``ValueError`` if the start of ``mixture`` (an unfitted copy) is near singular.
+
+    mclust applies its test (``selection.singular``) after every M-step, the
+    first one included: a start that gives a component on fewer rows than
+    features fails there, even where EM would move away from it. We test
+    that first M-step and the final fit, not the steps between.
+    """
+    start = mixture.set_params(max_iter=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter=0 warns that EM did not converge
+        start.fit(X, sample_weight=sample_weight)
+    if resp is None:  # a start of init_params: the responsibilities of its first M-step
+        resp = start.predict_proba(X)
+    reason = near_singular_reason(start, "the start", X, resp, sample_weight)
+    if reason is not None:
+        raise ValueError(reason)
 
 
 def select(
@@ -104,7 +130,8 @@ def select(
         cell with the same K starts from the same partition, as in mclust.
     reg_covar : float, default=0.0
         As in :class:`GaussianMixture`. The default, mclust's, lets a
-        singular covariance fail its cell (NaN) instead of winning it.
+        singular covariance fail its cell (NaN) instead of winning it, and
+        so does a near-singular one, by mclust's test (``selection.singular``).
     tol : float, default=1e-5
         Relative EM tolerance, as mclust's: a fit stops when the change of the
         log-likelihood falls below ``tol * (1 + |log L|)``. ``|log L|`` is

@@ -1,0 +1,143 @@
+r"""mclust's rule that rejects a near-singular fit, applied to each cell of a selection.
+
+mclust's EM (the Fortran ``me*`` routines behind ``mclustBIC``) stops with
+an error, and the cell gets NA, when a covariance is close to singular
+relative to machine precision. For the models with full covariances the
+test is, on the upper Cholesky factor ``U_k`` of each ``Sigma_k``,
+
+.. math::
+
+    \min_k \frac{\min_j |U_{k,jj}|}{1 + \max_j |U_{k,jj}|} \le \sqrt{\epsilon}
+    \approx 1.49 \times 10^{-8},
+
+with ``epsilon`` the machine precision (``emControl()$eps``, whose square
+root the routines use). For diagonal and spherical models mclust tests the
+variances themselves against ``epsilon``; as ``|U_{k,jj}|`` is then a
+standard deviation, the rule above asks nearly the same of them
+(``sigma^2 <= 2.2e-16``, tightened by the ``1 +`` for large scales), so one
+rule serves every model. The ``1 +`` makes it depend on the data's scale,
+as mclust's does: it is kept so that our choices are mclust's.
+
+For VVV, EVE and VVE mclust also needs each component's scatter ``W_k``
+to be non-singular (its EVE and VVE routines test the eigenvalues of
+``W_k``; VEE and EVV do not). mclust factors ``W_k`` from the weighted rows (a QR
+decomposition), so an exactly singular one (a component on no more rows
+than features) gives a pivot at rounding level, ``eps ||x||``; the scatter
+matrix the EM engine accumulates squares that to ``eps ||x||^2``, whose
+square root lies near the bound itself. So these models are also tested on
+``U_k`` from a QR decomposition of the rows ``sqrt(w_i r_ik) (x_i - x̄_k)``,
+as mclust forms it, when neither ``reg_covar`` nor a prior moves the
+covariances away from that scatter.
+
+mclust checks after every M-step; ``select`` checks the first one (the
+start: a partition that puts fewer rows than features in a component fails
+there, as in mclust) and the final fit. The one
+-component fits of mclust (``mvn*``) fail only on an exactly singular
+covariance, so the rule is applied from two components up, as there.
+Without the rule such a fit, whose likelihood grows without bound as a
+component shrinks onto a few rows, can win the selection (setosa's VVE,4 in
+the iris data, the "Overt" class of the diabetes data with VVV,4).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..models import get_model
+from ..structures import STRUCTURES
+
+#: ``sqrt(.Machine$double.eps)``: the bound of mclust's test.
+MCLUST_RCOND = math.sqrt(np.finfo(np.float64).eps)
+
+
+def cholesky_rcond(covariances):
+    """``min_j |U_jj| / (1 + max_j |U_jj|)`` of each (d, d) covariance, ``U`` its Cholesky factor.
+
+    A covariance that is not numerically positive definite gives 0.
+    """
+    out = np.zeros(len(covariances))
+    for k, cov in enumerate(np.asarray(covariances, dtype=np.float64)):
+        try:
+            diag = np.abs(np.diag(np.linalg.cholesky(cov)))
+        except np.linalg.LinAlgError:
+            continue
+        out[k] = diag.min() / (1.0 + diag.max())
+    return out
+
+
+#: Models whose M-step needs each component's own scatter to be non-singular.
+OWN_SCATTER_MODELS = frozenset({"VVV", "EVE", "VVE"})
+
+
+def scatter_rcond(X, resp, sample_weight=None):
+    """The rule's value for each component's own covariance ``W_k / n_k``, from its rows.
+
+    ``U_k`` is the triangular factor of a QR decomposition of the rows
+    ``sqrt(w_i r_ik) (x_i - x̄_k) / sqrt(n_k)``, so that ``U_k^T U_k = W_k / n_k``
+    without forming ``W_k``. Rows holding NaN are left out.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    complete = ~np.isnan(X).any(axis=1)
+    X, resp = X[complete], np.asarray(resp, dtype=np.float64)[complete]
+    if sample_weight is not None:
+        resp = resp * np.asarray(sample_weight, dtype=np.float64)[complete, None]
+    out = np.full(resp.shape[1], np.inf)
+    for k in range(resp.shape[1]):
+        nk = resp[:, k].sum()
+        if nk <= 0:
+            continue
+        mean = resp[:, k] @ X / nk
+        rows = np.sqrt(resp[:, k] / nk)[:, None] * (X - mean)
+        diag = np.abs(np.diag(np.linalg.qr(rows, mode="r")))
+        if len(diag) < X.shape[1]:  # fewer rows than features
+            out[k] = 0.0
+        else:
+            out[k] = diag.min() / (1.0 + diag.max())
+    return out
+
+
+def near_singular_reason(mixture, when="the fit", X=None, resp=None, sample_weight=None):
+    """Why mclust would reject the fitted ``mixture`` as near-singular, or None.
+
+    Parameters
+    ----------
+    mixture : GaussianMixture
+        A fitted mixture, with mclust's code or scikit-learn's name as its
+        ``covariance_type``.
+    when : str
+        Which parameters these are, for the message ("the start", "the fit").
+    X, resp, sample_weight : arrays, optional
+        The rows and the responsibilities of the M-step that gave the
+        parameters; with them, the models of ``OWN_SCATTER_MODELS`` are
+        also tested on each component's own scatter (``scatter_rcond``).
+
+    Returns
+    -------
+    str or None
+        The reason, naming the component and the value, or None where the
+        fit passes (always for one component, as in mclust).
+    """
+    K = mixture.n_components
+    if K < 2:
+        return None
+    model, sklearn_layout = get_model(mixture.covariance_type)
+    cov = np.asarray(mixture.covariances_, dtype=np.float64)
+    if sklearn_layout:
+        cov = STRUCTURES[model.structure].to_full(cov, K, mixture.means_.shape[1])
+    rcond = cholesky_rcond(cov)
+    own = model.sklearn_name == "full" or model.code in OWN_SCATTER_MODELS
+    # Regularisation or a prior keeps the covariances away from the rows'
+    # singular scatter: then only the fitted covariances are tested.
+    unregularised = mixture.reg_covar == 0 and mixture.prior is None
+    if X is not None and own and unregularised:
+        rcond = np.minimum(rcond, scatter_rcond(X, resp, sample_weight))
+    worst = int(np.argmin(rcond))
+    if rcond[worst] > MCLUST_RCOND:
+        return None
+    return (
+        f"near-singular covariance in {when}: component {worst} has min|diag chol| / (1 + max|diag chol|) "
+        f"= {rcond[worst]:.3g}, at most sqrt(eps) = {MCLUST_RCOND:.3g}, which mclust rejects "
+        f"(a component shrinking onto a few rows); use fewer components or another model."
+    )
