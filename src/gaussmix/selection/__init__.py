@@ -82,6 +82,8 @@ def _reject_near_singular(mixture, X, sample_weight, resp):
         start.fit(X, sample_weight=sample_weight)
     if resp is None:  # a start of init_params: the responsibilities of its first M-step
         resp = start.predict_proba(X)
+    elif start.has_noise:  # the rows first deemed noise start in no Gaussian
+        resp = np.where(start.noise_init[:, None], 0.0, resp)
     reason = near_singular_reason(start, "the start", X, resp, sample_weight)
     if reason is not None:
         raise ValueError(reason)

@@ -122,6 +122,8 @@ def near_singular_reason(mixture, when="the fit", X=None, resp=None, sample_weig
     K = mixture.n_components
     if K < 2:
         return None
+    if resp is not None:
+        resp = np.asarray(resp)[:, :K]  # a noise component's column is no Gaussian's rows
     model, sklearn_layout = get_model(mixture.covariance_type)
     cov = np.asarray(mixture.covariances_, dtype=np.float64)
     if sklearn_layout:
