@@ -52,7 +52,7 @@ def test_demo_writes_its_figures(tmp_path):
     assert "GMM against k-means" in proc.stdout and "Holes in the data" in proc.stdout
     assert "written to" in proc.stdout and str(tmp_path / "figs") in proc.stdout.replace("\n", "")
     pngs = sorted((tmp_path / "figs").glob("*.png"))
-    assert len(pngs) == 9
+    assert len(pngs) == 10
     for p in pngs:
         valid_png(p)
 

@@ -27,6 +27,7 @@ def test_demo_command_walks_through_every_step(tmp_path):
         "GMM against k-means",
         "adjusted Rand index",
         "Holes in the data",
+        "Outliers and a noise component",
     ):
         assert heading in text, heading
     assert "Traceback" not in out.stderr
@@ -51,6 +52,10 @@ def test_demo_numbers_are_what_the_fits_give():
     # beat the column means, and the clusters still follow the species.
     assert report["rmse_mixture"] < 0.5 * report["rmse_column_means"]
     assert report["ari_with_holes"] > 0.6
+    # Twenty uniform outliers: the noise component takes nearly all of them and
+    # few flowers, and the clusters follow the species better than without it.
+    assert report["outliers_found"] >= 17 and report["flowers_as_noise"] <= 5
+    assert report["ari_noise"] > report["ari_without_noise"] + 0.1
 
 
 def test_version_and_help():

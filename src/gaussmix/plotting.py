@@ -316,6 +316,18 @@ def plot_imputation(X_true, X_holes, imputations, features=(0, 1), feature_names
     return fig
 
 
+def plot_outliers(fits, X, features=(0, 1), feature_names=None):
+    """One panel per fitted mixture of the same rows, for instance with and without noise.
+
+    ``fits`` maps a title to a fitted mixture; each panel is
+    :func:`plot_clusters` (hard labels, noise rows as grey crosses).
+    """
+    fig, axes = _new_axes(None, figsize=(5.4 * len(fits), 4.6), ncols=len(fits))
+    for ax, (title, gm) in zip(np.atleast_1d(axes), fits.items()):
+        plot_clusters(gm, X, features=features, ax=ax, feature_names=feature_names, title=title)
+    return fig
+
+
 def save_figure(fig, path, dpi=110):
     """Write a figure as PNG, atomically."""
     from .io.atomic import atomic_write
