@@ -124,6 +124,7 @@ def test_select_with_noise_chooses_as_mclust(name):
     gm = result.best_
     assert (gm.covariance_type, gm.n_components) == (best["modelName"], best["G"])
     assert -gm.bic(X) == pytest.approx(best["bic"], abs=0.5)
+    assert -gm.icl(X) == pytest.approx(best["icl"], abs=0.5)  # the noise's column counts in max_k r_ik
     assert np.mean((gm.predict(X) == -1) == (np.asarray(best["classification"]) == 0)) >= 0.98
     # K = 0, the noise alone, is mclust's G = 0 row.
     np.testing.assert_allclose(-result.bic_[0], table.loc[0, result.covariance_types].to_numpy(), rtol=1e-12)

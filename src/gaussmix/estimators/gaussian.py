@@ -152,6 +152,8 @@ class GaussianMixture(NoiseMixin, GivenStartMixin, ImputeMixin, ConjugatePriorMi
         Gaussians start from ``init_params`` (or ``resp_init``) on the other
         rows; then EM updates every weight, the noise's included. None: no
         noise component. Needs X in memory, without NaN, and batch EM.
+        :meth:`sample` draws from the Gaussians alone: the noise has no
+        place, only a density.
     noise_density : float, default=None
         The noise's constant density; None is mclust's ``1 / hypvol(X)``
         (``gaussmix.outliers.hypervolume``), from the training rows.
