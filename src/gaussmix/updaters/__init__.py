@@ -1,7 +1,8 @@
 """Updaters: the mathematics between two passes over the data (see ``updaters.base``)."""
 
 from .base import MixtureParams, Update, Updater
+from .labels import FixedLabels
 from .map import MaximumAPosteriori
 from .ml import MaximumLikelihood
 
-__all__ = ["MixtureParams", "Update", "Updater", "MaximumLikelihood", "MaximumAPosteriori"]
+__all__ = ["MixtureParams", "Update", "Updater", "MaximumLikelihood", "MaximumAPosteriori", "FixedLabels"]
