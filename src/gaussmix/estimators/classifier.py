@@ -233,7 +233,11 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        return np.exp(self.predict_log_proba(X))
+        log_proba = self.predict_log_proba(X)
+        # Normalised once more after exp, so that rows sum to 1 to rounding
+        # even where the log-sum-exp of far rows is large.
+        proba = np.exp(log_proba - log_proba.max(axis=1, keepdims=True))
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X):
         """The class of highest posterior probability of each row.

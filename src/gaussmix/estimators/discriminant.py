@@ -34,14 +34,14 @@ def per_class(value, classes, name):
     """``value`` for each class: the same for all, or a dict keyed by class label."""
     if not isinstance(value, dict):
         return [value] * len(classes)
-    missing = [c for c in classes if c not in value]
+    missing = [c for c in classes.tolist() if c not in value]
     extra = [k for k in value if k not in set(classes.tolist())]
     if missing or extra:
         raise ValueError(
             f"{name} as a dict needs one entry per class: missing {missing}, unknown {extra}; "
             f"the classes are {classes.tolist()}."
         )
-    return [value[c] for c in classes]
+    return [value[c] for c in classes.tolist()]
 
 
 def component_counts(value):
@@ -68,7 +68,7 @@ def fit_mclustda(X, codes, classes, n_components, covariance_type, settings):
     ks = per_class(MCLUST_DA_COMPONENTS if n_components is None else n_components, classes, "n_components")
     models = per_class(covariance_type, classes, "covariance_type")
     mixtures, selections = [], []
-    for c, label in enumerate(classes):
+    for c, label in enumerate(classes.tolist()):
         Xc = X[codes == c]
         if len(Xc) < 2:
             raise ValueError(

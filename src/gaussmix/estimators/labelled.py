@@ -50,7 +50,12 @@ class LabelledMixture(GaussianMixture):
         return base if self._labelled is None else FixedLabels(base, self._labelled)
 
     def _initial_state(self, X, sample_weight, start, updater, random_state):
-        """The M-step from the labels and uniform ``1/K`` responsibilities of the unlabelled rows."""
+        """The M-step from the labels and uniform ``1/K`` responsibilities of the unlabelled rows.
+
+        Without labels (``fit(X)``), :class:`GaussianMixture`'s start.
+        """
+        if self._labelled is None:
+            return super()._initial_state(X, sample_weight, start, updater, random_state)
         K = self.n_components
 
         def uniform(rows):
