@@ -88,6 +88,14 @@ def test_bad_parameters_say_what_to_do(params, match):
         GaussianMixtureClassifier(**params).fit(X, y)
 
 
+def test_fewer_unlabelled_rows_than_classes():
+    X, y = blobs()
+    partial = y.copy()
+    partial[:2] = -1
+    with pytest.raises(ValueError, match="at least one unlabelled row per class"):
+        LabelledMixture(3, covariance_type="VVV").fit(X, partial)
+
+
 def test_a_class_of_one_row():
     X, y = blobs()
     y = y.copy()

@@ -88,10 +88,11 @@ def test_same_likelihood_df_and_bic(case):
     np.testing.assert_allclose(clf.predict_proba(X), expected["z"], atol=1e-3)
 
 
-def test_edda_bic_of_every_model(case):
-    name, kind, X, y, ref, expected, clf = case
-    if kind != "EDDA":
-        pytest.skip("EDDA's table")
+@pytest.mark.parametrize("name", DATA)
+def test_edda_bic_of_every_model(name):
+    X, y = load(name)
+    expected = reference(name)["EDDA"]
+    clf = GaussianMixtureClassifier(model_type="EDDA").fit(X, y)
     for entry in expected["edda_bic"]:
         ours = clf.model_bic_[entry["model"]]
         if entry["bic"] is None:

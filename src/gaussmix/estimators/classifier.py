@@ -104,7 +104,10 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         EM iterations of each class's chosen fit (MclustDA), or of the one
         fit (EDDA; 1, one M-step, when every row is labelled).
     covariance_types_ : list of str
-        The chosen model of each class.
+        The chosen model of each class. With one component the models of a
+        family are the same fit and tie (to rounding), and any of them may
+        be named: mclust names them XXX (full), XXI (diagonal) and XII
+        (spherical).
     priors_ : ndarray of shape (n_classes,)
     log_likelihood_ : float
         mclust's log-likelihood of the fit: of the mixture over classes

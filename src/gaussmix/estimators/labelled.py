@@ -91,6 +91,11 @@ class LabelledMixture(GaussianMixture):
         if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer) or np.any(y >= K) or np.any(y < -1):
             raise ValueError(f"y must hold one integer per row of X, from -1 (unlabelled) to {K - 1}.")
         labelled = y >= 0
+        if 0 < np.sum(~labelled) < K:
+            raise ValueError(
+                f"{int(np.sum(~labelled))} unlabelled row(s) for {K} classes: semi-supervised EM needs "
+                f"at least one unlabelled row per class; label those rows (y >= 0) or add unlabelled ones."
+            )
         one_hot = np.eye(K)[y[labelled]]
         rows = data.chunk_size(self, X.shape[1], max(int(labelled.sum()), 1))
         with single_threaded_blas():
