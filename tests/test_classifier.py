@@ -172,6 +172,22 @@ def test_edda_chooses_the_lowest_bic_and_reports_failures():
     assert np.linalg.eigvalsh(regularised.mixture_.covariances_).min() >= 1e-3 * (1 - 1e-9)
 
 
+def test_edda_rejects_a_class_on_too_few_rows_as_mclust_does():
+    # Three rows in three dimensions: that class's VVV covariance is singular,
+    # up to rounding that would otherwise give it a spike and the best BIC.
+    rng = np.random.default_rng(0)
+    # Exactly singular, but the accumulated scatter's rounding leaves its
+    # Cholesky test at 4e-7: only the test on the rows (as mclust factors
+    # them) sees it.
+    three = np.array([[131.0, 593, 126], [131, 573, 114], [143, 647, 72]])
+    X = np.vstack([rng.normal([90, 350, 170], [9, 40, 70], size=(40, 3)),
+                   rng.normal([100, 500, 250], [10, 60, 100], size=(30, 3)), three])
+    y = np.repeat([0, 1, 2], [40, 30, 3])
+    clf = GaussianMixtureClassifier(model_type="EDDA", covariance_type=["VVV", "EEE"]).fit(X, y)
+    assert np.isnan(clf.model_bic_["VVV"]) and "singular" in clf.errors_["VVV"]
+    assert clf.covariance_types_[0] == "EEE"
+
+
 def test_settings_reach_every_selection(monkeypatch):
     seen = []
 

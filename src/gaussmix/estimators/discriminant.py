@@ -145,7 +145,9 @@ def fit_edda(X, codes, classes, n_components, covariance_type, settings):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a failed or poor model is not chosen
                 mixture.fit(X, codes)
-            reason = near_singular_reason(mixture, "the fit")
+            resp = mixture.predict_proba(X)  # the labelled rows keep their class
+            resp[codes >= 0] = np.eye(K)[codes[codes >= 0]]
+            reason = near_singular_reason(mixture, "the fit", X, resp)
             if reason is not None:
                 raise ValueError(reason)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
