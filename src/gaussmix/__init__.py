@@ -17,6 +17,7 @@ from ._version import __version__
 _LAZY = {
     "GaussianMixture": ("estimators", "GaussianMixture"),
     "BayesianGaussianMixture": ("estimators", "BayesianGaussianMixture"),
+    "GaussianMixtureClassifier": ("estimators.classifier", "GaussianMixtureClassifier"),
     "load": ("estimators", "load_model"),
     "ConjugatePrior": ("conjugate", "ConjugatePrior"),
     "Criteria": ("criteria", "Criteria"),
@@ -35,6 +36,7 @@ _LAZY = {
 __all__ = [
     "GaussianMixture",
     "BayesianGaussianMixture",
+    "GaussianMixtureClassifier",
     "ConjugatePrior",
     "DegenerateComponentWarning",
     "DegenerateCovarianceError",

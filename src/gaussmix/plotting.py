@@ -180,6 +180,67 @@ def plot_pairs(gm, X, soft=False, feature_names=None):
     return fig
 
 
+def _marginal_log_density(gm, points, features):
+    """``log f(x)`` of a mixture's marginal on two features (a mixture of 2-D Gaussians)."""
+    cov = _full_covariances(gm)[:, features][:, :, features]
+    diff = points[None, :, :] - np.asarray(gm.means_)[:, None, features]  # (K, n, 2)
+    inv = np.linalg.inv(cov)
+    quad = np.einsum("kni,kij,knj->kn", diff, inv, diff)
+    logdet = np.linalg.slogdet(cov)[1]
+    log_comp = np.log(gm.weights_)[:, None] - 0.5 * (quad + logdet[:, None] + 2 * np.log(2 * np.pi))
+    top = log_comp.max(axis=0)
+    return top + np.log(np.exp(log_comp - top).sum(axis=0))
+
+
+def plot_classifier(clf, X, y=None, features=(0, 1), ax=None, feature_names=None, resolution=200, title=None):
+    """Two features of a fitted GaussianMixtureClassifier: class regions, mixtures, rows.
+
+    The shaded regions are where each class has the highest posterior
+    ``p_c f_c(x)`` under the classes' marginal densities on the two features
+    (exact when the classifier has only these two); each class's mixture
+    components are drawn as 2-sigma ellipses in its colour, and the rows as
+    points coloured by ``y`` (by the prediction if ``y`` is None), with a
+    ring around the rows the classifier gets wrong.
+    """
+    fig, ax = _new_axes(ax)
+    from matplotlib.colors import ListedColormap
+
+    predicted = clf.predict(X)
+    X = np.asarray(X, dtype=float)
+    classes = list(clf.classes_)
+    index = np.array([classes.index(v) for v in (predicted if y is None else np.asarray(y))])
+    f = list(features)
+    low, high = X[:, f].min(axis=0), X[:, f].max(axis=0)
+    pad = 0.08 * (high - low)
+    gx, gy = np.meshgrid(*(np.linspace(a - p, b + p, resolution) for a, b, p in zip(low, high, pad)))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    with np.errstate(divide="ignore"):
+        joint = np.array([_marginal_log_density(m, grid, f) for m in clf.mixtures_]) + np.log(clf.priors_)[:, None]
+    region = joint.argmax(axis=0).reshape(gx.shape)
+    cmap = ListedColormap([_color(c) for c in range(len(classes))])
+    ax.contourf(gx, gy, region, levels=np.arange(len(classes) + 1) - 0.5, cmap=cmap, alpha=0.15)
+    ax.contour(gx, gy, region, levels=np.arange(len(classes)) + 0.5, colors="0.3", linewidths=0.8)
+    for c, (label, mixture) in enumerate(zip(classes, clf.mixtures_)):
+        rows = index == c
+        ax.scatter(X[rows, f[0]], X[rows, f[1]], s=14, color=_color(c), marker=_MARKERS[c % len(_MARKERS)],
+                   label=str(label), linewidths=0)
+        cov = _full_covariances(mixture)
+        for k in range(mixture.n_components):
+            _ellipse(ax, mixture.means_[k, f], cov[k][np.ix_(f, f)], 2.0, _color(c), lw=1.2)
+    wrong = predicted != (predicted if y is None else np.asarray(y))
+    ax.scatter(X[wrong, f[0]], X[wrong, f[1]], s=60, facecolors="none", edgecolors="black", linewidths=0.8)
+    names = _names(clf, feature_names, X.shape[1])
+    ax.set_xlabel(names[f[0]])
+    ax.set_ylabel(names[f[1]])
+    ax.legend(fontsize="small", title="class")
+    if title is None:
+        title = ", ".join(f"{label}: {code},{K}" for label, code, K in
+                          zip(classes, clf.covariance_types_, clf.n_components_))
+        title += f"; {int(wrong.sum())} of {len(X)} rows misclassified"
+    ax.set_title(title, fontsize="medium")
+    return fig
+
+
 def plot_criterion(result, criterion="bic", ax=None):
     """BIC (or ICL) against K, one line per covariance model, as mclust draws it.
 
