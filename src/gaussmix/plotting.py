@@ -184,6 +184,55 @@ def plot_criterion(result, criterion="bic", ax=None):
     return fig
 
 
+def plot_bootstrap_lrt(result, tests=None, axes=None):
+    """Each bootstrap LRT distribution, with its observed statistic, as mclust's plot.
+
+    A density histogram of the bootstrap statistics of each test, a dotted
+    vertical line at the observed statistic, and the test and its p-value in
+    the title.
+
+    Parameters
+    ----------
+    result : BootstrapLRTResult
+        What :func:`gaussmix.bootstrap_lrt` returned.
+    tests : iterable of int, default=None
+        The G of the tests to draw (G against G + 1); all by default.
+    axes : sequence of matplotlib Axes, default=None
+        One per test drawn; a new figure with a row of panels by default.
+    """
+    tests = list(result.n_components if tests is None else tests)
+    unknown = [G for G in tests if G not in set(result.n_components.tolist())]
+    if unknown or not tests:
+        raise ValueError(
+            f"tests must be among the tests run, {result.n_components.tolist()}; got {tests}."
+        )
+    if axes is None:
+        fig, axes = _new_axes(None, figsize=(4.0 * len(tests), 3.6), ncols=len(tests))
+        axes = np.atleast_1d(axes)
+    else:
+        _require_matplotlib()
+        axes = np.atleast_1d(axes)
+        if len(axes) != len(tests):
+            raise ValueError(f"axes must hold one Axes per test ({len(tests)}), got {len(axes)}.")
+        fig = axes[0].figure
+    for ax, G in zip(axes, tests):
+        j = int(np.flatnonzero(result.n_components == G)[0])
+        values, observed = result.bootstrap_[:, j], result.statistics_[j]
+        # The observed statistic may lie far out in the tail: keep it in view.
+        low, high = min(values.min(), observed), max(values.max(), observed)
+        pad = 0.05 * (high - low or 1.0)
+        ax.hist(values, bins="scott", density=True, color="0.75", edgecolor="0.85")
+        ax.axvline(observed, color="forestgreen", linestyle=":", linewidth=2,
+                   label=f"observed {observed:.4g}")
+        ax.set_xlim(low - pad, high + pad)
+        ax.set_xlabel("LRTS")
+        ax.set_ylabel("density")
+        ax.set_title(f"{result.covariance_type}: {G} vs {G + 1} components, "
+                     f"p = {result.p_values_[j]:.3g}", fontsize=10)
+        ax.legend(loc="upper right", fontsize=8)
+    return fig
+
+
 def plot_loglik(gm, ax=None):
     """The mean log-likelihood per sample at every EM iteration."""
     fig, ax = _new_axes(ax)

@@ -25,10 +25,11 @@ from ..conjugate import as_prior
 from ..estimators import GaussianMixture
 from ..init import INIT_METHODS
 from ..models import available_models, get_model
-from .result import SelectionResult
+from .bootstrap import bootstrap_lrt
+from .result import BootstrapLRTResult, SelectionResult
 from .starts import cell_start, hc_starts, mclust_tol
 
-__all__ = ["SelectionResult", "select"]
+__all__ = ["BootstrapLRTResult", "SelectionResult", "bootstrap_lrt", "select"]
 
 CRITERIA = ("bic", "icl")
 logger = logging.getLogger("gaussmix")
