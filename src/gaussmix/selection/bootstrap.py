@@ -64,17 +64,29 @@ def _em_log_likelihood(gm, n_samples):
     return gm.lower_bound_ * n_samples
 
 
-def _observed_fit(X, K, code, partition, params):
-    """The hc-started fit of K components to X, as a cell of ``select``."""
+def _observed_fit(X, K, code, partition, tol, max_iter, first_tol):
+    """The hc-started fit of K components to X, as a cell of ``select``.
+
+    mclust stops EM when ``|change of log L| / (1 + |log L|) < tol``; our EM
+    takes an absolute tolerance, so a first fit (with ``select``'s scale,
+    the one-component fit's) finds ``log L`` and a second, from the same
+    start, stops where mclust's relative criterion does. On acidity's three
+    components, which converge slowly, the first alone stops 8 iterations
+    early and misses mclust's statistic by 15%.
+    """
     resp = cell_start(X, None, K, code, partition, 0.0, None)
+    n_samples = X.shape[0]
+    absolute, loglik = first_tol, None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        gm = GaussianMixture(K, covariance_type=code, init_params="hc", resp_init=resp,
-                             reg_covar=0.0, **params).fit(X)
+        for _ in range(2):
+            gm = GaussianMixture(K, covariance_type=code, init_params="hc", resp_init=resp,
+                                 reg_covar=0.0, tol=absolute, max_iter=max_iter).fit(X)
+            loglik = _em_log_likelihood(gm, n_samples)
+            if not np.isfinite(loglik):
+                raise ValueError("the fitted log-likelihood is not finite")
+            absolute = tol * (1.0 + abs(loglik)) / n_samples
     gm.set_params(resp_init=None)  # not an n x K matrix kept in the model
-    loglik = _em_log_likelihood(gm, X.shape[0])
-    if not np.isfinite(loglik):
-        raise ValueError("the fitted log-likelihood is not finite")
     return gm, loglik
 
 
@@ -248,7 +260,7 @@ def bootstrap_lrt(
     n_samples = X.shape[0]
     root = np.random.SeedSequence(_entropy(random_state))
     hc_seed, *test_seeds = root.spawn(max_components + 1)
-    params = dict(tol=mclust_tol(X, None, tol), max_iter=max_iter)
+    first_tol = mclust_tol(X, None, tol)
     partitions = hc_starts(X, None, list(range(1, max_components + 2)),
                            np.random.RandomState(np.random.MT19937(hc_seed)))
 
@@ -256,7 +268,7 @@ def bootstrap_lrt(
 
     def fit_observed(K):
         try:
-            gm, loglik = _observed_fit(X, K, code, partitions[K], params)
+            gm, loglik = _observed_fit(X, K, code, partitions[K], tol, max_iter, first_tol)
         except FIT_ERRORS as exc:
             if K <= 2:
                 raise ValueError(
