@@ -41,9 +41,15 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
 from .. import validation as val
+from ..backends import ArraySource
+from ..engine import driver
+from ..engine.passes import chunk_rows
+from ..engine.schedules import Batch
 from ..estimators import GaussianMixture
 from ..exceptions import DegenerateCovarianceError
 from ..models import get_model
+from ..structures import STRUCTURES
+from ..updaters import MaximumLikelihood, MixtureParams
 from .result import BootstrapLRTResult
 from .starts import cell_start, hc_starts, mclust_tol
 
@@ -90,14 +96,38 @@ def _observed_fit(X, K, code, partition, tol, max_iter, first_tol):
     return gm, loglik
 
 
-def _refit(X, start, tol, max_iter):
-    """EM on a bootstrap sample from a fitted mixture's parameters (mclust's ``em``)."""
-    gm = GaussianMixture(
-        start.n_components, covariance_type=start.covariance_type, reg_covar=0.0,
-        weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_,
-        tol=tol, max_iter=max_iter,
-    ).fit(X)
-    return _em_log_likelihood(gm, X.shape[0])
+class _Refit:
+    """EM on bootstrap samples from a fitted mixture's parameters (mclust's ``em``).
+
+    It runs the engine's loop directly: the estimator's checks and set-up
+    cost more than EM itself on faithful's 272 rows (1.9 ms a fit through
+    ``GaussianMixture.fit``, 0.75 ms here, the same bits), and a bootstrap
+    makes thousands of fits of one model from one start.
+    """
+
+    def __init__(self, fitted, tol, max_iter):
+        model, sklearn_layout = get_model(fitted.covariance_type)
+        struct = STRUCTURES[model.structure]
+
+        def internal(arr):  # the estimator's attributes in the engine's layout
+            arr = np.asarray(arr, dtype=np.float64)
+            return arr if sklearn_layout else struct.from_full(arr)
+
+        self.start = MixtureParams(
+            np.asarray(fitted.weights_, dtype=np.float64), np.asarray(fitted.means_, dtype=np.float64),
+            internal(fitted.covariances_), internal(fitted.precisions_cholesky_), model.structure,
+        )
+        self.updater = MaximumLikelihood(model, 0.0)
+        self.structure, self.n_components = model.structure, fitted.n_components
+        self.tol, self.max_iter = tol, max_iter
+
+    def log_likelihood(self, X):
+        n_samples, n_features = X.shape
+        rows = chunk_rows(self.structure, self.n_components, n_features, n_samples, None)
+        source = ArraySource(X, None, rows, "raise", False)
+        result = driver.run(source, self.updater, self.start, Batch(), tol=self.tol,
+                            max_iter=self.max_iter)
+        return result.lower_bound * n_samples  # EM's last E-step, as mclust's loglik
 
 
 def _replicates(null, alternative, n_samples, seeds, tols, max_iter):
@@ -106,6 +136,7 @@ def _replicates(null, alternative, n_samples, seeds, tols, max_iter):
     Returns the statistics and the number of samples drawn again.
     """
     statistics, redrawn = np.empty(len(seeds)), 0
+    fit_null, fit_alternative = (_Refit(gm, tol, max_iter) for gm, tol in zip((null, alternative), tols))
     with warnings.catch_warnings():
         # mclust's em(warn = FALSE): a replicate that hits max_iter still counts.
         warnings.simplefilter("ignore")
@@ -115,8 +146,7 @@ def _replicates(null, alternative, n_samples, seeds, tols, max_iter):
             for _ in range(MAX_DRAWS):
                 X, _ = sampler.sample(n_samples)
                 try:
-                    value = 2.0 * (_refit(X, alternative, tols[1], max_iter)
-                                   - _refit(X, null, tols[0], max_iter))
+                    value = 2.0 * (fit_alternative.log_likelihood(X) - fit_null.log_likelihood(X))
                 except FIT_ERRORS:
                     value = np.nan
                 if np.isfinite(value):
