@@ -31,7 +31,6 @@ joblib backend that runs them.
 
 from __future__ import annotations
 
-import copy
 import logging
 import numbers
 import time
@@ -41,16 +40,10 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
 from .. import validation as val
-from ..backends import ArraySource
-from ..engine import driver, threads
-from ..engine.passes import chunk_rows
-from ..engine.schedules import Batch
 from ..estimators import GaussianMixture
-from ..exceptions import DegenerateCovarianceError
 from ..models import get_model
-from ..structures import STRUCTURES
-from ..updaters import MaximumLikelihood, MixtureParams
 from .result import BootstrapLRTResult
+from .replicates import FIT_ERRORS, run_chunk
 from .starts import cell_start, hc_starts, mclust_tol
 
 __all__ = ["bootstrap_lrt"]
@@ -59,10 +52,6 @@ logger = logging.getLogger("gaussmix")
 
 #: mclust's default G = 1:9, that is 8 tests.
 DEFAULT_MAX_COMPONENTS = 8
-#: Draws of one replicate before giving up; mclust would loop for ever.
-MAX_DRAWS = 100
-#: What a failed EM fit raises (DegenerateCovarianceError is a ValueError).
-FIT_ERRORS = (ValueError, np.linalg.LinAlgError, FloatingPointError, DegenerateCovarianceError)
 
 
 def _em_log_likelihood(gm, n_samples):
@@ -96,79 +85,6 @@ def _observed_fit(X, K, code, partition, tol, max_iter, first_tol):
     return gm, loglik
 
 
-class _Refit:
-    """EM on bootstrap samples from a fitted mixture's parameters (mclust's ``em``).
-
-    It runs the engine's loop directly: the estimator's checks and set-up
-    cost more than EM itself on faithful's 272 rows (1.9 ms a fit through
-    ``GaussianMixture.fit``, 0.75 ms here, the same bits), and a bootstrap
-    makes thousands of fits of one model from one start.
-    """
-
-    def __init__(self, fitted, tol, max_iter):
-        model, sklearn_layout = get_model(fitted.covariance_type)
-        struct = STRUCTURES[model.structure]
-
-        def internal(arr):  # the estimator's attributes in the engine's layout
-            arr = np.asarray(arr, dtype=np.float64)
-            return arr if sklearn_layout else struct.from_full(arr)
-
-        self.start = MixtureParams(
-            np.asarray(fitted.weights_, dtype=np.float64), np.asarray(fitted.means_, dtype=np.float64),
-            internal(fitted.covariances_), internal(fitted.precisions_cholesky_), model.structure,
-        )
-        self.updater = MaximumLikelihood(model, 0.0)
-        self.structure, self.n_components = model.structure, fitted.n_components
-        self.tol, self.max_iter = tol, max_iter
-
-    def log_likelihood(self, X):
-        n_samples, n_features = X.shape
-        rows = chunk_rows(self.structure, self.n_components, n_features, n_samples, None)
-        source = ArraySource(X, None, rows, "raise", False)
-        result = driver.run(source, self.updater, self.start, Batch(), tol=self.tol,
-                            max_iter=self.max_iter)
-        return result.lower_bound * n_samples  # EM's last E-step, as mclust's loglik
-
-
-def _replicates(null, alternative, n_samples, seeds, tols, max_iter):
-    """Bootstrap statistics for some replicates; a failed sample is drawn again.
-
-    Returns the statistics and the number of samples drawn again.
-    """
-    statistics, redrawn = np.empty(len(seeds)), 0
-    fit_null, fit_alternative = (_Refit(gm, tol, max_iter) for gm, tol in zip((null, alternative), tols))
-    # BLAS on one thread, as GaussianMixture.fit holds it: on 2 x 2 factors
-    # a multi-threaded triangular solve took 0.6 ms, half of all the time.
-    with threads.single_threaded_blas(), warnings.catch_warnings():
-        # mclust's em(warn = FALSE): a replicate that hits max_iter still counts.
-        warnings.simplefilter("ignore")
-        for i, seed in enumerate(seeds):
-            sampler = copy.copy(null)  # a private random stream, the fit shared
-            sampler.random_state = np.random.RandomState(np.random.MT19937(seed))
-            for _ in range(MAX_DRAWS):
-                X, _ = sampler.sample(n_samples)
-                try:
-                    value = 2.0 * (fit_alternative.log_likelihood(X) - fit_null.log_likelihood(X))
-                except FIT_ERRORS:
-                    value = np.nan
-                if np.isfinite(value):
-                    break
-                redrawn += 1
-            else:
-                raise RuntimeError(
-                    f"{MAX_DRAWS} bootstrap samples in a row from the {null.n_components}-"
-                    f"component fit failed to refit; the model is too close to degenerate "
-                    f"for this test. Try fewer components or another covariance_type."
-                )
-            statistics[i] = value
-    return statistics, redrawn
-
-
-def _chunk(start, *args):
-    """``_replicates`` for the chunk beginning at replicate ``start``, which it returns too."""
-    return start, _replicates(*args)
-
-
 def _bootstrap(null, alternative, n_samples, seeds, tols, max_iter, n_jobs, verbose):
     """All replicates of one test, in chunks spread over joblib's workers."""
     # A few chunks per worker: few enough that the fits, not the
@@ -177,7 +93,7 @@ def _bootstrap(null, alternative, n_samples, seeds, tols, max_iter, n_jobs, verb
     bounds = np.linspace(0, len(seeds), n_chunks + 1).astype(int)
     chunks = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     outcomes = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_chunk)(a, null, alternative, n_samples, seeds[a:b], tols, max_iter)
+        delayed(run_chunk)(a, null, alternative, n_samples, seeds[a:b], tols, max_iter)
         for a, b in chunks
     )
     statistics, redrawn, done = np.empty(len(seeds)), 0, 0
@@ -284,8 +200,10 @@ def bootstrap_lrt(
     >>> result = bootstrap_lrt(X, "VII", n_boot=19, random_state=0)
     >>> result.n_components_
     2
-    >>> result.p_values_[0]  # nothing of 19 samples reaches 1 vs 2's statistic
+    >>> float(result.p_values_[0])  # no sample of 19 reaches 1 vs 2's statistic
     0.05
+    >>> result.n_components.tolist()  # the tests run: 1 vs 2, 2 vs 3
+    [1, 2]
     """
     X, code, max_components = _check_inputs(X, covariance_type, max_components, n_boot, level,
                                             tol, max_iter, sequential, verbose)
