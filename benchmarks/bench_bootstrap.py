@@ -45,6 +45,32 @@ cat(t[["elapsed"]], "\\n")
 """
 
 
+def _busy(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def free_cores(n=5_000_000):
+    """How many cores a pure-Python loop gets right now: serial time / parallel time.
+
+    The machine is shared: when another job holds a core, n_jobs=-1 has
+    nothing to gain, and this says so beside the figures.
+    """
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    jobs = effective_n_jobs(-1)
+    Parallel(n_jobs=jobs)(delayed(_busy)(10) for _ in range(jobs))  # start the workers
+    t0 = time.perf_counter()
+    for _ in range(jobs):
+        _busy(n)
+    serial = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    Parallel(n_jobs=jobs)(delayed(_busy)(n) for _ in range(jobs))
+    return serial / (time.perf_counter() - t0)
+
+
 def time_ours(X, n_jobs, repeats):
     times, result = [], None
     for _ in range(repeats):
@@ -78,7 +104,9 @@ def main():
     bootstrap_lrt(X, "EEE", max_components=1, n_boot=5, random_state=0)  # compile, untimed
     one, result = time_ours(X, 1, args.repeats)
     bootstrap_lrt(X, "EEE", max_components=1, n_boot=20, random_state=0, n_jobs=-1)  # start workers
+    cores_before = free_cores()
     every, _ = time_ours(X, -1, args.repeats)
+    cores_after = free_cores()
     fresh = time_mclust(args.repeats) if args.mclust else None
 
     info = bench_em.machine()
@@ -101,6 +129,11 @@ def main():
         f"Medians of {args.repeats} runs, after an untimed warm-up.",
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
+        "",
+        f"Cores free for the n_jobs=-1 runs (a pure-Python loop's speed-up on all cores, "
+        f"measured just before and just after them): {cores_before:.2f}, {cores_after:.2f} "
+        f"of {info['cores']}. The machine is shared with other jobs; where this is near 1, "
+        f"n_jobs=-1 had one core and could not gain.",
         "",
         f"| who | runs (s) | median (s) | mclust's time / this (speed-up; mclust = {reference_s:.2f} s) |",
         "|---|---|---|---|",
