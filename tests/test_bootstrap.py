@@ -267,3 +267,18 @@ def test_plot_draws_each_distribution_and_its_statistic(blobs, tmp_path):
         result.plot(tests=[5])
     with pytest.raises(ValueError, match="one Axes per test"):
         result.plot(axes=[axes[0]])
+
+
+def test_tol_and_max_iter_reach_the_observed_fits():
+    X = data("faithful")
+    default = bootstrap_lrt(X, "EEE", max_components=2, n_boot=1, sequential=False, random_state=0)
+    tight = bootstrap_lrt(X, "EEE", max_components=2, n_boot=1, sequential=False, random_state=0, tol=1e-10)
+    # EM never lowers the log-likelihood, so running longer from the same
+    # start ends at least as high; the 3-component fit had not converged.
+    assert np.all(tight.log_likelihoods_ >= default.log_likelihoods_ - 1e-9)
+    assert tight.log_likelihoods_[2] > default.log_likelihoods_[2] + 1e-3
+    one_step = bootstrap_lrt(X, "EEE", max_components=2, n_boot=1, sequential=False, random_state=0,
+                             max_iter=1)
+    # mclust 6.0: me(faithful, "EEE", unmap(hclass(hc(faithful, "VVV", use = "SVD"), 3)),
+    #                control = emControl(itmax = 1))$loglik
+    assert one_step.log_likelihoods_[2] == pytest.approx(-1144.33526255, abs=1e-6)
