@@ -151,15 +151,41 @@ def test_gives_up_on_a_model_that_always_fails(blobs, monkeypatch):
         bootstrap_lrt(blobs, "VII", max_components=1, n_boot=2, random_state=0, n_jobs=1)
 
 
-def test_degenerate_data_redraws_naturally():
-    # Six distinct values repeated: samples from the 1-component fit are
-    # continuous, but fits to 3 components of 12 rows from a VVV model
-    # may collapse; whatever happens, every recorded statistic is finite.
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(12, 2))
+def test_degenerate_fits_are_drawn_again_naturally():
+    # 30 rows from one Gaussian: refits of 2 and 3 VVV components sometimes
+    # empty a component or make a covariance singular (on 40 such rows,
+    # mclust's em gave NA for 20% to 100% of the samples, by test).
+    X = np.random.default_rng(1).normal(size=(30, 2))
     result = bootstrap_lrt(X, "VVV", max_components=2, n_boot=30, sequential=False, random_state=0)
     assert np.isfinite(result.bootstrap_).all()
-    assert result.n_redrawn_.shape == (2,)
+    assert result.n_redrawn_.sum() > 0
+
+
+def test_a_fit_that_empties_a_component_or_keeps_a_covariance_fails(blobs, monkeypatch):
+    """mclust's em returns NA when a component empties or its covariance turns singular.
+
+    Our engine keeps the previous covariance instead and says so
+    (``EMResult.kept``, ``EMResult.emptied``); the replicate must then be drawn again.
+    """
+    import dataclasses
+    import types
+
+    real = replicates_module.driver.run
+    calls = {"n": 0}
+
+    def run(*args, **kwargs):
+        calls["n"] += 1
+        result = real(*args, **kwargs)
+        if calls["n"] == 1:
+            return dataclasses.replace(result, emptied={1})
+        if calls["n"] == 3:
+            return dataclasses.replace(result, kept={0})
+        return result
+
+    monkeypatch.setattr(replicates_module, "driver", types.SimpleNamespace(run=run))
+    result = bootstrap_lrt(blobs, "VII", max_components=1, n_boot=3, random_state=0, n_jobs=1)
+    assert result.n_redrawn_.tolist() == [2]
+    assert np.isfinite(result.bootstrap_).all()
 
 
 def test_an_observed_fit_that_fails_ends_the_tests(blobs, monkeypatch):

@@ -12,8 +12,9 @@ tests ``H0: G`` components against ``H1: G + 1`` for ``G = 1, 2, ...``:
   the fitted G-component mixture, fits G components to them by EM starting
   from that fit and G + 1 components starting from the (G+1)-component fit
   to X, and records ``LRT*_b = 2 (log L*_{G+1} - log L*_G)``. A sample whose
-  fits fail (a singular covariance, a non-finite log-likelihood) is drawn
-  again, as in mclust.
+  fits fail (a component that empties, a covariance that turns singular at
+  any iteration, a non-finite log-likelihood) is drawn again, as mclust
+  draws again where its ``em`` returns NA.
 * The p-value counts the bootstrap statistics at least as large as the
   observed one, the observed one included:
   ``p_G = (1 + #{b : LRT*_b >= LRT_G}) / (B + 1)``.

@@ -61,6 +61,11 @@ class Refit:
         source = ArraySource(X, None, rows, "raise", False)
         result = driver.run(source, self.updater, self.start, Batch(), tol=self.tol,
                             max_iter=self.max_iter)
+        if result.emptied or result.kept:
+            # A component that lost all its weight, or whose covariance
+            # became singular (the engine then keeps the previous one): a
+            # failed fit, as mclust's em returns NA for it.
+            return np.nan
         return result.lower_bound * n_samples  # EM's last E-step, as mclust's loglik
 
 
@@ -82,7 +87,9 @@ def replicates(null, alternative, n_samples, seeds, tols, max_iter):
             for _ in range(MAX_DRAWS):
                 X, _ = sampler.sample(n_samples)
                 try:
-                    value = 2.0 * (fit_alternative.log_likelihood(X) - fit_null.log_likelihood(X))
+                    value = fit_alternative.log_likelihood(X)
+                    if np.isfinite(value):  # else the null's fit is not needed
+                        value = 2.0 * (value - fit_null.log_likelihood(X))
                 except FIT_ERRORS:
                     value = np.nan
                 if np.isfinite(value):
