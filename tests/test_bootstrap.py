@@ -202,6 +202,14 @@ def test_an_observed_fit_that_fails_ends_the_tests(blobs, monkeypatch):
     assert result.n_components.tolist() == [1]
 
 
+def test_a_degenerate_observed_fit_is_a_failed_one():
+    # 8 rows: the hc-started 2-component VVV fit puts a component on too few
+    # rows and its covariance turns singular; mclust's BIC is NA there.
+    X = np.random.default_rng(1).normal(size=(8, 2))
+    with pytest.raises(ValueError, match="2-component VVV fit to X failed.*became singular"):
+        bootstrap_lrt(X, "VVV", n_boot=5, random_state=0)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -42,6 +42,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 
 from .. import validation as val
 from ..estimators import GaussianMixture
+from ..exceptions import DegenerateComponentWarning
 from ..models import get_model
 from .result import BootstrapLRTResult
 from .replicates import FIT_ERRORS, run_chunk
@@ -73,15 +74,20 @@ def _observed_fit(X, K, code, partition, tol, max_iter, first_tol):
     resp = cell_start(X, None, K, code, partition, 0.0, None)
     n_samples = X.shape[0]
     absolute, loglik = first_tol, None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for _ in range(2):
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             gm = GaussianMixture(K, covariance_type=code, init_params="hc", resp_init=resp,
                                  reg_covar=0.0, tol=absolute, max_iter=max_iter).fit(X)
-            loglik = _em_log_likelihood(gm, n_samples)
-            if not np.isfinite(loglik):
-                raise ValueError("the fitted log-likelihood is not finite")
-            absolute = tol * (1.0 + abs(loglik)) / n_samples
+        degenerate = [w for w in caught if issubclass(w.category, DegenerateComponentWarning)]
+        if degenerate:
+            # A component emptied or its covariance turned singular: mclust's
+            # fit gives NA there, as the bootstrap's refits do here.
+            raise ValueError(str(degenerate[0].message))
+        loglik = _em_log_likelihood(gm, n_samples)
+        if not np.isfinite(loglik):
+            raise ValueError("the fitted log-likelihood is not finite")
+        absolute = tol * (1.0 + abs(loglik)) / n_samples
     gm.set_params(resp_init=None)  # not an n x K matrix kept in the model
     return gm, loglik
 
