@@ -48,8 +48,8 @@ def test_each_figure_is_a_valid_png(tmp_path, iris_fit):
 
 def test_soft_colours_blend_and_hard_colours_do_not(iris_fit):
     X, gm = iris_fit
-    hard = plotting._point_colors(gm, X, soft=False)
-    soft = plotting._point_colors(gm, X, soft=True)
+    hard = plotting.base.point_colors(gm, X, soft=False)
+    soft = plotting.base.point_colors(gm, X, soft=True)
     palette = {tuple(c) for c in hard}
     assert len(palette) == 3
     resp = gm.predict_proba(X)

@@ -36,9 +36,9 @@ def test_regions_of_a_two_feature_classifier_are_its_predictions():
     X2 = X[:, 2:]
     clf = GaussianMixtureClassifier(n_components=range(1, 3), covariance_type=["VVV", "VII"]).fit(X2, Y)
     for mixture in clf.mixtures_:
-        np.testing.assert_allclose(plotting._marginal_log_density(mixture, X2, [0, 1]),
+        np.testing.assert_allclose(plotting.marginal_log_density(mixture, X2, [0, 1]),
                                    mixture.score_samples(X2), rtol=1e-10)
-    joint = np.array([plotting._marginal_log_density(m, X2, [0, 1]) for m in clf.mixtures_])
+    joint = np.array([plotting.marginal_log_density(m, X2, [0, 1]) for m in clf.mixtures_])
     regions = np.argmax(joint + np.log(clf.priors_)[:, None], axis=0)
     np.testing.assert_array_equal(clf.classes_[regions], clf.predict(X2))
 

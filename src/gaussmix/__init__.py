@@ -31,6 +31,8 @@ _LAZY = {
     "available_models": ("models", "available_models"),
     "select": ("selection", "select"),
     "SelectionResult": ("selection", "SelectionResult"),
+    "bootstrap_lrt": ("selection", "bootstrap_lrt"),
+    "BootstrapLRTResult": ("selection", "BootstrapLRTResult"),
 }
 
 __all__ = [
@@ -46,6 +48,8 @@ __all__ = [
     "MissingValuesWarning",
     "ModelFileError",
     "SelectionResult",
+    "bootstrap_lrt",
+    "BootstrapLRTResult",
     "Criteria",
     "ChunkedData",
     "NpySource",

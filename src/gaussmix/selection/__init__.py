@@ -29,11 +29,12 @@ from ..estimators.noise import noise_rows
 from ..updaters.noise import NOT_WITH_MISSING
 from ..init import INIT_METHODS
 from ..models import available_models, get_model
-from .result import SelectionResult
+from .bootstrap import bootstrap_lrt
+from .result import BootstrapLRTResult, SelectionResult
 from .singular import near_singular_reason
 from .starts import cell_start, hc_starts, mclust_tol
 
-__all__ = ["SelectionResult", "select"]
+__all__ = ["BootstrapLRTResult", "SelectionResult", "bootstrap_lrt", "select"]
 
 CRITERIA = ("bic", "icl")
 logger = logging.getLogger("gaussmix")

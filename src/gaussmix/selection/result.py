@@ -106,3 +106,88 @@ class SelectionResult:
         text = "\n".join(lines)
         print(text, file=file)
         return text
+
+
+@dataclass(repr=False)
+class BootstrapLRTResult:
+    """The outcome of :func:`bootstrap_lrt`, mclust's ``mclustBootstrapLRT`` object.
+
+    ``print(result)`` shows mclust's table; :meth:`plot` draws the bootstrap
+    distributions.
+
+    Attributes
+    ----------
+    covariance_type : str
+        The covariance model tested.
+    n_boot : int
+        Bootstrap samples per test.
+    level : float
+        The significance level of the sequential rule.
+    n_components : ndarray of shape (n_tests,)
+        The G of each test's null hypothesis (G against G + 1): 1, 2, ...
+    statistics_ : ndarray of shape (n_tests,)
+        Observed ``2 (log L_{G+1} - log L_G)``; may be negative.
+    p_values_ : ndarray of shape (n_tests,)
+        ``(1 + #{bootstrap >= observed}) / (n_boot + 1)``.
+    bootstrap_ : ndarray of shape (n_boot, n_tests)
+        The bootstrap statistics of each test (mclust's ``boot``).
+    n_components_ : int
+        The chosen number of components: the G of the first test with
+        ``p > level``, or one more than the last G tested when all are
+        significant.
+    log_likelihoods_ : ndarray of shape (n_tests + 1,)
+        Log-likelihoods of the hc-started fits to X with 1, 2, ... components.
+    n_redrawn_ : ndarray of shape (n_tests,)
+        Bootstrap samples drawn again because their fits failed.
+    best_ : GaussianMixture
+        The fit to X with ``n_components_`` components.
+    """
+
+    covariance_type: str
+    n_boot: int
+    level: float
+    n_components: np.ndarray
+    statistics_: np.ndarray
+    p_values_: np.ndarray
+    bootstrap_: np.ndarray
+    n_components_: int
+    log_likelihoods_: np.ndarray
+    n_redrawn_: np.ndarray
+    best_: GaussianMixture = field(default=None)
+
+    def summary(self, file=None):
+        """Print the tests as mclust's ``print`` does, and the choice; return the text."""
+        text = str(self)
+        print(text, file=file)
+        return text
+
+    def __str__(self):
+        rule = "-" * 61
+        lines = [
+            rule,
+            "Bootstrap sequential LRT for the number of mixture components",
+            rule,
+            f"{'Model':<12} = {self.covariance_type}",
+            f"{'Replications':<12} = {self.n_boot}",
+            f"{'':<8} {'LRTS':>12} {'bootstrap p-value':>18}",
+        ]
+        for G, stat, p in zip(self.n_components, self.statistics_, self.p_values_):
+            lines.append(f"{f'{G} vs {G + 1}':<8} {stat:>12.4f} {p:>18.4g}")
+        lines.append(f"Chosen number of components (level {self.level:g}): {self.n_components_}")
+        if self.n_redrawn_.sum():
+            lines.append(f"({int(self.n_redrawn_.sum())} bootstrap sample(s) drawn again after a failed fit)")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (f"BootstrapLRTResult(covariance_type={self.covariance_type!r}, "
+                f"n_boot={self.n_boot}, tests={len(self.statistics_)}, "
+                f"n_components_={self.n_components_})")
+
+    def plot(self, tests=None, axes=None):
+        """Histograms of the bootstrap distributions, each with its observed statistic.
+
+        See :func:`gaussmix.plotting.plot_bootstrap_lrt` (needs matplotlib).
+        """
+        from ..plotting import plot_bootstrap_lrt
+
+        return plot_bootstrap_lrt(self, tests=tests, axes=axes)

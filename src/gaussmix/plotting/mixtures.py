@@ -1,75 +1,11 @@
-"""Figures of Gaussian mixtures, with matplotlib (``pip install 'gaussmix[plot]'``).
-
-Every function draws on a given ``ax`` (or makes a new figure without
-pyplot, so no display is needed) and returns the figure. Nothing in the rest
-of gaussmix imports this module.
-"""
+"""Figures of a fitted mixture: densities, clusters, criteria, traces, imputations, outliers."""
 
 from __future__ import annotations
 
 import numpy as np
 
-_COLORS = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-]
-_MARKERS = "os^vD<>ph*XP"
-
-
-def _require_matplotlib():
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ImportError(
-            "gaussmix's figures need matplotlib: pip install 'gaussmix[plot]'"
-        ) from None
-
-
-def _new_axes(ax, figsize=(6.4, 4.8), ncols=1):
-    _require_matplotlib()
-    if ax is not None:
-        return ax.figure, ax
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    axes = fig.subplots(1, ncols)
-    return fig, axes
-
-
-def _color(k):
-    return _COLORS[k % len(_COLORS)]
-
-
-#: The colour of rows deemed noise (label -1), drawn apart from the clusters.
-NOISE_COLOR = "#9a9a9a"
-
-
-def _palette(gm):
-    """RGB colours of the columns of ``predict_proba``: one per component, grey for noise."""
-    colors = [_color(k) for k in range(gm.n_components)]
-    if getattr(gm, "has_noise", False):
-        colors.append(NOISE_COLOR)
-    return np.array([_hex_to_rgb(c) for c in colors])
-
-
-def _full_covariances(gm):
-    """Each component's covariance as a (d, d) matrix, whatever the model."""
-    from .models import get_model, sklearn_names
-    from .structures import STRUCTURES
-
-    K, d = gm.means_.shape
-    if gm.covariance_type not in sklearn_names():
-        return np.asarray(gm.covariances_)  # mclust codes: (K, d, d) already
-    structure = STRUCTURES[get_model(gm.covariance_type)[0].structure]
-    return structure.to_full(gm.covariances_, K, d)
-
-
-def _names(gm, feature_names, d):
-    if feature_names is not None:
-        return list(feature_names)
-    if hasattr(gm, "feature_names_in_"):
-        return [str(f) for f in gm.feature_names_in_]
-    return [f"x{j}" for j in range(d)]
+from .base import (MARKERS, NOISE_COLOR, color, ellipse, feature_names_of,
+                   full_covariances, new_axes, palette, point_colors, require_matplotlib)
 
 
 def plot_density(gm, X, feature=0, ax=None, bins="auto", feature_names=None):
@@ -80,10 +16,10 @@ def plot_density(gm, X, feature=0, ax=None, bins="auto", feature_names=None):
     """
     from scipy.stats import norm
 
-    fig, ax = _new_axes(ax)
+    fig, ax = new_axes(ax)
     X = np.asarray(X, dtype=float)
     x = X[:, feature]
-    cov = _full_covariances(gm)
+    cov = full_covariances(gm)
     sd = np.sqrt(cov[:, feature, feature])
     grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 400)
     ax.hist(x, bins=bins, density=True, color="0.85", edgecolor="0.6", label="data")
@@ -92,35 +28,14 @@ def plot_density(gm, X, feature=0, ax=None, bins="auto", feature_names=None):
     for k in np.argsort(gm.means_[:, feature]):
         curve = gm.weights_[k] * norm.pdf(grid, gm.means_[k, feature], sd[k])
         total += curve
-        ax.plot(grid, curve, "--", color=_color(k), lw=1.8, zorder=3,
+        ax.plot(grid, curve, "--", color=color(k), lw=1.8, zorder=3,
                 label=f"component {k}: pi={gm.weights_[k]:.2f}")
     ax.plot(grid, total, color="black", lw=2, zorder=2, label="mixture")
-    ax.set_xlabel(_names(gm, feature_names, X.shape[1])[feature])
+    ax.set_xlabel(feature_names_of(gm, feature_names, X.shape[1])[feature])
     ax.set_ylabel("density")
     ax.set_title(f"{gm.n_components}-component mixture ({gm.covariance_type})")
     ax.legend(fontsize="small", frameon=False)
     return fig
-
-
-def _ellipse(ax, mean, cov, n_std, color, **kw):
-    from matplotlib.patches import Ellipse
-
-    vals, vecs = np.linalg.eigh(cov)
-    angle = np.degrees(np.arctan2(vecs[1, -1], vecs[0, -1]))
-    w, h = 2 * n_std * np.sqrt(np.maximum(vals[::-1], 0))
-    ax.add_patch(Ellipse(mean, w, h, angle=angle, fill=False, color=color, **kw))
-
-
-def _point_colors(gm, X, soft):
-    resp = gm.predict_proba(X)
-    palette = _palette(gm)
-    if soft:
-        return np.clip(resp @ palette, 0, 1)
-    return palette[resp.argmax(axis=1)]
-
-
-def _hex_to_rgb(h):
-    return [int(h[i : i + 2], 16) / 255 for i in (1, 3, 5)]
 
 
 def plot_clusters(gm, X, features=(0, 1), ax=None, soft=False, feature_names=None, title=None):
@@ -130,23 +45,23 @@ def plot_clusters(gm, X, features=(0, 1), ax=None, soft=False, feature_names=Non
     assignment); ``soft=True`` blends the components' colours by the
     responsibilities, so points between components look mixed.
     """
-    fig, ax = _new_axes(ax)
-    colors = _point_colors(gm, X, soft)  # X as given, so that feature names match
+    fig, ax = new_axes(ax)
+    colors = point_colors(gm, X, soft)  # X as given, so that feature names match
     noise = gm.predict(X) == -1 if getattr(gm, "has_noise", False) else np.zeros(np.shape(X)[0], dtype=bool)
     X = np.asarray(X, dtype=float)
     i, j = features
-    names = _names(gm, feature_names, X.shape[1])
+    names = feature_names_of(gm, feature_names, X.shape[1])
     ax.scatter(X[~noise, i], X[~noise, j], c=colors[~noise], s=14, alpha=0.8, linewidths=0)
     if noise.any():  # drawn apart: grey crosses, not a cluster's dots
         ax.scatter(X[noise, i], X[noise, j], c=colors[noise] if soft else NOISE_COLOR, marker="x", s=16,
                    linewidths=0.9, alpha=0.8, label=f"noise ({np.count_nonzero(noise)} rows)")
         ax.legend(fontsize="small", frameon=False, loc="best")
-    cov = _full_covariances(gm)
+    cov = full_covariances(gm)
     for k in range(gm.n_components):
         sub = cov[k][np.ix_([i, j], [i, j])]
         mean = gm.means_[k, [i, j]]
-        _ellipse(ax, mean, sub, 1.0, _color(k), lw=2)
-        _ellipse(ax, mean, sub, 2.0, _color(k), lw=1, ls="--")
+        ellipse(ax, mean, sub, 1.0, color(k), lw=2)
+        ellipse(ax, mean, sub, 2.0, color(k), lw=1, ls="--")
         ax.plot(*mean, "x", color="black", ms=8)
     ax.set_xlabel(names[i])
     ax.set_ylabel(names[j])
@@ -157,11 +72,11 @@ def plot_clusters(gm, X, features=(0, 1), ax=None, soft=False, feature_names=Non
 
 def plot_pairs(gm, X, soft=False, feature_names=None):
     """Every pair of features (clusters and ellipses), densities on the diagonal."""
-    _require_matplotlib()
+    require_matplotlib()
     from matplotlib.figure import Figure
 
     d = np.shape(X)[1]
-    names = _names(gm, feature_names, d)
+    names = feature_names_of(gm, feature_names, d)
     fig = Figure(figsize=(2.6 * d, 2.6 * d), layout="constrained")
     axes = fig.subplots(d, d, squeeze=False)
     for a in range(d):
@@ -180,77 +95,16 @@ def plot_pairs(gm, X, soft=False, feature_names=None):
     return fig
 
 
-def _marginal_log_density(gm, points, features):
-    """``log f(x)`` of a mixture's marginal on two features (a mixture of 2-D Gaussians)."""
-    cov = _full_covariances(gm)[:, features][:, :, features]
-    diff = points[None, :, :] - np.asarray(gm.means_)[:, None, features]  # (K, n, 2)
-    inv = np.linalg.inv(cov)
-    quad = np.einsum("kni,kij,knj->kn", diff, inv, diff)
-    logdet = np.linalg.slogdet(cov)[1]
-    log_comp = np.log(gm.weights_)[:, None] - 0.5 * (quad + logdet[:, None] + 2 * np.log(2 * np.pi))
-    top = log_comp.max(axis=0)
-    return top + np.log(np.exp(log_comp - top).sum(axis=0))
-
-
-def plot_classifier(clf, X, y=None, features=(0, 1), ax=None, feature_names=None, resolution=200, title=None):
-    """Two features of a fitted GaussianMixtureClassifier: class regions, mixtures, rows.
-
-    The shaded regions are where each class has the highest posterior
-    ``p_c f_c(x)`` under the classes' marginal densities on the two features
-    (exact when the classifier has only these two); each class's mixture
-    components are drawn as 2-sigma ellipses in its colour, and the rows as
-    points coloured by ``y`` (by the prediction if ``y`` is None), with a
-    ring around the rows the classifier gets wrong.
-    """
-    fig, ax = _new_axes(ax)
-    from matplotlib.colors import ListedColormap
-
-    predicted = clf.predict(X)
-    X = np.asarray(X, dtype=float)
-    classes = list(clf.classes_)
-    index = np.array([classes.index(v) for v in (predicted if y is None else np.asarray(y))])
-    f = list(features)
-    low, high = X[:, f].min(axis=0), X[:, f].max(axis=0)
-    pad = 0.08 * (high - low)
-    gx, gy = np.meshgrid(*(np.linspace(a - p, b + p, resolution) for a, b, p in zip(low, high, pad)))
-    grid = np.column_stack([gx.ravel(), gy.ravel()])
-    with np.errstate(divide="ignore"):
-        joint = np.array([_marginal_log_density(m, grid, f) for m in clf.mixtures_]) + np.log(clf.priors_)[:, None]
-    region = joint.argmax(axis=0).reshape(gx.shape)
-    cmap = ListedColormap([_color(c) for c in range(len(classes))])
-    ax.contourf(gx, gy, region, levels=np.arange(len(classes) + 1) - 0.5, cmap=cmap, alpha=0.15)
-    ax.contour(gx, gy, region, levels=np.arange(len(classes)) + 0.5, colors="0.3", linewidths=0.8)
-    for c, (label, mixture) in enumerate(zip(classes, clf.mixtures_)):
-        rows = index == c
-        ax.scatter(X[rows, f[0]], X[rows, f[1]], s=14, color=_color(c), marker=_MARKERS[c % len(_MARKERS)],
-                   label=str(label), linewidths=0)
-        cov = _full_covariances(mixture)
-        for k in range(mixture.n_components):
-            _ellipse(ax, mixture.means_[k, f], cov[k][np.ix_(f, f)], 2.0, _color(c), lw=1.2)
-    wrong = predicted != (predicted if y is None else np.asarray(y))
-    ax.scatter(X[wrong, f[0]], X[wrong, f[1]], s=60, facecolors="none", edgecolors="black", linewidths=0.8)
-    names = _names(clf, feature_names, X.shape[1])
-    ax.set_xlabel(names[f[0]])
-    ax.set_ylabel(names[f[1]])
-    ax.legend(fontsize="small", title="class")
-    if title is None:
-        title = ", ".join(f"{label}: {code},{K}" for label, code, K in
-                          zip(classes, clf.covariance_types_, clf.n_components_))
-        title += f"; {int(wrong.sum())} of {len(X)} rows misclassified"
-    ax.set_title(title, fontsize="medium")
-    return fig
-
-
 def plot_criterion(result, criterion="bic", ax=None):
     """BIC (or ICL) against K, one line per covariance model, as mclust draws it.
 
     gaussmix's sign: lower is better (mclust's plot shows the negative).
     """
-    fig, ax = _new_axes(ax, figsize=(8, 5))
+    fig, ax = new_axes(ax, figsize=(8, 5))
     table = getattr(result, f"{criterion}_")
     ks = result.n_components
     for j, code in enumerate(result.covariance_types):
-        ax.plot(ks, table[:, j], marker=_MARKERS[j % len(_MARKERS)], color=_color(j),
+        ax.plot(ks, table[:, j], marker=MARKERS[j % len(MARKERS)], color=color(j),
                 ls="-" if j < 10 else "--", label=code, ms=5)
     (best_k, best_code), best_value = result.ranking(criterion, 1)[0]
     ax.plot([best_k], [best_value], "o", ms=14, mfc="none", mec="black", mew=2)
@@ -264,9 +118,9 @@ def plot_criterion(result, criterion="bic", ax=None):
 
 def plot_loglik(gm, ax=None):
     """The mean log-likelihood per sample at every EM iteration."""
-    fig, ax = _new_axes(ax)
+    fig, ax = new_axes(ax)
     trace = np.asarray(gm.lower_bounds_)
-    ax.plot(np.arange(1, trace.size + 1), trace, "o-", color=_color(0), ms=4)
+    ax.plot(np.arange(1, trace.size + 1), trace, "o-", color=color(0), ms=4)
     ax.set_xlabel("EM iteration")
     ax.set_ylabel("mean log-likelihood per sample")
     status = "converged" if getattr(gm, "converged_", False) else "not converged"
@@ -276,7 +130,7 @@ def plot_loglik(gm, ax=None):
 
 def plot_uncertainty(gm, X, features=(0, 1), ax=None, feature_names=None):
     """Points sized by their classification uncertainty ``1 - max_k r_ik``."""
-    fig, ax = _new_axes(ax)
+    fig, ax = new_axes(ax)
     resp = gm.predict_proba(X)
     X = np.asarray(X, dtype=float)
     i, j = features
@@ -284,9 +138,9 @@ def plot_uncertainty(gm, X, features=(0, 1), ax=None, feature_names=None):
     labels = resp.argmax(axis=1)
     order = np.argsort(uncertainty)
     size = 8 + 300 * uncertainty[order] / max(uncertainty.max(), 1e-12)
-    ax.scatter(X[order, i], X[order, j], s=size, c=_palette(gm)[labels[order]],
+    ax.scatter(X[order, i], X[order, j], s=size, c=palette(gm)[labels[order]],
                alpha=0.7, edgecolors="black", linewidths=0.3)
-    names = _names(gm, feature_names, X.shape[1])
+    names = feature_names_of(gm, feature_names, X.shape[1])
     ax.set_xlabel(names[i])
     ax.set_ylabel(names[j])
     ax.set_title(f"uncertainty 1 - max responsibility (largest: {uncertainty.max():.2f})",
@@ -314,9 +168,9 @@ def plot_kmeans_vs_gmm(X=None, labels=None, n_components=2, random_state=0):
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
 
-    from .estimators import GaussianMixture
+    from ..estimators import GaussianMixture
 
-    _require_matplotlib()
+    require_matplotlib()
     from matplotlib.figure import Figure
 
     if X is None:
@@ -331,16 +185,16 @@ def plot_kmeans_vs_gmm(X=None, labels=None, n_components=2, random_state=0):
     fig = Figure(figsize=(11, 4.6), layout="constrained")
     ax_km, ax_gm = fig.subplots(1, 2, sharex=True, sharey=True)
     for ax, name, lab in ((ax_km, "k-means", km.labels_), (ax_gm, "Gaussian mixture", gm.predict(X))):
-        ax.scatter(X[:, 0], X[:, 1], c=[_color(k) for k in lab], s=12, linewidths=0)
+        ax.scatter(X[:, 0], X[:, 1], c=[color(k) for k in lab], s=12, linewidths=0)
         score = "" if labels is None else f", ARI {round(adjusted_rand_score(labels, lab), 2) + 0.0:.2f}"
         ax.set_title(f"{name}{score}")
         ax.set_aspect("equal", adjustable="box")
     for k, c in enumerate(km.cluster_centers_):
         ax_km.plot(*c, "x", color="black", ms=10, mew=2)
-    cov = _full_covariances(gm)
+    cov = full_covariances(gm)
     for k in range(n_components):
-        _ellipse(ax_gm, gm.means_[k], cov[k], 1.0, _color(k), lw=2)
-        _ellipse(ax_gm, gm.means_[k], cov[k], 2.0, _color(k), lw=1, ls="--")
+        ellipse(ax_gm, gm.means_[k], cov[k], 1.0, color(k), lw=2)
+        ellipse(ax_gm, gm.means_[k], cov[k], 2.0, color(k), lw=1, ls="--")
     fig.suptitle("Euclidean (k-means) against Mahalanobis (GMM) distance on elongated clusters")
     return fig
 
@@ -355,7 +209,7 @@ def plot_imputation(X_true, X_holes, imputations, features=(0, 1), feature_names
     every removed cell of every feature.
     """
     X_true, X_holes = np.asarray(X_true), np.asarray(X_holes)
-    fig, axes = _new_axes(None, figsize=(5.2 * len(imputations), 4.6), ncols=len(imputations))
+    fig, axes = new_axes(None, figsize=(5.2 * len(imputations), 4.6), ncols=len(imputations))
     axes = np.atleast_1d(axes)
     i, j = features
     holes = np.isnan(X_holes)
@@ -366,10 +220,10 @@ def plot_imputation(X_true, X_holes, imputations, features=(0, 1), feature_names
         rmse = float(np.sqrt(np.mean((filled[holes] - X_true[holes]) ** 2)))
         ax.scatter(X_true[~touched, i], X_true[~touched, j], s=10, color="#bbbbbb", label="observed")
         for a, b in zip(X_true[touched], filled[touched]):
-            ax.plot([a[i], b[i]], [a[j], b[j]], color=_color(3), lw=0.7, alpha=0.6)
+            ax.plot([a[i], b[i]], [a[j], b[j]], color=color(3), lw=0.7, alpha=0.6)
         ax.scatter(X_true[touched, i], X_true[touched, j], s=22, facecolors="none",
                    edgecolors="black", label="true value")
-        ax.scatter(filled[touched, i], filled[touched, j], s=16, color=_color(3), label="imputed")
+        ax.scatter(filled[touched, i], filled[touched, j], s=16, color=color(3), label="imputed")
         ax.set_title(f"{name}: RMS error {rmse:.3f}")
         ax.set_xlabel(names[i])
         ax.set_ylabel(names[j])
@@ -383,15 +237,7 @@ def plot_outliers(fits, X, features=(0, 1), feature_names=None):
     ``fits`` maps a title to a fitted mixture; each panel is
     :func:`plot_clusters` (hard labels, noise rows as grey crosses).
     """
-    fig, axes = _new_axes(None, figsize=(5.4 * len(fits), 4.6), ncols=len(fits))
+    fig, axes = new_axes(None, figsize=(5.4 * len(fits), 4.6), ncols=len(fits))
     for ax, (title, gm) in zip(np.atleast_1d(axes), fits.items()):
         plot_clusters(gm, X, features=features, ax=ax, feature_names=feature_names, title=title)
     return fig
-
-
-def save_figure(fig, path, dpi=110):
-    """Write a figure as PNG, atomically."""
-    from .io.atomic import atomic_write
-
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi))
-    return path

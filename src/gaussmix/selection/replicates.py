@@ -1,0 +1,110 @@
+"""The bootstrap replicates of :func:`gaussmix.bootstrap_lrt`: draw, refit, redraw on failure.
+
+A replicate draws n rows from the null (G-component) fit, refits G and
+G + 1 components by EM from the fits to the real data, and records
+``2 (log L*_{G+1} - log L*_G)``. Everything a replicate draws comes from
+its own seed, so a chunk of replicates gives the same numbers on any worker.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+
+from ..backends import ArraySource
+from ..engine import driver, threads
+from ..engine.passes import chunk_rows
+from ..engine.schedules import Batch
+from ..exceptions import DegenerateCovarianceError
+from ..models import get_model
+from ..structures import STRUCTURES
+from ..updaters import MaximumLikelihood, MixtureParams
+
+__all__ = ["FIT_ERRORS", "MAX_DRAWS", "Refit", "replicates", "run_chunk"]
+
+#: Draws of one replicate before giving up; mclust would loop for ever.
+MAX_DRAWS = 100
+#: What a failed EM fit raises (DegenerateCovarianceError is a ValueError).
+FIT_ERRORS = (ValueError, np.linalg.LinAlgError, FloatingPointError, DegenerateCovarianceError)
+
+
+class Refit:
+    """EM on bootstrap samples from a fitted mixture's parameters (mclust's ``em``).
+
+    It runs the engine's loop directly: the estimator's checks and set-up
+    cost more than EM itself on faithful's 272 rows (1.9 ms a fit through
+    ``GaussianMixture.fit``, 0.75 ms here, the same bits), and a bootstrap
+    makes thousands of fits of one model from one start.
+    """
+
+    def __init__(self, fitted, tol, max_iter):
+        model, sklearn_layout = get_model(fitted.covariance_type)
+        struct = STRUCTURES[model.structure]
+
+        def internal(arr):  # the estimator's attributes in the engine's layout
+            arr = np.asarray(arr, dtype=np.float64)
+            return arr if sklearn_layout else struct.from_full(arr)
+
+        self.start = MixtureParams(
+            np.asarray(fitted.weights_, dtype=np.float64), np.asarray(fitted.means_, dtype=np.float64),
+            internal(fitted.covariances_), internal(fitted.precisions_cholesky_), model.structure,
+        )
+        self.updater = MaximumLikelihood(model, 0.0)
+        self.structure, self.n_components = model.structure, fitted.n_components
+        self.tol, self.max_iter = tol, max_iter
+
+    def log_likelihood(self, X):
+        n_samples, n_features = X.shape
+        rows = chunk_rows(self.structure, self.n_components, n_features, n_samples, None)
+        source = ArraySource(X, None, rows, "raise", False)
+        result = driver.run(source, self.updater, self.start, Batch(), tol=self.tol,
+                            max_iter=self.max_iter)
+        if result.emptied or result.kept:
+            # A component that lost all its weight, or whose covariance
+            # became singular (the engine then keeps the previous one): a
+            # failed fit, as mclust's em returns NA for it.
+            return np.nan
+        return result.lower_bound * n_samples  # EM's last E-step, as mclust's loglik
+
+
+def replicates(null, alternative, n_samples, seeds, tols, max_iter):
+    """Bootstrap statistics for some replicates; a failed sample is drawn again.
+
+    Returns the statistics and the number of samples drawn again.
+    """
+    statistics, redrawn = np.empty(len(seeds)), 0
+    fit_null, fit_alternative = (Refit(gm, tol, max_iter) for gm, tol in zip((null, alternative), tols))
+    # BLAS on one thread, as GaussianMixture.fit holds it: on 2 x 2 factors
+    # a multi-threaded triangular solve took 0.6 ms, half of all the time.
+    with threads.single_threaded_blas(), warnings.catch_warnings():
+        # mclust's em(warn = FALSE): a replicate that hits max_iter still counts.
+        warnings.simplefilter("ignore")
+        for i, seed in enumerate(seeds):
+            sampler = copy.copy(null)  # a private random stream, the fit shared
+            sampler.random_state = np.random.RandomState(np.random.MT19937(seed))
+            for _ in range(MAX_DRAWS):
+                X, _ = sampler.sample(n_samples)
+                try:
+                    value = fit_alternative.log_likelihood(X)
+                    if np.isfinite(value):  # else the null's fit is not needed
+                        value = 2.0 * (value - fit_null.log_likelihood(X))
+                except FIT_ERRORS:
+                    value = np.nan
+                if np.isfinite(value):
+                    break
+                redrawn += 1
+            else:
+                raise RuntimeError(
+                    f"{MAX_DRAWS} bootstrap samples in a row from the {null.n_components}-"
+                    f"component fit failed to refit; the model is too close to degenerate "
+                    f"for this test. Try fewer components or another covariance_type."
+                )
+            statistics[i] = value
+    return statistics, redrawn
+
+
+def run_chunk(start, *args):
+    """``replicates`` for the chunk beginning at replicate ``start``, which it returns too."""
+    return start, replicates(*args)
