@@ -316,3 +316,20 @@ def test_tol_and_max_iter_reach_the_observed_fits():
     # mclust 6.0: me(faithful, "EEE", unmap(hclass(hc(faithful, "VVV", use = "SVD"), 3)),
     #                control = emControl(itmax = 1))$loglik
     assert one_step.log_likelihoods_[2] == pytest.approx(-1144.33526255, abs=1e-6)
+
+
+def test_command_line_runs_the_test_and_saves_the_chosen_fit(tmp_path):
+    from .test_cli import run, valid_png
+
+    np.savetxt(tmp_path / "data.csv", data("faithful"), delimiter=",", header="eruptions,waiting", comments="")
+    out = run(["bootstrap", "data.csv", "-c", "EEE", "-k", "2", "--n-boot", "19", "--seed", "0", "-j", "1",
+               "--json", "-o", "best.gmm", "--plot", "lrt.png"], tmp_path)
+    summary = json.loads(out.stdout)
+    expected = bootstrap_lrt(data("faithful"), "EEE", 2, 19, random_state=0, n_jobs=1)
+    assert summary["n_components"] == expected.n_components_
+    np.testing.assert_allclose([t["statistic"] for t in summary["tests"]], expected.statistics_)
+    np.testing.assert_allclose([t["p_value"] for t in summary["tests"]], expected.p_values_)
+    assert gaussmix.load(tmp_path / "best.gmm").n_components == expected.n_components_
+    valid_png(tmp_path / "lrt.png")
+    bad = run(["bootstrap", "data.csv", "-c", "XYZ"], tmp_path, ok=False)
+    assert bad.returncode != 0 and "not a known covariance model" in bad.stderr

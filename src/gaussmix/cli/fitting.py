@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import (NOISE_DENSITY_HELP, NOISE_HELP, noise_of)
+from .common import NOISE_DENSITY_HELP, NOISE_HELP, noise_of
 from .common import (NAN_POLICY_HELP, PLOT_ROWS, columns_of, emit_json, finite, nan_policy_of, open_stream,
                      refuse_overwriting, out, plot_fit, print_components, progress_display, read,
                      standardize_params, standardize_stream, standardized, streaming, summary_of,
