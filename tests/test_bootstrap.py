@@ -333,3 +333,16 @@ def test_command_line_runs_the_test_and_saves_the_chosen_fit(tmp_path):
     valid_png(tmp_path / "lrt.png")
     bad = run(["bootstrap", "data.csv", "-c", "XYZ"], tmp_path, ok=False)
     assert bad.returncode != 0 and "not a known covariance model" in bad.stderr
+
+
+def test_a_near_singular_observed_fit_is_a_failed_one(blobs, monkeypatch):
+    """mclust's rule, as select applies it (``selection.singular``), ends the tests at that fit."""
+    real = bootstrap_module.near_singular_reason
+
+    def reject_three(mixture, *args, **kwargs):
+        return "near-singular covariance in the fit" if mixture.n_components == 3 else real(mixture, *args, **kwargs)
+
+    monkeypatch.setattr(bootstrap_module, "near_singular_reason", reject_three)
+    with pytest.warns(UserWarning, match="3-component VVV fit to X failed.*near-singular"):
+        result = bootstrap_lrt(blobs, "VVV", 2, n_boot=5, random_state=0, n_jobs=1, sequential=False)
+    assert list(result.n_components) == [1]  # 2 vs 3 could not be tested

@@ -46,6 +46,7 @@ from ..exceptions import DegenerateComponentWarning
 from ..models import get_model
 from .result import BootstrapLRTResult
 from .replicates import FIT_ERRORS, run_chunk
+from .singular import near_singular_reason
 from .starts import cell_start, hc_starts, mclust_tol
 
 __all__ = ["bootstrap_lrt"]
@@ -88,6 +89,10 @@ def _observed_fit(X, K, code, partition, tol, max_iter, first_tol):
         if not np.isfinite(loglik):
             raise ValueError("the fitted log-likelihood is not finite")
         absolute = tol * (1.0 + abs(loglik)) / n_samples
+    # mclust's rule, as in select: a component shrunk onto a few rows is a failed fit.
+    reason = near_singular_reason(gm, "the fit", X, gm.predict_proba(X))
+    if reason is not None:
+        raise ValueError(reason)
     gm.set_params(resp_init=None)  # not an n x K matrix kept in the model
     return gm, loglik
 
