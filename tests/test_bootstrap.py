@@ -346,3 +346,12 @@ def test_a_near_singular_observed_fit_is_a_failed_one(blobs, monkeypatch):
     with pytest.warns(UserWarning, match="3-component VVV fit to X failed.*near-singular"):
         result = bootstrap_lrt(blobs, "VVV", 2, n_boot=5, random_state=0, n_jobs=1, sequential=False)
     assert list(result.n_components) == [1]  # 2 vs 3 could not be tested
+
+
+def test_feature_names_reach_the_chosen_fit_and_too_few_samples_warn(blobs):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(blobs, columns=["a", "b"])
+    result = bootstrap_lrt(frame, "VII", 1, n_boot=19, random_state=0, n_jobs=1)
+    assert list(result.best_.feature_names_in_) == ["a", "b"]
+    with pytest.warns(UserWarning, match="no test can be significant"):
+        bootstrap_lrt(blobs, "VII", 1, n_boot=9, random_state=0, n_jobs=1)

@@ -355,3 +355,116 @@ def test_cluster_figure_draws_noise_rows_apart():
         assert crosses, "the noise rows are drawn as their own collection"
         assert "noise" in ax.get_legend().get_texts()[0].get_text()
     plot_uncertainty(gm, X)
+
+
+# ------------------------------------------------------------- review findings
+def test_wide_data_keep_the_noise_density_as_a_logarithm():
+    rng = np.random.default_rng(0)
+    for scale in (100.0, 1e-6):
+        X = rng.normal(size=(300, 120)) * scale
+        gm = GaussianMixture(2, covariance_type="diag", noise_init="knn", random_state=0).fit(X)
+        from gaussmix.outliers import log_hypervolume
+
+        assert gm.noise_log_density_ == pytest.approx(-log_hypervolume(X))
+        assert gm.noise_density_ in (0.0, np.inf)  # the density itself: past a float's range
+        assert np.isfinite(gm.score(X)) and 0 <= gm.noise_weight_ <= 1
+
+
+def test_a_large_noise_mask_is_saved_beside_the_parameters(tmp_path):
+    n = 200_000
+    X = np.random.default_rng(0).normal(size=(n, 1))
+    mask = np.zeros(n, dtype=bool)
+    mask[:100] = True
+    gm = GaussianMixture(1, covariance_type="V", noise_init=mask, max_iter=3).fit(X)
+    gm.save(tmp_path / "big.gmm")
+    back = GaussianMixture.load(tmp_path / "big.gmm")
+    np.testing.assert_array_equal(back.noise_init, mask)
+    assert back.noise_weight_ == gm.noise_weight_ and back.noise_log_density_ == gm.noise_log_density_
+
+
+def test_warm_start_refits_and_stale_noise_attributes():
+    X, noise, _ = load_set("sim_outliers")
+    plain = GaussianMixture(3, warm_start=True, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="cannot add one"):
+        plain.set_params(noise_init=noise).fit(X)
+    noisy = GaussianMixture(3, noise_init=noise, random_state=0).fit(X)
+    assert hasattr(noisy, "noise_weight_")
+    noisy.set_params(noise_init=None, warm_start=True).fit(X)
+    assert not hasattr(noisy, "noise_weight_") and not hasattr(noisy, "noise_density_")
+    assert noisy.weights_.sum() == pytest.approx(1.0)
+
+
+def test_omit_keeps_the_mask_aligned_with_the_rows_given():
+    X, noise, _ = load_set("sim_outliers")
+    holes = X.copy()
+    holes[[3, int(np.flatnonzero(noise)[0])], 0] = np.nan
+    kept = ~np.isnan(holes).any(axis=1)
+    a = GaussianMixture(3, noise_init=noise, nan_policy="omit", random_state=0).fit(holes)
+    b = GaussianMixture(3, noise_init=noise[kept], random_state=0).fit(X[kept])
+    np.testing.assert_allclose(a.means_, b.means_)
+    assert a.noise_weight_ == b.noise_weight_
+
+
+def test_a_mask_without_noise_and_the_noise_alone_in_select():
+    X, noise, _ = load_set("sim_outliers")
+    with pytest.raises(ValueError, match="no row noise"):
+        GaussianMixture(2, noise_init=np.zeros(len(X), dtype=bool)).fit(X)
+    with pytest.warns(UserWarning, match="noise alone"):
+        result = select(X, n_components=[0], noise_init=noise)
+    assert result.best_ is None and result.n_parameters_[0, 0] == 1
+
+
+def test_rows_of_weight_zero_do_not_shape_the_noise():
+    X, noise, _ = load_set("sim_outliers")
+    w = np.ones(len(X))
+    w[:30] = 0.0
+    weighted = GaussianMixture(3, noise_init="knn", random_state=0).fit(X, sample_weight=w)
+    subset = GaussianMixture(3, noise_init="knn", random_state=0).fit(X[30:])
+    assert weighted.noise_log_density_ == pytest.approx(subset.noise_log_density_, rel=1e-12)
+    assert weighted.noise_weight_ == pytest.approx(subset.noise_weight_, rel=1e-6)
+
+
+def test_noise_tags_memmaps_and_collinear_rows(tmp_path):
+    X, noise, _ = load_set("faithful_noise")
+    assert GaussianMixture(2, noise_init="knn").__sklearn_tags__().input_tags.allow_nan is False
+    assert GaussianMixture(2).__sklearn_tags__().input_tags.allow_nan is True
+    np.save(tmp_path / "X.npy", X)
+    mm = np.load(tmp_path / "X.npy", mmap_mode="r")
+    a = GaussianMixture(2, noise_init=noise, random_state=0).fit(mm)
+    b = GaussianMixture(2, noise_init=noise, random_state=0).fit(X)
+    np.testing.assert_array_equal(a.means_, b.means_)
+    t = np.random.default_rng(0).normal(size=200)
+    flat = np.column_stack([t, 2 * t + 1, np.random.default_rng(1).normal(size=200)])
+    with pytest.raises(ValueError, match="span no volume"):
+        GaussianMixture(2, noise_init="knn").fit(flat)
+
+
+def test_the_command_line_density_is_in_the_datas_units():
+    from gaussmix.cli.common import noise_density_of
+
+    transform = {"center": np.zeros(2), "scale": np.array([2.0, 5.0])}
+    assert noise_density_of(0.001, transform) == pytest.approx(0.01)
+    assert noise_density_of(0.001, None) == 0.001 and noise_density_of(None, transform) is None
+
+
+def test_one_dimensional_density_figure_adds_the_noise():
+    pytest.importorskip("matplotlib")
+    from gaussmix.plotting import plot_density
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1, 300), rng.uniform(-10, 10, 40)])[:, None]
+    gm = GaussianMixture(1, covariance_type="V", noise_init="knn", random_state=0).fit(x)
+    ax = plot_density(gm, x).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(label.startswith("noise") for label in labels)
+    grid, total = ax.lines[-1].get_data()
+    assert np.trapezoid(total, grid) == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_labelled_fit_refuses_a_noise_component():
+    from gaussmix.estimators.labelled import LabelledMixture
+
+    X, noise, frame = load_set("sim_outliers")
+    y = np.where(np.arange(len(X)) % 3 == 0, frame["true_class"].to_numpy().astype(int) % 3, -1)
+    with pytest.raises(ValueError, match="neither a noise component"):
+        LabelledMixture(3, noise_init=noise).fit(X, y)

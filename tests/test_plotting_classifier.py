@@ -48,3 +48,16 @@ def test_without_y_points_take_the_prediction(tmp_path):
     fig = plotting.plot_classifier(clf, X, features=(0, 1), title="LDA", feature_names=list("abcd"))
     ax = fig.axes[0]
     assert ax.get_title() == "LDA" and ax.get_xlabel() == "a" and ax.get_ylabel() == "b"
+
+
+def test_unlabelled_rows_are_drawn_apart_and_never_counted_wrong():
+    iris = load_iris()
+    X, y = iris.data[:, 2:], iris.target.copy()
+    y[np.random.default_rng(0).random(len(y)) < 0.8] = -1
+    clf = GaussianMixtureClassifier(model_type="EDDA", covariance_type="VVV").fit(X, y)
+    ax = plotting.plot_classifier(clf, X, y).axes[0]
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "unlabelled" in texts
+    labelled = y >= 0
+    wrong = int(np.sum(clf.predict(X[labelled]) != y[labelled]))
+    assert f"{wrong} of {int(labelled.sum())} labelled rows misclassified" in ax.get_title()

@@ -66,8 +66,13 @@ def log_hypervolume(X):
         if X.shape[1] == 1:
             volume = box
         else:
-            _, vectors = np.linalg.eigh(np.cov(X, rowvar=False))
-            volume = min(box, float(np.sum(np.log(np.ptp(X @ vectors, axis=0)))))
+            values, vectors = np.linalg.eigh(np.cov(X, rowvar=False))
+            # Rows on a hyperplane but for rounding span no volume either (a
+            # feature that is a linear function of others): matrix_rank's bound.
+            if values[0] <= values[-1] * (max(X.shape) * np.finfo(np.float64).eps) ** 2:
+                volume = -np.inf
+            else:
+                volume = min(box, float(np.sum(np.log(np.ptp(X @ vectors, axis=0)))))
     if not np.isfinite(volume):
         raise ValueError(
             "the rows span no volume (a feature is constant, or the rows lie in a subspace), "

@@ -344,12 +344,16 @@ class ArraySource(Source):
     X : array of shape (n_samples, n_features)
     sample_weight : array of shape (n_samples,) or None
     chunk_size : int
+    rows : ndarray of bool or None
+        Which of the caller's rows X holds, where ``nan_policy="omit"``
+        dropped some; None when it holds them all.
     """
 
     in_memory = True
 
-    def __init__(self, X, sample_weight, chunk_size, nan_policy="raise", has_nan=False):
+    def __init__(self, X, sample_weight, chunk_size, nan_policy="raise", has_nan=False, rows=None):
         self.X = X
+        self.rows = rows
         self.sample_weight = sample_weight
         self.chunk_size = self.compute_chunk_size = int(chunk_size)
         self.n_samples, self.n_features = X.shape

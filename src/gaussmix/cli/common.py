@@ -75,6 +75,8 @@ def summary_of(gm, X, path=None, transform=None):
     """Fit statistics in the data's own units (z-score fits are converted)."""
     from dataclasses import replace
 
+    import numpy as np
+
     crit = gm.criteria(X)  # one pass over the data
     # log p(x) = log p(z) + log|J|
     crit = replace(crit, log_likelihood=crit.log_likelihood + crit.n_samples * log_jacobian(transform))
@@ -93,7 +95,9 @@ def summary_of(gm, X, path=None, transform=None):
         "aic": float(crit.aic),
         "weights": gm.weights_.tolist(),
         "means": gm.means_.tolist(),
-        **({"noise_weight": gm.noise_weight_, "noise_density": gm.noise_density_}
+        # The noise's density per unit of DATA, also for a model fitted on z-scores.
+        **({"noise_weight": gm.noise_weight_,
+            "noise_density": gm.noise_density_ / (1.0 if transform is None else float(np.prod(transform["scale"])))}
            if getattr(gm, "has_noise", False) else {}),
     }
 
@@ -230,7 +234,21 @@ def standardize_params(X, standardize):
 
 NOISE_HELP = ("A uniform noise component for outliers: none, or knn (Byers & Raftery's "
               "nearest-neighbour rule for the rows first deemed noise). Noise rows get label -1.")
-NOISE_DENSITY_HELP = "The noise's density; default mclust's 1 / hypervolume of the rows."
+NOISE_DENSITY_HELP = ("The noise's density, in DATA's units; default mclust's 1 / hypervolume of "
+                      "the rows.")
+
+
+def noise_density_of(density, transform):
+    """``--noise-density`` (in the data's units) in the units the model is fitted in.
+
+    z-scores stretch each feature by 1 / scale, so a density per unit of
+    the data is ``prod(scale)`` times larger per unit of z-scores.
+    """
+    import numpy as np
+
+    if density is None or transform is None:
+        return density
+    return float(density * np.prod(transform["scale"]))
 
 
 def noise_of(noise: str):

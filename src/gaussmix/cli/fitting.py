@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import NOISE_DENSITY_HELP, NOISE_HELP, noise_of
+from .common import NOISE_DENSITY_HELP, NOISE_HELP, noise_density_of, noise_of
 from .common import (NAN_POLICY_HELP, PLOT_ROWS, columns_of, emit_json, finite, nan_policy_of, open_stream,
                      refuse_overwriting, out, plot_fit, print_components, progress_display, read,
                      standardize_params, standardize_stream, standardized, streaming, summary_of,
@@ -90,7 +90,8 @@ def fit(
         Z = standardized(X, transform, names)
     gm = GaussianMixture(components, covariance_type=covariance, init_params=init,
                          n_init=n_init, random_state=seed, max_iter=max_iter, prior=conjugate,
-                         nan_policy=nan_policy, noise_init=noise_init, noise_density=noise_density)
+                         nan_policy=nan_policy, noise_init=noise_init,
+                         noise_density=noise_density_of(noise_density, transform))
     with progress_display(quiet or as_json, "fitting"):
         gm.fit(Z)
     gm.save(output, input_transform=transform)
@@ -161,7 +162,8 @@ def select(
     with progress_display(quiet or as_json, "fitting cells"):
         result = run_select(Z, n_components=ks, covariance_types=types,
                             criterion=criterion, n_jobs=jobs, random_state=seed, prior=conjugate,
-                            nan_policy=nan_policy, noise_init=noise_init, noise_density=noise_density)
+                            nan_policy=nan_policy, noise_init=noise_init,
+                            noise_density=noise_density_of(noise_density, transform))
     best = result.best_
     if best is None:
         out.print("The noise alone (K=0) has the best criterion: the data show no cluster. No model saved.")

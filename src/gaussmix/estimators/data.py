@@ -86,11 +86,12 @@ def training_source(estimator, X, sample_weight):
     source = streamed(estimator, X, sample_weight)
     if source is None:
         policy = nan_policy(estimator)
-        X, weights, has_nan = checked_rows(estimator, X, sample_weight, reset=True)
+        X, weights, has_nan, rows = checked_rows(estimator, X, sample_weight, reset=True, with_rows=True)
         n_samples, n_features = X.shape
         val.check_n_samples(n_samples, estimator.n_components)
         weights = _fit_weights(estimator, val.check_sample_weight(weights, n_samples, estimator.n_components))
-        return ArraySource(X, weights, chunk_size(estimator, n_features, n_samples, X.dtype), policy, has_nan)
+        return ArraySource(X, weights, chunk_size(estimator, n_features, n_samples, X.dtype), policy, has_nan,
+                           rows)
     val.set_n_features(estimator, source.n_features, source.feature_names)
     if source.n_samples is not None:
         val.check_n_samples(source.n_samples, estimator.n_components)
@@ -120,17 +121,20 @@ def scoring_source(estimator, X, sample_weight=None, fused=False, per_row=False,
     return ArraySource(X, weights, chunk_size(estimator, X.shape[1], X.shape[0], kernel_dtype), policy, has_nan)
 
 
-def checked_rows(estimator, X, sample_weight, reset, min_samples=2):
+def checked_rows(estimator, X, sample_weight, reset, min_samples=2, with_rows=False):
     """X and its weights validated in memory under ``nan_policy``: ``(X, weights, has_nan)``.
 
     Infinity is refused, and NaN under ``"raise"``; ``"omit"`` drops the
-    rows holding a NaN, with their weights.
+    rows holding a NaN, with their weights. ``with_rows`` adds the mask of
+    the rows kept (None when all are).
     """
     policy = nan_policy(estimator)
     X = val.check_X(estimator, X, reset=reset, min_samples=min_samples, finite=False)
     has_nan = val.check_finite(X, allow_nan=policy != "raise")
     weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
-    return _without_nan_rows(X, weights, has_nan, policy)
+    rows = ~np.isnan(X).any(axis=1) if policy == "omit" and has_nan else None
+    checked = _without_nan_rows(X, weights, has_nan, policy)
+    return (*checked, rows) if with_rows else checked
 
 
 def _without_nan_rows(X, weights, has_nan, policy):

@@ -28,8 +28,9 @@ ONLINE_ARRAYS = ("online_nk", "online_means", "online_scatter")
 POSTERIOR_ARRAYS = ("posterior_weight_concentration", "posterior_mean_precision",
                     "posterior_degrees_of_freedom")
 
-#: The weight of a noise component (``estimators.noise``), as an array of one value.
-NOISE_ARRAYS = ("noise_weight",)
+#: The weight of a noise component (``estimators.noise``), as an array of one value,
+#: and the mask of rows it started from, where ``noise_init`` was one.
+NOISE_ARRAYS = ("noise_weight", "noise_init_rows")
 
 #: The arrays a model file may hold beside ``io.models.ARRAYS``.
 OPTIONAL_ARRAYS = ONLINE_ARRAYS + POSTERIOR_ARRAYS + NOISE_ARRAYS

@@ -153,7 +153,10 @@ class GaussianMixture(NoiseMixin, GivenStartMixin, ImputeMixin, ConjugatePriorMi
         rows; then EM updates every weight, the noise's included. None: no
         noise component. Needs X in memory, without NaN, and batch EM.
         :meth:`sample` draws from the Gaussians alone: the noise has no
-        place, only a density.
+        place, only a density. The rule, and the default density, read the
+        rows of positive weight; ``resp_init``'s rows for the noise's rows are
+        not read. The fitted density is kept as ``noise_log_density_`` too: on
+        wide data the density itself over- or underflows a float.
     noise_density : float, default=None
         The noise's constant density; None is mclust's ``1 / hypvol(X)``
         (``gaussmix.outliers.hypervolume``), from the training rows.

@@ -85,6 +85,9 @@ class LabelledMixture(GaussianMixture):
             return super().fit(X, sample_weight=sample_weight)
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported with labels; pass y=None to weight rows.")
+        if self.noise_init is not None or self.prior is not None:
+            raise ValueError("a fit with labels takes neither a noise component nor a prior; set "
+                             "noise_init=None and prior=None, or pass y=None.")
         X = val.check_X(self, X, reset=True, min_samples=1)
         y = np.asarray(y)
         K = self.n_components

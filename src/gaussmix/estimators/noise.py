@@ -25,25 +25,64 @@ from ..updaters.noise import NOT_WITH_MISSING
 #: ``noise_init`` names a rule for a first guess of the noise.
 NOISE_RULES = {"knn": outliers.nearest_neighbour_noise}
 
+#: What a model file's parameters hold for a ``noise_init`` mask, itself
+#: kept as the array ``noise_init_rows`` (a row per sample is no JSON).
+MASK_IN_FILE = "<noise_init_rows>"
 
-def noise_rows(noise_init, X):
-    """The mask of rows first deemed noise: ``noise_init`` checked, or its rule run on X."""
-    if isinstance(noise_init, str):
-        return NOISE_RULES[noise_init](X)
-    noise = np.asarray(noise_init)
+
+def positive_rows(X, sample_weight):
+    """The rows of positive weight (all without weights): the rows the noise's start reads."""
+    return None if sample_weight is None else np.asarray(sample_weight) > 0
+
+
+def noise_rows(noise_init, X, sample_weight=None):
+    """The mask of rows first deemed noise: ``noise_init`` checked, or its rule run on X.
+
+    A rule reads the rows of positive weight only; a row of weight 0 is
+    never deemed noise by it. A mask that deems no row noise is refused: the
+    noise's weight would start, and stay, at 0.
+    """
     n = X.shape[0]
-    if noise.shape != (n,) or noise.dtype.kind not in "bi" or not np.isin(noise, (0, 1)).all():
+    if isinstance(noise_init, str):
+        kept = positive_rows(X, sample_weight)
+        noise = np.zeros(n, dtype=bool)
+        if kept is None:
+            noise = NOISE_RULES[noise_init](X)
+        else:
+            noise[kept] = NOISE_RULES[noise_init](X[kept])
+        found = f"the {noise_init!r} rule deems"
+    else:
+        noise = np.asarray(noise_init)
+        if noise.shape != (n,) or noise.dtype.kind not in "biu" or not np.isin(noise, (0, 1)).all():
+            raise ValueError(
+                f"noise_init must be a boolean array with one value per row of X ({n}), True where "
+                f"a row is first deemed noise, or 'knn'; got an array of shape {noise.shape} and "
+                f"dtype {noise.dtype}."
+            )
+        noise, found = noise.astype(bool), "noise_init deems"
+    if not noise.any():
         raise ValueError(
-            f"noise_init must be a boolean array with one value per row of X ({n}), True where "
-            f"a row is first deemed noise, or 'knn'; got an array of shape {noise.shape} and "
-            f"dtype {noise.dtype}."
+            f"{found} no row noise, so the noise component would keep a weight of 0 (EM cannot "
+            f"move it from there); fit without one (noise_init=None), or deem some rows noise."
         )
-    return noise.astype(bool)
+    return noise
 
 
-def noise_density(X, density=None):
-    """``density``, or mclust's default ``1 / hypvol(X)``."""
-    return float(1.0 / outliers.hypervolume(X) if density is None else density)
+def log_noise_density(X, density=None, sample_weight=None):
+    """``log density``, or mclust's default ``-log hypvol(X)`` over the rows of positive weight.
+
+    Kept as a logarithm: the volume of wide data over- or underflows a float.
+    """
+    if density is not None:
+        return math.log(density)
+    kept = positive_rows(X, sample_weight)
+    return -outliers.log_hypervolume(X if kept is None else X[kept])
+
+
+def density_of_log(log_density):
+    """``exp(log_density)``, 0 or infinity where a float cannot hold it (it is for display)."""
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.exp(np.float64(log_density)))
 
 
 class NoiseMixin:
@@ -70,7 +109,7 @@ class NoiseMixin:
         """``updater``, wrapped in the noise component when there is one."""
         if not self.has_noise:
             return updater
-        return NoiseComponent(updater, math.log(self.noise_density_))
+        return NoiseComponent(updater, self.noise_log_density_)
 
     def _noise_rows(self, source):
         """The boolean mask of rows first deemed noise; sets ``noise_density_``."""
@@ -86,15 +125,23 @@ class NoiseMixin:
             )
         if source.has_nan:
             raise ValueError(NOT_WITH_MISSING)
-        noise = noise_rows(self.noise_init, source.X)
-        w = source.sample_weight
+        X, w = source.X, source.sample_weight
+        noise_init = self.noise_init
+        if not isinstance(noise_init, str) and source.rows is not None:
+            # nan_policy="omit" dropped rows: the mask names the rows as given.
+            noise_init = noise_rows(noise_init, np.empty((source.rows.size, 0)))[source.rows]
+            if not noise_init.any():
+                raise ValueError("every row noise_init deems noise holds a NaN, which nan_policy='omit' "
+                                 "dropped; deem other rows noise.")
+        noise = noise_rows(noise_init, X, w)
         signal = np.count_nonzero(~noise if w is None else ~noise & (w > 0))
         if signal < self.n_components:
             raise ValueError(
                 f"noise_init leaves {signal} row(s) of positive weight outside the noise, fewer "
                 f"than n_components={self.n_components}; deem fewer rows noise."
             )
-        self.noise_density_ = noise_density(source.X, self.noise_density)
+        self.noise_log_density_ = log_noise_density(X, self.noise_density, w)
+        self.noise_density_ = density_of_log(self.noise_log_density_)
         return noise
 
     def _noise_start(self, X, sample_weight, start, updater, random_state):
@@ -141,15 +188,48 @@ class NoiseMixin:
 
     # ------------------------------------------------------------ fitted
     def _set_state(self, params, dtype=np.float64):
-        """Publish ``params`` as the fitted attributes, ``noise_weight_`` (a float) with them."""
+        """Publish ``params`` as the fitted attributes, ``noise_weight_`` (a float) with them.
+
+        A fit without noise removes what an earlier fit with noise published.
+        """
         super()._set_state(params, dtype)
         if self.has_noise:
             self.noise_weight_ = float(params.noise_weight)
+            return
+        for name in ("noise_weight_", "noise_density_", "noise_log_density_"):
+            self.__dict__.pop(name, None)
 
     def _state(self):
-        """The fitted parameters, with the published ``noise_weight_``."""
+        """The fitted parameters, with the published ``noise_weight_``.
+
+        A warm start cannot add a noise component to a fit without one; one
+        without noise from a fit with noise starts from its Gaussians alone.
+        """
         state = super()._state()
-        return replace(state, noise_weight=float(self.noise_weight_)) if self.has_noise else state
+        if self.has_noise:
+            if not hasattr(self, "noise_weight_"):
+                raise ValueError("warm_start continues a fit without a noise component: it cannot add one; "
+                                 "fit afresh with warm_start=False.")
+            return replace(state, noise_weight=float(self.noise_weight_))
+        if state.noise_weight > 0:
+            return replace(state, weights=state.weights / state.weights.sum(), noise_weight=0.0)
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.has_noise:  # the noise has no density for the observed part of a row
+            tags.input_tags.allow_nan = False
+        return tags
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters with EM (see :meth:`BaseMixture.fit`).
+
+        With a noise component a memmap is read as an array in memory: the
+        noise's start needs every row at once.
+        """
+        if self.has_noise and isinstance(X, np.memmap):
+            X = np.asarray(X)
+        return super().fit(X, y, sample_weight)
 
     def predict(self, X):
         """The most probable component of each row; -1 for rows most probably noise.
@@ -170,25 +250,45 @@ class NoiseMixin:
         return super().n_parameters() + (2 if self.has_noise else 0)
 
     # ------------------------------------------------------------ files
+    def _file_params(self):
+        """The parameters as JSON holds them: a mask ``noise_init`` goes in the arrays."""
+        params = super()._file_params()
+        if self.has_noise and not isinstance(self.noise_init, str):
+            params["noise_init"] = MASK_IN_FILE
+        return params
+
     def _file_arrays(self):
         arrays = super()._file_arrays()
         if self.has_noise:
             arrays["noise_weight"] = np.array([self._state().noise_weight])
+            if not isinstance(self.noise_init, str):
+                arrays["noise_init_rows"] = np.asarray(self.noise_init, dtype=np.float64)
         return arrays
 
     def _extra_meta(self):
         meta = super()._extra_meta()
         if self.has_noise:
-            meta["noise_density_"] = self.noise_density_
+            meta["noise_log_density_"] = self.noise_log_density_
         return meta
+
+    def _restored(self, meta, arrays, path):
+        """The mask of ``noise_init`` back from the file's arrays, checked, before the rest."""
+        if isinstance(self.noise_init, str) and self.noise_init == MASK_IN_FILE:
+            rows = arrays.get("noise_init_rows")
+            if rows is None or rows.ndim != 1 or not np.isin(rows, (0.0, 1.0)).all():
+                raise ModelFileError(f"{path}: its noise_init rows are missing or not 0/1; the file is "
+                                     f"damaged or was altered.")
+            self.noise_init = rows.astype(bool)
+        return super()._restored(meta, arrays, path)
 
     def _restore_extra(self, meta, path):
         super()._restore_extra(meta, path)
         if not self.has_noise:
             return
-        density = meta.get("noise_density_")
-        if not (isinstance(density, Real) and not isinstance(density, bool)
-                and math.isfinite(density) and density > 0):
-            raise ModelFileError(f"{path}: its noise density is {density!r}, not a positive number; "
-                                 f"the file is damaged or was altered.")
-        self.noise_density_ = float(density)
+        log_density = meta.get("noise_log_density_")
+        if not (isinstance(log_density, Real) and not isinstance(log_density, bool)
+                and math.isfinite(log_density)):
+            raise ModelFileError(f"{path}: its noise density's logarithm is {log_density!r}, not a finite "
+                                 f"number; the file is damaged or was altered.")
+        self.noise_log_density_ = float(log_density)
+        self.noise_density_ = density_of_log(self.noise_log_density_)

@@ -77,7 +77,8 @@ class ScoringMixin:
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
-            Each row sums to 1.
+            Each row sums to 1. With a noise component (``noise_init``) one
+            more column, the noise's, last.
         """
         return self._map_rows(X, "proba")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import MARKERS, color, ellipse, feature_names_of, full_covariances, new_axes, require_matplotlib
+from .base import MARKERS, NOISE_COLOR, color, ellipse, feature_names_of, full_covariances, new_axes, require_matplotlib
 
 
 def marginal_log_density(gm, points, features):
@@ -27,7 +27,8 @@ def plot_classifier(clf, X, y=None, features=(0, 1), ax=None, feature_names=None
     (exact when the classifier has only these two); each class's mixture
     components are drawn as 2-sigma ellipses in its colour, and the rows as
     points coloured by ``y`` (by the prediction if ``y`` is None), with a
-    ring around the rows the classifier gets wrong.
+    ring around the rows the classifier gets wrong. Rows labelled -1
+    (unlabelled, as in a semi-supervised fit) are grey crosses.
     """
     fig, ax = new_axes(ax)
     from matplotlib.colors import ListedColormap
@@ -35,7 +36,11 @@ def plot_classifier(clf, X, y=None, features=(0, 1), ax=None, feature_names=None
     predicted = clf.predict(X)
     X = np.asarray(X, dtype=float)
     classes = list(clf.classes_)
-    index = np.array([classes.index(v) for v in (predicted if y is None else np.asarray(y))])
+    given = predicted if y is None else np.asarray(y)
+    # -1: an unlabelled row (unless -1 is a class), drawn apart and never counted wrong.
+    unlabelled = np.zeros(len(given), dtype=bool) if -1 in classes else np.asarray(
+        [isinstance(v, (int, np.integer)) and v == -1 for v in given])
+    index = np.array([-1 if u else classes.index(v) for v, u in zip(given, unlabelled)])
     f = list(features)
     low, high = X[:, f].min(axis=0), X[:, f].max(axis=0)
     pad = 0.08 * (high - low)
@@ -54,7 +59,10 @@ def plot_classifier(clf, X, y=None, features=(0, 1), ax=None, feature_names=None
         cov = full_covariances(mixture)
         for k in range(mixture.n_components):
             ellipse(ax, mixture.means_[k, f], cov[k][np.ix_(f, f)], 2.0, color(c), lw=1.2)
-    wrong = predicted != (predicted if y is None else np.asarray(y))
+    if unlabelled.any():
+        ax.scatter(X[unlabelled, f[0]], X[unlabelled, f[1]], s=14, color=NOISE_COLOR, marker="x",
+                   linewidths=0.8, label="unlabelled")
+    wrong = (predicted != given) & ~unlabelled
     ax.scatter(X[wrong, f[0]], X[wrong, f[1]], s=60, facecolors="none", edgecolors="black", linewidths=0.8)
     names = feature_names_of(clf, feature_names, X.shape[1])
     ax.set_xlabel(names[f[0]])
@@ -63,7 +71,8 @@ def plot_classifier(clf, X, y=None, features=(0, 1), ax=None, feature_names=None
     if title is None:
         title = ", ".join(f"{label}: {code},{K}" for label, code, K in
                           zip(classes, clf.covariance_types_, clf.n_components_))
-        title += f"; {int(wrong.sum())} of {len(X)} rows misclassified"
+        rows = "labelled rows" if unlabelled.any() else "rows"
+        title += f"; {int(wrong.sum())} of {int(np.sum(~unlabelled))} {rows} misclassified"
     ax.set_title(title, fontsize="medium")
     return fig
 

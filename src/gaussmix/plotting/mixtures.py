@@ -12,7 +12,9 @@ def plot_density(gm, X, feature=0, ax=None, bins="auto", feature_names=None):
     """A histogram of one feature with each weighted component and the mixture.
 
     For more than one feature the curves are the mixture's marginal on
-    ``feature``: ``sum_k pi_k N(x | mu_kj, Sigma_k[j, j])``.
+    ``feature``: ``sum_k pi_k N(x | mu_kj, Sigma_k[j, j])``. A noise
+    component is drawn, and added, in one dimension only, where it is
+    uniform over the data's range.
     """
     from scipy.stats import norm
 
@@ -30,7 +32,15 @@ def plot_density(gm, X, feature=0, ax=None, bins="auto", feature_names=None):
         total += curve
         ax.plot(grid, curve, "--", color=color(k), lw=1.8, zorder=3,
                 label=f"component {k}: pi={gm.weights_[k]:.2f}")
-    ax.plot(grid, total, color="black", lw=2, zorder=2, label="mixture")
+    label = "mixture"
+    if getattr(gm, "has_noise", False):
+        if X.shape[1] == 1:  # in one dimension the noise is uniform over the data's range
+            noise = np.full_like(grid, gm.noise_weight_ * gm.noise_density_)
+            total += noise
+            ax.plot(grid, noise, ":", color=NOISE_COLOR, lw=1.8, label=f"noise: pi={gm.noise_weight_:.2f}")
+        else:  # its marginal on one feature depends on the box it spans
+            label = f"Gaussians (without the noise's {gm.noise_weight_:.2f})"
+    ax.plot(grid, total, color="black", lw=2, zorder=2, label=label)
     ax.set_xlabel(feature_names_of(gm, feature_names, X.shape[1])[feature])
     ax.set_ylabel("density")
     ax.set_title(f"{gm.n_components}-component mixture ({gm.covariance_type})")

@@ -24,8 +24,7 @@ from .. import validation as val
 from ..backends.dask import is_dask_collection
 from ..conjugate import as_prior
 from ..estimators import GaussianMixture
-from ..estimators.noise import noise_density as noise_density_of
-from ..estimators.noise import noise_rows
+from ..estimators.noise import log_noise_density, noise_rows
 from ..updaters.noise import NOT_WITH_MISSING
 from ..init import INIT_METHODS
 from ..models import available_models, get_model
@@ -215,8 +214,8 @@ def select(
     if noise_init is not None:
         if has_nan:
             raise ValueError(NOT_WITH_MISSING)
-        noise = noise_rows(noise_init, X) if noise is None else noise
-        noise_density = noise_density_of(X, noise_density)
+        noise = noise_rows(noise_init, X, weights) if noise is None else noise
+        log_density = log_noise_density(X, noise_density, weights)
     elif noise_density is not None:
         raise ValueError("noise_density is set but noise_init is None: give noise_init too.")
     n_samples, n_features = X.shape
@@ -238,7 +237,9 @@ def select(
                   prior=as_prior(prior), nan_policy=nan_policy, noise_init=noise, noise_density=noise_density)
     gaussian_ks = [K for K in ks if K > 0]
 
-    if init_params == "hc" and noise is not None:
+    if not gaussian_ks:  # the noise alone
+        partitions = {}
+    elif init_params == "hc" and noise is not None:
         # As mclust: the tree is grown on the rows outside the noise.
         partitions = hc_starts(X[~noise], None if weights is None else weights[~noise], gaussian_ks, rng)
     elif init_params == "hc":
@@ -283,7 +284,7 @@ def select(
             errors[(K, code)] = err
     if 0 in ks:
         i = ks.index(0)
-        bic[i], icl[i], loglik[i], n_params[i] = _noise_alone(X, weights, noise_density)
+        bic[i], icl[i], loglik[i], n_params[i] = _noise_alone(X, weights, log_density)
     if not fitted and 0 not in ks:
         raise ValueError(
             "every cell failed to fit; first reason: "
@@ -309,14 +310,14 @@ def select(
     )
 
 
-def _noise_alone(X, weights, density):
-    """``(BIC, ICL, log L, parameters)`` of the noise alone: every row of density ``density``.
+def _noise_alone(X, weights, log_density):
+    """``(BIC, ICL, log L, parameters)`` of the noise alone: every row of log-density ``log_density``.
 
     mclust's ``G = 0`` with noise: ``log L = n log(density)`` and one
     parameter (the density); every row is noise for certain, so ICL is BIC.
     """
     n = float(X.shape[0] if weights is None else weights.sum())
-    log_likelihood = n * math.log(density)
+    log_likelihood = n * log_density
     bic = -2.0 * log_likelihood + math.log(n)
     return bic, bic, log_likelihood, 1
 

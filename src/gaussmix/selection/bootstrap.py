@@ -33,6 +33,7 @@ joblib backend that runs them.
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 import time
 import warnings
@@ -231,8 +232,12 @@ def bootstrap_lrt(
     >>> result.n_components.tolist()  # the tests run: 1 vs 2, 2 vs 3
     [1, 2]
     """
-    X, code, max_components = _check_inputs(X, covariance_type, max_components, n_boot, level,
-                                            tol, max_iter, sequential, verbose)
+    X, code, max_components, names = _check_inputs(X, covariance_type, max_components, n_boot, level,
+                                                   tol, max_iter, sequential, verbose)
+    if 1.0 / (n_boot + 1) > level:
+        warnings.warn(f"with n_boot={n_boot} the smallest p-value, 1/(n_boot + 1) = {1 / (n_boot + 1):.3g}, "
+                      f"is above level={level}: no test can be significant. Use n_boot >= "
+                      f"{math.ceil(1 / level) - 1}.", UserWarning, stacklevel=2)
     n_samples = X.shape[0]
     root = np.random.SeedSequence(_entropy(random_state))
     hc_seed, *test_seeds = root.spawn(max_components + 1)
@@ -285,6 +290,8 @@ def bootstrap_lrt(
     p = np.asarray(p_values)
     not_significant = np.flatnonzero(p > level)
     chosen = int(not_significant[0]) + 1 if not_significant.size else len(p) + 1
+    if names is not None:  # the fits saw an array; the names are the user's
+        fits[chosen - 1].feature_names_in_ = names
     return BootstrapLRTResult(
         covariance_type=code,
         n_boot=n_boot,
@@ -317,8 +324,10 @@ def _entropy(random_state):
 
 def _check_inputs(X, covariance_type, max_components, n_boot, level, tol, max_iter,
                   sequential, verbose):
-    X = val.check_X(GaussianMixture(), X, reset=True, min_samples=2, finite=True)
+    checker = GaussianMixture()
+    X = val.check_X(checker, X, reset=True, min_samples=2, finite=True)
     X = np.asarray(X, dtype=np.float64)
+    names = getattr(checker, "feature_names_in_", None)
     n_samples, n_features = X.shape
     if not isinstance(covariance_type, str):
         raise ValueError(f"covariance_type must be one model's name, such as 'VVV', got "
@@ -350,4 +359,4 @@ def _check_inputs(X, covariance_type, max_components, n_boot, level, tol, max_it
         raise ValueError(f"sequential must be True or False, got {sequential!r}.")
     if not isinstance(verbose, numbers.Integral) or verbose < 0:
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}.")
-    return X, covariance_type, int(max_components)
+    return X, covariance_type, int(max_components), names
