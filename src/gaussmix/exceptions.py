@@ -24,3 +24,11 @@ class MissingValuesWarning(UserWarning):
 
 
 __all__ = ["DegenerateCovarianceError", "DegenerateComponentWarning", "MissingValuesWarning", "ILL_DEFINED"]
+
+
+class UnavailableMethodError(AttributeError, ValueError):
+    """A method these settings do not offer (``partial_fit`` with a prior or a noise component).
+
+    An ``AttributeError``, so that ``hasattr`` is False as scikit-learn's
+    ``available_if`` has it; a ``ValueError`` too, for a bad setting.
+    """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from numbers import Integral, Real
 
@@ -14,8 +15,31 @@ from ..backends import ArraySource
 from ..engine import driver
 from ..engine.schedules import Batch, Stepwise
 from ..engine.threads import single_threaded_blas
-from ..exceptions import DegenerateComponentWarning
+from ..exceptions import DegenerateComponentWarning, UnavailableMethodError
 from . import data
+
+
+class offered_if:
+    """A method offered only where ``check(self)`` passes, as scikit-learn's ``available_if``.
+
+    ``check`` raises ``UnavailableMethodError`` (an ``AttributeError``, so
+    ``hasattr`` is False) saying why; unlike ``available_if``, which replaces
+    it by "has no attribute", the reason reaches the user.
+    """
+
+    def __init__(self, check):
+        self.check = check
+
+    def __call__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
+        return self
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.method
+        self.check(obj)
+        return self.method.__get__(obj, owner)
 
 
 class StepwiseMixin:
@@ -40,6 +64,14 @@ class StepwiseMixin:
         """The running statistics ``partial_fit`` continues from after ``fit``."""
         return None if best.running is None else best.running.as_stepwise(self.batch_size)
 
+    def _stepwise_available(self):
+        """True, or ``UnavailableMethodError`` saying why these settings offer no ``partial_fit``."""
+        refusal = self._stepwise_refusal()
+        if refusal is not None:
+            raise UnavailableMethodError(refusal)
+        return True
+
+    @offered_if(lambda self: self._stepwise_available())
     def partial_fit(self, X, y=None, sample_weight=None):
         r"""Update the model from one chunk of rows: one step of stepwise EM.
 
@@ -58,6 +90,9 @@ class StepwiseMixin:
         chunk needs at least ``n_components`` rows) and takes ``η_1 = 1``.
         After :meth:`fit`, it continues from the fitted model, whose
         statistics count as one step per ``batch_size`` rows.
+        Not offered with a prior or a noise component, which need batch
+        EM: ``hasattr(gm, "partial_fit")`` is then False, as scikit-learn's
+        conditional methods have it.
 
         Parameters
         ----------
