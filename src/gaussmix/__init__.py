@@ -18,7 +18,7 @@ _LAZY = {
     "GaussianMixture": ("estimators", "GaussianMixture"),
     "BayesianGaussianMixture": ("estimators", "BayesianGaussianMixture"),
     "GaussianMixtureClassifier": ("estimators.classifier", "GaussianMixtureClassifier"),
-    "load": ("estimators", "load_model"),
+    "load": ("loading", "load"),
     "ConjugatePrior": ("conjugate", "ConjugatePrior"),
     "Criteria": ("criteria", "Criteria"),
     "ChunkedData": ("backends", "ChunkedData"),

@@ -290,7 +290,7 @@ def finite(v):
 
 
 def load(model_path):
-    from ..estimators import load_model
+    from ..estimators import load_model  # mixtures: what the commands use
 
     return load_model(model_path)
 

@@ -1,8 +1,9 @@
 """The estimators: scikit-learn's plumbing over the engine (``base``) and its subclasses."""
 
-from ..io.models import ModelFileError
+from ..io.models import ModelFileError, read_model
 from .base import BaseMixture
 from .bayesian import BayesianGaussianMixture
+from .classifier_files import NAME as CLASSIFIER
 from .files import read_model_file
 from .gaussian import GaussianMixture
 
@@ -11,7 +12,7 @@ ESTIMATORS = {cls.__name__: cls for cls in (GaussianMixture, BayesianGaussianMix
 
 
 def load_model(path):
-    """Read a model file written by ``save``: the estimator it holds, checked (``gaussmix.load``).
+    """Read a mixture's model file written by ``save``: the estimator it holds, checked.
 
     Raises
     ------
@@ -21,6 +22,10 @@ def load_model(path):
         If the file is not a gaussmix model, is damaged, or holds
         parameters that break the model's invariants.
     """
+    meta, _ = read_model(path, names=())
+    if meta.get("estimator") == CLASSIFIER:
+        raise ModelFileError(f"{path} holds a {CLASSIFIER}, not a mixture: read it with gaussmix.load or "
+                             f"{CLASSIFIER}.load.")
     meta, arrays = read_model_file(path)
     name = meta.get("estimator", "GaussianMixture")
     cls = ESTIMATORS.get(name) if isinstance(name, str) else None

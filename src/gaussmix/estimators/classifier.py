@@ -16,6 +16,8 @@ components of one mixture whose responsibilities are the labels
 (EEE is linear discriminant analysis, VVV quadratic) and its BIC chooses the
 model. Unlabelled rows (``y == -1``) make EDDA semi-supervised, as mclust's
 ``MclustSSC``: EM over them, the labelled rows keeping their class.
+``save`` and ``load`` (``estimators.classifier_files``) keep a fitted
+classifier in one model file.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .classifier_files import ClassifierFilesMixin
 from .discriminant import fit_edda, fit_mclustda
 
 #: The label of an unlabelled row (scikit-learn's semi-supervised convention).
 UNLABELLED = -1
 
 
-class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
+class GaussianMixtureClassifier(ClassifierFilesMixin, ClassifierMixin, BaseEstimator):
     r"""Classifier with a Gaussian mixture density per class (mclust's MclustDA, EDDA, MclustSSC).
 
     A row is given the class of highest posterior ``p_c f_c(x) / sum_j p_j f_j(x)``

@@ -65,6 +65,11 @@ class FilesMixin:
             model was fitted on ``(X - center) / scale``. A loaded model has
             it as ``input_transform_`` (the command line applies it).
         """
+        meta, arrays = self.file_contents(input_transform)
+        write_model(path, meta, arrays)
+
+    def file_contents(self, input_transform=None):
+        """``(meta, arrays)``: what :meth:`save` writes, for a file that holds this model among others."""
         check_is_fitted(self)
         arrays = self._file_arrays()
         online = getattr(self, "_online_state", None)
@@ -87,7 +92,7 @@ class FilesMixin:
                 k: [float(v) for v in np.ravel(input_transform[k])] for k in ("center", "scale")
             },
         }
-        write_model(path, meta, arrays)
+        return meta, arrays
 
     def _file_arrays(self):
         """The float64 arrays a file holds (a subclass adds its own)."""
@@ -121,9 +126,16 @@ class FilesMixin:
             If the file is not a gaussmix model, is damaged, or holds
             parameters that break the model's invariants.
         """
+        meta, _ = read_model(path, names=())  # what it holds, before its arrays are looked for
+        held = meta.get("estimator", cls.__name__)
+        if held != cls.__name__:
+            raise ModelFileError(f"{path} holds a {held!r}, not a {cls.__name__}: read it with gaussmix.load.")
         meta, arrays = read_model_file(path)
-        _require(meta.get("estimator", cls.__name__) == cls.__name__, path,
-                 f"it holds a {meta.get('estimator')!r}, not a {cls.__name__}")
+        return cls._from_file(meta, arrays, path)
+
+    @classmethod
+    def from_file_contents(cls, meta, arrays, path):
+        """The estimator :meth:`file_contents` describes, checked as :meth:`load` checks a file."""
         return cls._from_file(meta, arrays, path)
 
     @classmethod
