@@ -20,3 +20,19 @@ def pytest_generate_tests(metafunc):
     if "global_random_seed" in metafunc.fixturenames:
         seeds = os.environ.get("SKLEARN_TESTS_GLOBAL_RANDOM_SEED", "42")
         metafunc.parametrize("global_random_seed", [int(s) for s in seeds.split(",")])
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true",
+                     help="also run tests marked slow (another test covers what each checks)")
+
+
+def pytest_collection_modifyitems(config, items):
+    # Kept out of the default run (the README's test command): each slow
+    # test repeats on a larger grid what a faster one checks.
+    if config.getoption("--run-slow") or os.environ.get("GAUSSMIX_RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

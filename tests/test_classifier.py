@@ -46,6 +46,8 @@ def test_check_estimator(params):
 
 @pytest.mark.slow
 def test_check_estimator_with_mclusts_defaults():
+    """mclust's full default grid (1-5 x 14 models per class): 1 minute on 2 cores, so slow;
+    test_check_estimator runs every check on EDDA and on a small MclustDA grid."""
     check_estimator(GaussianMixtureClassifier(), expected_failed_checks=EXPECTED_FAILURES)
 
 
