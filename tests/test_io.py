@@ -198,3 +198,28 @@ def test_unknown_data_suffix_is_refused(tmp_path):
     (tmp_path / "d.xlsx").write_text("x")
     with pytest.raises(ValueError, match="unknown file type '.xlsx'"):
         read_table(tmp_path / "d.xlsx")
+
+
+def test_hyper_parameters_of_a_value_per_row_are_arrays_of_the_file(tmp_path):
+    """resp_init (n x K) once went into the file's JSON, past the size a reader accepts."""
+    from gaussmix.estimators.files import OPTIONAL_ARRAYS
+    from gaussmix.io.models import ARRAYS, read_model, write_model
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40_000, 2))
+    resp = rng.dirichlet(np.ones(3), size=len(X))
+    gm = GaussianMixture(3, resp_init=resp, max_iter=2).fit(X)
+    path = tmp_path / "m.gmm"
+    gm.save(path)
+    back = GaussianMixture.load(path)
+    np.testing.assert_array_equal(back.resp_init, resp)
+    np.testing.assert_array_equal(back.means_, gm.means_)
+    meta, arrays = read_model(path, ARRAYS, optional=OPTIONAL_ARRAYS)
+    meta["params"]["resp_init"]["dtype"] = "<U3"
+    write_model(path, {k: v for k, v in meta.items() if not k.startswith(("format", "gaussmix"))}, arrays)
+    with pytest.raises(ModelFileError, match="not numeric"):
+        GaussianMixture.load(path)
+    meta["params"]["resp_init"] = {"array": "param_weights_init", "dtype": "<f8"}
+    write_model(path, {k: v for k, v in meta.items() if not k.startswith(("format", "gaussmix"))}, arrays)
+    with pytest.raises(ModelFileError, match="missing"):
+        GaussianMixture.load(path)

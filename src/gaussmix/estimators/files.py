@@ -28,12 +28,17 @@ ONLINE_ARRAYS = ("online_nk", "online_means", "online_scatter")
 POSTERIOR_ARRAYS = ("posterior_weight_concentration", "posterior_mean_precision",
                     "posterior_degrees_of_freedom")
 
-#: The weight of a noise component (``estimators.noise``), as an array of one value,
-#: and the mask of rows it started from, where ``noise_init`` was one.
-NOISE_ARRAYS = ("noise_weight", "noise_init_rows")
+#: The weight of a noise component (``estimators.noise``), as an array of one value.
+NOISE_ARRAYS = ("noise_weight",)
+
+#: Hyper-parameters that may be arrays of a value per row (``resp_init``,
+#: a ``noise_init`` mask): kept as arrays of the file, not in its JSON, whose
+#: size a reader bounds. A file names the array in the parameter's place.
+ARRAY_PARAMS = ("weights_init", "means_init", "precisions_init", "resp_init", "noise_init")
+PARAM_ARRAYS = tuple(f"param_{name}" for name in ARRAY_PARAMS)
 
 #: The arrays a model file may hold beside ``io.models.ARRAYS``.
-OPTIONAL_ARRAYS = ONLINE_ARRAYS + POSTERIOR_ARRAYS + NOISE_ARRAYS
+OPTIONAL_ARRAYS = ONLINE_ARRAYS + POSTERIOR_ARRAYS + NOISE_ARRAYS + PARAM_ARRAYS
 
 
 def read_model_file(path):
@@ -44,6 +49,23 @@ def read_model_file(path):
 def _require(condition, path, message):
     if not condition:
         raise ModelFileError(f"{path}: {message}; the file is damaged or was altered.")
+
+
+def _array_param(value, arrays, path):
+    """A parameter as the file gives it: the array a ``{"array": name, "dtype": ...}`` names, else as is."""
+    if not (isinstance(value, dict) and set(value) == {"array", "dtype"}):
+        return value
+    held = arrays.get(value["array"]) if value["array"] in PARAM_ARRAYS else None
+    _require(held is not None, path, f"its parameter array {value['array']!r} is missing")
+    try:
+        dtype = np.dtype(value["dtype"])
+    except TypeError:
+        dtype = None
+    _require(dtype is not None and dtype.kind in "biuf", path, f"its parameter dtype {value['dtype']!r} is not numeric")
+    converted = held.astype(dtype)
+    _require(np.array_equal(converted, held, equal_nan=True), path,
+             f"its parameter array {value['array']!r} does not hold {dtype} values")
+    return converted
 
 
 class FilesMixin:
@@ -68,17 +90,27 @@ class FilesMixin:
         meta, arrays = self.file_contents(input_transform)
         write_model(path, meta, arrays)
 
+    def _array_params(self):
+        """``{name: array}``: the hyper-parameters a file keeps as arrays (see ``ARRAY_PARAMS``)."""
+        params = self.get_params()
+        return {name: np.asarray(params[name]) for name in ARRAY_PARAMS
+                if name in params and params[name] is not None and not isinstance(params[name], str)}
+
     def file_contents(self, input_transform=None):
         """``(meta, arrays)``: what :meth:`save` writes, for a file that holds this model among others."""
         check_is_fitted(self)
         arrays = self._file_arrays()
+        array_params = self._array_params()
+        arrays.update({f"param_{name}": value for name, value in array_params.items()})
         online = getattr(self, "_online_state", None)
         if online is not None:
             stats = online.stats.to_numpy()
             arrays.update(online_nk=stats.nk, online_means=stats.means, online_scatter=stats.scatter)
         meta = {
             "estimator": type(self).__name__,
-            "params": self._file_params(),
+            "params": {**self._file_params(),
+                       **{name: {"array": f"param_{name}", "dtype": value.dtype.str}
+                          for name, value in array_params.items()}},
             "dtype": np.dtype(self.means_.dtype).name,
             "n_features_in": int(self.n_features_in_),
             "feature_names": [str(f) for f in getattr(self, "feature_names_in_", [])] or None,
@@ -143,6 +175,7 @@ class FilesMixin:
         """A new estimator from a file's contents, checked."""
         params = meta.get("params")
         _require(isinstance(params, dict), path, "its parameters are not a mapping")
+        params = {name: _array_param(value, arrays, path) for name, value in params.items()}
         try:
             model = cls(**cls._params_from_file(params))
         except (TypeError, ValueError) as exc:

@@ -25,11 +25,6 @@ from ..updaters.noise import NOT_WITH_MISSING
 #: ``noise_init`` names a rule for a first guess of the noise.
 NOISE_RULES = {"knn": outliers.nearest_neighbour_noise}
 
-#: What a model file's parameters hold for a ``noise_init`` mask, itself
-#: kept as the array ``noise_init_rows`` (a row per sample is no JSON).
-MASK_IN_FILE = "<noise_init_rows>"
-
-
 def positive_rows(X, sample_weight):
     """The rows of positive weight (all without weights): the rows the noise's start reads."""
     return None if sample_weight is None else np.asarray(sample_weight) > 0
@@ -250,19 +245,10 @@ class NoiseMixin:
         return super().n_parameters() + (2 if self.has_noise else 0)
 
     # ------------------------------------------------------------ files
-    def _file_params(self):
-        """The parameters as JSON holds them: a mask ``noise_init`` goes in the arrays."""
-        params = super()._file_params()
-        if self.has_noise and not isinstance(self.noise_init, str):
-            params["noise_init"] = MASK_IN_FILE
-        return params
-
     def _file_arrays(self):
         arrays = super()._file_arrays()
         if self.has_noise:
             arrays["noise_weight"] = np.array([self._state().noise_weight])
-            if not isinstance(self.noise_init, str):
-                arrays["noise_init_rows"] = np.asarray(self.noise_init, dtype=np.float64)
         return arrays
 
     def _extra_meta(self):
@@ -270,16 +256,6 @@ class NoiseMixin:
         if self.has_noise:
             meta["noise_log_density_"] = self.noise_log_density_
         return meta
-
-    def _restored(self, meta, arrays, path):
-        """The mask of ``noise_init`` back from the file's arrays, checked, before the rest."""
-        if isinstance(self.noise_init, str) and self.noise_init == MASK_IN_FILE:
-            rows = arrays.get("noise_init_rows")
-            if rows is None or rows.ndim != 1 or not np.isin(rows, (0.0, 1.0)).all():
-                raise ModelFileError(f"{path}: its noise_init rows are missing or not 0/1; the file is "
-                                     f"damaged or was altered.")
-            self.noise_init = rows.astype(bool)
-        return super()._restored(meta, arrays, path)
 
     def _restore_extra(self, meta, path):
         super()._restore_extra(meta, path)
