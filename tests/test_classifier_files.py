@@ -1,5 +1,7 @@
 """A GaussianMixtureClassifier saved to a model file and loaded back: the same predictions, checked files."""
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
@@ -75,3 +77,27 @@ def test_a_mixture_reader_says_a_classifier_file_is_not_a_mixture(tmp_path):
 
     with pytest.raises(ModelFileError, match="gaussmix.load"):
         load_model(tmp_path / "clf.gmm")
+
+
+def test_the_command_line_classifies_and_predicts(tmp_path):
+    pd = pytest.importorskip("pandas")
+    from .test_cli import run
+
+    frame = pd.DataFrame(X, columns=["sl", "sw", "pl", "pw"]).assign(species=NAMES)
+    frame.to_csv(tmp_path / "iris.csv", index=False)
+    out = run(["classify", "iris.csv", "-l", "species", "-m", "EDDA", "-c", "VVV", "-c", "EEE", "-j", "1",
+               "--json", "-o", "clf.gmm"], tmp_path)
+    summary = json.loads(out.stdout)
+    clf = GaussianMixtureClassifier(model_type="EDDA", covariance_type=["VVV", "EEE"]).fit(frame.iloc[:, :4], NAMES)
+    assert [c["covariance_type"] for c in summary["classes"]] == list(clf.covariance_types_)
+    assert summary["training_errors"] == int(np.sum(clf.predict(frame.iloc[:, :4]) != NAMES))
+    run(["predict", "clf.gmm", "iris.csv", "-o", "pred.csv"], tmp_path)
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert list(pred.columns) == ["label", "prob_setosa", "prob_versicolor", "prob_virginica"]
+    np.testing.assert_array_equal(pred["label"], clf.predict(frame.iloc[:, :4]))
+    np.testing.assert_allclose(pred.iloc[:, 1:].to_numpy(), clf.predict_proba(frame.iloc[:, :4]), atol=1e-12)
+    bad = run(["info", "clf.gmm"], tmp_path, ok=False)
+    assert bad.returncode != 0 and "gaussmix predict" in bad.stderr
+    frame.assign(species=frame["species"].where(np.arange(150) % 7 > 0)).to_csv(tmp_path / "holes.csv", index=False)
+    bad = run(["classify", "holes.csv", "-l", "species"], tmp_path, ok=False)
+    assert "no label" in bad.stderr

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from .._version import __version__
-from . import fitting, testing, using
+from . import classifying, fitting, testing, using
 
 app = typer.Typer(
     name="gaussmix",
@@ -40,7 +40,8 @@ def _root(
 
 
 # The commands, in the order ``--help`` lists them.
-for _command in (fitting.demo, fitting.fit, fitting.select, testing.bootstrap, using.predict, using.impute, using.sample,
+for _command in (fitting.demo, fitting.fit, fitting.select, testing.bootstrap, classifying.classify,
+                 using.predict, using.impute, using.sample,
                  using.plot, using.info):
     app.command()(_command)
 del _command

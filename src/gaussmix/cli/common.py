@@ -295,6 +295,13 @@ def load(model_path):
     return load_model(model_path)
 
 
+def load_any(model_path):
+    """A mixture or a classifier, whichever the file holds (for ``predict``)."""
+    from ..loading import load as load_estimator
+
+    return load_estimator(model_path)
+
+
 def model_input(gm, data, columns, keep=()):
     """``(frame, Z, names)``: DATA's table as read, the model's input, and DATA's names for its columns."""
     from ..io import read_frame

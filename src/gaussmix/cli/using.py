@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import (columns_of, emit_json, err, load, log_jacobian, model_input, open_stream, out,
+from .common import (columns_of, emit_json, err, load, load_any, log_jacobian, model_input, open_stream, out,
                      plot_fit, print_components, refuse_overwriting, streaming, transformed,
                      write_rows)
 
@@ -20,9 +20,9 @@ def predict(
     columns: Optional[str] = typer.Option(None, "--columns"),
     stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Read DATA and write the output chunk by chunk (.npy, Parquet); default: when over 256 MiB."),
 ):
-    """Write each row's label, component probabilities and log-density."""
+    """Write each row's label, component probabilities and log-density (a classifier: class probabilities)."""
     refuse_overwriting({"model": model, "data": data}, [output])
-    gm = load(model)
+    gm = load_any(model)
     if streaming(data, stream):
         predict_stream(gm, data, output, id_column, columns)
         return
@@ -38,6 +38,11 @@ def predict(
 def prediction_frame(gm, X):
     import numpy as np
     import pandas as pd
+    if hasattr(gm, "classes_"):  # a classifier: the class and each class's posterior
+        proba = gm.predict_proba(X)
+        result = pd.DataFrame({f"prob_{c}": proba[:, i] for i, c in enumerate(gm.classes_)})
+        result.insert(0, "label", gm.classes_[proba.argmax(axis=1)])
+        return result
     proba, log_density = gm.predict_proba_and_score_samples(X)  # one E-step for both
     K = gm.n_components
     result = pd.DataFrame({f"prob_{k}" if k < K else "prob_noise": proba[:, k] for k in range(proba.shape[1])})

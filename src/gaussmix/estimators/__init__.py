@@ -24,8 +24,8 @@ def load_model(path):
     """
     meta, _ = read_model(path, names=())
     if meta.get("estimator") == CLASSIFIER:
-        raise ModelFileError(f"{path} holds a {CLASSIFIER}, not a mixture: read it with gaussmix.load or "
-                             f"{CLASSIFIER}.load.")
+        raise ModelFileError(f"{path} holds a {CLASSIFIER}, not a mixture: 'gaussmix predict' reads it, "
+                             f"and gaussmix.load in Python.")
     meta, arrays = read_model_file(path)
     name = meta.get("estimator", "GaussianMixture")
     cls = ESTIMATORS.get(name) if isinstance(name, str) else None
