@@ -355,3 +355,18 @@ def test_feature_names_reach_the_chosen_fit_and_too_few_samples_warn(blobs):
     assert list(result.best_.feature_names_in_) == ["a", "b"]
     with pytest.warns(UserWarning, match="no test can be significant"):
         bootstrap_lrt(blobs, "VII", 1, n_boot=9, random_state=0, n_jobs=1)
+
+
+def test_a_near_singular_refit_is_drawn_again(blobs, monkeypatch):
+    """mclust's em gives NA for a near-singular fit, and its bootstrap draws the sample again."""
+    real, calls = replicates_module.cholesky_rcond, []
+
+    def first_is_singular(cov):
+        calls.append(len(cov))
+        return np.zeros(len(cov)) if len(calls) == 1 else real(cov)
+
+    monkeypatch.setattr(replicates_module, "cholesky_rcond", first_is_singular)
+    result = bootstrap_lrt(blobs, "VVV", 1, n_boot=19, random_state=0, n_jobs=1)
+    assert result.n_redrawn_.sum() == 1 and calls[0] == 2  # the 2-component refit of the first sample
+    again = bootstrap_lrt(blobs, "VVV", 1, n_boot=19, random_state=0, n_jobs=1)
+    assert again.n_redrawn_.sum() == 0

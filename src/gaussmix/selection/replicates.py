@@ -21,6 +21,7 @@ from ..exceptions import DegenerateCovarianceError
 from ..models import get_model
 from ..structures import STRUCTURES
 from ..updaters import MaximumLikelihood, MixtureParams
+from .singular import MCLUST_RCOND, cholesky_rcond
 
 __all__ = ["FIT_ERRORS", "MAX_DRAWS", "Refit", "replicates", "run_chunk"]
 
@@ -61,12 +62,20 @@ class Refit:
         source = ArraySource(X, None, rows, "raise", False)
         result = driver.run(source, self.updater, self.start, Batch(), tol=self.tol,
                             max_iter=self.max_iter)
-        if result.emptied or result.kept:
-            # A component that lost all its weight, or whose covariance
-            # became singular (the engine then keeps the previous one): a
-            # failed fit, as mclust's em returns NA for it.
+        if result.emptied or result.kept or self.near_singular(result.state, n_features):
+            # A component that lost all its weight, whose covariance became
+            # singular (the engine then keeps the previous one) or near
+            # singular by mclust's rule: a failed fit, as mclust's em
+            # returns NA for it.
             return np.nan
         return result.lower_bound * n_samples  # EM's last E-step, as mclust's loglik
+
+    def near_singular(self, state, n_features):
+        """mclust's rule (``selection.singular``) on the fitted covariances; never for one component."""
+        if self.n_components < 2:
+            return False
+        cov = STRUCTURES[self.structure].to_full(state.covariances, self.n_components, n_features)
+        return bool(cholesky_rcond(cov).min() <= MCLUST_RCOND)
 
 
 def replicates(null, alternative, n_samples, seeds, tols, max_iter):
