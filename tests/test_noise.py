@@ -403,6 +403,13 @@ def test_omit_keeps_the_mask_aligned_with_the_rows_given():
     b = GaussianMixture(3, noise_init=noise[kept], random_state=0).fit(X[kept])
     np.testing.assert_allclose(a.means_, b.means_)
     assert a.noise_weight_ == b.noise_weight_
+    only_holes = np.zeros(len(X), dtype=bool)
+    only_holes[3] = True  # the one row deemed noise holds a NaN
+    for fit in (lambda: GaussianMixture(3, noise_init=only_holes, nan_policy="omit").fit(holes),
+                lambda: select(holes, n_components=[2], covariance_types=["VVV"], noise_init=only_holes,
+                               nan_policy="omit")):
+        with pytest.raises(ValueError, match="of the rows without NaN, no row noise"):
+            fit()
 
 
 def test_a_mask_without_noise_and_the_noise_alone_in_select():

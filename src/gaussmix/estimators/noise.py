@@ -30,14 +30,16 @@ def positive_rows(X, sample_weight):
     return None if sample_weight is None else np.asarray(sample_weight) > 0
 
 
-def noise_rows(noise_init, X, sample_weight=None):
+def noise_rows(noise_init, X, sample_weight=None, rows=None):
     """The mask of rows first deemed noise: ``noise_init`` checked, or its rule run on X.
 
     A rule reads the rows of positive weight only; a row of weight 0 is
-    never deemed noise by it. A mask that deems no row noise is refused: the
-    noise's weight would start, and stay, at 0.
+    never deemed noise by it. A mask names the rows as the caller gave them:
+    ``rows`` says which of those X holds, where ``nan_policy="omit"`` dropped
+    some. A mask that deems no row of X noise is refused: the noise's weight
+    would start, and stay, at 0.
     """
-    n = X.shape[0]
+    n = X.shape[0] if rows is None else rows.size
     if isinstance(noise_init, str):
         kept = positive_rows(X, sample_weight)
         noise = np.zeros(n, dtype=bool)
@@ -55,6 +57,8 @@ def noise_rows(noise_init, X, sample_weight=None):
                 f"dtype {noise.dtype}."
             )
         noise, found = noise.astype(bool), "noise_init deems"
+        if rows is not None:
+            noise, found = noise[rows], "noise_init deems, of the rows without NaN,"
     if not noise.any():
         raise ValueError(
             f"{found} no row noise, so the noise component would keep a weight of 0 (EM cannot "
@@ -121,14 +125,7 @@ class NoiseMixin:
         if source.has_nan:
             raise ValueError(NOT_WITH_MISSING)
         X, w = source.X, source.sample_weight
-        noise_init = self.noise_init
-        if not isinstance(noise_init, str) and source.rows is not None:
-            # nan_policy="omit" dropped rows: the mask names the rows as given.
-            noise_init = noise_rows(noise_init, np.empty((source.rows.size, 0)))[source.rows]
-            if not noise_init.any():
-                raise ValueError("every row noise_init deems noise holds a NaN, which nan_policy='omit' "
-                                 "dropped; deem other rows noise.")
-        noise = noise_rows(noise_init, X, w)
+        noise = noise_rows(self.noise_init, X, w, source.rows)
         signal = np.count_nonzero(~noise if w is None else ~noise & (w > 0))
         if signal < self.n_components:
             raise ValueError(

@@ -206,15 +206,14 @@ def select(
     has_nan = val.check_finite(X, allow_nan=nan_policy != "raise")
     names = getattr(checker, "feature_names_in_", None)
     weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
-    noise = None if noise_init is None or isinstance(noise_init, str) else noise_rows(noise_init, X)
+    keep, noise = None, None
     if nan_policy == "omit" and has_nan:
         keep = ~np.isnan(X).any(axis=1)
-        X, weights = X[keep], None if weights is None else weights[keep]
-        noise, has_nan = None if noise is None else noise[keep], False
+        X, weights, has_nan = X[keep], None if weights is None else weights[keep], False
     if noise_init is not None:
         if has_nan:
             raise ValueError(NOT_WITH_MISSING)
-        noise = noise_rows(noise_init, X, weights) if noise is None else noise
+        noise = noise_rows(noise_init, X, weights, keep)
         log_density = log_noise_density(X, noise_density, weights)
     elif noise_density is not None:
         raise ValueError("noise_density is set but noise_init is None: give noise_init too.")
