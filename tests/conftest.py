@@ -2,8 +2,12 @@
 
 import os
 
-import numpy as np
-import pytest
+# scikit-learn's array-API dispatch needs SciPy's, which SciPy reads once, at
+# its import: so before anything imports SciPy (the array-API tests).
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 #: scikit-learn runs its float32 cases only with SKLEARN_RUN_FLOAT32_TESTS=1;
 #: gaussmix promises float32, so they always run here.

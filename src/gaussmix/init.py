@@ -62,6 +62,8 @@ def start_rows(X, sample_weight, n_components, covariances=True):
     rows : ndarray of bool or None
         Which of the given rows were kept (None: all, in order).
     """
+    if not isinstance(X, np.ndarray):
+        return X, sample_weight, None  # another library's array: its NaN rows were dropped
     holes = np.isnan(X)
     if not holes.any():
         return X, sample_weight, None
@@ -158,6 +160,8 @@ def initial_resp(X, sample_weight, n_components, method, random_state):
     -----
     ``"random"`` must be asked for its chunks in order, once.
     """
+    if not isinstance(X, np.ndarray):
+        return _initial_resp_on_device(X, sample_weight, n_components, method, random_state)
     # sklearn.cluster is imported here, not with the module: it takes a fifth
     # of a second, which a fit from a given start never needs.
     if method == "kmeans":
@@ -192,3 +196,47 @@ def initial_resp(X, sample_weight, n_components, method, random_state):
     raise ValueError(
         f"init_params={method!r} is not supported; choose one of {list(INIT_METHODS)}."
     )
+
+
+def _one_hot_device_labels(labels, n_components):
+    from array_api_compat import array_namespace, device
+
+    xp = array_namespace(labels)
+    columns = xp.arange(n_components, device=device(labels))
+
+    def resp_for_chunk(sl):
+        # A label of -1 (outside the partition) matches no column: a zero row.
+        return xp.astype(xp.expand_dims(labels[sl], axis=1) == columns, xp.float64)
+
+    return resp_for_chunk
+
+
+def _initial_resp_on_device(X, sample_weight, n_components, method, random_state):
+    """:func:`initial_resp` for an array of another array-API library, on its device.
+
+    The same random streams as on NumPy (``seeding``), so that the same
+    ``random_state`` gives the same start; no row-sized array leaves the device.
+    """
+    from . import seeding
+
+    if method == "kmeans":
+        labels = seeding.kmeans_labels(X, n_components, random_state, sample_weight=sample_weight)
+        return _one_hot_device_labels(labels, n_components)
+    if method == "k-means++":
+        indices = seeding.kmeans_plusplus(X, n_components, random_state, sample_weight=sample_weight)
+        return _one_hot_rows(indices, n_components)
+    if method == "random":
+        return _random_resp(random_state, n_components)
+    if method == "random_from_data":
+        p = None if sample_weight is None else sample_weight / _sum(sample_weight)
+        return _one_hot_rows(seeding.choice_rows(X.shape[0], n_components, random_state, p=p), n_components)
+    raise ValueError(
+        f"init_params={method!r} runs on NumPy arrays only; choose one of "
+        f"{[m for m in INIT_METHODS if m != 'hc']} for arrays of other libraries, or pass NumPy."
+    )
+
+
+def _sum(a):
+    from array_api_compat import array_namespace
+
+    return array_namespace(a).sum(a)

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import validation as val
 from .exceptions import DegenerateCovarianceError
+from .namespaces import host_dtype
 from .structures import STRUCTURES
 
 
@@ -30,7 +31,7 @@ def check_weights_init(weights, n_components):
             f"{w.max():g}); give each component a weight between 0 and 1."
         )
     # scikit-learn's tolerance: 1e-8 for float64 weights, 1e-6 for float32.
-    atol = 1e-6 if np.asarray(weights).dtype == np.float32 else 1e-8
+    atol = 1e-6 if host_dtype(getattr(weights, "dtype", np.float64)) == np.float32 else 1e-8
     if not abs(1.0 - w.sum()) <= atol:
         raise ValueError(
             f"The parameter 'weights' should be normalized, but got sum(weights) = "

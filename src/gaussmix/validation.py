@@ -6,6 +6,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils.validation import validate_data
 
+from .namespaces import to_host
+
 
 
 def _is_numeric_dtype(dtype):
@@ -325,7 +327,7 @@ def check_n_samples(n_samples, n_components):
 def finite_array(value, name):
     """``value`` as a float64 array of finite numbers, or a ValueError naming ``name``."""
     try:
-        a = np.asarray(value, dtype=np.float64)
+        a = to_host(value, np.float64)  # a device array's parameters, K x d x d at most
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be an array of numbers.") from None
     if not np.all(np.isfinite(a)):

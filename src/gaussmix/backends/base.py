@@ -61,6 +61,9 @@ class Source:
     #: Whether the rows hold a NaN: False or True where known (an array
     #: validated in memory), None where not (a stream).
     has_nan = None
+    #: Where the rows live (``namespaces.Placement``): None for NumPy on the
+    #: host; an array of another array-API library under dispatch otherwise.
+    placement = None
 
     @property
     def marginalizes(self):

@@ -98,9 +98,9 @@ class EStepInputs:
     def n_features(self):
         return self.means.shape[1]
 
-    def for_chunk(self, xp, dtype):
-        """These inputs in a chunk's namespace and dtype (:class:`EStepParams`)."""
-        return EStepParams.from_host(self, xp, dtype)
+    def for_chunk(self, xp, dtype, device=None):
+        """These inputs in a chunk's namespace, dtype and device (:class:`EStepParams`)."""
+        return EStepParams.from_host(self, xp, dtype, device)
 
 
 @dataclass
@@ -146,18 +146,22 @@ class EStepParams:
     missing: bool = False
 
     @classmethod
-    def from_host(cls, inputs, xp, dtype):
-        """Convert float64 host inputs to the chunk namespace and dtype."""
+    def from_host(cls, inputs, xp, dtype, device=None):
+        """Convert float64 host inputs to the chunk's namespace, dtype and device."""
         n_features = inputs.n_features
         struct = STRUCTURES[inputs.structure]
         means = np.asarray(inputs.means, dtype=np.float64)
-        host_dtype = np.float32 if dtype == xp.float32 else np.float64
+        host_dtype = np.float32 if _name(dtype) == "float32" else np.float64
+        if is_numpy_namespace(xp):
+            asarray = np.asarray
+        else:
+            def asarray(a, dtype):
+                return xp.asarray(np.ascontiguousarray(a), dtype=dtype, device=device)
         rounded = means.astype(host_dtype).astype(np.float64)
         prec_chol = np.asarray(inputs.prec_chol, dtype=np.float64)
         diag = struct.precision_diagonal(prec_chol, n_features)
         # NumPy's own asarray for NumPy chunks: the array-API wrapper's costs
         # a few microseconds a call, four calls a pass.
-        asarray = np.asarray if is_numpy_namespace(xp) else xp.asarray
         return cls(
             means=asarray(rounded, dtype=dtype),
             means_residual=asarray(means - rounded, dtype=dtype),
@@ -169,6 +173,13 @@ class EStepParams:
             precision_diag_host=diag,
             missing=inputs.missing,
         )
+
+
+def _name(dtype):
+    try:
+        return np.dtype(dtype).name
+    except TypeError:  # another library's dtype
+        return str(dtype).rsplit(".", 1)[-1]
 
 
 def log_normalisers(weights, prec_chol, structure, n_features):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, device
 
 from . import kernels, missing, threads
 from .chunks import auto_chunk_size, chunk_slices
@@ -89,7 +89,7 @@ def statistics_pass(chunks, inputs, scatter):
     first = next(chunks, None)
     if first is None:
         raise ValueError("the data have no rows: there is nothing to fit.")
-    eparams = inputs.for_chunk(array_namespace(first[0]), first[0].dtype)
+    eparams = inputs.for_chunk(array_namespace(first[0]), first[0].dtype, device(first[0]))
     kernel = kernel_of(first[0], eparams)  # prepared once, before threads share it
     second = next(chunks, None)
     chunks = itertools.chain([first] if second is None else [first, second], chunks)
@@ -121,7 +121,7 @@ def resp_statistics(X, sample_weight, resp_for_chunk, scatter, chunk_size):
     xp = array_namespace(X)
     stats = None
     for sl in chunk_slices(X.shape[0], chunk_size):
-        resp = xp.asarray(resp_for_chunk(sl), dtype=xp.float64)
+        resp = xp.asarray(resp_for_chunk(sl), dtype=xp.float64, device=device(X))
         w = None if sample_weight is None else sample_weight[sl, ...]
         chunk_stats = accumulate(X[sl, ...], resp, w, kind=scatter)
         stats = chunk_stats if stats is None else merge(stats, chunk_stats)

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from array_api_compat import array_namespace, device, is_numpy_namespace
 
+from ..namespaces import to_host
 from . import missing, threads
 from .passes import e_step, kernel_of, weighted_log_prob
 
@@ -40,10 +42,11 @@ def fused_e_step(X, eparams, with_resp=True):
     # about them would only precede the error (or the -inf) with noise.
     with np.errstate(invalid="ignore", over="ignore"):
         log_prob, resp = e_step(X, eparams, with_resp)
-    if not bool(np.isfinite(log_prob).all()):
+    xp = array_namespace(log_prob)
+    if not bool(xp.all(xp.isfinite(log_prob))):
         # A NaN is a missing value where they are marginalised: only inf is wrong.
-        wrong = np.isinf(X) if eparams.missing else ~np.isfinite(X)
-        if bool(wrong.any()):
+        wrong = xp.isinf(X) if eparams.missing else ~xp.isfinite(X)
+        if bool(xp.any(wrong)):
             raise NonFiniteRows
     return log_prob, resp
 
@@ -57,7 +60,8 @@ def _log_density(X, eparams):
 
 
 def _map_labels(X, eparams):
-    return np.argmax(weighted_log_prob(X, eparams), axis=1)
+    wlp = weighted_log_prob(X, eparams)
+    return array_namespace(wlp).argmax(wlp, axis=1)
 
 
 def criterion_rows(X, eparams):
@@ -68,9 +72,11 @@ def criterion_rows(X, eparams):
     observed (every value missing) has 0 in all three.
     """
     log_prob, resp = e_step(X, eparams)
+    xp = array_namespace(resp)
     with np.errstate(divide="ignore"):  # a responsibility of exactly 0 cannot be the largest
-        log_map = np.log(np.max(resp, axis=1).astype(np.float64))
-    terms = np.stack([log_prob.astype(np.float64), log_map, np.ones(X.shape[0])], axis=1)
+        log_map = xp.log(xp.astype(xp.max(resp, axis=1), xp.float64))
+    log_prob = xp.astype(log_prob, xp.float64)
+    terms = xp.stack([log_prob, log_map, xp.ones_like(log_prob)], axis=1)
     if eparams.missing:
         terms[np.isnan(X).all(axis=1)] = 0.0
     return terms
@@ -84,7 +90,8 @@ def _imputed(X, eparams):
 
 def _proba_and_density(X, eparams):
     log_prob_norm, resp = fused_e_step(X, eparams)
-    return np.column_stack([resp, log_prob_norm])
+    xp = array_namespace(resp)
+    return xp.concat([resp, xp.expand_dims(log_prob_norm, axis=1)], axis=1)
 
 
 @dataclass(frozen=True)
@@ -130,18 +137,22 @@ def map_rows(source, inputs, per_chunk, n_columns, dtype):
     result, so the output is never held twice. Chunks of a threaded kernel
     run on the thread pool of ``engine.threads``, in order.
     """
-    eparams = inputs.for_chunk(np, source.dtype)
     tail = () if n_columns is None else (n_columns,)
     chunks = source.compute_chunks()
+    first = next(chunks, None)
+    if first is None:
+        return np.empty((0,) + tail, dtype=dtype)
+    eparams = _params_for(inputs, first[0])
 
     def rows(chunk):
         return per_chunk(chunk[0], eparams)
 
-    first = next(chunks, None)
-    if first is None:
-        return np.empty((0,) + tail, dtype=dtype)
     kernel = kernel_of(first[0], eparams)  # prepared once, before threads share it
     chunks = itertools.chain([first], chunks)
+    if not isinstance(first[0], np.ndarray):
+        # Another library's rows: its parts joined on its device.
+        parts = list(map(rows, chunks))
+        return parts[0] if len(parts) == 1 else array_namespace(parts[0]).concat(parts, axis=0)
     if not kernel.threaded:
         return _collect(source, map(rows, chunks), tail, dtype)
     with threads.single_threaded_blas():  # the same bits on any thread (engine.threads)
@@ -163,6 +174,14 @@ def _collect(source, parts, tail, dtype):
     return np.concatenate(parts).astype(dtype, copy=False)
 
 
+def _params_for(inputs, X):
+    """The E-step parameters in the namespace, dtype and device of chunk ``X``."""
+    xp = array_namespace(X)
+    if is_numpy_namespace(xp):
+        return inputs.for_chunk(np, X.dtype)
+    return inputs.for_chunk(xp, X.dtype, device(X))
+
+
 def criterion_sums(source, inputs):
     """One pass over ``source``: ``(log L, sum_i log max_k r_ik, n)``, weighted.
 
@@ -170,11 +189,19 @@ def criterion_sums(source, inputs):
     (rows with nothing observed do not count). BIC, AIC and ICL are all
     functions of these three numbers (``criteria``).
     """
-    eparams = inputs.for_chunk(np, source.dtype)
     sums = np.zeros(3)
+    eparams = None
     for Xc, wc in source.compute_chunks():
+        eparams = _params_for(inputs, Xc) if eparams is None else eparams
         rows = criterion_rows(Xc, eparams)
-        if wc is None:
+        if not isinstance(rows, np.ndarray):
+            # Another library's rows: three sums per chunk cross to the host.
+            xp = array_namespace(rows)
+            if wc is not None:
+                wc = xp.expand_dims(xp.astype(wc, xp.float64), axis=1)
+                rows = xp.where(wc > 0, rows * wc, xp.zeros_like(rows))
+            sums += to_host(xp.sum(rows, axis=0))
+        elif wc is None:
             sums += rows.sum(axis=0)
         else:
             # A zero weight cancels the row even where its density underflowed.

@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
+from ..namespaces import to_host
+
 #: The kinds of scatter a covariance model may need: every ``S_k``, their
 #: diagonals, or only their sum ``W = sum_k S_k``.
 SCATTER_KINDS = ("full", "diag", "pooled")
@@ -79,9 +81,7 @@ class SuffStats:
 
 
 def _to_numpy(a):
-    if isinstance(a, np.ndarray):
-        return np.asarray(a, dtype=np.float64)
-    return np.asarray(np.from_dlpack(a), dtype=np.float64)
+    return to_host(a, np.float64)
 
 
 def accumulate_reference(X, resp, sample_weight=None, kind="full"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..models import get_model
+from ..namespaces import to_host
 from ..structures import STRUCTURES
 from ..updaters import MixtureParams
 
@@ -64,6 +65,24 @@ class FittedGaussiansMixin:
             published.append(value)
         self._fitted = (params, tuple(published))
 
+    def _place(self, placement):
+        """Move the fitted arrays to ``placement``'s namespace and device (None: keep NumPy).
+
+        scikit-learn's array-API convention: a model fitted on a torch tensor
+        has torch attributes on its device. The float64 host parameters the
+        engine works from stay beside them (``_state``): the update runs on
+        the host (``updaters``), so only K x d x d arrays ever cross.
+        """
+        if placement is None:
+            return
+        for name, value in list(vars(self).items()):
+            if (name.endswith("_") and not name.startswith("_") and isinstance(value, np.ndarray)
+                    and value.dtype.kind in "fiu"):
+                setattr(self, name, placement.asarray(value))
+        fitted = getattr(self, "_fitted", None)
+        if fitted is not None:
+            self._fitted = (fitted[0], tuple(getattr(self, name) for name in FITTED_ARRAYS))
+
     def _point_estimates(self):
         """The fitted weights, means and covariances (``updaters.MixtureParams``)."""
         return self._state()
@@ -83,12 +102,12 @@ class FittedGaussiansMixin:
         struct = STRUCTURES[model.structure]
 
         def internal(arr):
-            arr = np.asarray(arr, dtype=np.float64)
+            arr = to_host(arr, np.float64)
             return arr if sklearn_layout else struct.from_full(arr)
 
         return MixtureParams(
-            np.asarray(self.weights_, dtype=np.float64),
-            np.asarray(self.means_, dtype=np.float64),
+            to_host(self.weights_, np.float64),
+            to_host(self.means_, np.float64),
             internal(self.covariances_),
             internal(self.precisions_cholesky_),
             model.structure,

@@ -30,6 +30,7 @@ from ..engine.schedules import Batch
 from ..engine.threads import single_threaded_blas
 from ..init import INIT_METHODS, initial_resp, start_rows
 from ..models import get_model
+from ..namespaces import host_dtype
 from ..structures import STRUCTURES
 from . import data
 from .files import FilesMixin
@@ -182,7 +183,8 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
                 self._say_init_end(result)
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
-        self._finish_fit(best, model, n_init, source.dtype)
+        self._finish_fit(best, model, n_init, host_dtype(source.dtype))
+        self._place(source.placement)
 
     def _schedule(self, n_features):
         """How the passes of a fit combine: batch EM here (``StepwiseMixin`` adds online EM)."""

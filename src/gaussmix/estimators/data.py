@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import validation as val
+from .. import validation_xp as val_xp
 from ..backends import ArraySource, streamed_source
 from ..backends.dask import is_dask_collection
 from ..engine.passes import chunk_rows
 from ..models import get_model
+from ..namespaces import placement_of
 
 #: ``init_sample_size="auto"`` for streamed and Dask data: at most this many
 #: rows, and at most ``INIT_SAMPLE_BYTES`` of them.
@@ -83,6 +85,9 @@ def training_source(estimator, X, sample_weight):
     Sets ``n_features_in_`` (and ``feature_names_in_``) as scikit-learn's
     validation does.
     """
+    placement = placement_of(X)
+    if placement is not None:
+        return _placed_source(estimator, X, sample_weight, placement, reset=True)
     source = streamed(estimator, X, sample_weight)
     if source is None:
         policy = nan_policy(estimator)
@@ -108,6 +113,9 @@ def scoring_source(estimator, X, sample_weight=None, fused=False, per_row=False,
     overrides the estimator's ``nan_policy``.
     """
     policy = nan_policy(estimator, per_row) if policy is None else policy
+    placement = placement_of(X)
+    if placement is not None:
+        return _placed_source(estimator, X, sample_weight, placement, reset=False, policy=policy)
     source = streamed(estimator, X, sample_weight, fitted=True, per_row=per_row, policy=policy)
     if source is not None:
         return source
@@ -119,6 +127,39 @@ def scoring_source(estimator, X, sample_weight=None, fused=False, per_row=False,
     X, weights, has_nan = _without_nan_rows(X, weights, has_nan, policy)
     kernel_dtype = X.dtype if fused else None
     return ArraySource(X, weights, chunk_size(estimator, X.shape[1], X.shape[0], kernel_dtype), policy, has_nan)
+
+
+def _placed_source(estimator, X, sample_weight, placement, reset, policy=None):
+    """An array of another array-API library (under dispatch) as a source on its own device.
+
+    Checked there as NumPy arrays are checked. Missing values are not
+    marginalised off NumPy (``engine.missing`` runs compiled host code):
+    ``nan_policy="omit"`` drops their rows on the device; otherwise a NaN is
+    refused with what to do.
+    """
+    xp = placement.xp
+    policy = nan_policy(estimator) if policy is None else policy
+    X = val_xp.check_X(estimator, X, placement, reset=reset, min_samples=2 if reset else 1)
+    has_nan = val_xp.check_finite(X, xp, allow_nan=policy == "omit")
+    n_components = estimator.n_components if reset else 1
+    weights = val_xp.check_sample_weight(sample_weight, X.shape[0], n_components, placement)
+    rows = None
+    if has_nan:
+        rows = ~xp.any(xp.isnan(X), axis=1)
+        if not bool(xp.any(rows)):
+            raise ValueError(
+                "every row holds a NaN, so nan_policy='omit' leaves no data; drop or impute "
+                "the missing values."
+            )
+        X, weights = X[rows, ...], None if weights is None else weights[rows]
+    n_samples, n_features = X.shape
+    if reset:
+        val.check_n_samples(n_samples, estimator.n_components)
+        if estimator.scale_free_weights:
+            weights = val_xp.scaled_weights(weights, xp)
+    source = ArraySource(X, weights, chunk_size(estimator, n_features, n_samples), policy, False, rows)
+    source.placement = placement
+    return source
 
 
 def checked_rows(estimator, X, sample_weight, reset, min_samples=2, with_rows=False):

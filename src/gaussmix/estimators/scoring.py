@@ -12,12 +12,14 @@ takes (arrays, files, iterables, Dask collections) and works chunk by chunk
 from __future__ import annotations
 
 import numpy as np
+from array_api_compat import array_namespace
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .. import validation as val
 from ..backends import is_streamed
 from ..criteria import Criteria
+from ..namespaces import placement_of, placement_of_array
 from ..engine.scoring import ROW_RESULTS, NonFiniteRows
 from ..engine.threads import single_threaded_blas
 from ..structures import STRUCTURES
@@ -139,6 +141,10 @@ class ScoringMixin:
         -------
         log_likelihood : float
         """
+        if sample_weight is None and placement_of(X) is not None:
+            # Another library's array: NaN is refused there (``estimators.data``).
+            log_prob = self.score_samples(X)
+            return float(array_namespace(log_prob).mean(log_prob))
         if (sample_weight is None and not is_streamed(X)
                 and not np.isnan(val.check_X(self, X, reset=False, finite=False)).any()):
             return self.score_samples(X).mean()
@@ -205,4 +211,9 @@ class ScoringMixin:
         cov = struct.to_full(params.covariances, K, d) if struct.matrix else params.covariances
         X = np.vstack([struct.draw(rng, params.means[k], cov[k], counts[k]) for k in range(K)])
         y = np.repeat(np.arange(K), counts)
+        placement = placement_of_array(self.means_)
+        if placement is not None:
+            # Drawn on the host from NumPy's stream, so that a model fitted on
+            # a device draws what its NumPy twin draws.
+            return placement.asarray(X, self.means_.dtype), placement.asarray(y)
         return X, y
