@@ -9,7 +9,7 @@ array.
 from __future__ import annotations
 
 from . import validation as val
-from .namespaces import to_host
+from .namespaces import same_placement, to_host
 
 
 def check_X(estimator, X, placement, *, reset, min_samples=1):
@@ -28,7 +28,8 @@ def check_X(estimator, X, placement, *, reset, min_samples=1):
 
 
 def _shown_rows(mask_rows, xp, offset=0):
-    rows = to_host(xp.nonzero(mask_rows)[0][:6]) + offset
+    rows = xp.nonzero(mask_rows)[0]
+    rows = to_host(rows[:min(6, rows.shape[0])]) + offset  # the first few only cross
     return ", ".join(str(int(i)) for i in rows[:5]) + (", ..." if rows.size > 5 else "")
 
 
@@ -70,7 +71,12 @@ def check_sample_weight(sample_weight, n_samples, n_components, placement):
     if not is_array_api(sample_weight):
         # Host weights (a list, a NumPy array) are checked there and moved once.
         return placement.asarray(val.check_sample_weight(sample_weight, n_samples, n_components), "float64")
-    w = placement.asarray(sample_weight)
+    if not same_placement(sample_weight, placement):
+        raise ValueError(
+            f"sample_weight is not where X is: X is a {placement.name} array on device "
+            f"{placement.device!r}; move the weights there too (or pass them as a NumPy array)."
+        )
+    w = sample_weight
     if xp.isdtype(w.dtype, "complex floating"):
         raise ValueError("sample_weight holds complex numbers; weights must be real (non-negative) numbers.")
     w = xp.astype(w, xp.float64)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from array_api_compat import array_namespace, device
 
 from ..engine.chunks import chunk_slices
 from ..engine.passes import accumulate, statistics_pass
@@ -239,9 +240,17 @@ def source_moments(source):
     """
     if source.marginalizes:
         return _moments_with_holes(source)
-    total = reduce_stats(accumulate(X, np.ones((X.shape[0], 1)), w, kind="full")
+    total = reduce_stats(accumulate(X, _ones_column(X), w, kind="full")
                          for X, w in source.iter_chunks()).to_numpy()
     return float(total.nk[0]), total.means[0], total.scatter[0]
+
+
+def _ones_column(X):
+    """A column of ones beside the rows ``X``, in their namespace and on their device."""
+    if isinstance(X, np.ndarray):
+        return np.ones((X.shape[0], 1))
+    xp = array_namespace(X)
+    return xp.ones((X.shape[0], 1), dtype=xp.float64, device=device(X))
 
 
 def _moments_with_holes(source):
@@ -373,12 +382,18 @@ class ArraySource(Source):
             yield self.X[sl, ...], None if w is None else w[sl, ...]
 
     def batches(self, batch_size, random_state, chunk_size):
-        """Mini-batches in a new random order each epoch (NumPy arrays; others in order)."""
-        if not isinstance(self.X, np.ndarray):
-            yield from super().batches(batch_size, random_state, chunk_size)
-            return
+        """Mini-batches in a new random order each epoch (NumPy's permutation, on any device)."""
         order = random_state.permutation(self.n_samples)
         w = self.sample_weight
+        take = _taker(self.X)
         for start in range(0, self.n_samples, batch_size):
             rows = order[start : start + batch_size]
-            yield self._part(self.X[rows], None if w is None else w[rows], chunk_size)
+            yield self._part(take(self.X, rows), None if w is None else take(w, rows), chunk_size)
+
+
+def _taker(X):
+    """``take(a, rows)``: rows of ``a`` by host indices, in X's namespace and on its device."""
+    if isinstance(X, np.ndarray):
+        return lambda a, rows: a[rows]
+    xp, dev = array_namespace(X), device(X)
+    return lambda a, rows: xp.take(a, xp.asarray(rows, device=dev), axis=0)

@@ -87,7 +87,7 @@ def training_source(estimator, X, sample_weight):
     """
     placement = placement_of(X)
     if placement is not None:
-        return _placed_source(estimator, X, sample_weight, placement, reset=True)
+        return placed_source(estimator, X, sample_weight, placement, reset=True)
     source = streamed(estimator, X, sample_weight)
     if source is None:
         policy = nan_policy(estimator)
@@ -115,7 +115,7 @@ def scoring_source(estimator, X, sample_weight=None, fused=False, per_row=False,
     policy = nan_policy(estimator, per_row) if policy is None else policy
     placement = placement_of(X)
     if placement is not None:
-        return _placed_source(estimator, X, sample_weight, placement, reset=False, policy=policy)
+        return placed_source(estimator, X, sample_weight, placement, reset=False, policy=policy)
     source = streamed(estimator, X, sample_weight, fitted=True, per_row=per_row, policy=policy)
     if source is not None:
         return source
@@ -129,7 +129,7 @@ def scoring_source(estimator, X, sample_weight=None, fused=False, per_row=False,
     return ArraySource(X, weights, chunk_size(estimator, X.shape[1], X.shape[0], kernel_dtype), policy, has_nan)
 
 
-def _placed_source(estimator, X, sample_weight, placement, reset, policy=None):
+def placed_source(estimator, X, sample_weight, placement, reset, policy=None):
     """An array of another array-API library (under dispatch) as a source on its own device.
 
     Checked there as NumPy arrays are checked. Missing values are not
@@ -151,7 +151,7 @@ def _placed_source(estimator, X, sample_weight, placement, reset, policy=None):
                 "every row holds a NaN, so nan_policy='omit' leaves no data; drop or impute "
                 "the missing values."
             )
-        X, weights = X[rows, ...], None if weights is None else weights[rows]
+        X, weights = X[rows], None if weights is None else weights[rows]
     n_samples, n_features = X.shape
     if reset:
         val.check_n_samples(n_samples, estimator.n_components)

@@ -20,6 +20,7 @@ from ..engine.schedules import OnlineState
 from ..engine.stats import SuffStats
 from ..exceptions import DegenerateCovarianceError
 from ..io.models import ARRAYS, ModelFileError, json_safe, read_model, write_model
+from ..namespaces import host_dtype, to_host
 
 #: The running statistics of stepwise EM, when there are any.
 ONLINE_ARRAYS = ("online_nk", "online_means", "online_scatter")
@@ -93,7 +94,7 @@ class FilesMixin:
     def _array_params(self):
         """``{name: array}``: the hyper-parameters a file keeps as arrays (see ``ARRAY_PARAMS``)."""
         params = self.get_params()
-        return {name: np.asarray(params[name]) for name in ARRAY_PARAMS
+        return {name: to_host(params[name]) for name in ARRAY_PARAMS
                 if name in params and params[name] is not None and not isinstance(params[name], str)}
 
     def file_contents(self, input_transform=None):
@@ -111,7 +112,7 @@ class FilesMixin:
             "params": {**self._file_params(),
                        **{name: {"array": f"param_{name}", "dtype": value.dtype.str}
                           for name, value in array_params.items()}},
-            "dtype": np.dtype(self.means_.dtype).name,
+            "dtype": host_dtype(self.means_.dtype).name,
             "n_features_in": int(self.n_features_in_),
             "feature_names": [str(f) for f in getattr(self, "feature_names_in_", [])] or None,
             "converged": bool(self.converged_),

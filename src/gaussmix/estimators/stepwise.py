@@ -16,6 +16,7 @@ from ..engine import driver
 from ..engine.schedules import Batch, Stepwise
 from ..engine.threads import single_threaded_blas
 from ..exceptions import DegenerateComponentWarning, UnavailableMethodError
+from ..namespaces import host_dtype, placement_of
 from . import data
 
 
@@ -118,20 +119,27 @@ class StepwiseMixin:
             raise ValueError(refusal)
         running = getattr(self, "_online_state", None)
         started = running is not None and hasattr(self, "means_")
-        X, weights, has_nan = data.checked_rows(self, X, sample_weight, reset=not started, min_samples=1)
+        placement = placement_of(X)
+        if placement is not None:  # checked (and weights scaled) on its device
+            placed = data.placed_source(self, X, sample_weight, placement, reset=not started)
+            X, weights, has_nan = placed.X, placed.sample_weight, False
+        else:
+            X, weights, has_nan = data.checked_rows(self, X, sample_weight, reset=not started, min_samples=1)
+            weights = val.scaled_weights(weights)
         n_samples, n_features = X.shape
-        weights = val.scaled_weights(weights)
         updater = self._make_updater()
         if started:
             state = self._state()
         else:
             self._check_n_features(model, n_features)
             val.check_n_samples(n_samples, self.n_components)
-            val.check_sample_weight(weights, n_samples, self.n_components)
+            if placement is None:
+                val.check_sample_weight(weights, n_samples, self.n_components)
             start = self._prepare_start(None)
             state = self._initial_state(X, weights, start, updater, check_random_state(self.random_state))
             running = None
-        chunk = ArraySource(X, weights, data.chunk_size(self, n_features, X.shape[0], X.dtype),
+        kernel_dtype = X.dtype if placement is None else None
+        chunk = ArraySource(X, weights, data.chunk_size(self, n_features, X.shape[0], kernel_dtype),
                             data.nan_policy(self), has_nan)
         schedule = Stepwise(self.batch_size, self.learning_offset, self.learning_decay, chunk.chunk_size)
         running, state, loglik, weight, update = driver.step(chunk, updater, state, schedule, running)
@@ -142,13 +150,15 @@ class StepwiseMixin:
                 DegenerateComponentWarning,
                 stacklevel=3,
             )
-        self._set_state(state, X.dtype)
+        dtype = host_dtype(X.dtype)
+        self._set_state(state, dtype)
+        self._place(placement)
         self._warn_collapsed(model, None if update is None else update.collapsed)
         self._online_state = running
         self.n_steps_ = running.n_steps
         if weight > 0:
             self._lower_bound = float(loglik / weight)
-            self.lower_bound_ = X.dtype.type(self._lower_bound)
+            self.lower_bound_ = dtype.type(self._lower_bound)
         self.converged_ = False
         self.n_iter_ = running.n_steps
         self.lower_bounds_ = getattr(self, "lower_bounds_", [])

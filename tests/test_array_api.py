@@ -1,0 +1,243 @@
+"""scikit-learn's array-API convention: fits in the input's namespace and device equal the NumPy fit.
+
+Run on ``array_api_strict`` (always installed with the test extra; its
+``device1`` is a second device that refuses implicit conversion to NumPy)
+and on PyTorch's CPU build where torch is installed. Each fit under
+``array_api_dispatch`` is compared with the NumPy fit from the same start:
+float64 to 1e-10 relative, float32 to 1e-4 (the issue's bar). CUDA tests are
+marked ``cuda`` and skip without a GPU.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import sklearn
+
+import gaussmix
+from gaussmix import BayesianGaussianMixture, GaussianMixture
+from gaussmix.models import available_models
+
+from .helpers import blobs
+
+xps = pytest.importorskip("array_api_strict")
+
+SKLEARN_NAMES = ("full", "tied", "diag", "spherical")
+COVARIANCE_NAMES = SKLEARN_NAMES + tuple(m for m in available_models() if m not in SKLEARN_NAMES)
+ONE_DIMENSIONAL = ("E", "V")
+TOL = {"float64": 1e-10, "float32": 1e-4}
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def _namespaces():  # a list: pytest deprecates generators in parametrize
+    """(name, to_array(numpy), device) for every namespace that can run here."""
+    yield pytest.param("array_api_strict", id="strict")
+    yield pytest.param("array_api_strict:device1", id="strict-device1")
+    yield pytest.param("torch", id="torch-cpu")
+    yield pytest.param("torch:cuda", id="torch-cuda", marks=pytest.mark.cuda)
+
+
+def to_namespace(name, a):
+    """``a`` (NumPy) as an array of the namespace ``name``, on its device."""
+    lib, _, dev = name.partition(":")
+    if lib == "array_api_strict":
+        return xps.asarray(a, device=xps.Device(dev or "CPU_DEVICE"))
+    torch = _torch()
+    if dev == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device here")
+    return torch.asarray(a, device=dev or "cpu")
+
+
+def to_numpy(a):
+    return gaussmix.namespaces.to_host(a)
+
+
+def namespace_and_device(a):
+    from array_api_compat import array_namespace, device
+
+    return array_namespace(a).__name__, device(a)
+
+
+def _data(code, dtype, n_per=(90, 70, 60), seed=0):
+    X = blobs(n_per, d=3, seed=seed)
+    if code in ONE_DIMENSIONAL:
+        X = X[:, :1]
+    return X.astype(dtype)
+
+
+def _fit_both(ns, X, *, sample_weight=None, **params):
+    """The NumPy fit and the fit under dispatch of the same data from the same start."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning alike in both
+        ref = GaussianMixture(**params).fit(X, sample_weight=sample_weight)
+        Xn = to_namespace(ns, X)
+        wn = None if sample_weight is None else to_namespace(ns, sample_weight)
+        with sklearn.config_context(array_api_dispatch=True):
+            got = GaussianMixture(**params).fit(Xn, sample_weight=wn)
+    return ref, got, Xn
+
+
+def assert_same_fit(ref, got, dtype):
+    rtol = TOL[np.dtype(dtype).name]
+    assert got.n_iter_ == ref.n_iter_
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
+        a, b = getattr(ref, name), to_numpy(getattr(got, name))
+        assert b.dtype == a.dtype, name
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol * np.abs(a).max(), err_msg=name)
+    assert got.lower_bound_ == pytest.approx(ref.lower_bound_, rel=rtol)
+
+
+@pytest.mark.parametrize("ns", list(_namespaces()))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("code", COVARIANCE_NAMES)
+def test_every_covariance_model_fits_as_on_numpy(code, dtype, ns):
+    X = _data(code, dtype)
+    ref, got, Xn = _fit_both(ns, X, n_components=3, covariance_type=code, random_state=0,
+                             init_params="random_from_data", max_iter=30)
+    assert_same_fit(ref, got, dtype)
+    for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
+        assert namespace_and_device(getattr(got, name)) == namespace_and_device(Xn), name
+
+
+@pytest.mark.parametrize("ns", ["torch", "array_api_strict:device1"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_every_start_fits_as_on_numpy(init_params, weighted, ns):
+    X = _data("VVV", "float64")
+    w = np.random.default_rng(1).uniform(0, 2, X.shape[0]) if weighted else None
+    ref, got, _ = _fit_both(ns, X, sample_weight=w, n_components=3, random_state=3,
+                            init_params=init_params)
+    assert_same_fit(ref, got, "float64")
+
+
+@pytest.mark.parametrize("ns", ["torch", "array_api_strict"])
+def test_warm_start_partial_fit_and_online_fit_as_on_numpy(ns):
+    X = _data("VVV", "float64")
+    Xn = to_namespace(ns, X)
+    kinds = {
+        "warm_start": (dict(warm_start=True, max_iter=3), lambda gm, A: gm.fit(A).fit(A)),
+        "partial_fit": ({}, lambda gm, A: gm.partial_fit(A).partial_fit(A).partial_fit(A)),
+        "online": (dict(learning_method="online", batch_size=64, max_iter=4), lambda gm, A: gm.fit(A)),
+    }
+    for kind, (params, run) in kinds.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = run(GaussianMixture(3, random_state=0, init_params="random", **params), X)
+            with sklearn.config_context(array_api_dispatch=True):
+                got = run(GaussianMixture(3, random_state=0, init_params="random", **params), Xn)
+        assert_same_fit(ref, got, "float64")
+        assert namespace_and_device(got.means_) == namespace_and_device(Xn), kind
+
+
+@pytest.mark.parametrize("ns", ["torch", "array_api_strict:device1"])
+def test_results_are_arrays_of_the_input_namespace_and_scores_are_floats(ns):
+    X = _data("VVV", "float32")
+    ref, got, Xn = _fit_both(ns, X, n_components=3, random_state=0)
+    with sklearn.config_context(array_api_dispatch=True):
+        outputs = {
+            "predict": got.predict(Xn), "predict_proba": got.predict_proba(Xn),
+            "score_samples": got.score_samples(Xn), "sample": got.sample(7)[0],
+            "sample labels": got.sample(7)[1],
+        }
+        scores = {"score": got.score(Xn), "bic": got.bic(Xn), "aic": got.aic(Xn), "icl": got.icl(Xn)}
+    for name, out in outputs.items():
+        assert namespace_and_device(out) == namespace_and_device(Xn), name
+    assert to_numpy(outputs["predict_proba"]).dtype == np.float32
+    np.testing.assert_array_equal(to_numpy(outputs["predict"]), ref.predict(X))
+    np.testing.assert_allclose(to_numpy(outputs["predict_proba"]), ref.predict_proba(X), atol=1e-5)
+    np.testing.assert_allclose(to_numpy(outputs["sample"]), ref.sample(7)[0], rtol=1e-5)
+    for name, value in scores.items():
+        assert type(value) is float, name
+        assert value == pytest.approx(float(getattr(ref, name)(X)), rel=1e-5), name
+
+
+def test_without_dispatch_a_torch_tensor_is_fitted_as_numpy():
+    torch = _torch()
+    X = _data("VVV", "float64")
+    gm = GaussianMixture(3, random_state=0).fit(torch.asarray(X))
+    assert isinstance(gm.means_, np.ndarray)
+    assert isinstance(gm.predict(torch.asarray(X)), np.ndarray)
+    np.testing.assert_array_equal(gm.means_, GaussianMixture(3, random_state=0).fit(X).means_)
+
+
+def test_no_row_sized_array_leaves_the_device(monkeypatch):
+    """Only parameters (K x d x d at most) and scalars cross to the host, in fit and in scoring."""
+    torch = _torch()
+    X = _data("VVV", "float64", n_per=(400, 300, 300))
+    K, d = 3, X.shape[1]
+    crossed = []
+    for method in ("numpy", "__array__", "tolist"):
+        original = getattr(torch.Tensor, method)
+
+        def spy(self, *args, _original=original, **kwargs):
+            crossed.append(self.numel())
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, method, spy)
+    Xt = torch.asarray(X)
+    w = torch.asarray(np.random.default_rng(0).uniform(0.5, 1.5, X.shape[0]))
+    with sklearn.config_context(array_api_dispatch=True):
+        for init in ("kmeans", "k-means++", "random", "random_from_data"):
+            gm = GaussianMixture(K, init_params=init, random_state=0).fit(Xt, sample_weight=w)
+        gm.predict(Xt), gm.predict_proba(Xt), gm.score_samples(Xt), gm.score(Xt), gm.bic(Xt)
+    assert crossed, "the spy saw nothing: the test would not notice a copy"
+    assert max(crossed) <= K * d * d
+
+
+def test_nan_is_dropped_with_omit_and_refused_otherwise():
+    X = _data("VVV", "float64")
+    X[[3, 50, 99], 1] = np.nan
+    Xn = to_namespace("array_api_strict", X)
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(ValueError, match="NaN"):
+            GaussianMixture(3, random_state=0).fit(Xn)
+        got = GaussianMixture(3, random_state=0, nan_policy="omit", init_params="random").fit(Xn)
+    ref = GaussianMixture(3, random_state=0, nan_policy="omit", init_params="random").fit(X)
+    assert_same_fit(ref, got, "float64")
+
+
+def test_mixed_devices_and_bad_input_get_clear_errors():
+    X = _data("VVV", "float64")
+    Xn = to_namespace("array_api_strict:device1", X)
+    w_elsewhere = to_namespace("array_api_strict", np.ones(X.shape[0]))
+    bad = X.copy()
+    bad[5, 0] = np.inf
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(ValueError, match="sample_weight is not where X is"):
+            GaussianMixture(3).fit(Xn, sample_weight=w_elsewhere)
+        with pytest.raises(ValueError, match="inf value"):
+            GaussianMixture(3).fit(to_namespace("array_api_strict", bad))
+        with pytest.raises(ValueError, match="non-negative"):
+            GaussianMixture(3).fit(Xn, sample_weight=to_namespace("array_api_strict:device1",
+                                                                  -np.ones(X.shape[0])))
+        gm = GaussianMixture(3, random_state=0).fit(Xn)
+        with pytest.raises(ValueError, match="features"):
+            gm.predict(Xn[:, :2])
+
+
+def test_a_device_model_saves_and_loads(tmp_path):
+    X = _data("VVV", "float32")
+    Xn = to_namespace("torch", X)
+    with sklearn.config_context(array_api_dispatch=True):
+        gm = GaussianMixture(3, random_state=0).fit(Xn)
+        gm.save(tmp_path / "m.gmm")
+        loaded = gaussmix.load(tmp_path / "m.gmm")
+        labels = loaded.predict(Xn)
+    # A file holds host arrays: the loaded model is a NumPy one, scoring any namespace.
+    assert isinstance(loaded.means_, np.ndarray) and loaded.means_.dtype == np.float32
+    np.testing.assert_array_equal(loaded.means_, to_numpy(gm.means_))
+    assert namespace_and_device(labels) == namespace_and_device(Xn)
+
+
+def test_the_bayesian_mixture_fits_as_on_numpy():
+    X = _data("VVV", "float64")
+    Xn = to_namespace("array_api_strict:device1", X)
+    ref = BayesianGaussianMixture(n_components=4, random_state=0, init_params="random").fit(X)
+    with sklearn.config_context(array_api_dispatch=True):
+        got = BayesianGaussianMixture(n_components=4, random_state=0, init_params="random").fit(Xn)
+    assert_same_fit(ref, got, "float64")
+    np.testing.assert_allclose(to_numpy(got.weight_concentration_[0]), ref.weight_concentration_[0],
+                               rtol=1e-10)
