@@ -14,7 +14,7 @@ import pytest
 import gaussmix
 from gaussmix import GaussianMixture
 
-HEAVY = ("sklearn", "scipy", "numba", "pandas", "matplotlib", "dask")
+HEAVY = ("sklearn", "scipy", "numba", "pandas", "matplotlib", "dask", "torch")
 
 
 def _modules_after(code):
@@ -40,6 +40,13 @@ def test_help_loads_no_heavy_package():
 def test_the_estimator_loads_scikit_learn_but_not_numba():
     # The control: the probe does see a heavy import where there is one.
     assert _modules_after("from gaussmix import GaussianMixture, select") & {"sklearn", "numba"} == {"sklearn"}
+
+
+def test_a_numpy_fit_and_its_predictions_never_load_torch():
+    code = ("import numpy as np\nfrom gaussmix import GaussianMixture\n"
+            "X = np.random.default_rng(0).normal(size=(200, 2))\n"
+            "GaussianMixture(2, random_state=0).fit(X).predict(X)\n")
+    assert "torch" not in _modules_after(code)
 
 
 def test_numba_loads_at_the_first_compiled_call_and_the_fit_is_the_same():
