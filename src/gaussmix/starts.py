@@ -10,7 +10,7 @@ import numpy as np
 
 from . import validation as val
 from .exceptions import DegenerateCovarianceError
-from .namespaces import host_dtype
+from .namespaces import host_dtype, is_array_api
 from .structures import STRUCTURES
 
 
@@ -52,7 +52,13 @@ def check_means_init(means, n_components, n_features):
 
 
 def check_resp_init(resp, n_samples, n_components):
-    """Validate starting responsibilities: (n_samples, K), rows on the simplex."""
+    """Validate starting responsibilities: (n_samples, K), rows on the simplex.
+
+    An array of another array-API library is checked on its device (it is
+    one row per row of X: it never crosses to the host).
+    """
+    if is_array_api(resp):
+        return _check_resp_on_device(resp, n_samples, n_components)
     r = val.finite_array(resp, "resp_init")
     if r.shape != (n_samples, n_components):
         raise ValueError(
@@ -77,6 +83,30 @@ def check_resp_init(resp, n_samples, n_components):
             f"resp_init gives component(s) {empty.tolist()} no responsibility at all; "
             f"every column needs some weight, or reduce n_components."
         )
+    return r
+
+
+def _check_resp_on_device(resp, n_samples, n_components):
+    from array_api_compat import array_namespace
+
+    xp = array_namespace(resp)
+    r = xp.astype(resp, xp.float64)
+    if tuple(r.shape) != (n_samples, n_components):
+        raise ValueError(
+            f"resp_init has shape {tuple(r.shape)}, expected ({n_samples}, {n_components}): "
+            f"one row per sample of X, one column per component."
+        )
+    if not bool(xp.all(xp.isfinite(r))):
+        raise ValueError("resp_init contains NaN or inf.")
+    if bool(xp.any(r < 0)):
+        raise ValueError("resp_init must be non-negative: responsibilities are probabilities.")
+    sums = xp.sum(r, axis=1, keepdims=True)
+    if bool(xp.any(xp.abs(sums - 1.0) > 1e-3)):
+        raise ValueError("each row of resp_init must sum to 1; divide each row by its sum.")
+    r = r / sums
+    if bool(xp.any(xp.sum(r, axis=0) <= 0)):
+        raise ValueError("resp_init gives a component no responsibility at all; every column "
+                         "needs some weight, or reduce n_components.")
     return r
 
 

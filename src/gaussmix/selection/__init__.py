@@ -18,12 +18,15 @@ import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
+from sklearn import config_context, get_config
 from sklearn.utils import check_random_state
 
 from .. import validation as val
 from ..backends.dask import is_dask_collection
 from ..conjugate import as_prior
 from ..estimators import GaussianMixture
+from ..estimators.data import placed_source
+from ..namespaces import placement_of
 from ..estimators.noise import log_noise_density, noise_rows
 from ..updaters.noise import NOT_WITH_MISSING
 from ..init import INIT_METHODS
@@ -39,10 +42,10 @@ CRITERIA = ("bic", "icl")
 logger = logging.getLogger("gaussmix")
 
 
-def _fit_cell(X, sample_weight, K, code, partition, params):
-    """Fit one cell; never raise: a failure is a NaN with its reason."""
+def _fit_cell(X, sample_weight, K, code, partition, params, config):
+    """Fit one cell under scikit-learn's ``config``; never raise: a failure is a NaN with its reason."""
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, config_context(**config):
             warnings.simplefilter("always")
             resp = cell_start(X, sample_weight, K, code, partition, params["reg_covar"], params["prior"],
                               params["noise_init"])
@@ -56,10 +59,11 @@ def _fit_cell(X, sample_weight, K, code, partition, params):
             # says how it began.
             gm.set_params(resp_init=None)
         messages = sorted({str(w.message) for w in caught})
-        reason = near_singular_reason(gm, "the fit", X, gm.predict_proba(X), sample_weight)
-        if reason is not None:
-            raise ValueError(reason)
-        crit = gm.criteria(X, sample_weight)  # one pass for all three
+        with config_context(**config):
+            reason = near_singular_reason(gm, "the fit", X, gm.predict_proba(X), sample_weight)
+            if reason is not None:
+                raise ValueError(reason)
+            crit = gm.criteria(X, sample_weight)  # one pass for all three
         loglik, bic, icl = crit.log_likelihood, crit.bic, crit.icl
         if not (np.isfinite(bic) and np.isfinite(icl)):
             raise ValueError("the fitted log-likelihood is not finite")
@@ -202,11 +206,19 @@ def select(
         )
     if nan_policy not in val.NAN_POLICIES:
         raise ValueError(f"nan_policy must be one of {list(val.NAN_POLICIES)}, got {nan_policy!r}.")
-    X = val.check_X(checker, X, reset=True, min_samples=2, finite=False)
-    has_nan = val.check_finite(X, allow_nan=nan_policy != "raise")
-    names = getattr(checker, "feature_names_in_", None)
-    weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
+    placement = placement_of(X)
     keep, noise = None, None
+    if placement is not None:  # another library's array, fitted on its device
+        if noise_init is not None:
+            raise ValueError("noise_init runs on NumPy arrays only; pass X as a NumPy array.")
+        source = placed_source(checker.set_params(nan_policy=nan_policy), X, sample_weight, placement,
+                               reset=True)
+        X, weights, has_nan, keep = source.X, source.sample_weight, False, source.rows
+    else:
+        X = val.check_X(checker, X, reset=True, min_samples=2, finite=False)
+        has_nan = val.check_finite(X, allow_nan=nan_policy != "raise")
+        weights = val.check_sample_weight(sample_weight, X.shape[0], 1)
+    names = getattr(checker, "feature_names_in_", None)
     if nan_policy == "omit" and has_nan:
         keep = ~np.isnan(X).any(axis=1)
         X, weights, has_nan = X[keep], None if weights is None else weights[keep], False
@@ -222,9 +234,12 @@ def select(
         n_components = range(0 if noise is not None else 1, 10)
     ks = _check_n_components(n_components, n_samples, allow_zero=noise is not None)
     codes = _check_covariance_types(covariance_types, n_features)
-    counted = ~np.isnan(X).all(axis=1)  # rows with something observed
-    signal = counted if noise is None else counted & ~noise  # rows the Gaussians start on
-    n_positive = int(np.count_nonzero(signal if weights is None else signal & (weights > 0)))
+    if placement is not None:  # no NaN: every row counts
+        n_positive = X.shape[0] if weights is None else int(placement.xp.count_nonzero(weights > 0))
+    else:
+        counted = ~np.isnan(X).all(axis=1)  # rows with something observed
+        signal = counted if noise is None else counted & ~noise  # rows the Gaussians start on
+        n_positive = int(np.count_nonzero(signal if weights is None else signal & (weights > 0)))
     if ks[-1] > n_positive:
         raise ValueError(
             f"n_components goes up to {ks[-1]}, more than the {n_positive} rows of positive "
@@ -253,8 +268,9 @@ def select(
         )
 
     cells = [(K, code) for K in gaussian_ks for code in codes]
+    config = get_config()  # for the cells on other threads or processes (array_api_dispatch)
     outcomes = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_fit_cell)(X, weights, K, code, partitions[K], params) for K, code in cells
+        delayed(_fit_cell)(X, weights, K, code, partitions[K], params, config) for K, code in cells
     )
     results = {}
     for done, (cell, outcome) in enumerate(outcomes, start=1):

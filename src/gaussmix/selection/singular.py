@@ -46,6 +46,7 @@ import math
 import numpy as np
 
 from ..models import get_model
+from ..namespaces import to_host
 from ..structures import STRUCTURES
 
 #: ``sqrt(.Machine$double.eps)``: the bound of mclust's test.
@@ -78,6 +79,8 @@ def scatter_rcond(X, resp, sample_weight=None):
     ``sqrt(w_i r_ik) (x_i - x̄_k) / sqrt(n_k)``, so that ``U_k^T U_k = W_k / n_k``
     without forming ``W_k``. Rows holding NaN are left out.
     """
+    if not isinstance(X, np.ndarray):
+        return _scatter_rcond_on_device(X, resp, sample_weight)
     X = np.asarray(X, dtype=np.float64)
     complete = ~np.isnan(X).any(axis=1)
     X, resp = X[complete], np.asarray(resp, dtype=np.float64)[complete]
@@ -95,6 +98,27 @@ def scatter_rcond(X, resp, sample_weight=None):
             out[k] = 0.0
         else:
             out[k] = diag.min() / (1.0 + diag.max())
+    return out
+
+
+def _scatter_rcond_on_device(X, resp, sample_weight):
+    """:func:`scatter_rcond` in X's namespace (which holds no NaN): d values per component cross."""
+    from array_api_compat import array_namespace
+
+    xp = array_namespace(X)
+    X = xp.astype(X, xp.float64)
+    wr = xp.astype(resp, xp.float64)
+    if sample_weight is not None:
+        wr = wr * xp.expand_dims(xp.astype(sample_weight, xp.float64), axis=1)
+    out = np.full(wr.shape[1], np.inf)
+    for k in range(wr.shape[1]):
+        nk = float(xp.sum(wr[:, k]))
+        if nk <= 0:
+            continue
+        mean = xp.matmul(wr[:, k], X) / nk
+        rows = xp.expand_dims(xp.sqrt(wr[:, k] / nk), axis=1) * (X - mean)
+        diag = np.abs(to_host(xp.linalg.diagonal(xp.linalg.qr(rows)[1])))
+        out[k] = 0.0 if len(diag) < X.shape[1] else diag.min() / (1.0 + diag.max())
     return out
 
 
@@ -123,9 +147,9 @@ def near_singular_reason(mixture, when="the fit", X=None, resp=None, sample_weig
     if K < 2:
         return None
     if resp is not None:
-        resp = np.asarray(resp)[:, :K]  # a noise component's column is no Gaussian's rows
+        resp = resp[:, :K]  # a noise component's column is no Gaussian's rows
     model, sklearn_layout = get_model(mixture.covariance_type)
-    cov = np.asarray(mixture.covariances_, dtype=np.float64)
+    cov = to_host(mixture.covariances_, np.float64)
     if sklearn_layout:
         cov = STRUCTURES[model.structure].to_full(cov, K, mixture.means_.shape[1])
     rcond = cholesky_rcond(cov)

@@ -12,10 +12,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from array_api_compat import array_namespace, device
+from sklearn.utils import check_random_state
 
 from ..estimators import GaussianMixture
 from ..exceptions import DegenerateCovarianceError
-from ..hc import hc_partitions
+from ..hc import SUBSET_SIZE, hc_partitions
+from ..namespaces import placement_of_array, to_host
 from ..init import start_rows
 
 
@@ -27,6 +30,8 @@ def hc_starts(X, sample_weight, n_components, random_state):
     the largest K (complete rows, or mean-filled ones). ``rows`` index X;
     ``tree_rows`` are those rows as the tree saw them.
     """
+    if not isinstance(X, np.ndarray):
+        return _hc_starts_on_device(X, sample_weight, n_components, random_state)
     positive = np.arange(X.shape[0]) if sample_weight is None else np.flatnonzero(sample_weight > 0)
     # Each cell's own fit warns about pairs never observed together, if its model has covariances.
     grown_on, _, kept = start_rows(X[positive], None, max(n_components), covariances=False)
@@ -34,6 +39,28 @@ def hc_starts(X, sample_weight, n_components, random_state):
         positive = positive[kept]
     trees = hc_partitions(grown_on, n_components, random_state=random_state)
     return {K: (positive[rows], labels, grown_on[rows]) for K, (labels, rows) in trees.items()}
+
+
+def _hc_starts_on_device(X, sample_weight, n_components, random_state):
+    """:func:`hc_starts` for an array of another library (without NaN): the tree's rows cross.
+
+    The tree is grown on at most ``hc.SUBSET_SIZE`` rows, drawn from the
+    same stream as on NumPy; only those rows (and their indices) come to
+    the host, where the agglomeration runs.
+    """
+    xp, dev = array_namespace(X), device(X)
+    positive = None if sample_weight is None else xp.nonzero(sample_weight > 0)[0]
+    n = X.shape[0] if positive is None else positive.shape[0]
+    rows = np.arange(n)
+    if n > SUBSET_SIZE:  # as hc_partitions draws it, so the stream is the same
+        rows = np.sort(check_random_state(random_state).choice(n, SUBSET_SIZE, replace=False))
+    index = xp.asarray(rows, device=dev)
+    if positive is not None:
+        index = xp.take(positive, index)
+    grown_on = to_host(xp.take(X, index, axis=0), np.float64)
+    index = to_host(index)
+    trees = hc_partitions(grown_on, n_components, random_state=random_state)
+    return {K: (index[sub], labels, grown_on[sub]) for K, (labels, sub) in trees.items()}
 
 
 def cell_start(X, sample_weight, K, code, partition, reg_covar, prior, noise=None):
@@ -58,13 +85,18 @@ def cell_start(X, sample_weight, K, code, partition, reg_covar, prior, noise=Non
     rows, labels, tree_rows = partition
     one_hot = np.zeros((len(rows), K))
     one_hot[np.arange(len(rows)), labels] = 1.0
-    if len(rows) == X.shape[0] and not np.isnan(X).any():
+    placement = placement_of_array(X)
+    if placement is not None:  # another library's rows, which hold no NaN
+        if len(rows) == X.shape[0]:
+            return placement.asarray(one_hot, "float64")
+    elif len(rows) == X.shape[0] and not np.isnan(X).any():
         return one_hot
     w = None if sample_weight is None else sample_weight[rows]
     on_subset = GaussianMixture(
         K, covariance_type=code, resp_init=one_hot, max_iter=0, reg_covar=reg_covar, prior=prior
     ).fit(tree_rows, sample_weight=w)
-    return on_subset.predict_proba(X).astype(np.float64)
+    resp = on_subset.predict_proba(X)
+    return resp.astype(np.float64) if placement is None else placement.xp.astype(resp, placement.xp.float64)
 
 
 def mclust_tol(X, sample_weight, tol):
@@ -73,10 +105,17 @@ def mclust_tol(X, sample_weight, tol):
     The scale is the one-component fit's log-likelihood of the observed
     values, over the weight of the rows with something observed.
     """
-    observed = ~np.isnan(X).all(axis=1)
-    w = observed if sample_weight is None else np.where(observed, sample_weight, 0.0)
-    n = float(np.sum(w))
-    one = GaussianMixture(1, covariance_type="full", reg_covar=1e-6 * float(np.nanvar(X)), max_iter=1)
+    placement = placement_of_array(X)
+    if placement is None:
+        observed = ~np.isnan(X).all(axis=1)
+        w = observed if sample_weight is None else np.where(observed, sample_weight, 0.0)
+        n, variance = float(np.sum(w)), float(np.nanvar(X))
+    else:  # another library's rows hold no NaN
+        xp = placement.xp
+        w = xp.ones(X.shape[0], dtype=xp.float64, device=placement.device) if sample_weight is None \
+            else sample_weight
+        n, variance = float(xp.sum(w)), float(xp.var(xp.astype(X, xp.float64)))
+    one = GaussianMixture(1, covariance_type="full", reg_covar=1e-6 * variance, max_iter=1)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -85,5 +124,9 @@ def mclust_tol(X, sample_weight, tol):
         # Constant data: no likelihood to scale by (every cell then fails
         # with reg_covar=0, and select says so).
         return tol / n
-    log_likelihood = float(np.dot(w, one.score_samples(X)))
+    log_prob = one.score_samples(X)
+    if placement is None:
+        log_likelihood = float(np.dot(w, log_prob))
+    else:
+        log_likelihood = float(placement.xp.sum(w * placement.xp.astype(log_prob, placement.xp.float64)))
     return tol * (1.0 + abs(log_likelihood)) / n
