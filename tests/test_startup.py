@@ -14,7 +14,7 @@ import pytest
 import gaussmix
 from gaussmix import GaussianMixture
 
-HEAVY = ("sklearn", "scipy", "numba", "pandas", "matplotlib", "dask")
+HEAVY = ("sklearn", "scipy", "numba", "pandas", "matplotlib", "dask", "torch")
 
 
 def _modules_after(code):
