@@ -250,3 +250,56 @@ def test_torch_results_stay_tensors_on_the_chunks_device(device, structure, dtyp
     for a in (stats.nk, stats.means, stats.scatter, ll, weight):
         assert isinstance(a, torch.Tensor) and a.device == X.device and a.dtype == torch.float64
     assert len(ep.plan) == 1  # the device's parameters, made once for the pass
+
+
+@pytest.mark.parametrize("kind", ["full", "diag", "pooled"])
+def test_torch_narrow_component_far_from_the_chunk_mean_stays_exact(kind):
+    torch, _, kernel = torch_kernel()
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(0, 0.01, (200, 2)), rng.normal(1e6, 1, (200, 2))])
+    resp = np.zeros((400, 2))
+    resp[:200, 0] = resp[200:, 1] = 1.0
+    resp[100] = [0.5, 0.5]  # a row shared between the two
+    fast = kernel.accumulate(torch.asarray(X), torch.asarray(resp), None, kind)
+    ref = accumulate_reference(X, resp, kind=kind)
+    for k in range(len(ref.scatter)):
+        np.testing.assert_allclose(fast.scatter[k].numpy(), ref.scatter[k], rtol=1e-7,
+                                   atol=1e-8 * np.abs(ref.scatter[k]).max())
+
+
+@pytest.mark.parametrize("pairwise", [True, False])
+def test_torch_pooled_scatter_is_the_sum_of_the_full_ones(pairwise, monkeypatch):
+    torch, _, kernel = torch_kernel()
+    if not pairwise:  # as for too many components: the full scatters summed
+        from gaussmix.engine.kernels import torchkernel
+
+        monkeypatch.setattr(torchkernel, "PAIRWISE_LIMIT", 0)
+    rng = np.random.default_rng(9)
+    X, resp = torch.asarray(rng.normal(size=(500, 6)) * 10 + 3), torch.asarray(rng.dirichlet(np.ones(5), 500))
+    w = torch.asarray(rng.uniform(0, 2, 500))
+    full, pooled = kernel.accumulate(X, resp, w, "full"), kernel.accumulate(X, resp, w, "pooled")
+    np.testing.assert_allclose(pooled.scatter[0].numpy(), full.scatter.sum(dim=0).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("structure, covariance_type",
+                         [("full", "full"), ("shared", "tied"), ("diag", "diag"), ("spherical", "spherical")])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_em_on_torch_chunks_matches_numpy(structure, covariance_type, dtype):
+    """The driver's passes over torch chunks (the torch kernel, merged as tensors) give NumPy's EM."""
+    torch, _, _ = torch_kernel()
+    from gaussmix.backends import ArraySource
+    from gaussmix.engine import driver
+    from gaussmix.engine.schedules import Batch
+    from gaussmix.models import get_model
+    from gaussmix.updaters import MaximumLikelihood
+
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(size=(60, 2)), rng.normal(size=(60, 2)) + 4]).astype(dtype)
+    params = random_params(rng, structure, 2, 2)
+    params.means = X[[0, 100]].astype(np.float64)
+    updater = MaximumLikelihood(get_model(covariance_type)[0], reg_covar=1e-6)
+    a = driver.run(ArraySource(X, None, 25), updater, params, Batch(), tol=0.0, max_iter=8)
+    b = driver.run(ArraySource(torch.asarray(X), None, 25), updater, params, Batch(), tol=0.0, max_iter=8)
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(b.lower_bounds, a.lower_bounds, rtol=rtol)
+    np.testing.assert_allclose(b.state.covariances, a.state.covariances, rtol=rtol * 100)
