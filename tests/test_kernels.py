@@ -242,9 +242,17 @@ def test_torch_results_stay_tensors_on_the_chunks_device(device, structure, dtyp
     w = torch.asarray(rng.uniform(0, 2, size=20), device=device)
     ep = estep_params(params, xp, getattr(xp, dtype))  # host tensors: the kernel moves them
     ep.kernel, ep.plan = kernel, kernel.prepare(ep)
-    wlp = kernel.weighted_log_prob(X, ep)
-    log_prob, resp = kernel.e_step(X, ep)
-    stats, ll, weight = kernel.statistics(X, w, ep, SCATTER[structure])
+    kernel.statistics(X, w, ep, SCATTER[structure])  # the pass's first chunk copies the parameters
+    if device == "cuda":  # later chunks must not wait for the device
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+    try:
+        wlp = kernel.weighted_log_prob(X, ep)
+        log_prob, resp = kernel.e_step(X, ep)
+        stats, ll, weight = kernel.statistics(X, w, ep, SCATTER[structure])
+    finally:
+        if device == "cuda":
+            torch.cuda.set_sync_debug_mode("default")
     for a in (wlp, log_prob, resp):
         assert isinstance(a, torch.Tensor) and a.device == X.device and a.dtype == X.dtype
     for a in (stats.nk, stats.means, stats.scatter, ll, weight):
