@@ -26,31 +26,50 @@ def _cases():
                     yield pytest.param(kernel, structure, dtype, id=f"{kernel.name}-{structure}-{dtype}")
 
 
+def namespace_of(kernel):
+    """``(xp, to_kernel, to_numpy)``: the namespace of ``kernel``'s chunks and the conversions.
+
+    NumPy for kernels that take it (or any namespace); PyTorch (CPU tensors)
+    for the torch kernel, skipped where PyTorch is missing.
+    """
+    if "numpy" in kernel.namespaces or "*" in kernel.namespaces:
+        return np, np.asarray, np.asarray
+    if any("torch" in ns for ns in kernel.namespaces):
+        torch = pytest.importorskip("torch")
+        import array_api_compat.torch as xp
+
+        return xp, torch.asarray, lambda a: a.detach().cpu().numpy()
+    pytest.skip(f"no test conversion to the namespaces {kernel.namespaces}")
+
+
 @pytest.mark.parametrize("kernel, structure, dtype", list(_cases()))
 @pytest.mark.parametrize("n, d, K", [(1, 1, 1), (70, 3, 4), (131, 7, 2)])
 def test_every_kernel_matches_the_reference(kernel, structure, dtype, n, d, K):
     """E-step, statistics and log-likelihood of each kernel, called directly
-    (outside its routing limits too), against the reference definitions."""
+    (outside its routing limits too), on chunks of its own namespace,
+    against the reference definitions."""
+    xp, to_kernel, to_numpy = namespace_of(kernel)
     rng = np.random.default_rng(n + d + K)
     params = random_params(rng, structure, K, d, offset=50.0)
     X = (params.means[rng.integers(0, K, n)] + rng.normal(size=(n, d))).astype(dtype)
     w = rng.uniform(0, 2, size=n)
-    ep = estep_params(params, np, X.dtype)
+    Xk, wk = to_kernel(X), to_kernel(w)
+    ep = estep_params(params, xp, getattr(xp, dtype))
     ref_wlp = weighted_log_prob_reference(X.astype(np.float64), estep_params(params))
     ref_lp, ref_log_resp = log_resp_from_weighted(ref_wlp)
     rtol = 1e-9 if dtype == "float64" else 2e-4
-    wlp = kernel.weighted_log_prob(X, ep)
-    assert wlp.dtype == X.dtype
-    np.testing.assert_allclose(wlp, ref_wlp, rtol=rtol, atol=rtol)
-    log_prob, resp = kernel.e_step(X, ep)
-    assert log_prob.dtype == resp.dtype == X.dtype
-    np.testing.assert_allclose(log_prob, ref_lp, rtol=rtol, atol=rtol)
-    np.testing.assert_allclose(resp, np.exp(ref_log_resp), rtol=rtol, atol=rtol)
-    stats, ll, weight = kernel.statistics(X, w, ep, SCATTER[structure])
+    wlp = kernel.weighted_log_prob(Xk, ep)
+    assert wlp.dtype == Xk.dtype
+    np.testing.assert_allclose(to_numpy(wlp), ref_wlp, rtol=rtol, atol=rtol)
+    log_prob, resp = kernel.e_step(Xk, ep)
+    assert log_prob.dtype == resp.dtype == Xk.dtype
+    np.testing.assert_allclose(to_numpy(log_prob), ref_lp, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(to_numpy(resp), np.exp(ref_log_resp), rtol=rtol, atol=rtol)
+    stats, ll, weight = kernel.statistics(Xk, wk, ep, SCATTER[structure])
     ref = accumulate_reference(X.astype(np.float64), np.exp(ref_log_resp), w, SCATTER[structure])
-    np.testing.assert_allclose(stats.nk, ref.nk, rtol=rtol)
-    np.testing.assert_allclose(stats.means, ref.means, rtol=rtol, atol=rtol * 50)
-    np.testing.assert_allclose(stats.scatter, ref.scatter, rtol=rtol, atol=rtol * n * 100)
+    np.testing.assert_allclose(to_numpy(stats.nk), ref.nk, rtol=rtol)
+    np.testing.assert_allclose(to_numpy(stats.means), ref.means, rtol=rtol, atol=rtol * 50)
+    np.testing.assert_allclose(to_numpy(stats.scatter), ref.scatter, rtol=rtol, atol=rtol * n * 100)
     assert float(ll) == pytest.approx(float(np.sum(w * ref_lp)), rel=rtol)
     assert float(weight) == pytest.approx(w.sum())
 
@@ -123,3 +142,172 @@ def test_narrow_component_far_from_the_chunk_mean_stays_exact(kind):
     for k in range(len(ref.scatter)):  # two components, or one pooled sum
         np.testing.assert_allclose(fast.scatter[k], ref.scatter[k], rtol=1e-7,
                                    atol=1e-8 * np.abs(ref.scatter[k]).max())
+
+
+# -- the PyTorch kernel ------------------------------------------------------------
+
+def torch_kernel():
+    """``(torch, array_api_compat.torch, the kernel)``, skipped where PyTorch is missing."""
+    torch = pytest.importorskip("torch")
+    import array_api_compat.torch as xp
+
+    return torch, xp, kernels.get("torch")
+
+
+def torch_devices():
+    devices = ["cpu"]
+    try:
+        import torch
+    except ImportError:
+        return devices
+    return devices + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def test_torch_chunks_go_to_the_torch_kernel():
+    torch, _, kernel = torch_kernel()
+    for dtype in (torch.float32, torch.float64):
+        for structure in ("full", "shared", "diag", "spherical"):
+            assert kernels.for_chunk(torch.zeros(3, 2, dtype=dtype), structure, 2, 2) is kernel
+
+
+@pytest.mark.parametrize("kind", ["full", "diag", "pooled"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_torch_float32_statistics_far_from_the_origin(kind, weighted):
+    """float32 data 1e4 from the origin keep their scatter to 1e-4 of the float64 reference."""
+    torch, _, kernel = torch_kernel()
+    rng = np.random.default_rng(7)
+    n, d, K = 3000, 5, 4
+    X = (rng.normal(size=(n, d)) * rng.uniform(0.1, 3, size=d) + 1e4).astype(np.float32)
+    resp = rng.dirichlet(np.ones(K), size=n)
+    w = rng.uniform(0, 2, size=n) if weighted else None
+    stats = kernel.accumulate(torch.asarray(X), torch.asarray(resp.astype(np.float32)),
+                              None if w is None else torch.asarray(w), kind)
+    ref = accumulate_reference(X.astype(np.float64), resp.astype(np.float32).astype(np.float64),
+                               w, kind)
+    assert stats.scatter.dtype == torch.float64
+    np.testing.assert_allclose(stats.nk.numpy(), ref.nk, rtol=1e-6)
+    np.testing.assert_allclose(stats.means.numpy(), ref.means, rtol=1e-9)
+    np.testing.assert_allclose(stats.scatter.numpy(), ref.scatter, rtol=1e-4,
+                               atol=1e-4 * np.abs(ref.scatter).max())
+
+
+@pytest.mark.parametrize("structure", ["full", "shared", "diag", "spherical"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_rows_whose_densities_all_underflow(structure, dtype):
+    """Such a row has log p(x) = -inf and responsibilities 1/K, as the reference gives."""
+    torch, xp, kernel = torch_kernel()
+    rng = np.random.default_rng(3)
+    params = random_params(rng, structure, 3, 2)
+    far = 1e20 if dtype == "float32" else 1e200
+    X = np.vstack([rng.normal(size=(4, 2)), [[far, -far]]]).astype(dtype)
+    ep = estep_params(params, xp, getattr(xp, dtype))
+    wlp = kernel.weighted_log_prob(torch.asarray(X), ep)
+    assert torch.isneginf(wlp[-1]).all()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_lp, ref_log_resp = log_resp_from_weighted(wlp.numpy())
+    log_prob, resp = kernel.e_step(torch.asarray(X), ep)
+    np.testing.assert_allclose(log_prob.numpy(), ref_lp, rtol=1e-6)
+    np.testing.assert_allclose(resp.numpy(), np.exp(ref_log_resp), rtol=1e-6)
+    assert log_prob[-1] == -np.inf
+    np.testing.assert_allclose(resp[-1].numpy(), 1 / 3)
+
+
+@pytest.mark.parametrize("structure", ["full", "shared", "diag", "spherical"])
+@pytest.mark.parametrize("huge", [1e300, np.inf])
+def test_torch_rows_of_weight_zero_add_nothing_however_huge(structure, huge):
+    torch, xp, kernel = torch_kernel()
+    rng = np.random.default_rng(11)
+    params = random_params(rng, structure, 3, 2)
+    X = rng.normal(size=(40, 2))
+    w = rng.uniform(0.5, 2, size=40)
+    X_bad, w_bad = np.vstack([X, [[huge, -huge], [huge, 1.0]]]), np.append(w, [0.0, 0.0])
+    ep = estep_params(params, xp, xp.float64)
+    kind = SCATTER[structure]
+    good, ll, weight = kernel.statistics(torch.asarray(X), torch.asarray(w), ep, kind)
+    bad, ll_bad, weight_bad = kernel.statistics(torch.asarray(X_bad), torch.asarray(w_bad), ep, kind)
+    for a, b in ((good.nk, bad.nk), (good.means, bad.means), (good.scatter, bad.scatter),
+                 (ll, ll_bad), (weight, weight_bad)):
+        assert torch.isfinite(b).all()
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("device", torch_devices())
+@pytest.mark.parametrize("structure", ["full", "shared", "diag", "spherical"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_results_stay_tensors_on_the_chunks_device(device, structure, dtype):
+    torch, xp, kernel = torch_kernel()
+    rng = np.random.default_rng(5)
+    params = random_params(rng, structure, 3, 4)
+    X = torch.asarray(rng.normal(size=(20, 4)).astype(dtype), device=device)
+    w = torch.asarray(rng.uniform(0, 2, size=20), device=device)
+    ep = estep_params(params, xp, getattr(xp, dtype))  # host tensors: the kernel moves them
+    ep.kernel, ep.plan = kernel, kernel.prepare(ep)
+    kernel.statistics(X, w, ep, SCATTER[structure])  # the pass's first chunk copies the parameters
+    if device == "cuda":  # later chunks must not wait for the device
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+    try:
+        wlp = kernel.weighted_log_prob(X, ep)
+        log_prob, resp = kernel.e_step(X, ep)
+        stats, ll, weight = kernel.statistics(X, w, ep, SCATTER[structure])
+    finally:
+        if device == "cuda":
+            torch.cuda.set_sync_debug_mode("default")
+    for a in (wlp, log_prob, resp):
+        assert isinstance(a, torch.Tensor) and a.device == X.device and a.dtype == X.dtype
+    for a in (stats.nk, stats.means, stats.scatter, ll, weight):
+        assert isinstance(a, torch.Tensor) and a.device == X.device and a.dtype == torch.float64
+    assert len(ep.plan) == 1  # the device's parameters, made once for the pass
+
+
+@pytest.mark.parametrize("kind", ["full", "diag", "pooled"])
+def test_torch_narrow_component_far_from_the_chunk_mean_stays_exact(kind):
+    torch, _, kernel = torch_kernel()
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(0, 0.01, (200, 2)), rng.normal(1e6, 1, (200, 2))])
+    resp = np.zeros((400, 2))
+    resp[:200, 0] = resp[200:, 1] = 1.0
+    resp[100] = [0.5, 0.5]  # a row shared between the two
+    fast = kernel.accumulate(torch.asarray(X), torch.asarray(resp), None, kind)
+    ref = accumulate_reference(X, resp, kind=kind)
+    for k in range(len(ref.scatter)):
+        np.testing.assert_allclose(fast.scatter[k].numpy(), ref.scatter[k], rtol=1e-7,
+                                   atol=1e-8 * np.abs(ref.scatter[k]).max())
+
+
+@pytest.mark.parametrize("pairwise", [True, False])
+def test_torch_pooled_scatter_is_the_sum_of_the_full_ones(pairwise, monkeypatch):
+    torch, _, kernel = torch_kernel()
+    if not pairwise:  # as for too many components: the full scatters summed
+        from gaussmix.engine.kernels import torchkernel
+
+        monkeypatch.setattr(torchkernel, "PAIRWISE_LIMIT", 0)
+    rng = np.random.default_rng(9)
+    X, resp = torch.asarray(rng.normal(size=(500, 6)) * 10 + 3), torch.asarray(rng.dirichlet(np.ones(5), 500))
+    w = torch.asarray(rng.uniform(0, 2, 500))
+    full, pooled = kernel.accumulate(X, resp, w, "full"), kernel.accumulate(X, resp, w, "pooled")
+    np.testing.assert_allclose(pooled.scatter[0].numpy(), full.scatter.sum(dim=0).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("structure, covariance_type",
+                         [("full", "full"), ("shared", "tied"), ("diag", "diag"), ("spherical", "spherical")])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_em_on_torch_chunks_matches_numpy(structure, covariance_type, dtype):
+    """The driver's passes over torch chunks (the torch kernel, merged as tensors) give NumPy's EM."""
+    torch, _, _ = torch_kernel()
+    from gaussmix.backends import ArraySource
+    from gaussmix.engine import driver
+    from gaussmix.engine.schedules import Batch
+    from gaussmix.models import get_model
+    from gaussmix.updaters import MaximumLikelihood
+
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(size=(60, 2)), rng.normal(size=(60, 2)) + 4]).astype(dtype)
+    params = random_params(rng, structure, 2, 2)
+    params.means = X[[0, 100]].astype(np.float64)
+    updater = MaximumLikelihood(get_model(covariance_type)[0], reg_covar=1e-6)
+    a = driver.run(ArraySource(X, None, 25), updater, params, Batch(), tol=0.0, max_iter=8)
+    b = driver.run(ArraySource(torch.asarray(X), None, 25), updater, params, Batch(), tol=0.0, max_iter=8)
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(b.lower_bounds, a.lower_bounds, rtol=rtol)
+    np.testing.assert_allclose(b.state.covariances, a.state.covariances, rtol=rtol * 100)

@@ -15,6 +15,8 @@ kernel                takes
 ``numba-shared-blas`` NumPy, a shared factor past d=64 (``blas``)
 ``numba-diagonal-blas`` NumPy, diagonal precisions past d K=4096 (``blas``)
 ``numpy``             NumPy without Numba (``vectorised``)
+``torch``             PyTorch tensors, float32 and float64, any device
+                      (``torchkernel``; PyTorch imported on first use)
 ``reference``         any array-API namespace (``reference``)
 ===================== ======================================================
 
@@ -24,12 +26,12 @@ tests hold every registered kernel to the reference.
 
 from __future__ import annotations
 
-from . import blas, reference, rows, triangular, vectorised
+from . import blas, reference, rows, torchkernel, triangular, vectorised
 from .base import Kernel, dtype_name, namespace_name
 
 #: The registered kernels, in the order they are tried.
 KERNELS = [rows.KERNEL, triangular.KERNEL, blas.SHARED, blas.DIAGONAL, vectorised.KERNEL,
-           reference.KERNEL]
+           torchkernel.KERNEL, reference.KERNEL]
 
 
 def register(kernel, before=None):
