@@ -62,7 +62,7 @@ class GivenStartMixin:
                 X, sample_weight, rows = start_rows(X, sample_weight, self.n_components,
                                                     self._estimates_covariances())
                 resp = start["resp"] if rows is None else start["resp"][rows]
-                first = self._state_from_resp(X, sample_weight, resp.__getitem__, updater)
+                first = self._state_from_resp(X, sample_weight, lambda sl: resp[sl, ...], updater)
             else:
                 first = super()._initial_state(X, sample_weight, start, updater, random_state)
             w = first.weights if start["weights"] is None else start["weights"]

@@ -91,7 +91,13 @@ def cell_start(X, sample_weight, K, code, partition, reg_covar, prior, noise=Non
             return placement.asarray(one_hot, "float64")
     elif len(rows) == X.shape[0] and not np.isnan(X).any():
         return one_hot
-    w = None if sample_weight is None else sample_weight[rows]
+    if sample_weight is None:
+        w = None
+    elif placement is None:
+        w = sample_weight[rows]
+    else:  # the tree's rows are on the host, and so are their (at most 2000) weights
+        xp = placement.xp
+        w = to_host(xp.take(sample_weight, xp.asarray(rows, device=placement.device)))
     on_subset = GaussianMixture(
         K, covariance_type=code, resp_init=one_hot, max_iter=0, reg_covar=reg_covar, prior=prior
     ).fit(tree_rows, sample_weight=w)
