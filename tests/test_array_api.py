@@ -260,3 +260,26 @@ def test_select_chooses_as_on_numpy(ns, weighted):
     assert (got.best_.covariance_type, got.best_.n_components) == (ref.best_.covariance_type,
                                                                     ref.best_.n_components)
     assert namespace_and_device(got.best_.means_) == namespace_and_device(Xn)
+
+
+def test_torch_chunks_run_on_the_torch_kernel_in_chunks_sized_for_it(monkeypatch):
+    torch = _torch()
+    from gaussmix.engine import kernels
+
+    kernel = kernels.get("torch")
+    calls = []
+    original = type(kernel).statistics
+
+    def spy(self, X, *args, **kwargs):
+        calls.append(X.shape[0])
+        return original(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(type(kernel), "statistics", spy)
+    X = _data("VVV", "float32", n_per=(3000, 3000, 3000))
+    with sklearn.config_context(array_api_dispatch=True):
+        gm = GaussianMixture(3, random_state=0, max_iter=5, tol=0).fit(torch.asarray(X))
+    assert gm.n_iter_ == 5
+    # One chunk per pass: the kernel's CPU budget (64 MiB) holds 9000 rows,
+    # where the NumPy budget (4 MiB, for the cache) would cut them in pieces.
+    assert calls and set(calls) == {X.shape[0]}
+    assert len(calls) == 5

@@ -21,7 +21,7 @@ MAX_CHUNK_ROWS = 65536
 
 
 def auto_chunk_size(n_components, n_features, bytes_per_row, budget=DEFAULT_CHUNK_BYTES,
-                    n_rows=None, n_threads=1):
+                    n_rows=None, n_threads=1, max_rows=MAX_CHUNK_ROWS):
     """Rows per chunk: temporaries under ``budget``, within the row limits.
 
     ``bytes_per_row`` is what a row of the chunk costs its kernel
@@ -31,10 +31,10 @@ def auto_chunk_size(n_components, n_features, bytes_per_row, budget=DEFAULT_CHUN
     K=3, d=16, on the BLAS route, over 2 threads: 2 chunks of 5000, not
     6898 and 3102). Where those chunks would hold less than
     :data:`MIN_SPLIT_WORK` or :data:`MIN_CHUNK_ROWS`, the budget's count is
-    kept.
+    kept. ``max_rows`` caps the rows (a device's kernel allows more).
     """
     rows = budget // bytes_per_row
-    size = int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, rows)))
+    size = int(min(max_rows, max(MIN_CHUNK_ROWS, rows)))
     if n_rows:
         count = -(-n_rows // size)
         balanced = -(-count // n_threads) * n_threads

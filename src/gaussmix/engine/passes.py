@@ -16,6 +16,7 @@ import numpy as np
 from array_api_compat import array_namespace, device
 
 from . import kernels, missing, threads
+from ..namespaces import host_dtype
 from .chunks import auto_chunk_size, chunk_slices
 from .stats import SCATTER_KINDS, merge
 
@@ -128,19 +129,27 @@ def resp_statistics(X, sample_weight, resp_for_chunk, scatter, chunk_size):
     return stats
 
 
-def chunk_rows(structure, n_components, n_features, n_rows=None, kernel_dtype=None):
-    """Rows per chunk for work on NumPy chunks, within the memory budget of ``engine.chunks``.
+def chunk_rows(structure, n_components, n_features, n_rows=None, kernel_dtype=None, placement=None):
+    """Rows per chunk, within the memory budget of the chunks' kernel (``engine.chunks``).
 
     ``kernel_dtype`` is given only where each chunk's work is one pass of a
     kernel over chunks of that dtype (an EM pass, or the fused E-step of
     scoring), so that the kernel's own cost per row sizes the chunk; other
     work (a start, labels, criteria, streamed data of unknown dtype) forms
-    (n, K) arrays and takes the NumPy kernel's budget.
+    (n, K) arrays and takes the NumPy kernel's budget. ``placement``
+    (``namespaces.Placement``) names the namespace and device of the rows
+    (None: NumPy on the host); the kernel of that namespace says its budget
+    on that device (``Kernel.chunk_budget``: a GPU's is a share of its free
+    memory, not a cache).
     """
+    namespace = "numpy" if placement is None else placement.xp.__name__
     if kernel_dtype is None:
-        cost = kernels.Kernel().bytes_per_row(n_components, n_features, 8)
+        kernel = kernels.Kernel() if placement is None else kernels.select(namespace, "float64")
+        itemsize = 8
     else:
-        kernel = kernels.select("numpy", kernel_dtype, structure, n_components, n_features)
-        cost = kernel.bytes_per_row(n_components, n_features, np.dtype(kernel_dtype).itemsize)
-    return auto_chunk_size(n_components, n_features, cost, n_rows=n_rows,
-                           n_threads=threads.n_threads())
+        kernel = kernels.select(namespace, kernel_dtype, structure, n_components, n_features)
+        itemsize = 4 if host_dtype(kernel_dtype) == np.float32 else 8
+    budget, most = kernel.chunk_budget(None if placement is None else placement.device)
+    cost = kernel.bytes_per_row(n_components, n_features, itemsize)
+    return auto_chunk_size(n_components, n_features, cost, budget=budget, n_rows=n_rows,
+                           n_threads=threads.n_threads() if placement is None else 1, max_rows=most)

@@ -24,7 +24,7 @@ AUTO_INIT_SAMPLE_ROWS = 100_000
 INIT_SAMPLE_BYTES = 64 * 2**20
 
 
-def chunk_size(estimator, n_features, n_rows=None, kernel_dtype=None):
+def chunk_size(estimator, n_features, n_rows=None, kernel_dtype=None, placement=None):
     """``estimator.chunk_size``, or rows per chunk within the memory budget.
 
     With ``n_rows`` known the rows split into equal chunks. ``kernel_dtype``
@@ -34,7 +34,7 @@ def chunk_size(estimator, n_features, n_rows=None, kernel_dtype=None):
     if estimator.chunk_size is not None:
         return int(estimator.chunk_size)
     model, _ = get_model(estimator.covariance_type)
-    return chunk_rows(model.structure, estimator.n_components, n_features, n_rows, kernel_dtype)
+    return chunk_rows(model.structure, estimator.n_components, n_features, n_rows, kernel_dtype, placement)
 
 
 def _fit_weights(estimator, weights):
@@ -157,7 +157,8 @@ def placed_source(estimator, X, sample_weight, placement, reset, policy=None):
         val.check_n_samples(n_samples, estimator.n_components)
         if estimator.scale_free_weights:
             weights = val_xp.scaled_weights(weights, xp)
-    source = ArraySource(X, weights, chunk_size(estimator, n_features, n_samples), policy, False, rows)
+    source = ArraySource(X, weights, chunk_size(estimator, n_features, n_samples, X.dtype, placement), policy,
+                         False, rows)
     source.placement = placement
     return source
 

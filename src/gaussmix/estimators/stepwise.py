@@ -138,8 +138,7 @@ class StepwiseMixin:
             start = self._prepare_start(None)
             state = self._initial_state(X, weights, start, updater, check_random_state(self.random_state))
             running = None
-        kernel_dtype = X.dtype if placement is None else None
-        chunk = ArraySource(X, weights, data.chunk_size(self, n_features, X.shape[0], kernel_dtype),
+        chunk = ArraySource(X, weights, data.chunk_size(self, n_features, X.shape[0], X.dtype, placement),
                             data.nan_policy(self), has_nan)
         schedule = Stepwise(self.batch_size, self.learning_offset, self.learning_decay, chunk.chunk_size)
         running, state, loglik, weight, update = driver.step(chunk, updater, state, schedule, running)

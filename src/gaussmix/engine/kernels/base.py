@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import array_namespace
 
+from ..chunks import DEFAULT_CHUNK_BYTES, MAX_CHUNK_ROWS
 from ..estep import log_resp_from_weighted
 
 
@@ -98,6 +99,14 @@ class Kernel:
         responsibilities and a few (n, d) float64 copies of the chunk.
         """
         return 8 * (4 * n_components + 4 * n_features)
+
+    def chunk_budget(self, device):
+        """``(bytes, most rows)`` of one chunk's temporaries on ``device``.
+
+        By default the host's: a budget that keeps a chunk in cache
+        (``engine.chunks``). A device's kernel sizes chunks by its memory.
+        """
+        return DEFAULT_CHUNK_BYTES, MAX_CHUNK_ROWS
 
     def prepare(self, eparams):
         """Work done once per pass on the parameters, before threads share them."""

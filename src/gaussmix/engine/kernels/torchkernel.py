@@ -129,6 +129,20 @@ class TorchKernel(Kernel):
         K, d = n_components, n_features
         return itemsize * (2 * K * d + 4 * K) + 8 * (3 * K + 3 * d)
 
+    def chunk_budget(self, device):
+        """A quarter of a GPU's free memory (at most 4 Mi rows); 64 MiB on the CPU.
+
+        A GPU runs a chunk as a few large launches, so chunks are as large as
+        memory allows; on the CPU a chunk of 64 MiB keeps the batched
+        products at BLAS rate without swamping the cache hierarchy.
+        """
+        torch = _torch()
+        dev = torch.device(device) if device is not None else torch.device("cpu")
+        if dev.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(dev)
+            return free // 4, 1 << 22
+        return 64 * 2**20, 1 << 18
+
     def prepare(self, eparams):
         return {}  # filled per (device, dtype) on the first chunk of the pass
 
