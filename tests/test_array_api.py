@@ -114,13 +114,14 @@ def test_every_start_fits_as_on_numpy(init_params, weighted, ns):
 
 
 @pytest.mark.parametrize("ns", ["torch", "array_api_strict"])
-def test_warm_start_partial_fit_and_online_fit_as_on_numpy(ns):
+def test_warm_start_partial_fit_online_fit_and_n_init_as_on_numpy(ns):
     X = _data("VVV", "float64")
     Xn = to_namespace(ns, X)
     kinds = {
         "warm_start": (dict(warm_start=True, max_iter=3), lambda gm, A: gm.fit(A).fit(A)),
         "partial_fit": ({}, lambda gm, A: gm.partial_fit(A).partial_fit(A).partial_fit(A)),
         "online": (dict(learning_method="online", batch_size=64, max_iter=4), lambda gm, A: gm.fit(A)),
+        "n_init": (dict(n_init=3), lambda gm, A: gm.fit(A)),
     }
     for kind, (params, run) in kinds.items():
         with warnings.catch_warnings():

@@ -20,7 +20,7 @@ kernel                takes
 ``reference``         any array-API namespace (``reference``)
 ===================== ======================================================
 
-A new kernel (PyTorch, say) is one module and one :func:`register` call; the
+A new kernel (CuPy, say) is one module and one :func:`register` call; the
 tests hold every registered kernel to the reference.
 """
 
