@@ -94,3 +94,23 @@ def assert_obeys_model(code, cov, rtol=1e-8):
         for a in cov:
             for b in cov:
                 np.testing.assert_allclose(a @ b, b @ a, atol=rtol * np.abs(a @ b).max())
+
+
+def kernel_namespace(kernel):
+    """``(xp, to_kernel, to_numpy)``: the namespace of ``kernel``'s chunks and the conversions.
+
+    NumPy for kernels that take it (or any namespace); PyTorch (CPU tensors)
+    for the torch kernel, skipped where PyTorch is missing.
+    """
+    if "numpy" in kernel.namespaces or "*" in kernel.namespaces:
+        return np, np.asarray, np.asarray
+    if any("torch" in ns for ns in kernel.namespaces):
+        import pytest
+
+        torch = pytest.importorskip("torch")
+        import array_api_compat.torch as xp
+
+        return xp, torch.asarray, lambda a: a.detach().cpu().numpy()
+    import pytest
+
+    pytest.skip(f"no test conversion to the namespaces {kernel.namespaces}")

@@ -10,7 +10,7 @@ from gaussmix.engine.estep import log_resp_from_weighted, weighted_log_prob_refe
 from gaussmix.engine.passes import accumulate, weighted_log_prob
 from gaussmix.engine.stats import accumulate_reference
 
-from .helpers import estep_params, params_of, random_params
+from .helpers import estep_params, kernel_namespace, params_of, random_params
 
 SCATTER = {"full": "full", "shared": "pooled", "diag": "diag", "spherical": "diag"}
 
@@ -26,29 +26,13 @@ def _cases():
                     yield pytest.param(kernel, structure, dtype, id=f"{kernel.name}-{structure}-{dtype}")
 
 
-def namespace_of(kernel):
-    """``(xp, to_kernel, to_numpy)``: the namespace of ``kernel``'s chunks and the conversions.
-
-    NumPy for kernels that take it (or any namespace); PyTorch (CPU tensors)
-    for the torch kernel, skipped where PyTorch is missing.
-    """
-    if "numpy" in kernel.namespaces or "*" in kernel.namespaces:
-        return np, np.asarray, np.asarray
-    if any("torch" in ns for ns in kernel.namespaces):
-        torch = pytest.importorskip("torch")
-        import array_api_compat.torch as xp
-
-        return xp, torch.asarray, lambda a: a.detach().cpu().numpy()
-    pytest.skip(f"no test conversion to the namespaces {kernel.namespaces}")
-
-
 @pytest.mark.parametrize("kernel, structure, dtype", list(_cases()))
 @pytest.mark.parametrize("n, d, K", [(1, 1, 1), (70, 3, 4), (131, 7, 2)])
 def test_every_kernel_matches_the_reference(kernel, structure, dtype, n, d, K):
     """E-step, statistics and log-likelihood of each kernel, called directly
     (outside its routing limits too), on chunks of its own namespace,
     against the reference definitions."""
-    xp, to_kernel, to_numpy = namespace_of(kernel)
+    xp, to_kernel, to_numpy = kernel_namespace(kernel)
     rng = np.random.default_rng(n + d + K)
     params = random_params(rng, structure, K, d, offset=50.0)
     X = (params.means[rng.integers(0, K, n)] + rng.normal(size=(n, d))).astype(dtype)
