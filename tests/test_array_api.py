@@ -284,3 +284,14 @@ def test_torch_chunks_run_on_the_torch_kernel_in_chunks_sized_for_it(monkeypatch
     # where the NumPy budget (4 MiB, for the cache) would cut them in pieces.
     assert calls and set(calls) == {X.shape[0]}
     assert len(calls) == 5
+
+
+def test_a_singular_covariance_raises_gaussmix_error_not_the_library_s():
+    """The M-step runs on the host, so a degenerate component on a device raises what NumPy's does."""
+    from gaussmix.exceptions import DegenerateCovarianceError
+
+    X = np.repeat(np.random.default_rng(0).normal(size=(4, 3)), 30, axis=0)  # 4 points, repeated
+    for data in (X, to_namespace("torch", X)):
+        with sklearn.config_context(array_api_dispatch=True), pytest.raises(DegenerateCovarianceError):
+            GaussianMixture(4, reg_covar=0, init_params="random_from_data", random_state=0).fit(data)
+    assert issubclass(DegenerateCovarianceError, ValueError)
