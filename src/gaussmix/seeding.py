@@ -22,7 +22,9 @@ random float64 and float32 configurations gave identical results.
 import math
 
 import numpy as np
-from array_api_compat import array_namespace, device, is_cupy_array, is_torch_array
+from array_api_compat import array_namespace, device
+
+from .namespaces import to_host
 
 __all__ = ["kmeans_plusplus", "kmeans_labels", "choice_rows"]
 
@@ -37,16 +39,6 @@ def _rng(random_state):
     if isinstance(random_state, np.random.RandomState):
         return random_state
     return np.random.RandomState(random_state)
-
-
-def _to_host(a):
-    """Copy a small (K-sized) device array to NumPy; never called on X."""
-    if is_torch_array(a):
-        a = a.detach().cpu()
-    elif is_cupy_array(a):
-        return a.get()
-    # DLPack rather than np.asarray: array_api_strict may refuse __array__.
-    return np.from_dlpack(a)
 
 
 def _weights(xp, X, sample_weight):
@@ -125,7 +117,7 @@ def _plusplus(xp, X, n_clusters, rs, w):
         best = int(xp.argmin(pots))  # first minimum, as np.argmin
         current_pot = pots[best]
         closest = dist[best, :]
-        indices.append(int(_to_host(cand)[best]))
+        indices.append(int(to_host(cand)[best]))
     return np.asarray(indices, dtype=np.intp)
 
 
@@ -183,7 +175,7 @@ def _relocate_empty(xp, X, w, centers_old, labels, sums, weights):
     scikit-learn's argpartition leaves the order unspecified); the row's
     weight leaves its own cluster, and its label is not changed.
     """
-    empty = np.flatnonzero(_to_host(weights) == 0)
+    empty = np.flatnonzero(to_host(weights) == 0)
     if empty.size == 0:
         return sums, weights
     far = []
@@ -195,8 +187,8 @@ def _relocate_empty(xp, X, w, centers_old, labels, sums, weights):
         # More clusters than distinct rows: relocating is pointless.
         return sums, weights
     order = xp.argsort(dist, descending=True, stable=True)[:empty.size]
-    far_rows = _to_host(order)
-    own = _to_host(xp.take(labels, order))
+    far_rows = to_host(order)
+    own = to_host(xp.take(labels, order))
     sums = xp.asarray(sums, copy=True)
     weights = xp.asarray(weights, copy=True)
     for new, row, old in zip(empty, far_rows, own):
@@ -317,7 +309,7 @@ def choice_rows(n, size, random_state, p=None):
         x = rs.random_sample(size - len(found))
         cdf = xp.cumulative_sum(p)
         cdf = cdf / cdf[-1]
-        new = _to_host(xp.searchsorted(cdf, xp.asarray(x, device=device(p)), side="right"))
+        new = to_host(xp.searchsorted(cdf, xp.asarray(x, device=device(p)), side="right"))
         # Keep the first occurrence of each index, in draw order.
         _, first = np.unique(new, return_index=True)
         new = new[np.sort(first)]
