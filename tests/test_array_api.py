@@ -295,3 +295,88 @@ def test_a_singular_covariance_raises_gaussmix_error_not_the_library_s():
         with sklearn.config_context(array_api_dispatch=True), pytest.raises(DegenerateCovarianceError):
             GaussianMixture(4, reg_covar=0, init_params="random_from_data", random_state=0).fit(data)
     assert issubclass(DegenerateCovarianceError, ValueError)
+
+
+def _spy_on_strict_transfers(monkeypatch):
+    """Record the size of every array_api_strict array read by NumPy or moved between devices."""
+    Array = type(xps.asarray([0.0]))
+    crossed = []
+    for method in ("__dlpack__", "to_device", "__array__"):
+        original = getattr(Array, method, None)
+        if original is None:
+            continue
+
+        def spy(self, *args, _original=original, **kwargs):
+            crossed.append(self.size)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Array, method, spy)
+    return crossed
+
+
+@pytest.mark.parametrize("estimator", [
+    GaussianMixture(3, covariance_type="VVV", random_state=0),
+    GaussianMixture(3, covariance_type="diag", init_params="k-means++", random_state=0),
+    BayesianGaussianMixture(n_components=3, random_state=0),
+    BayesianGaussianMixture(n_components=3, random_state=0, weight_concentration_prior_type="dirichlet_distribution",
+                            covariance_type="tied"),
+], ids=["gmm-VVV", "gmm-diag", "bgm-process", "bgm-distribution"])
+def test_every_public_method_keeps_rows_on_the_device(estimator, monkeypatch):
+    """On array_api_strict's second device, nothing row-sized crosses, for either estimator;
+    the Bayesian mixture's posterior attributes (a pair of arrays for the process) live there too."""
+    X = _data("VVV", "float64", n_per=(300, 250, 250))
+    w = np.random.default_rng(0).uniform(0.5, 1.5, X.shape[0])
+    Xn, wn = to_namespace("array_api_strict:device1", X), to_namespace("array_api_strict:device1", w)
+    ref = sklearn.clone(estimator).fit(X, sample_weight=w)
+    crossed = _spy_on_strict_transfers(monkeypatch)
+    with sklearn.config_context(array_api_dispatch=True):
+        got = sklearn.clone(estimator).fit(Xn, sample_weight=wn)
+        results = {"predict": got.predict(Xn), "predict_proba": got.predict_proba(Xn),
+                   "score_samples": got.score_samples(Xn), "sample": got.sample(5)[0]}
+        scores = {"score": got.score(Xn), "bic": got.bic(Xn, sample_weight=wn), "aic": got.aic(Xn)}
+    assert crossed, "the spy saw nothing: the test would not notice a copy"
+    assert max(crossed) <= 3 * X.shape[1] ** 2
+    for name, out in results.items():
+        assert namespace_and_device(out) == namespace_and_device(Xn), name
+    np.testing.assert_array_equal(to_numpy(results["predict"]), ref.predict(X))
+    np.testing.assert_allclose(to_numpy(results["score_samples"]), ref.score_samples(X), rtol=1e-10)
+    for name, value in scores.items():
+        expected = getattr(ref, name)(X, sample_weight=w) if name == "bic" else getattr(ref, name)(X)
+        assert type(value) is float and value == pytest.approx(float(expected), rel=1e-10), name
+    concentration = got.weight_concentration_ if hasattr(got, "weight_concentration_") else ()
+    for part in concentration if isinstance(concentration, tuple) else (concentration,):
+        assert namespace_and_device(part) == namespace_and_device(Xn)
+
+
+def test_what_runs_on_numpy_only_says_so_on_a_device():
+    from gaussmix import GaussianMixtureClassifier
+
+    X = _data("VVV", "float64")
+    Xn = to_namespace("array_api_strict:device1", X)
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(ValueError, match="noise component .* NumPy arrays only"):
+            GaussianMixture(3, noise_init="knn").fit(Xn)
+        with pytest.raises(ValueError, match="NumPy arrays only"):
+            GaussianMixtureClassifier().fit(Xn, np.repeat([0, 1, 2], [90, 70, 60]))
+        gm = GaussianMixture(3, random_state=0).fit(Xn)
+        with pytest.raises(ValueError, match="impute runs on NumPy arrays only"):
+            gm.impute(Xn)
+        with pytest.raises(ValueError, match="complex"):
+            GaussianMixture(3).fit(to_namespace("torch", X.astype(np.complex128)))
+        # A model with noise fitted on NumPy labels a device's rows there, -1 for noise.
+        noisy = GaussianMixture(3, noise_init="knn", random_state=0).fit(X)
+        labels = noisy.predict(Xn)
+    assert namespace_and_device(labels) == namespace_and_device(Xn)
+    np.testing.assert_array_equal(to_numpy(labels), noisy.predict(X))
+    with pytest.raises(ValueError, match="sample_weight is on a device but X is a NumPy array"):
+        GaussianMixture(3).fit(X, sample_weight=to_namespace("array_api_strict:device1", np.ones(len(X))))
+
+
+def test_score_with_omit_drops_the_rows_as_on_numpy():
+    X = _data("VVV", "float64")
+    X[[4, 40], 0] = np.nan
+    ref = GaussianMixture(3, random_state=0, nan_policy="omit").fit(X)
+    Xn = to_namespace("array_api_strict:device1", X)
+    with sklearn.config_context(array_api_dispatch=True):
+        got = GaussianMixture(3, random_state=0, nan_policy="omit").fit(Xn)
+        assert got.score(Xn) == pytest.approx(ref.score(X), rel=1e-10)

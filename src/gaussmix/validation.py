@@ -6,7 +6,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils.validation import validate_data
 
-from .namespaces import to_host
+from .namespaces import is_array_api, to_host
 
 
 
@@ -272,9 +272,14 @@ def _real_weights(sample_weight):
                 "sample_weight holds complex numbers; weights must be real (non-negative) numbers."
             )
         return w.astype(np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RuntimeError) as exc:
         if "complex" in str(exc):
             raise
+        if is_array_api(sample_weight):  # on a device NumPy cannot read
+            raise ValueError(
+                "sample_weight is on a device but X is a NumPy array; pass both as NumPy arrays, "
+                "or both on the device under sklearn.config_context(array_api_dispatch=True)."
+            ) from None
         raise ValueError("sample_weight must be an array of numbers, one per row of X.") from None
 
 

@@ -17,6 +17,12 @@ def check_X(estimator, X, placement, *, reset, min_samples=1):
     from sklearn.utils.validation import validate_data
 
     xp = placement.xp
+    if xp.isdtype(X.dtype, "complex floating"):
+        raise ValueError("X holds complex numbers; a Gaussian mixture needs real numbers.")
+    if "mps" in str(placement.device):
+        # The statistics accumulate in float64, which Apple's MPS does not have.
+        raise ValueError("MPS devices have no float64, in which gaussmix accumulates its statistics; "
+                         "fit on the CPU or a CUDA device.")
     try:
         return validate_data(estimator, X, reset=reset, dtype=[xp.float64, xp.float32],
                              ensure_all_finite=False, ensure_min_samples=min_samples)

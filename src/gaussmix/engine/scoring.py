@@ -42,6 +42,10 @@ def fused_e_step(X, eparams, with_resp=True):
     # about them would only precede the error (or the -inf) with noise.
     with np.errstate(invalid="ignore", over="ignore"):
         log_prob, resp = e_step(X, eparams, with_resp)
+    if not isinstance(X, np.ndarray):
+        # Another library's rows were checked as a whole on their device
+        # (``validation_xp``): no host synchronisation per chunk here.
+        return log_prob, resp
     xp = array_namespace(log_prob)
     if not bool(xp.all(xp.isfinite(log_prob))):
         # A NaN is a missing value where they are marginalised: only inf is wrong.
@@ -190,20 +194,24 @@ def criterion_sums(source, inputs):
     functions of these three numbers (``criteria``).
     """
     sums = np.zeros(3)
-    eparams = None
+    eparams, device_sums = None, None
     for Xc, wc in source.compute_chunks():
         eparams = _params_for(inputs, Xc) if eparams is None else eparams
         rows = criterion_rows(Xc, eparams)
         if not isinstance(rows, np.ndarray):
-            # Another library's rows: three sums per chunk cross to the host.
+            # Another library's rows: summed on their device, three numbers
+            # crossing to the host once, after the pass.
             xp = array_namespace(rows)
             if wc is not None:
                 wc = xp.expand_dims(xp.astype(wc, xp.float64), axis=1)
                 rows = xp.where(wc > 0, rows * wc, xp.zeros_like(rows))
-            sums += to_host(xp.sum(rows, axis=0))
+            part = xp.sum(rows, axis=0)
+            device_sums = part if device_sums is None else device_sums + part
         elif wc is None:
             sums += rows.sum(axis=0)
         else:
             # A zero weight cancels the row even where its density underflowed.
             sums += np.where(wc[:, None] > 0, rows * wc[:, None], 0.0).sum(axis=0)
+    if device_sums is not None:
+        sums += to_host(device_sums)
     return float(sums[0]), float(sums[1]), float(sums[2])

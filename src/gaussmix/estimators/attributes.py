@@ -75,10 +75,17 @@ class FittedGaussiansMixin:
         """
         if placement is None:
             return
+        def numeric(value):
+            return isinstance(value, np.ndarray) and value.dtype.kind in "fiu"
+
         for name, value in list(vars(self).items()):
-            if (name.endswith("_") and not name.startswith("_") and isinstance(value, np.ndarray)
-                    and value.dtype.kind in "fiu"):
+            if not name.endswith("_") or name.startswith("_"):
+                continue
+            if numeric(value):
                 setattr(self, name, placement.asarray(value))
+            elif isinstance(value, tuple) and value and all(numeric(v) for v in value):
+                # The Dirichlet process's weight_concentration_ is a pair of arrays.
+                setattr(self, name, tuple(placement.asarray(v) for v in value))
         fitted = getattr(self, "_fitted", None)
         if fitted is not None:
             self._fitted = (fitted[0], tuple(getattr(self, name) for name in FITTED_ARRAYS))

@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..io.models import ModelFileError, json_safe
 from ..models import get_model
+from ..namespaces import to_host
 from ..updaters.vb import Posterior, Priors, VariationalBayes, point_weights
 from .attributes import FittedGaussiansMixin
 from .base import BaseMixture
@@ -165,9 +166,9 @@ class BayesianGaussianMixture(FittedGaussiansMixin, BaseMixture):
     def _make_updater(self):
         process = self.weight_concentration_prior_type == "dirichlet_process"
         priors = Priors(float(self.weight_concentration_prior_), float(self.mean_precision_prior_),
-                        np.asarray(self.mean_prior_, dtype=np.float64),
+                        to_host(self.mean_prior_, np.float64),
                         float(self.degrees_of_freedom_prior_),
-                        np.asarray(self.covariance_prior_, dtype=np.float64), process)
+                        to_host(self.covariance_prior_, np.float64), process)
         return VariationalBayes(self.covariance_type, priors, self.reg_covar)
 
     def _set_state(self, posterior, dtype=np.float64):
@@ -184,8 +185,11 @@ class BayesianGaussianMixture(FittedGaussiansMixin, BaseMixture):
         kept = getattr(self, "_posterior", None)
         if kept is not None and kept.params is params:
             return kept
-        return Posterior(self.weight_concentration_, np.asarray(self.mean_precision_, dtype=np.float64),
-                         self.degrees_of_freedom_, params)
+        concentration = self.weight_concentration_
+        concentration = (tuple(to_host(c, np.float64) for c in concentration) if isinstance(concentration, tuple)
+                         else to_host(concentration, np.float64))
+        return Posterior(concentration, to_host(self.mean_precision_, np.float64),
+                         to_host(self.degrees_of_freedom_, np.float64), params)
 
     def _point_estimates(self):
         return self._state().params

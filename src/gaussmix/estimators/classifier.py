@@ -31,6 +31,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..namespaces import placement_of
 from .classifier_files import ClassifierFilesMixin
 from .discriminant import fit_edda, fit_mclustda
 
@@ -175,6 +176,7 @@ class GaussianMixtureClassifier(ClassifierFilesMixin, ClassifierMixin, BaseEstim
         self : object
         """
         self._validate_params()
+        _numpy_only(X)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         unlabelled = np.zeros(len(y), dtype=bool)
@@ -227,6 +229,7 @@ class GaussianMixtureClassifier(ClassifierFilesMixin, ClassifierMixin, BaseEstim
         log_proba : ndarray of shape (n_samples, n_classes)
         """
         check_is_fitted(self)
+        _numpy_only(X)
         X = np.asarray(validate_data(self, X, reset=False, dtype=[np.float64, np.float32]))
         with np.errstate(divide="ignore"):  # a prior of 0 excludes its class
             joint = np.column_stack([m.score_samples(X) for m in self.mixtures_]) + np.log(self.priors_)
@@ -254,3 +257,12 @@ class GaussianMixtureClassifier(ClassifierFilesMixin, ClassifierMixin, BaseEstim
         """
         log_proba = self.predict_log_proba(X)  # checks that the model is fitted
         return self.classes_[np.argmax(log_proba, axis=1)]
+
+
+def _numpy_only(X):
+    """The classifier runs on NumPy arrays: refuse another library's array (under dispatch) clearly."""
+    if placement_of(X) is not None:
+        raise ValueError(
+            "GaussianMixtureClassifier runs on NumPy arrays only; pass X as a NumPy array "
+            "(for a torch tensor, X.cpu().numpy()), or fit GaussianMixture per class on the device."
+        )

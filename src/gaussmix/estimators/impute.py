@@ -6,6 +6,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..engine.scoring import ROW_RESULTS
 from ..engine.threads import single_threaded_blas
+from ..namespaces import placement_of
 from . import data
 
 
@@ -53,6 +54,11 @@ class ImputeMixin:
         True
         """
         check_is_fitted(self)
+        if placement_of(X) is not None:
+            raise ValueError(
+                "impute runs on NumPy arrays only: missing values are marginalised on the host. "
+                "Pass X as a NumPy array (for a torch tensor, X.cpu().numpy())."
+            )
         result = ROW_RESULTS["imputed"]
         source = data.scoring_source(self, X, per_row=True, policy="marginalize")
         with single_threaded_blas():

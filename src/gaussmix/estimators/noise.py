@@ -14,11 +14,14 @@ from dataclasses import replace
 from numbers import Real
 
 import numpy as np
+from array_api_compat import array_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .. import outliers
+from ..backends.dask import is_dask_collection
 from ..init import initial_resp
 from ..io.models import ModelFileError
+from ..namespaces import placement_of
 from ..updaters import NoiseComponent
 from ..updaters.noise import NOT_WITH_MISSING
 
@@ -82,6 +85,12 @@ def density_of_log(log_density):
     """``exp(log_density)``, 0 or infinity where a float cannot hold it (it is for display)."""
     with np.errstate(over="ignore", under="ignore"):
         return float(np.exp(np.float64(log_density)))
+
+
+#: What a fit with a noise component says of another library's array.
+NOISE_ON_NUMPY_ONLY = ("a noise component (noise_init) runs on NumPy arrays only: its start reads "
+                       "every row at once on the host. Pass X as a NumPy array, or fit without "
+                       "noise_init on the device.")
 
 
 class NoiseMixin:
@@ -221,6 +230,8 @@ class NoiseMixin:
         """
         if self.has_noise and isinstance(X, np.memmap):
             X = np.asarray(X)
+        if self.has_noise and placement_of(X) is not None:
+            raise ValueError(NOISE_ON_NUMPY_ONLY)
         return super().fit(X, y, sample_weight)
 
     def predict(self, X):
@@ -235,7 +246,10 @@ class NoiseMixin:
         labels = super().predict(X)
         if not self.has_noise:
             return labels
-        return np.where(labels == self.n_components, -1, labels)
+        if isinstance(labels, np.ndarray) or is_dask_collection(labels):
+            return np.where(labels == self.n_components, -1, labels)
+        xp = array_namespace(labels)  # another library's labels, on their device
+        return xp.where(labels == self.n_components, xp.full_like(labels, -1), labels)
 
     def n_parameters(self):
         """Free parameters, as mclust counts them; a noise component adds its weight and density."""

@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.utils import check_array
 
 from ..backends.base import DataMoments
+from ..namespaces import is_array_api, to_host
 
 
 def check_priors(estimator, source):
@@ -27,7 +28,7 @@ def check_priors(estimator, source):
     if estimator.mean_prior is None:
         estimator.mean_prior_ = moments.mean()
     else:
-        mean = check_array(estimator.mean_prior, dtype=[np.float64, np.float32], ensure_2d=False)
+        mean = check_array(to_host(estimator.mean_prior), dtype=[np.float64, np.float32], ensure_2d=False)
         if mean.shape != (d,):
             raise ValueError(
                 f"The parameter 'means' should have the shape of ({d},), but got {mean.shape}: "
@@ -49,6 +50,8 @@ def check_priors(estimator, source):
 
 def _covariance_prior(estimator, moments, d):
     kind, given = estimator.covariance_type, estimator.covariance_prior
+    if is_array_api(given):  # a device array: its d x d values come to the host
+        given = to_host(given)
     if given is None:
         if kind in ("full", "tied"):
             return np.atleast_2d(moments.covariance())

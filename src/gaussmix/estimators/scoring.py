@@ -141,10 +141,12 @@ class ScoringMixin:
         -------
         log_likelihood : float
         """
-        if sample_weight is None and placement_of(X) is not None:
-            # Another library's array: NaN is refused there (``estimators.data``).
-            log_prob = self.score_samples(X)
-            return float(array_namespace(log_prob).mean(log_prob))
+        if placement_of(X) is not None:
+            if sample_weight is None and getattr(self, "nan_policy", None) != "omit":
+                # Another library's array, where NaN is refused (``estimators.data``).
+                log_prob = self.score_samples(X)
+                return float(array_namespace(log_prob).mean(log_prob))
+            return self.criteria(X, sample_weight).score  # omit drops rows there
         if (sample_weight is None and not is_streamed(X)
                 and not np.isnan(val.check_X(self, X, reset=False, finite=False)).any()):
             return self.score_samples(X).mean()

@@ -27,7 +27,7 @@ from ..conjugate import as_prior
 from ..estimators import GaussianMixture
 from ..estimators.data import placed_source
 from ..namespaces import placement_of
-from ..estimators.noise import log_noise_density, noise_rows
+from ..estimators.noise import NOISE_ON_NUMPY_ONLY, log_noise_density, noise_rows
 from ..updaters.noise import NOT_WITH_MISSING
 from ..init import INIT_METHODS
 from ..models import available_models, get_model
@@ -210,7 +210,7 @@ def select(
     keep, noise = None, None
     if placement is not None:  # another library's array, fitted on its device
         if noise_init is not None:
-            raise ValueError("noise_init runs on NumPy arrays only; pass X as a NumPy array.")
+            raise ValueError(NOISE_ON_NUMPY_ONLY)
         source = placed_source(checker.set_params(nan_policy=nan_policy), X, sample_weight, placement,
                                reset=True)
         X, weights, has_nan, keep = source.X, source.sample_weight, False, source.rows

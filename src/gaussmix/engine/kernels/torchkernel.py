@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import warnings
 
 from ..stats import SuffStats
 from .base import Kernel
@@ -49,6 +50,24 @@ def _torch():
     import torch
 
     return torch
+
+
+def _warn_if_tf32(X):
+    """Warn (once a pass) where TF32 would round the float32 products of a CUDA chunk.
+
+    gaussmix never turns TF32 on, but a user may have (it keeps 10 bits of
+    mantissa: float32 fits then miss the NumPy fit's 1e-4).
+    """
+    torch = _torch()
+    if X.device.type != "cuda" or X.dtype != torch.float32:
+        return
+    if torch.backends.cuda.matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest":
+        warnings.warn(
+            "TF32 is on for CUDA matrix products (torch.backends.cuda.matmul.allow_tf32 or "
+            "torch.set_float32_matmul_precision): float32 fits lose accuracy (about 1e-3). Set "
+            "torch.backends.cuda.matmul.allow_tf32 = False and the precision to 'highest'.",
+            UserWarning, stacklevel=2,
+        )
 
 
 #: Most ``K * K * d`` for the pooled scatter's pairwise form (a (K, K, d)
@@ -151,6 +170,7 @@ class TorchKernel(Kernel):
         cache = eparams.plan if eparams.kernel is self and isinstance(eparams.plan, dict) else {}
         key = (str(X.device), X.dtype)
         if key not in cache:
+            _warn_if_tf32(X)
             cache[key] = _DeviceParams(eparams, X.device, X.dtype)
         return cache[key]
 
