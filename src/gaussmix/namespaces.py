@@ -75,27 +75,25 @@ class Placement:
     def asarray(self, a, dtype=None):
         """``a`` (host or device) as an array of this namespace on this device."""
         if dtype is not None and not isinstance(dtype, str):
-            dtype = _dtype_name(dtype)
+            dtype = dtype_name(dtype)
         if isinstance(dtype, str):
             dtype = getattr(self.xp, dtype)
         if isinstance(a, np.ndarray) and not a.flags.writeable:
             a = a.copy()  # torch warns on (and may write through) a read-only buffer
         return self.xp.asarray(a, dtype=dtype, device=self.device)
 
-    def dtype_name(self, dtype):
-        return _dtype_name(dtype)
 
-
-def _dtype_name(dtype):
+def dtype_name(dtype):
+    """``"float32"`` or ``"float64"`` (or another name) for any library's dtype."""
     try:
         return np.dtype(dtype).name
-    except TypeError:
+    except TypeError:  # another library's dtype (torch.float32, say)
         return str(dtype).rsplit(".", 1)[-1]
 
 
 def host_dtype(dtype):
     """NumPy's dtype of the same name as any library's ``dtype`` (float32 for torch.float32)."""
-    return np.dtype(_dtype_name(dtype))
+    return np.dtype(dtype_name(dtype))
 
 
 def placement_of(X):

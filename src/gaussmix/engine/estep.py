@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace
 
+from ..namespaces import dtype_name
 from ..structures import STRUCTURES
 
 
@@ -151,7 +152,7 @@ class EStepParams:
         n_features = inputs.n_features
         struct = STRUCTURES[inputs.structure]
         means = np.asarray(inputs.means, dtype=np.float64)
-        host_dtype = np.float32 if _name(dtype) == "float32" else np.float64
+        host_dtype = np.float32 if dtype_name(dtype) == "float32" else np.float64
         if is_numpy_namespace(xp):
             asarray = np.asarray
         else:
@@ -173,13 +174,6 @@ class EStepParams:
             precision_diag_host=diag,
             missing=inputs.missing,
         )
-
-
-def _name(dtype):
-    try:
-        return np.dtype(dtype).name
-    except TypeError:  # another library's dtype
-        return str(dtype).rsplit(".", 1)[-1]
 
 
 def log_normalisers(weights, prec_chol, structure, n_features):

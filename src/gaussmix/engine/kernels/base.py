@@ -26,16 +26,9 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import array_namespace
 
+from ...namespaces import dtype_name
 from ..chunks import DEFAULT_CHUNK_BYTES, MAX_CHUNK_ROWS
 from ..estep import log_resp_from_weighted
-
-
-def dtype_name(dtype):
-    """``"float32"`` or ``"float64"`` (or another name) for any library's dtype."""
-    try:
-        return np.dtype(dtype).name
-    except TypeError:
-        return str(dtype).rsplit(".", 1)[-1]
 
 
 def namespace_name(X):
