@@ -271,6 +271,36 @@ def to_host(a):
     return gaussmix.namespaces.to_host(a)
 
 
+def host_update_seconds(covariance_type, d, K, device, repeats=20):
+    """The host's share of an iteration: the merged statistics (K x d x d, float64) brought from the
+    device, the M-step and the next E-step's inputs in float64, as the engine runs them once per pass.
+    The design keeps this on the host; this measures whether that round trip matters."""
+    import numpy as np
+
+    from gaussmix.engine.stats import SuffStats
+    from gaussmix.models import get_model
+    from gaussmix.updaters import MaximumLikelihood
+
+    torch = torch_module()
+    rng = np.random.default_rng(0)
+    nk = rng.uniform(1e3, 2e3, K)
+    A = rng.normal(size=(K, d, 2 * d))
+    scatter = A @ A.transpose(0, 2, 1) * (nk / (2 * d))[:, None, None]
+    updater = MaximumLikelihood(get_model(covariance_type)[0], 1e-6)
+    # The statistics the model asks for: every S_k, their diagonals, or their sum.
+    scatter = {"full": scatter, "diag": np.diagonal(scatter, axis1=1, axis2=2).copy(),
+               "pooled": scatter.sum(axis=0, keepdims=True)}[updater.scatter]
+    on_device = [torch.asarray(a, device=device) for a in (nk, rng.normal(size=(K, d)), scatter)]
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        t = time.perf_counter()
+        stats = SuffStats(*on_device).to_numpy()
+        updater.estep_inputs(updater.update(stats).state)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
 def run_case(case, covariance_type, n, d, K, args, rate, device):
     X = make_data(n, d, K, device, seed=args.seed)
     libraries = {"gaussmix": GaussianMixture, "scikit-learn": SKGaussianMixture}
@@ -287,6 +317,8 @@ def run_case(case, covariance_type, n, d, K, args, rate, device):
                gaussmix_s_per_iter=g, gaussmix_n_iter=int(fitted["gaussmix"].n_iter_),
                tflops=flops / g / 1e12 if g > 0 else None)
     row["share_of_matmul"] = row["tflops"] / rate if row["tflops"] is not None else None
+    row["host_update_s"] = host_update_seconds(covariance_type, d, K, device)
+    row["host_share"] = row["host_update_s"] / g if g > 0 else None
     if "scikit-learn" in per_it:
         s = per_it["scikit-learn"]
         a, b = to_host(fitted["gaussmix"].means_), to_host(fitted["scikit-learn"].means_)
@@ -327,6 +359,8 @@ def case_line(r):
                  f"{r['sklearn_n_iter']} iterations ({'same' if r['same_means'] else 'NOT the same'})")
     if r["tflops"] is not None:
         line += f"; {r['tflops']:.3g} TFLOP/s ({r['share_of_matmul']:.1%} of matmul)"
+    if r.get("host_share") is not None:
+        line += f"; host M-step {r['host_update_s'] * 1e3:.2f} ms ({r['host_share']:.1%} of the iteration)"
     return line
 
 
@@ -360,13 +394,16 @@ def report(rows, info, rate, matmul_n, tf32, args, device, elapsed):
         f"iteration for full covariances and `4 N K d` for spherical ones; the float32 matmul rate of this "
         f"run ({matmul_n} x {matmul_n} `torch.matmul`, median of {args.matmul_repeats}) was {rate:.3g} TFLOP/s. "
         f"TF32: {tf32}. Means rel. diff is max |gaussmix - scikit-learn| / max |scikit-learn| of the means "
-        f"after m2 iterations (same work if under {SAME_MEANS_RTOL:g} and both ran m2 iterations).",
+        f"after m2 iterations (same work if under {SAME_MEANS_RTOL:g} and both ran m2 iterations). "
+        f"Host M-step is the host's part of each of gaussmix's iterations, timed apart (median of 20): the "
+        f"merged K x d x d statistics brought from the device, the M-step and the next E-step's inputs in "
+        f"float64; its share is of gaussmix's whole iteration.",
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
         "",
         "| case | N | d | K | gaussmix s/iter | scikit-learn s/iter | speed-up | gaussmix TFLOP/s "
-        "| % of matmul | means rel. diff |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| % of matmul | means rel. diff | host M-step (share) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         share = "n/a" if r["share_of_matmul"] is None else f"{r['share_of_matmul']:.1%}"
@@ -377,7 +414,8 @@ def report(rows, info, rate, matmul_n, tf32, args, device, elapsed):
             sk, sp = fmt_s(r["sklearn_s_per_iter"]), fmt_x(r["speedup"])
             rel = f"{r['means_rel_diff']:.1e} ({'same' if r['same_means'] else 'NOT same'})"
         lines.append(f"| {r['case']} | {r['n']:,} | {r['d']} | {r['K']} | {fmt_s(r['gaussmix_s_per_iter'])} "
-                     f"| {sk} | {sp} | {tfl} | {share} | {rel} |")
+                     f"| {sk} | {sp} | {tfl} | {share} | {rel} | {r['host_update_s'] * 1e3:.2f} ms "
+                     f"({'n/a' if r['host_share'] is None else format(r['host_share'], '.1%')}) |")
     notes = [f"scikit-learn skipped at N={r['n']:,}, d={r['d']}, K={r['K']}: {r['sklearn_skipped']}."
              for r in rows if r.get("sklearn_skipped")]
     for r in rows:
@@ -449,6 +487,10 @@ def main(argv=None):
     rate = matmul_rate(device, matmul_n, args.matmul_repeats)
     print(f"float32 matmul rate ({matmul_n} x {matmul_n}, median of {args.matmul_repeats}) on {device}: "
           f"{rate:.3g} TFLOP/s", flush=True)
+    # The issue's question: does the host round trip matter at K=64, d=64? Beside each case's own.
+    host_64 = host_update_seconds("full", 64, 64, device)
+    print(f"host M-step at K=64, d=64, full (statistics from {device}, update, next E-step inputs): "
+          f"{host_64 * 1e3:.2f} ms", flush=True)
     cases = SMOKE_CASES if args.smoke else CASES
     rows = []
     for case in cases if args.case == "all" else [args.case]:
