@@ -139,12 +139,14 @@ def torch_kernel():
 
 
 def torch_devices():
-    devices = ["cpu"]
+    """The CPU, and CUDA marked ``cuda`` (skipped where there is none)."""
     try:
         import torch
+        has_cuda = torch.cuda.is_available()
     except ImportError:
-        return devices
-    return devices + (["cuda"] if torch.cuda.is_available() else [])
+        has_cuda = False
+    return ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda,
+                                               pytest.mark.skipif(not has_cuda, reason="no CUDA device here")])]
 
 
 def test_torch_chunks_go_to_the_torch_kernel():
