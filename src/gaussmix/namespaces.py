@@ -30,14 +30,14 @@ def dispatching():
     return bool(get_config().get("array_api_dispatch", False))
 
 
-def is_numpy(X):
-    """Whether X is a NumPy array (or something NumPy takes as it is)."""
-    return isinstance(X, np.ndarray)
-
-
 def is_array_api(X):
-    """Whether X is an array of an array-API library other than NumPy."""
-    if isinstance(X, (np.ndarray, list, tuple)) or not hasattr(X, "__array_namespace__") and not _is_torch(X):
+    """Whether X is an array of an array-API library other than NumPy.
+
+    Dask collections are not: they are a source of their own (``backends.dask``).
+    """
+    if isinstance(X, (np.ndarray, list, tuple)) or type(X).__module__.startswith("dask"):
+        return False
+    if not hasattr(X, "__array_namespace__") and not _is_torch(X):
         return False
     from array_api_compat import array_namespace
 
