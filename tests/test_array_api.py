@@ -380,3 +380,14 @@ def test_score_with_omit_drops_the_rows_as_on_numpy():
     with sklearn.config_context(array_api_dispatch=True):
         got = GaussianMixture(3, random_state=0, nan_policy="omit").fit(Xn)
         assert got.score(Xn) == pytest.approx(ref.score(X), rel=1e-10)
+
+
+def test_dispatch_leaves_numpy_and_dask_input_on_their_own_paths():
+    da = pytest.importorskip("dask.array")
+    X = _data("VVV", "float64")
+    ref = GaussianMixture(3, random_state=0).fit(X)
+    with sklearn.config_context(array_api_dispatch=True):
+        on_numpy = GaussianMixture(3, random_state=0).fit(X)
+        on_dask = GaussianMixture(3, random_state=0, init_params="random_from_data").fit(da.from_array(X, chunks=100))
+    assert isinstance(on_numpy.means_, np.ndarray) and isinstance(on_dask.means_, np.ndarray)
+    np.testing.assert_array_equal(on_numpy.means_, ref.means_)
