@@ -149,17 +149,21 @@ class TorchKernel(Kernel):
         return itemsize * (2 * K * d + 4 * K) + 8 * (3 * K + 3 * d)
 
     def chunk_budget(self, device):
-        """A quarter of a GPU's free memory (at most 4 Mi rows); 64 MiB on the CPU.
+        """A quarter of a GPU's free memory (at most 1 Mi rows); 64 MiB on the CPU.
 
         A GPU runs a chunk as a few large launches, so chunks are as large as
-        memory allows; on the CPU a chunk of 64 MiB keeps the batched
-        products at BLAS rate without swamping the cache hierarchy.
+        memory allows, up to 1 Mi rows: a float32 scatter sums its chunk's
+        rows in float32 before the chunks merge in float64, and its rounding
+        grows with those rows (about ``sqrt(n) eps``, 6e-5 at 1 Mi), so
+        longer chunks would spend the 1e-4 that float32 fits are held to.
+        On the CPU a chunk of 64 MiB keeps the batched products at BLAS rate
+        without swamping the cache hierarchy.
         """
         torch = _torch()
         dev = torch.device(device) if device is not None else torch.device("cpu")
         if dev.type == "cuda":
             free, _ = torch.cuda.mem_get_info(dev)
-            return free // 4, 1 << 22
+            return free // 4, 1 << 20
         return 64 * 2**20, 1 << 18
 
     def prepare(self, eparams):
