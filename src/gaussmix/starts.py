@@ -7,10 +7,11 @@ them), then what to do.
 from __future__ import annotations
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from . import validation as val
 from .exceptions import DegenerateCovarianceError
-from .namespaces import host_dtype, is_array_api
+from .namespaces import host_dtype, is_array_api, to_host
 from .structures import STRUCTURES
 
 
@@ -54,59 +55,41 @@ def check_means_init(means, n_components, n_features):
 def check_resp_init(resp, n_samples, n_components):
     """Validate starting responsibilities: (n_samples, K), rows on the simplex.
 
-    An array of another array-API library is checked on its device (it is
-    one row per row of X: it never crosses to the host).
+    An array of another array-API library is checked in its namespace, on
+    its device (it has one row per row of X: it never crosses to the host).
     """
     if is_array_api(resp):
-        return _check_resp_on_device(resp, n_samples, n_components)
-    r = val.finite_array(resp, "resp_init")
-    if r.shape != (n_samples, n_components):
-        raise ValueError(
-            f"resp_init has shape {r.shape}, expected ({n_samples}, {n_components}): "
-            f"one row per sample of X, one column per component."
-        )
-    if np.any(r < 0):
-        raise ValueError("resp_init must be non-negative: responsibilities are probabilities.")
-    sums = r.sum(axis=1)
-    # Rounded responsibilities (as printed by R, say) are accepted and
-    # renormalised; anything further from the simplex is a mistake.
-    if not np.allclose(sums, 1.0, rtol=0, atol=1e-3):
-        worst = int(np.argmax(np.abs(sums - 1.0)))
-        raise ValueError(
-            f"each row of resp_init must sum to 1, but row {worst} sums to "
-            f"{sums[worst]:.6g}; divide each row by its sum."
-        )
-    r = r / sums[:, None]
-    empty = np.flatnonzero(r.sum(axis=0) <= 0)
-    if empty.size:
-        raise ValueError(
-            f"resp_init gives component(s) {empty.tolist()} no responsibility at all; "
-            f"every column needs some weight, or reduce n_components."
-        )
-    return r
-
-
-def _check_resp_on_device(resp, n_samples, n_components):
-    from array_api_compat import array_namespace
-
-    xp = array_namespace(resp)
-    r = xp.astype(resp, xp.float64)
+        xp = array_namespace(resp)
+        r = xp.astype(resp, xp.float64)
+        if not bool(xp.all(xp.isfinite(r))):
+            raise ValueError("resp_init contains NaN or inf.")
+    else:
+        r = val.finite_array(resp, "resp_init")
+        xp = array_namespace(r)
     if tuple(r.shape) != (n_samples, n_components):
         raise ValueError(
             f"resp_init has shape {tuple(r.shape)}, expected ({n_samples}, {n_components}): "
             f"one row per sample of X, one column per component."
         )
-    if not bool(xp.all(xp.isfinite(r))):
-        raise ValueError("resp_init contains NaN or inf.")
     if bool(xp.any(r < 0)):
         raise ValueError("resp_init must be non-negative: responsibilities are probabilities.")
     sums = xp.sum(r, axis=1, keepdims=True)
-    if bool(xp.any(xp.abs(sums - 1.0) > 1e-3)):
-        raise ValueError("each row of resp_init must sum to 1; divide each row by its sum.")
+    # Rounded responsibilities (as printed by R, say) are accepted and
+    # renormalised; anything further from the simplex is a mistake.
+    off = xp.abs(sums[:, 0] - 1.0)
+    if bool(xp.any(off > 1e-3)):
+        worst = int(xp.argmax(off))
+        raise ValueError(
+            f"each row of resp_init must sum to 1, but row {worst} sums to "
+            f"{float(sums[worst, 0]):.6g}; divide each row by its sum."
+        )
     r = r / sums
-    if bool(xp.any(xp.sum(r, axis=0) <= 0)):
-        raise ValueError("resp_init gives a component no responsibility at all; every column "
-                         "needs some weight, or reduce n_components.")
+    empty = to_host(xp.nonzero(xp.sum(r, axis=0) <= 0)[0])  # K values at most
+    if empty.size:
+        raise ValueError(
+            f"resp_init gives component(s) {empty.tolist()} no responsibility at all; "
+            f"every column needs some weight, or reduce n_components."
+        )
     return r
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from array_api_compat import array_namespace
 from scipy import sparse
 from sklearn.utils.validation import validate_data
 
@@ -45,32 +46,44 @@ def check_finite(X, offset=0, allow_nan=False):
     """Reject infinity, and NaN unless ``allow_nan``, saying where they are.
 
     ``offset`` is the index of X's first row in the whole data, for chunks.
-    Returns whether X holds a NaN (always False when it is refused).
+    Returns whether X holds a NaN (always False when it is refused). X may be
+    an array of any array-API library: the checks run in its namespace, and
+    only counts and the first few row indices cross to the host.
     """
-    finite = np.isfinite(X)
-    if finite.all():
+    xp = array_namespace(X)
+    finite = xp.isfinite(X)
+    if bool(xp.all(finite)):
         return False
-    nan = np.isnan(X)
+    nan = xp.isnan(X)
     if allow_nan:
         bad = ~(finite | nan)
-        if not bad.any():
+        if not bool(xp.any(bad)):
             return True
-        bad_rows = offset + np.flatnonzero(bad.any(axis=1))
-        shown = ", ".join(str(i) for i in bad_rows[:5]) + (", ..." if bad_rows.size > 5 else "")
         raise ValueError(
-            f"X contains {int(bad.sum())} inf value(s), in rows {shown}. NaN marks a missing "
-            f"value, but infinity is never one: replace it with NaN if it stands for missing, "
-            f"or drop those rows."
+            f"X contains {_count(bad, xp)} inf value(s), in rows "
+            f"{_shown_rows(xp.any(bad, axis=1), xp, offset)}. NaN marks a missing value, but infinity "
+            f"is never one: replace it with NaN if it stands for missing, or drop those rows."
         )
-    bad_rows = offset + np.flatnonzero(~finite.all(axis=1))
-    n_nan = int(nan.sum())
-    n_inf = int((~finite).sum()) - n_nan
-    shown = ", ".join(str(i) for i in bad_rows[:5]) + (", ..." if bad_rows.size > 5 else "")
+    n_nan = _count(nan, xp)
+    n_inf = _count(~finite, xp) - n_nan
+    where = "" if isinstance(X, np.ndarray) else " in NumPy arrays"  # not marginalised elsewhere
     raise ValueError(
-        f"X contains {n_nan} NaN and {n_inf} inf value(s), in rows {shown}. "
-        f"Drop those rows or impute them before fitting or predicting; a GaussianMixture "
-        f"with nan_policy='marginalize' (the default) treats NaN as missing values."
+        f"X contains {n_nan} NaN and {n_inf} inf value(s), in rows "
+        f"{_shown_rows(~xp.all(finite, axis=1), xp, offset)}. Drop those rows or impute them before "
+        f"fitting or predicting; a GaussianMixture with nan_policy='marginalize' (the default) "
+        f"treats NaN as missing values{where}."
     )
+
+
+def _count(mask, xp):
+    return int(xp.sum(xp.astype(mask, xp.int64)))
+
+
+def _shown_rows(rows_mask, xp, offset):
+    """The first five rows of ``rows_mask`` (by their index in the whole data), for a message."""
+    rows = xp.nonzero(rows_mask)[0]
+    rows = to_host(rows[: min(6, rows.shape[0])]) + offset  # the first few only cross
+    return ", ".join(str(int(i)) for i in rows[:5]) + (", ..." if rows.size > 5 else "")
 
 
 def check_X(estimator, X, *, reset, min_samples=1, finite=True, allow_nan=False):
@@ -217,19 +230,29 @@ def check_sample_weight(sample_weight, n_samples, n_components):
     w = _real_weights(sample_weight)
     if w.ndim == 0:
         w = np.full(n_samples, float(w))
-    if w.shape != (n_samples,):
+    return check_weights_in(w, n_samples, n_components, array_namespace(w))
+
+
+def check_weights_in(w, n_samples, n_components, xp):
+    """The checks of :func:`check_sample_weight` on float64 weights ``w`` of the namespace ``xp``.
+
+    Shared by NumPy weights and a device's (``validation_xp``); only
+    scalars cross to the host. Returns ``w``.
+    """
+    if tuple(w.shape) != (n_samples,):
         raise ValueError(
-            f"sample_weight has shape {w.shape} but X has {n_samples} rows; pass "
+            f"sample_weight has shape {tuple(w.shape)} but X has {n_samples} rows; pass "
             f"one weight per row, as an array of shape ({n_samples},)."
         )
-    if not np.all(np.isfinite(w)):
+    if not bool(xp.all(xp.isfinite(w))):
         raise ValueError("sample_weight contains NaN or inf; every weight must be finite.")
-    if np.any(w < 0):
+    smallest = float(xp.min(w))
+    if smallest < 0:
         raise ValueError(
-            f"sample_weight must be non-negative, but its smallest value is {w.min():g}; "
+            f"sample_weight must be non-negative, but its smallest value is {smallest:g}; "
             f"give rows you want to ignore a weight of 0."
         )
-    n_positive = int(np.count_nonzero(w))
+    n_positive = int(xp.count_nonzero(w))
     if n_positive == 0:
         raise ValueError(
             "every sample_weight is zero; give at least one row a positive weight."

@@ -193,25 +193,16 @@ def criterion_sums(source, inputs):
     (rows with nothing observed do not count). BIC, AIC and ICL are all
     functions of these three numbers (``criteria``).
     """
-    sums = np.zeros(3)
-    eparams, device_sums = None, None
+    eparams, total = None, None
     for Xc, wc in source.compute_chunks():
         eparams = _params_for(inputs, Xc) if eparams is None else eparams
         rows = criterion_rows(Xc, eparams)
-        if not isinstance(rows, np.ndarray):
-            # Another library's rows: summed on their device, three numbers
-            # crossing to the host once, after the pass.
-            xp = array_namespace(rows)
-            if wc is not None:
-                wc = xp.expand_dims(xp.astype(wc, xp.float64), axis=1)
-                rows = xp.where(wc > 0, rows * wc, xp.zeros_like(rows))
-            part = xp.sum(rows, axis=0)
-            device_sums = part if device_sums is None else device_sums + part
-        elif wc is None:
-            sums += rows.sum(axis=0)
-        else:
+        xp = array_namespace(rows)
+        if wc is not None:
             # A zero weight cancels the row even where its density underflowed.
-            sums += np.where(wc[:, None] > 0, rows * wc[:, None], 0.0).sum(axis=0)
-    if device_sums is not None:
-        sums += to_host(device_sums)
+            wc = xp.expand_dims(xp.astype(wc, xp.float64), axis=1)
+            rows = xp.where(wc > 0, rows * wc, xp.zeros_like(rows))
+        part = xp.sum(rows, axis=0)  # on the rows' device: three numbers cross, once
+        total = part if total is None else total + part
+    sums = np.zeros(3) if total is None else to_host(total)
     return float(sums[0]), float(sums[1]), float(sums[2])

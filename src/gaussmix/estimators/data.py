@@ -140,7 +140,7 @@ def placed_source(estimator, X, sample_weight, placement, reset, policy=None):
     xp = placement.xp
     policy = nan_policy(estimator) if policy is None else policy
     X = val_xp.check_X(estimator, X, placement, reset=reset, min_samples=2 if reset else 1)
-    has_nan = val_xp.check_finite(X, xp, allow_nan=policy == "omit")
+    has_nan = val.check_finite(X, allow_nan=policy == "omit")
     n_components = estimator.n_components if reset else 1
     weights = val_xp.check_sample_weight(sample_weight, X.shape[0], n_components, placement)
     rows = None
