@@ -27,6 +27,7 @@ import logging
 import warnings
 
 import numpy as np
+from array_api_compat import array_namespace, device
 
 from .exceptions import MissingValuesWarning
 
@@ -111,12 +112,12 @@ def _warn_unidentified(holes):
 
 
 def _one_hot_labels(labels, n_components):
+    xp = array_namespace(labels)
+    columns = xp.arange(n_components, device=device(labels))
+
     def resp_for_chunk(sl):
-        lab = labels[sl]
-        resp = np.zeros((lab.shape[0], n_components))
-        labelled = lab >= 0  # -1: a row outside the starting partition
-        resp[np.flatnonzero(labelled), lab[labelled]] = 1.0
-        return resp
+        # A label of -1 (outside the starting partition) matches no column: a zero row.
+        return xp.astype(xp.expand_dims(labels[sl], axis=1) == columns, xp.float64)
 
     return resp_for_chunk
 
@@ -147,10 +148,16 @@ def _random_resp(random_state, n_components):
 def initial_resp(X, sample_weight, n_components, method, random_state):
     """Return ``resp_for_chunk`` for the chosen initialisation.
 
+    NumPy rows take scikit-learn's k-means; another library's rows (under
+    ``array_api_dispatch``) take ``seeding``'s, on their device, which
+    consumes the same random stream and gives the same start. mclust's
+    ``"hc"`` runs on NumPy only (``select`` grows its tree on a sample of a
+    device's rows).
+
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-    sample_weight : ndarray of shape (n_samples,) or None
+    X : array of shape (n_samples, n_features)
+    sample_weight : array of shape (n_samples,) or None
     n_components : int
     method : str
         One of :data:`INIT_METHODS`.
@@ -160,30 +167,28 @@ def initial_resp(X, sample_weight, n_components, method, random_state):
     -----
     ``"random"`` must be asked for its chunks in order, once.
     """
-    if not isinstance(X, np.ndarray):
-        return _initial_resp_on_device(X, sample_weight, n_components, method, random_state)
-    # sklearn.cluster is imported here, not with the module: it takes a fifth
-    # of a second, which a fit from a given start never needs.
+    on_host = isinstance(X, np.ndarray)
     if method == "kmeans":
-        from sklearn.cluster import KMeans
-
-        km = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-        labels = km.fit(X, sample_weight=sample_weight).labels_
+        labels = (_sklearn_kmeans_labels if on_host else _seeding().kmeans_labels)(
+            X, n_components, random_state, sample_weight=sample_weight)
         return _one_hot_labels(labels, n_components)
     if method == "k-means++":
-        from sklearn.cluster import kmeans_plusplus
-
-        _, indices = kmeans_plusplus(
-            X, n_components, random_state=random_state, sample_weight=sample_weight
-        )
+        indices = (_sklearn_kmeans_plusplus if on_host else _seeding().kmeans_plusplus)(
+            X, n_components, random_state, sample_weight=sample_weight)
         return _one_hot_rows(indices, n_components)
     if method == "random":
         return _random_resp(random_state, n_components)
     if method == "random_from_data":
-        p = None if sample_weight is None else sample_weight / sample_weight.sum()
-        indices = random_state.choice(X.shape[0], size=n_components, replace=False, p=p)
+        if sample_weight is None:
+            p = None
+        else:
+            p = sample_weight / array_namespace(sample_weight).sum(sample_weight)
+        if on_host or p is None:  # NumPy's own draw (without p: a host permutation)
+            indices = random_state.choice(X.shape[0], size=n_components, replace=False, p=p)
+        else:  # the same draw, with p on its device
+            indices = _seeding().choice_rows(X.shape[0], n_components, random_state, p=p)
         return _one_hot_rows(indices, n_components)
-    if method == "hc":
+    if method == "hc" and on_host:
         from .hc import hc_partitions
 
         positive = np.arange(X.shape[0]) if sample_weight is None else np.flatnonzero(sample_weight > 0)
@@ -193,50 +198,32 @@ def initial_resp(X, sample_weight, n_components, method, random_state):
         full = np.full(X.shape[0], -1)
         full[positive[rows]] = labels
         return _one_hot_labels(full, n_components)
+    if method == "hc":
+        raise ValueError(
+            f"init_params='hc' runs on NumPy arrays only; choose one of "
+            f"{[m for m in INIT_METHODS if m != 'hc']} for arrays of other libraries, or pass NumPy."
+        )
     raise ValueError(
         f"init_params={method!r} is not supported; choose one of {list(INIT_METHODS)}."
     )
 
 
-def _one_hot_device_labels(labels, n_components):
-    from array_api_compat import array_namespace, device
+# sklearn.cluster is imported at the first k-means start, not with the module:
+# it takes a fifth of a second, which a fit from a given start never needs.
+def _sklearn_kmeans_labels(X, n_clusters, random_state, sample_weight=None):
+    from sklearn.cluster import KMeans
 
-    xp = array_namespace(labels)
-    columns = xp.arange(n_components, device=device(labels))
-
-    def resp_for_chunk(sl):
-        # A label of -1 (outside the partition) matches no column: a zero row.
-        return xp.astype(xp.expand_dims(labels[sl], axis=1) == columns, xp.float64)
-
-    return resp_for_chunk
+    km = KMeans(n_clusters=n_clusters, n_init=1, random_state=random_state)
+    return km.fit(X, sample_weight=sample_weight).labels_
 
 
-def _initial_resp_on_device(X, sample_weight, n_components, method, random_state):
-    """:func:`initial_resp` for an array of another array-API library, on its device.
+def _sklearn_kmeans_plusplus(X, n_clusters, random_state, sample_weight=None):
+    from sklearn.cluster import kmeans_plusplus
 
-    The same random streams as on NumPy (``seeding``), so that the same
-    ``random_state`` gives the same start; no row-sized array leaves the device.
-    """
+    return kmeans_plusplus(X, n_clusters, random_state=random_state, sample_weight=sample_weight)[1]
+
+
+def _seeding():
     from . import seeding
 
-    if method == "kmeans":
-        labels = seeding.kmeans_labels(X, n_components, random_state, sample_weight=sample_weight)
-        return _one_hot_device_labels(labels, n_components)
-    if method == "k-means++":
-        indices = seeding.kmeans_plusplus(X, n_components, random_state, sample_weight=sample_weight)
-        return _one_hot_rows(indices, n_components)
-    if method == "random":
-        return _random_resp(random_state, n_components)
-    if method == "random_from_data":
-        p = None if sample_weight is None else sample_weight / _sum(sample_weight)
-        return _one_hot_rows(seeding.choice_rows(X.shape[0], n_components, random_state, p=p), n_components)
-    raise ValueError(
-        f"init_params={method!r} runs on NumPy arrays only; choose one of "
-        f"{[m for m in INIT_METHODS if m != 'hc']} for arrays of other libraries, or pass NumPy."
-    )
-
-
-def _sum(a):
-    from array_api_compat import array_namespace
-
-    return array_namespace(a).sum(a)
+    return seeding
