@@ -292,6 +292,43 @@ def test_long_patterns_are_grouped_within_a_chunk_without_changing_the_fit(holes
     np.testing.assert_allclose(whole.score_samples(X), log_p, rtol=1e-12)
 
 
+@pytest.mark.parametrize("gemm_from_d", [0, 1000])
+def test_the_loop_and_blas_routes_of_the_holes_kernel_equal_the_reference(gemm_from_d, monkeypatch):
+    """Past ``GEMM_FROM_D`` features BLAS forms the rows' products: both routes, every statistic."""
+    from gaussmix.engine.kernels import holes as kernel
+
+    monkeypatch.setattr(kernel, "GEMM_FROM_D", gemm_from_d)
+    d = 7  # not a multiple of the kernels' unrolling
+    X = ref.mcar(blobs(n_per=(90, 80, 70), d=d, seed=12), 0.2, seed=4)
+    X[5] = np.nan
+    weights, means = np.array([0.3, 0.3, 0.4]), np.nan_to_num(X[[0, 100, 200]])
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(3, d, d))
+    cov = A @ np.swapaxes(A, 1, 2) / d + np.eye(d)
+    gm = _quiet(GaussianMixture(3, weights_init=weights, means_init=means, precisions_init=np.linalg.inv(cov),
+                                reg_covar=0.0, tol=0.0, max_iter=3), X)
+    state = (weights, means, cov)
+    for _ in range(3):
+        *state, _ = ref.em_step(X, None, *state)
+    np.testing.assert_allclose(gm.means_, state[1], rtol=1e-8)
+    np.testing.assert_allclose(gm.covariances_, state[2], rtol=1e-8)
+    covariances = full_covariances(gm)
+    np.testing.assert_allclose(gm.score_samples(X), ref.log_density(X, gm.weights_, gm.means_, covariances),
+                               rtol=0, atol=1e-10)
+    np.testing.assert_allclose(gm.impute(X), ref.impute(X, gm.weights_, gm.means_, covariances), rtol=1e-10,
+                               atol=1e-10)
+    # A pooled scatter (tied) sums the components' scatters of their own
+    # completed rows: the tied M-step is sum_k pi_k S_k of VVV's.
+    tied = _quiet(GaussianMixture(3, covariance_type="tied", weights_init=weights, means_init=means,
+                                  precisions_init=np.linalg.inv(cov[0]), reg_covar=0.0, tol=0.0, max_iter=3), X)
+    state = (weights, means, np.broadcast_to(cov[0], cov.shape))
+    for _ in range(3):
+        new_weights, new_means, new_cov, _ = ref.em_step(X, None, *state)
+        state = (new_weights, new_means, np.broadcast_to(np.einsum("k,kij->ij", new_weights, new_cov), cov.shape))
+    np.testing.assert_allclose(tied.means_, state[1], rtol=1e-8)
+    np.testing.assert_allclose(tied.covariances_, state[2][0], rtol=1e-8)
+
+
 @pytest.mark.parametrize("d", [1, 16, 64, 65, 130])
 def test_rows_are_grouped_by_their_exact_pattern_of_holes(d):
     from gaussmix.engine.kernels.marginal import pattern_ids

@@ -35,8 +35,9 @@ one at the completed row, ``(x_o - mu_o)^T Sigma_oo^{-1} (x_o - mu_o) = q̃ -
 z_m^T P_mm^{-1} z_m`` with ``z = P (x̃ - mu)`` and ``x̃`` the row with
 ``mu_m`` in its holes, and ``log |Sigma_oo| = log |Sigma| + log |P_mm|``
 (``kernels.marginal``: one ``r x r`` factorisation per missingness pattern
-and component, then one compiled pass over the rows). Diagonal and
-spherical precisions need no factorisation at all. A row with nothing observed has log-density 0 and
+and component; then ``kernels.holes``, one compiled pass over the rows).
+Diagonal and spherical precisions need no factorisation at all: their
+fill-ins are the means. A row with nothing observed has log-density 0 and
 responsibilities ``pi_k``; it carries no information, so it adds nothing to
 the statistics or to the total weight.
 
@@ -55,8 +56,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..structures import STRUCTURES
-from .kernels import marginal
+from .kernels import holes, marginal
+from .kernels.plan import DIAGONAL, ISOTROPIC, plan_of
+from .kernels.primitives import LANES, weights_or_ones
 from .estep import log_resp_from_weighted
 from .stats import SuffStats, merge
 
@@ -68,95 +70,84 @@ def incomplete(X):
 
 
 class Holes:
-    """Rows with missing values under one set of E-step inputs: their patterns, and one pass over them.
+    """Rows with missing values under one pass's parameters: their patterns, and one pass over them.
 
     Parameters
     ----------
     X : ndarray of shape (n_rows, n_features)
         Rows each holding at least one NaN.
-    inputs : estep.EStepInputs
-        The E-step's float64 host inputs (means, precision factors, log-normalisers).
-    mask : ndarray of bool of shape (n_rows, n_features), optional
-        ``np.isnan(X)``, where the caller has it already.
+    eparams : estep.EStepParams
+        The pass's E-step parameters; their float64 host arrays are read
+        (``kernels.plan``).
+    mask : ndarray of bool of shape (n_rows, n_features)
+        ``np.isnan(X)``.
     """
 
-    def __init__(self, X, inputs, mask=None):
+    def __init__(self, X, eparams, mask):
         self.X = np.ascontiguousarray(X, dtype=np.float64)
-        mask = np.isnan(self.X) if mask is None else mask
-        self.means = np.ascontiguousarray(inputs.means, dtype=np.float64)
-        K, d = self.means.shape
-        prec_chol = np.asarray(inputs.prec_chol, dtype=np.float64)
-        diagonal = STRUCTURES[inputs.structure].precision_diagonal(prec_chol, d)
-        self.diagonal = diagonal is not None
-        if self.diagonal:
-            self.diagonal_precision = np.ascontiguousarray(np.broadcast_to(diagonal, (K, d)))
-            self.precision = np.zeros((K, d, d))
-            self.precision[:, np.arange(d), np.arange(d)] = self.diagonal_precision
+        self.plan = plan_of(eparams)
+        K, d = self.plan.means.shape
+        # The precisions as P[h, j, k] = P_k[h, j]: the kernels read them across components.
+        precision = np.zeros((d, d, K))
+        if self.plan.geometry[4] in (DIAGONAL, ISOTROPIC):
+            precision[np.arange(d), np.arange(d)] = self.plan.pdiag.T
         else:
-            U = np.broadcast_to(prec_chol, (K, d, d))
-            self.precision = np.ascontiguousarray(U @ np.swapaxes(U, 1, 2))
+            precision[...] = np.moveaxis(self.plan.U @ np.swapaxes(self.plan.U, 1, 2), 0, 2)
+        self.precision = precision
         # Every row of a missingness pattern shares P_mm^{-1} and log |P_mm|.
         self.pattern, first = marginal.pattern_ids(mask)
         self.n_patterns = first.size
-        self.inverses = marginal.pattern_inverses(mask[first], self.precision,
-                                                  np.asarray(inputs.log_norm, dtype=np.float64))
+        self.inverses = marginal.pattern_inverses(mask[first], precision, self.plan.log_norm)
         self.observed = ~mask.all(axis=1)
 
-    def run(self, sample_weight=None, kind=None, impute=False):
-        """One pass: ``(wlp, log_prob, stats, imputed)``; ``stats`` for a scatter ``kind``.
+    def run(self, sample_weight=None, kind=None, impute=False, with_wlp=False):
+        """One pass (``kernels.holes``): ``(wlp, log_prob, stats, imputed)``; ``stats`` for a scatter ``kind``.
 
-        Rows go in blocks whose (K, rows, d) temporaries stay under
-        :data:`BLOCK_BYTES`: BLAS forms ``z = P_k D`` and the second moments
-        of a block, ``kernels.marginal.marginal_rows`` the rest.
+        ``wlp`` (the weighted log-densities) only ``with_wlp``, ``imputed``
+        only with ``impute``; None otherwise.
         """
         n, d = self.X.shape
-        K = self.means.shape[0]
-        weights = np.ones(n) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
-        wlp, log_prob = np.empty((n, K)), np.empty(n)
-        nk, first, second = np.zeros(K), np.zeros((K, d)), np.zeros((K, d, d))
+        K = self.plan.means.shape[0]
+        weights = weights_or_ones(sample_weight, n)
+        wlp = np.empty((n if with_wlp else 0, K))
+        log_prob = np.empty(n)
         per_pattern = np.zeros((self.n_patterns, K))
-        imputed = np.array(self.X, copy=True) if impute else np.empty((0, 0))
-        step = max(1, BLOCK_BYTES // (8 * K * d))
-        for start in range(0, n, step):
-            sl = slice(start, min(n, start + step))
-            D = np.empty((K, sl.stop - sl.start, d))
-            marginal.deviations(self.X[sl], self.means, D)
-            Z = D * self.diagonal_precision[:, None, :] if self.diagonal else np.matmul(D, self.precision)
-            marginal.marginal_rows(self.X[sl], weights[sl], self.pattern[sl], *self.inverses, self.means, D, Z,
-                                   kind is not None, wlp[sl], log_prob[sl], nk, first, per_pattern,
-                                   imputed[sl] if impute else imputed)
-            if kind == "diag":
-                second[:, np.arange(d), np.arange(d)] += np.einsum("knd,knd->kd", D, D)
-            elif kind is not None:
-                second += np.matmul(np.swapaxes(D, 1, 2), D)
+        imputed = np.array(self.X, copy=True) if impute else np.empty((0, d))
+        mode = holes.NONE if kind is None else holes.DIAG if kind == "diag" else holes.FULL
+        nk, first, second = holes.holes_pass(self.X, weights, self.pattern, *self.inverses, self.plan.geometry,
+                                             self.precision, mode, d > holes.GEMM_FROM_D, LANES, wlp, log_prob,
+                                             per_pattern, imputed)
         stats = None if kind is None else self._statistics(nk, first, second, per_pattern, kind)
-        return wlp, log_prob, stats, imputed if impute else None
+        return wlp if with_wlp else None, log_prob, stats, imputed if impute else None
 
     def _statistics(self, nk, first, second, per_pattern, kind):
         """``SuffStats`` from the moments about the old means and the patterns' weights."""
         missing, m_start, inverses, i_start, _ = self.inverses
-        conditional = np.zeros_like(second)
+        K, d = first.shape
+        conditional = np.zeros((K, d, d))
         marginal.pattern_scatter(missing, m_start, inverses, i_start, per_pattern, conditional)
         shift = first / np.where(nk > 0, nk, 1.0)[:, None]
-        scatter = second + conditional - nk[:, None, None] * shift[:, :, None] * shift[:, None, :]
         if kind == "diag":
-            scatter = np.diagonal(scatter, axis1=1, axis2=2).copy()
-        elif kind == "pooled":
-            scatter = scatter.sum(axis=0, keepdims=True)
-        return SuffStats(nk, self.means + shift, scatter)
+            scatter = second + np.diagonal(conditional, axis1=1, axis2=2) - nk[:, None] * shift**2
+        else:
+            # The incomplete rows' fill-ins depend on k, so even a pooled
+            # scatter is summed per component first.
+            scatter = (second.reshape(K, d, d) + conditional
+                       - nk[:, None, None] * shift[:, :, None] * shift[:, None, :])
+            if kind == "pooled":
+                scatter = scatter.sum(axis=0, keepdims=True)
+        return SuffStats(nk, self.plan.means + shift, scatter)
 
 
-#: The (K, rows, d) temporaries of a block of incomplete rows stay under
-#: this many bytes each, so that memory stays bounded by the chunk.
-BLOCK_BYTES = 2**20
 #: The per-pattern inverses (K r^2 floats per pattern) of one group of a
 #: chunk's incomplete rows stay under this many bytes: with long, distinct
 #: patterns (K=16, d=64, 30% missing) a whole chunk's would take 250 MiB.
 INVERSE_BYTES = 4 * 2**20
 
 
-def _groups(X, rows, host):
-    """The chunk's incomplete rows in groups whose pattern inverses fit :data:`INVERSE_BYTES`."""
+def _groups(X, rows, eparams):
+    """The chunk's incomplete rows in groups whose pattern inverses fit :data:`INVERSE_BYTES`: ``(rows, Holes)``."""
+    host = eparams.host
     if host.cannot_marginalize is not None:
         raise ValueError(host.cannot_marginalize)
     incomplete_rows = np.flatnonzero(rows)
@@ -166,7 +157,7 @@ def _groups(X, rows, host):
     cuts = np.unique(np.searchsorted(cost, np.arange(INVERSE_BYTES, cost[-1], INVERSE_BYTES), side="right"))
     for part in np.split(np.arange(incomplete_rows.size), cuts[(cuts > 0) & (cuts < cost.size)]):
         group = incomplete_rows[part]
-        yield group, Holes(X[group], host, mask[part])
+        yield group, Holes(X[group], eparams, mask[part])
 
 
 def _complete_rows(X, rows):
@@ -188,8 +179,8 @@ def e_step(kernel, X, eparams, with_resp=True):
         log_prob[full] = part_log_prob
         if with_resp:
             resp[full] = part_resp
-    for group, holes in _groups(X, rows, eparams.host):
-        wlp, log_prob[group], _, _ = holes.run()
+    for group, hole_rows in _groups(X, rows, eparams):
+        wlp, log_prob[group], _, _ = hole_rows.run(with_wlp=True)
         if with_resp:
             resp[group] = np.exp(log_resp_from_weighted(wlp)[1])
     return log_prob, resp
@@ -204,8 +195,8 @@ def weighted_log_prob(kernel, X, eparams):
     full = _complete_rows(X, rows)
     if full is not None:
         out[full] = kernel.weighted_log_prob(np.ascontiguousarray(X[full]), eparams)
-    for group, holes in _groups(X, rows, eparams.host):
-        out[group] = holes.run()[0]
+    for group, hole_rows in _groups(X, rows, eparams):
+        out[group] = hole_rows.run(with_wlp=True)[0]
     return out
 
 
@@ -215,11 +206,11 @@ def statistics(kernel, X, sample_weight, eparams, scatter):
     if rows is None:
         return kernel.statistics(X, sample_weight, eparams, scatter)
     total, loglik, weight = None, 0.0, 0.0
-    for group, holes in _groups(X, rows, eparams.host):
+    for group, hole_rows in _groups(X, rows, eparams):
         w = None if sample_weight is None else sample_weight[group]
-        _, log_prob, stats, _ = holes.run(w, scatter)
+        _, log_prob, stats, _ = hole_rows.run(w, scatter)
         # A row with nothing observed carries no information: no weight, no log p.
-        counted = holes.observed if w is None else holes.observed & (w > 0)
+        counted = hole_rows.observed if w is None else hole_rows.observed & (w > 0)
         weight += float(np.count_nonzero(counted) if w is None else w[counted].sum())
         loglik += float(log_prob[counted].sum() if w is None else (log_prob[counted] * w[counted]).sum())
         total = stats if total is None else merge(total, stats)
@@ -236,6 +227,6 @@ def impute(kernel, X, eparams):
     rows = incomplete(X)
     out = np.array(X, dtype=X.dtype, copy=True)
     if rows is not None:
-        for group, holes in _groups(X, rows, eparams.host):
-            out[group] = holes.run(impute=True)[3]
+        for group, hole_rows in _groups(X, rows, eparams):
+            out[group] = hole_rows.run(impute=True)[3]
     return out

@@ -1,22 +1,14 @@
-r"""Compiled loops over rows with missing values, for every precision structure.
+r"""The missingness patterns of a chunk's rows, and what each pattern shares.
 
-For row ``i`` with missing coordinates ``m`` (NaN) and component ``k`` with
-precision ``P_k``, let ``D`` be ``x_i - mu_k`` with zeros in the holes and
-``z = P_k D``. Then, with ``delta = -P_{k,mm}^{-1} z_m``,
-
-* ``(x_o - mu_o)^T Sigma_oo^{-1} (x_o - mu_o) = D^T z + delta^T z_m``,
-* ``log |Sigma_oo|^{-1/2} = log |P_k|^{1/2} - log |P_{k,mm}|^{1/2}``,
-* the completed deviation ``x̂_ik - mu_k`` is ``D`` with ``delta`` in the holes,
-* and ``Cov[x_m | x_o] = P_{k,mm}^{-1}``.
-
-``P_{k,mm}^{-1}`` and ``log |P_{k,mm}|`` depend on the row only through
-its pattern of holes: they are formed once per pattern and component (a
-Cholesky factorisation of the ``r x r`` block, :func:`pattern_inverses`).
-``z = P_k D`` and the second moments are products of whole rows, done by
-BLAS for a block of rows at once; one compiled pass over the block
-(:func:`marginal_rows`) does the rest, ``O(K (d + r^2))`` per row.
-``engine.missing`` turns the results into densities, responsibilities and
-statistics; a diagonal precision comes as a diagonal matrix.
+For a row with missing coordinates ``m`` (its pattern of holes) and a
+component with precision ``P_k``, the conditional covariance of the holes,
+``Cov_k[x_m | x_o] = P_k,mm^{-1}``, and ``log |Sigma_k,oo| = log |Sigma_k|
++ log |P_k,mm|`` depend on the row only through its pattern: they are
+formed once per pattern and component (:func:`pattern_inverses`, a
+Cholesky factorisation of the ``r x r`` block), after the rows are numbered
+by pattern (:func:`pattern_ids`). :func:`pattern_scatter` adds the
+conditional covariances to the scatter. ``kernels.holes`` passes over the
+rows themselves.
 """
 
 from __future__ import annotations
@@ -26,45 +18,8 @@ import math
 import numpy as np
 
 from .compiled import jit
-from .primitives import block_softmax
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-
-
-@jit(inline="always")
-def _cholesky_of_block(P, missing, r, L):
-    """``L L^T = P[missing, missing]`` in ``L[:r, :r]``; returns ``log |L|``."""
-    log_det = 0.0
-    for a in range(r):
-        for b in range(a + 1):
-            s = P[missing[a], missing[b]]
-            for c in range(b):
-                s -= L[a, c] * L[b, c]
-            if a == b:
-                L[a, a] = math.sqrt(s)
-                log_det += math.log(L[a, a])
-            else:
-                L[a, b] = s / L[b, b]
-    return log_det
-
-
-@jit(inline="always")
-def _inverse(L, r, out, Linv):
-    """``out[:r, :r] = (L L^T)^{-1} = L^{-T} L^{-1}`` (``Linv``: r x r scratch)."""
-    for b in range(r):
-        Linv[b, b] = 1.0 / L[b, b]
-        for a in range(b + 1, r):
-            s = 0.0
-            for c in range(b, a):
-                s -= L[a, c] * Linv[c, b]
-            Linv[a, b] = s / L[a, a]
-    for a in range(r):
-        for b in range(a + 1):
-            s = 0.0
-            for c in range(a, r):
-                s += Linv[c, a] * Linv[c, b]
-            out[a, b] = s
-            out[b, a] = s
 
 
 @jit()
@@ -122,19 +77,69 @@ def pattern_ids(mask):
     return pattern, first[:n_patterns]
 
 
+@jit(inline="always")
+def _block_inverse(holes, r, precision, L, Linv, s, det, out):
+    """``out[a * r + b, k] = (P_k,mm^{-1})[a, b]`` for the holes ``m``, every component at once; ``det[k] = |P_k,mm|``.
+
+    A Cholesky factorisation ``L L^T = P_k,mm``, its inverse, and ``L^{-T}
+    L^{-1}``; every loop runs over the components, innermost.
+    """
+    K = precision.shape[2]
+    for k in range(K):
+        det[k] = 1.0
+    for a in range(r):
+        for b in range(a + 1):
+            for k in range(K):
+                s[k] = precision[holes[a], holes[b], k]
+            for c in range(b):
+                for k in range(K):
+                    s[k] -= L[a, c, k] * L[b, c, k]
+            if a == b:
+                for k in range(K):
+                    det[k] *= s[k]
+                    L[a, a, k] = math.sqrt(s[k])
+            else:
+                for k in range(K):
+                    L[a, b, k] = s[k] / L[b, b, k]
+    for b in range(r):
+        for k in range(K):
+            Linv[b, b, k] = 1.0 / L[b, b, k]
+        for a in range(b + 1, r):
+            for k in range(K):
+                s[k] = 0.0
+            for c in range(b, a):
+                for k in range(K):
+                    s[k] -= L[a, c, k] * Linv[c, b, k]
+            for k in range(K):
+                Linv[a, b, k] = s[k] / L[a, a, k]
+    for a in range(r):
+        for b in range(a + 1):
+            for k in range(K):
+                s[k] = 0.0
+            for c in range(a, r):
+                for k in range(K):
+                    s[k] += Linv[c, a, k] * Linv[c, b, k]
+            for k in range(K):
+                out[a * r + b, k] = s[k]
+                out[b * r + a, k] = s[k]
+
+
 @jit()
 def pattern_inverses(patterns, precision, log_norm):
     """Per missingness pattern ``p`` and component ``k``: ``P_k,mm^{-1}`` and the density's constant.
 
-    ``patterns`` is (n_patterns, d), True where a value is missing. Returns
-    ``missing`` (every pattern's hole indices, concatenated; pattern ``p``'s
-    are ``missing[m_start[p]:m_start[p + 1]]``), ``m_start``, ``inverses``
-    (K, sum_p r_p^2: pattern ``p``'s ``r x r`` inverse, row-major, from
-    ``i_start[p]``), ``i_start`` and ``base[p, k] = log_norm[k] + r/2 log 2 pi
-    - log |P_k,mm|^{1/2}``.
+    ``patterns`` is (n_patterns, d), True where a value is missing, and
+    ``precision[h, j, k] = P_k[h, j]``. Returns ``missing`` (every
+    pattern's hole indices, concatenated; pattern ``p``'s are
+    ``missing[m_start[p]:m_start[p + 1]]``), ``m_start``, ``inverses``
+    (sum_p r_p^2, K: pattern ``p``'s ``r x r`` inverse, row-major, from row
+    ``i_start[p]``), ``i_start`` and ``base[p, k] = log_norm[k] + r/2 log
+    2 pi - log |P_k,mm|^{1/2}``. The work runs across components, a
+    pattern at a time: one component at a time, the small factorisations
+    of a 10 000-row chunk's 456 patterns (K=16, d=16, 5% missing) took 0.7 ms.
     """
     n_patterns, d = patterns.shape
-    K = precision.shape[0]
+    K = precision.shape[2]
     m_start = np.zeros(n_patterns + 1, dtype=np.int64)
     i_start = np.zeros(n_patterns + 1, dtype=np.int64)
     for p in range(n_patterns):
@@ -145,11 +150,10 @@ def pattern_inverses(patterns, precision, log_norm):
         m_start[p + 1] = m_start[p] + r
         i_start[p + 1] = i_start[p] + r * r
     missing = np.empty(m_start[n_patterns], dtype=np.int64)
-    inverses = np.empty((K, i_start[n_patterns]))
+    inverses = np.empty((i_start[n_patterns], K))
     base = np.empty((n_patterns, K))
-    L = np.empty((d, d))
-    Linv = np.empty((d, d))
-    inv = np.empty((d, d))
+    L, Linv = np.empty((d, d, K)), np.empty((d, d, K))
+    s, det = np.empty(K), np.empty(K)
     for p in range(n_patterns):
         m0, i0 = m_start[p], i_start[p]
         r = 0
@@ -158,122 +162,17 @@ def pattern_inverses(patterns, precision, log_norm):
                 missing[m0 + r] = j
                 r += 1
         holes = missing[m0 : m0 + r]
+        _block_inverse(holes, r, precision, L, Linv, s, det, inverses[i0:])
         for k in range(K):
-            log_det = _cholesky_of_block(precision[k], holes, r, L)
-            _inverse(L, r, inv, Linv)
-            for a in range(r):
-                for b in range(r):
-                    inverses[k, i0 + a * r + b] = inv[a, b]
-            base[p, k] = log_norm[k] + r * HALF_LOG_2PI - log_det
+            # |P_mm| as a product of pivots: one log, unless it left float64's range.
+            if 1e-300 < det[k] < 1e300:
+                half_log_det = 0.5 * math.log(det[k])
+            else:
+                half_log_det = 0.0
+                for a in range(r):
+                    half_log_det += math.log(L[a, a, k])
+            base[p, k] = log_norm[k] + r * HALF_LOG_2PI - half_log_det
     return missing, m_start, inverses, i_start, base
-
-
-@jit(inline="always")
-def _dot(a, b, d):
-    """``a[:d] . b[:d]`` in four interleaved partial sums, added in a fixed order.
-
-    One running sum makes every multiply-add wait for the one before (a
-    chain of d latencies); four independent ones overlap.
-    """
-    s0 = s1 = s2 = s3 = 0.0
-    j = 0
-    while j + 4 <= d:
-        s0 += a[j] * b[j]
-        s1 += a[j + 1] * b[j + 1]
-        s2 += a[j + 2] * b[j + 2]
-        s3 += a[j + 3] * b[j + 3]
-        j += 4
-    while j < d:
-        s0 += a[j] * b[j]
-        j += 1
-    return (s0 + s1) + (s2 + s3)
-
-
-@jit()
-def deviations(X, means, out):
-    """``out[k, i] = x_i - mu_k`` with zeros where ``x_i`` is NaN."""
-    K, n, d = out.shape
-    for k in range(K):
-        for i in range(n):
-            for j in range(d):
-                v = X[i, j] - means[k, j]
-                out[k, i, j] = 0.0 if np.isnan(v) else v
-
-
-@jit()
-def marginal_rows(X, weights, pattern, missing, m_start, inverses, i_start, base, means, D, Z,
-                  statistics, wlp, log_prob, nk, first, per_pattern, imputed):
-    """The E-step of a block of rows with holes, after the products of whole rows; and its first moments.
-
-    On entry ``D[k, i] = x_i - mu_k`` with zeros in the holes and ``Z[k, i]
-    = P_k D[k, i]`` (BLAS, for the whole block). Row ``i``'s pattern is
-    ``pattern[i]``, whose holes and ``P_k,mm^{-1}`` :func:`pattern_inverses`
-    gave. With ``delta = -P_k,mm^{-1} z_m``, writes ``wlp[i, k] = base[p, k]
-    - (D^T z + delta^T z_m) / 2`` and ``log_prob[i]`` (0 for a row with
-    nothing observed; ``-inf``, with responsibilities ``1/K``, where every
-    density underflowed), and puts ``delta`` into ``D``'s holes: ``D[k, i]``
-    becomes the completed deviation ``y = x̂_ik - mu_k``.
-
-    With ``statistics``, adds each row of positive weight with something
-    observed to ``nk[k] += w r``, ``first[k] += w r y`` and ``per_pattern[p,
-    k] += w r``, and scales ``D[k, i]`` by ``sqrt(w r)`` (zero for the other
-    rows), so that ``D[k]^T D[k]`` is the second moment about ``mu_k``. With
-    ``imputed`` of shape (n, d), writes row ``i``'s holes as ``sum_k r_k
-    (mu_k + y_k)`` there.
-    """
-    K, n, d = D.shape
-    # The log-sum-exp runs over the whole block, rows innermost, so that its
-    # exp vectorises (primitives.block_softmax): per row, libm's scalar exp
-    # took a third of this function's time.
-    wt, e = np.empty((K, n)), np.empty((K, n))
-    top, total, wb = np.empty(n), np.empty(n), np.empty(n)
-    for i in range(n):
-        p = pattern[i]
-        m0, r, i0 = m_start[p], m_start[p + 1] - m_start[p], i_start[p]
-        for k in range(K):
-            y, z = D[k, i], Z[k, i]
-            q = _dot(y, z, d)
-            for a in range(r):
-                s = 0.0
-                for b in range(r):
-                    s -= inverses[k, i0 + a * r + b] * z[missing[m0 + b]]
-                q += s * z[missing[m0 + a]]
-                y[missing[m0 + a]] = s
-            wt[k, i] = base[p, k] - 0.5 * q
-            wlp[i, k] = wt[k, i]
-        # e = w r for the statistics (zero for a row with nothing observed), r otherwise.
-        wb[i] = (weights[i] if r < d else 0.0) if statistics else 1.0
-    block_softmax(wt, wb, e, top, total)
-    impute = imputed.shape[0] > 0
-    for i in range(n):
-        p = pattern[i]
-        m0, r = m_start[p], m_start[p + 1] - m_start[p]
-        # Nothing observed: exactly 0, not log sum_k pi_k rounded.
-        log_prob[i] = 0.0 if r == d else top[i]
-        if impute:
-            for a in range(r):
-                j = missing[m0 + a]
-                s = 0.0
-                for k in range(K):
-                    s += e[k, i] * (means[k, j] + D[k, i, j])
-                imputed[i, j] = s
-    if not statistics:
-        return
-    # Component by component, so that D[k] is read in order and first[k]
-    # stays in registers.
-    for k in range(K):
-        f = np.zeros(d)
-        for i in range(n):
-            wr = e[k, i]
-            if wr > 0.0:
-                nk[k] += wr
-                per_pattern[pattern[i], k] += wr
-            scale = math.sqrt(wr)
-            for j in range(d):
-                f[j] += wr * D[k, i, j]
-                D[k, i, j] *= scale
-        for j in range(d):
-            first[k, j] += f[j]
 
 
 @jit()
@@ -292,4 +191,4 @@ def pattern_scatter(missing, m_start, inverses, i_start, weights, out):
                 continue
             for a in range(r):
                 for b in range(r):
-                    out[k, missing[m0 + a], missing[m0 + b]] += w * inverses[k, i0 + a * r + b]
+                    out[k, missing[m0 + a], missing[m0 + b]] += w * inverses[i0 + a * r + b, k]

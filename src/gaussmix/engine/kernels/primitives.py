@@ -157,6 +157,53 @@ def centred_moments8(xt, j, e, k, mu, i):
 
 
 @jit(inline="always")
+def add_products8(lanes, k, a, b, full):
+    """``lanes[k]`` (P, LANES) += the lanes of ``a[j] * b[q]`` for ``j <= q`` (packed, row by row), or ``j == q``."""
+    d, L = a.shape[0], lanes.shape[2]
+    t = 0
+    for j in range(d):
+        for q in range(j, d) if full else range(j, j + 1):
+            for i in range(L):
+                lanes[k, t, i] += dot8(a, j, b, q, i)
+            t += 1
+
+
+@jit(inline="always")
+def lane_totals(lane_n, lane_a, lane_S, full):
+    """The statistics from their :data:`LANES` partial sums, each added in lane order.
+
+    ``lane_n`` (K, L), ``lane_a`` (K, d, L), ``lane_S`` (., P, L) with P
+    the packed upper triangle (``full``) or the diagonal. Returns ``n_k``,
+    ``a_k`` (K, d) and the scatter sums, (., d*d) with the triangle
+    mirrored or (., d).
+    """
+    K, d, L = lane_a.shape
+    nk = np.zeros(K)
+    a = np.zeros((K, d))
+    S = np.zeros((lane_S.shape[0], d * d if full else d))
+    for k in range(K):
+        for i in range(L):
+            nk[k] += lane_n[k, i]
+        for j in range(d):
+            for i in range(L):
+                a[k, j] += lane_a[k, j, i]
+    for k in range(S.shape[0]):
+        t = 0  # the packed upper triangle (or diagonal), in the order it was filled
+        for j in range(d):
+            for q in range(j, d) if full else range(j, j + 1):
+                acc = 0.0
+                for i in range(L):
+                    acc += lane_S[k, t, i]
+                if full:  # both triangles: the sums are symmetric
+                    S[k, j * d + q] = acc
+                    S[k, q * d + j] = acc
+                else:
+                    S[k, j] = acc
+                t += 1
+    return nk, a, S
+
+
+@jit(inline="always")
 def load_block(X, w, i0, xt, wb, fill):
     """Rows ``i0 .. i0+BLOCK`` of X transposed into ``xt`` (d, BLOCK), and their weights.
 

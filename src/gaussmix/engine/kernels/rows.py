@@ -32,8 +32,8 @@ import numpy as np
 
 from .compiled import AVAILABLE, jit
 from .plan import DIAGONAL, ISOTROPIC, SHARED, plan_of
-from .primitives import (BLOCK, LANES, block_softmax, centred_moments8, density_and_resp, dot8,
-                         fold8, load_block, weights_or_ones)
+from .primitives import (BLOCK, LANES, add_products8, block_softmax, centred_moments8, density_and_resp,
+                         dot8, fold8, lane_totals, load_block, weights_or_ones)
 from .vectorised import VectorisedKernel, finish_statistics
 
 #: Where the row kernel beats the BLAS routes (2-core EPYC, float64): full
@@ -232,46 +232,15 @@ def _row_kernel(X, w, geometry, mode, origin, lanes):
                         ez[j, i] = e[k, i] * t
                     for i in range(L):
                         lane_a[k, j, i] += fold8(ez, j, i)
-                t = 0
-                for j in range(d):
-                    for q in range(j, d):
-                        for i in range(L):
-                            lane_S[k, t, i] += dot8(ez, j, z, q, i)
-                        t += 1
+                add_products8(lane_S, k, ez, z, True)
             else:
                 for j in range(d):
                     for i in range(L):
                         lane_a[k, j, i] += dot8(e, k, z, j, i)
         if mode == 2:
             # Pooled about one origin: sum_k w_i r_ik z z^T = w_i z z^T.
-            t = 0
-            for j in range(d):
-                for q in range(j, d):
-                    for i in range(L):
-                        lane_S[0, t, i] += dot8(ez, j, z, q, i)
-                    t += 1
-    nk = np.zeros(K)
-    a = np.zeros((K, d))
-    S = np.zeros((lane_S.shape[0], d * d if full else d))
-    for k in range(K):
-        for i in range(L):
-            nk[k] += lane_n[k, i]
-        for j in range(d):
-            for i in range(L):
-                a[k, j] += lane_a[k, j, i]
-    for k in range(S.shape[0]):
-        t = 0  # the packed upper triangle (or diagonal), in the order it was filled
-        for j in range(d):
-            for q in range(j, d) if full else range(j, j + 1):
-                acc = 0.0
-                for i in range(L):
-                    acc += lane_S[k, t, i]
-                if full:  # both triangles: the sums are symmetric
-                    S[k, j * d + q] = acc
-                    S[k, q * d + j] = acc
-                else:
-                    S[k, j] = acc
-                t += 1
+            add_products8(lane_S, 0, ez, z, True)
+    nk, a, S = lane_totals(lane_n, lane_a, lane_S, full)
     return nk, a, S, ll
 
 
