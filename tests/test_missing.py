@@ -329,6 +329,26 @@ def test_the_loop_and_blas_routes_of_the_holes_kernel_equal_the_reference(gemm_f
     np.testing.assert_allclose(tied.covariances_, state[2][0], rtol=1e-8)
 
 
+@pytest.mark.parametrize("pivots", [[2.0, 3.0, 0.5], [1e-160, 1e-160, 1e150], [1e200, 1e200, 1e-10],
+                                    [1e-200, 1e-200, 1.0]])
+def test_the_log_determinant_of_a_missing_block_survives_any_scale(pivots):
+    """``log |P_mm|`` from a product of pivots, or from their logs where the product leaves float64's range."""
+    from gaussmix.engine.kernels.marginal import pattern_inverses
+
+    d = len(pivots) + 1
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.normal(size=(d - 1, d - 1)))[0]
+    block = Q @ np.diag(pivots) @ Q.T if max(pivots) / min(pivots) < 1e10 else np.diag(pivots)
+    precision = np.eye(d)
+    precision[1:, 1:] = block
+    patterns = np.array([[False] + [True] * (d - 1)])
+    _, _, inverses, _, base = pattern_inverses(patterns, precision[:, :, None].copy(), np.zeros(1))
+    expected = (d - 1) * 0.5 * np.log(2 * np.pi) - 0.5 * np.sum(np.log(pivots))
+    assert base[0, 0] == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    if max(pivots) / min(pivots) < 1e10:
+        np.testing.assert_allclose(inverses[:, 0].reshape(d - 1, d - 1), np.linalg.inv(block), rtol=1e-10)
+
+
 @pytest.mark.parametrize("d", [1, 16, 64, 65, 130])
 def test_rows_are_grouped_by_their_exact_pattern_of_holes(d):
     from gaussmix.engine.kernels.marginal import pattern_ids

@@ -57,7 +57,7 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels import holes, marginal
-from .kernels.plan import DIAGONAL, ISOTROPIC, plan_of
+from .kernels.plan import DIAGONAL, ISOTROPIC, Plan
 from .kernels.primitives import LANES, weights_or_ones
 from .estep import log_resp_from_weighted
 from .stats import SuffStats, merge
@@ -85,7 +85,8 @@ class Holes:
 
     def __init__(self, X, eparams, mask):
         self.X = np.ascontiguousarray(X, dtype=np.float64)
-        self.plan = plan_of(eparams)
+        # The chunk kernel's plan where it made one (it is shared by the pass's threads), else our own.
+        self.plan = eparams.plan if isinstance(eparams.plan, Plan) else Plan(eparams)
         K, d = self.plan.means.shape
         # The precisions as P[h, j, k] = P_k[h, j]: the kernels read them across components.
         precision = np.zeros((d, d, K))
