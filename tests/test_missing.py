@@ -305,11 +305,14 @@ def test_the_loop_and_blas_routes_of_the_holes_kernel_equal_the_reference(gemm_f
     rng = np.random.default_rng(0)
     A = rng.normal(size=(3, d, d))
     cov = A @ np.swapaxes(A, 1, 2) / d + np.eye(d)
+    w = rng.uniform(0.0, 3.0, len(X))
+    w[7] = 0.0
     gm = _quiet(GaussianMixture(3, weights_init=weights, means_init=means, precisions_init=np.linalg.inv(cov),
-                                reg_covar=0.0, tol=0.0, max_iter=3), X)
+                                reg_covar=0.0, tol=0.0, max_iter=3), X, sample_weight=w)
     state = (weights, means, cov)
     for _ in range(3):
-        *state, _ = ref.em_step(X, None, *state)
+        *state, _ = ref.em_step(X, w, *state)
+    np.testing.assert_allclose(gm.weights_, state[0], rtol=1e-8)
     np.testing.assert_allclose(gm.means_, state[1], rtol=1e-8)
     np.testing.assert_allclose(gm.covariances_, state[2], rtol=1e-8)
     covariances = full_covariances(gm)
