@@ -12,6 +12,8 @@ mclust's VVE M-step stops short of its optimum, so for VVE cells we ask for
 a BIC at least as good as mclust's.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
@@ -19,7 +21,6 @@ from sklearn.datasets import load_iris
 from gaussmix import GaussianMixture, SelectionResult, select
 
 from .helpers import shared
-
 
 
 def csv(name):
@@ -69,10 +70,33 @@ def test_iris_grid_shape_and_failures(iris_result):
     for (K, code), reason in r.errors_.items():
         assert np.isnan(r.bic_[r.n_components.index(K), r.covariance_types.index(code)])
         assert "singular" in reason
+    # n_iter_: each cell's iterations, NaN exactly where it failed.
+    assert r.n_iter_.shape == r.bic_.shape
+    np.testing.assert_array_equal(np.isnan(r.n_iter_), failed)
+    i, j = r.n_components.index(r.best_.n_components), r.covariance_types.index(r.best_.covariance_type)
+    assert r.n_iter_[i, j] == r.best_.n_iter_
     # K = 1: every model is a single Gaussian; the families agree with each other.
     row = dict(zip(r.covariance_types, r.loglik_[0]))
     assert row["VVV"] == pytest.approx(row["EEE"], rel=1e-12)
     assert row["EII"] == pytest.approx(row["VII"], rel=1e-12)
+
+
+def test_iris_is_the_same_work_as_mclusts(iris_result):
+    """As many EM iterations as mclust's Mclust(iris, G = 1:9), cell by cell, within 10% in total.
+
+    mclust's iterations come from ``benchmarks/small/mclust_iterations.R``
+    (its hierarchical start, then ``me`` per cell, as ``mclustBIC`` runs).
+    """
+    pd = pytest.importorskip("pandas")
+    theirs = pd.read_csv(Path(__file__).parents[1] / "benchmarks" / "small" / "mclust_iterations.csv")
+    r, ours_total, theirs_total = iris_result, 0, 0
+    for row in theirs[theirs["data"] == "iris"].itertuples():
+        i, j = r.n_components.index(row.G), r.covariance_types.index(row.model)
+        if np.isfinite(r.loglik_[i, j]) and np.isfinite(row.loglik):
+            ours_total += r.n_iter_[i, j]
+            theirs_total += row.iterations
+    assert theirs_total > 3000
+    assert ours_total == pytest.approx(theirs_total, rel=0.10)
 
 
 def test_summary_prints_the_top_three(iris_result, capsys):

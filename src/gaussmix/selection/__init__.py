@@ -282,6 +282,7 @@ def select(
 
     shape = (len(ks), len(codes))
     bic, icl, loglik = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    n_iter = np.full(shape, np.nan)
     n_params = np.zeros(shape, dtype=int)
     errors, fitted, notes = {}, {}, {}
     for K, code in cells:
@@ -295,11 +296,13 @@ def select(
             if names is not None:  # the cells saw an array; the names are the user's
                 gm.feature_names_in_ = names
             fitted[(K, code)] = gm
+            n_iter[i, j] = gm.n_iter_
         else:
             errors[(K, code)] = err
     if 0 in ks:
         i = ks.index(0)
         bic[i], icl[i], loglik[i], n_params[i] = _noise_alone(X, weights, log_density)
+        n_iter[i] = 0
     if not fitted and 0 not in ks:
         raise ValueError(
             "every cell failed to fit; first reason: "
@@ -322,6 +325,7 @@ def select(
         n_parameters_=n_params,
         errors_=errors,
         warnings_=notes,
+        n_iter_=n_iter,
     )
 
 

@@ -36,6 +36,9 @@ class SelectionResult:
     warnings_ : dict
         ``(n_components, covariance_type) -> [message, ...]``: the warnings
         a cell's fit raised (not converged, a collapsed component).
+    n_iter_ : ndarray of the same shape as ``bic_``
+        EM iterations of each cell's fit (NaN where the fit failed, 0 for
+        the noise alone), the work ``select`` did.
     """
 
     best_: GaussianMixture
@@ -48,6 +51,7 @@ class SelectionResult:
     n_parameters_: np.ndarray
     errors_: dict = field(default_factory=dict)
     warnings_: dict = field(default_factory=dict)
+    n_iter_: np.ndarray | None = None
 
     def table(self, criterion=None):
         """The criterion's table: ``{(K, code): value}`` for every cell."""
