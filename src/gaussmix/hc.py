@@ -250,6 +250,13 @@ def quantile_classes(x, n_clusters):
     return np.searchsorted(q, x, side="right") - 1
 
 
+def tree_rows(n, random_state=None):
+    """The rows of ``n`` the tree is grown on: all, or a sorted random :data:`SUBSET_SIZE` of them."""
+    if n <= SUBSET_SIZE:
+        return np.arange(n)
+    return np.sort(check_random_state(random_state).choice(n, SUBSET_SIZE, replace=False))
+
+
 def hc_partitions(X, n_clusters, random_state=None):
     """Starting partitions for each K in ``n_clusters``, as mclust makes them.
 
@@ -262,10 +269,7 @@ def hc_partitions(X, n_clusters, random_state=None):
     """
     X = np.asarray(X, dtype=np.float64)
     n, d = X.shape
-    rows = np.arange(n)
-    if n > SUBSET_SIZE:
-        rng = check_random_state(random_state)
-        rows = np.sort(rng.choice(n, SUBSET_SIZE, replace=False))
+    rows = tree_rows(n, random_state)
     data = X[rows]
     out = {}
     if d == 1:

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 from array_api_compat import array_namespace, device
+from sklearn.utils import check_random_state
 
 from .namespaces import to_host
 
@@ -30,15 +31,6 @@ __all__ = ["kmeans_plusplus", "kmeans_labels", "choice_rows"]
 
 #: Elements per distance chunk (rows x max(K, d)): a few MiB, bounded in n.
 _CHUNK_ELEMENTS = 1 << 20
-
-
-def _rng(random_state):
-    # The same rule as sklearn.utils.check_random_state, without importing it.
-    if random_state is None or random_state is np.random:
-        return np.random.random_sample.__self__  # NumPy's global RandomState
-    if isinstance(random_state, np.random.RandomState):
-        return random_state
-    return np.random.RandomState(random_state)
 
 
 def _weights(xp, X, sample_weight):
@@ -142,7 +134,7 @@ def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None):
         random_state=rs, sample_weight=w)[1]`` for the NumPy copy of X.
     """
     xp = array_namespace(X)
-    return _plusplus(xp, X, n_clusters, _rng(random_state), _weights(xp, X, sample_weight))
+    return _plusplus(xp, X, n_clusters, check_random_state(random_state), _weights(xp, X, sample_weight))
 
 
 def _assign(xp, X, w, centers, update=True):
@@ -231,7 +223,7 @@ def kmeans_labels(X, n_clusters, random_state, sample_weight=None, max_iter=300)
         the namespace, where scikit-learn gives int32).
     """
     xp = array_namespace(X)
-    rs = _rng(random_state)
+    rs = check_random_state(random_state)
     w = _weights(xp, X, sample_weight)
     tol = 1e-4 * float(xp.mean(xp.var(X, axis=0)))
     # scikit-learn centres X (one copy) for more accurate distances; the
@@ -286,7 +278,7 @@ def choice_rows(n, size, random_state, p=None):
     indices : numpy.ndarray of shape (size,)
         The chosen rows, int64, equal to NumPy's result.
     """
-    rs = _rng(random_state)
+    rs = check_random_state(random_state)
     if size > n:
         raise ValueError("Cannot take a larger sample than population when replace is False")
     if p is None:

@@ -10,7 +10,6 @@ from sklearn.utils.validation import validate_data
 from .namespaces import is_array_api, to_host
 
 
-
 def _is_numeric_dtype(dtype):
     try:
         from pandas.api.types import is_numeric_dtype

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace
+from array_api_compat import device as array_device
 
 from ..namespaces import dtype_name
 from ..structures import STRUCTURES
@@ -102,6 +103,10 @@ class EStepInputs:
     def for_chunk(self, xp, dtype, device=None):
         """These inputs in a chunk's namespace, dtype and device (:class:`EStepParams`)."""
         return EStepParams.from_host(self, xp, dtype, device)
+
+    def for_rows(self, X):
+        """:meth:`for_chunk` for the namespace, dtype and device of the rows ``X``."""
+        return self.for_chunk(array_namespace(X), X.dtype, array_device(X))
 
 
 @dataclass

@@ -54,12 +54,13 @@ sees only the others, in float64 on the host.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .kernels import holes, marginal
 from .kernels.plan import DIAGONAL, ISOTROPIC, Plan
 from .kernels.primitives import LANES, weights_or_ones
-from .estep import log_resp_from_weighted
 from .stats import SuffStats, merge
 
 
@@ -67,6 +68,16 @@ def incomplete(X):
     """Rows of a chunk that hold a NaN, as a bool mask (None when there are none)."""
     rows = np.isnan(X).any(axis=1)
     return rows if rows.any() else None
+
+
+class HolesPass(NamedTuple):
+    """What one pass over rows with holes gives (``Holes.run``); None where not asked for."""
+
+    wlp: np.ndarray | None
+    resp: np.ndarray | None
+    log_prob: np.ndarray
+    stats: SuffStats | None
+    imputed: np.ndarray | None
 
 
 class Holes:
@@ -101,25 +112,29 @@ class Holes:
         self.inverses = marginal.pattern_inverses(mask[first], precision, self.plan.log_norm)
         self.observed = ~mask.all(axis=1)
 
-    def run(self, sample_weight=None, kind=None, impute=False, with_wlp=False):
-        """One pass (``kernels.holes``): ``(wlp, log_prob, stats, imputed)``; ``stats`` for a scatter ``kind``.
+    def run(self, sample_weight=None, kind=None, impute=False, with_wlp=False, with_resp=False):
+        """One pass (``kernels.holes``): a :class:`HolesPass`; ``stats`` for a scatter ``kind``.
 
-        ``wlp`` (the weighted log-densities) only ``with_wlp``, ``imputed``
-        only with ``impute``; None otherwise.
+        ``wlp``, ``resp`` and ``imputed`` only where asked for; None otherwise.
+        Responsibilities come only from a pass without statistics.
         """
         n, d = self.X.shape
         K = self.plan.means.shape[0]
         weights = weights_or_ones(sample_weight, n)
         wlp = np.empty((n if with_wlp else 0, K))
+        resp = np.empty((n if with_resp else 0, K))
         log_prob = np.empty(n)
         per_pattern = np.zeros((self.n_patterns, K))
         imputed = np.array(self.X, copy=True) if impute else np.empty((0, d))
         mode = holes.NONE if kind is None else holes.DIAG if kind == "diag" else holes.FULL
         nk, first, second = holes.holes_pass(self.X, weights, self.pattern, *self.inverses, self.plan.geometry,
-                                             self.precision, mode, d > holes.GEMM_FROM_D, LANES, wlp, log_prob,
-                                             per_pattern, imputed)
-        stats = None if kind is None else self._statistics(nk, first, second, per_pattern, kind)
-        return wlp if with_wlp else None, log_prob, stats, imputed if impute else None
+                                             self.precision, mode, d > holes.GEMM_FROM_D, LANES, wlp, resp,
+                                             log_prob, per_pattern, imputed)
+        return HolesPass(
+            wlp if with_wlp else None, resp if with_resp else None, log_prob,
+            None if kind is None else self._statistics(nk, first, second, per_pattern, kind),
+            imputed if impute else None,
+        )
 
     def _statistics(self, nk, first, second, per_pattern, kind):
         """``SuffStats`` from the moments about the old means and the patterns' weights."""
@@ -181,9 +196,10 @@ def e_step(kernel, X, eparams, with_resp=True):
         if with_resp:
             resp[full] = part_resp
     for group, hole_rows in _groups(X, rows, eparams):
-        wlp, log_prob[group], _, _ = hole_rows.run(with_wlp=True)
+        done = hole_rows.run(with_resp=with_resp)
+        log_prob[group] = done.log_prob
         if with_resp:
-            resp[group] = np.exp(log_resp_from_weighted(wlp)[1])
+            resp[group] = done.resp
     return log_prob, resp
 
 
@@ -197,7 +213,7 @@ def weighted_log_prob(kernel, X, eparams):
     if full is not None:
         out[full] = kernel.weighted_log_prob(np.ascontiguousarray(X[full]), eparams)
     for group, hole_rows in _groups(X, rows, eparams):
-        out[group] = hole_rows.run(with_wlp=True)[0]
+        out[group] = hole_rows.run(with_wlp=True).wlp
     return out
 
 
@@ -209,7 +225,8 @@ def statistics(kernel, X, sample_weight, eparams, scatter):
     total, loglik, weight = None, 0.0, 0.0
     for group, hole_rows in _groups(X, rows, eparams):
         w = None if sample_weight is None else sample_weight[group]
-        _, log_prob, stats, _ = hole_rows.run(w, scatter)
+        done = hole_rows.run(w, scatter)
+        log_prob, stats = done.log_prob, done.stats
         # A row with nothing observed carries no information: no weight, no log p.
         counted = hole_rows.observed if w is None else hole_rows.observed & (w > 0)
         weight += float(np.count_nonzero(counted) if w is None else w[counted].sum())
@@ -229,5 +246,5 @@ def impute(kernel, X, eparams):
     out = np.array(X, dtype=X.dtype, copy=True)
     if rows is not None:
         for group, hole_rows in _groups(X, rows, eparams):
-            out[group] = hole_rows.run(impute=True)[3]
+            out[group] = hole_rows.run(impute=True).imputed
     return out

@@ -90,7 +90,7 @@ def statistics_pass(chunks, inputs, scatter):
     first = next(chunks, None)
     if first is None:
         raise ValueError("the data have no rows: there is nothing to fit.")
-    eparams = inputs.for_chunk(array_namespace(first[0]), first[0].dtype, device(first[0]))
+    eparams = inputs.for_rows(first[0])
     kernel = kernel_of(first[0], eparams)  # prepared once, before threads share it
     second = next(chunks, None)
     chunks = itertools.chain([first] if second is None else [first, second], chunks)

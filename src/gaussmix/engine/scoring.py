@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from array_api_compat import array_namespace, device, is_numpy_namespace
+from array_api_compat import array_namespace
 
 from ..namespaces import to_host
 from . import missing, threads
@@ -146,7 +146,7 @@ def map_rows(source, inputs, per_chunk, n_columns, dtype):
     first = next(chunks, None)
     if first is None:
         return np.empty((0,) + tail, dtype=dtype)
-    eparams = _params_for(inputs, first[0])
+    eparams = inputs.for_rows(first[0])
 
     def rows(chunk):
         return per_chunk(chunk[0], eparams)
@@ -178,14 +178,6 @@ def _collect(source, parts, tail, dtype):
     return np.concatenate(parts).astype(dtype, copy=False)
 
 
-def _params_for(inputs, X):
-    """The E-step parameters in the namespace, dtype and device of chunk ``X``."""
-    xp = array_namespace(X)
-    if is_numpy_namespace(xp):
-        return inputs.for_chunk(np, X.dtype)
-    return inputs.for_chunk(xp, X.dtype, device(X))
-
-
 def criterion_sums(source, inputs):
     """One pass over ``source``: ``(log L, sum_i log max_k r_ik, n)``, weighted.
 
@@ -195,7 +187,7 @@ def criterion_sums(source, inputs):
     """
     eparams, total = None, None
     for Xc, wc in source.compute_chunks():
-        eparams = _params_for(inputs, Xc) if eparams is None else eparams
+        eparams = inputs.for_rows(Xc) if eparams is None else eparams
         rows = criterion_rows(Xc, eparams)
         xp = array_namespace(rows)
         if wc is not None:

@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from array_api_compat import array_namespace, is_numpy_namespace
 
 from ..models import get_model
 from ..namespaces import to_host
@@ -77,34 +78,15 @@ def scatter_rcond(X, resp, sample_weight=None):
 
     ``U_k`` is the triangular factor of a QR decomposition of the rows
     ``sqrt(w_i r_ik) (x_i - x̄_k) / sqrt(n_k)``, so that ``U_k^T U_k = W_k / n_k``
-    without forming ``W_k``. Rows holding NaN are left out.
+    without forming ``W_k``. Rows holding NaN are left out. X may be an array
+    of any array-API library (which holds no NaN): the work stays in its
+    namespace, and d values per component cross to the host.
     """
-    if not isinstance(X, np.ndarray):
-        return _scatter_rcond_on_device(X, resp, sample_weight)
-    X = np.asarray(X, dtype=np.float64)
-    complete = ~np.isnan(X).any(axis=1)
-    X, resp = X[complete], np.asarray(resp, dtype=np.float64)[complete]
-    if sample_weight is not None:
-        resp = resp * np.asarray(sample_weight, dtype=np.float64)[complete, None]
-    out = np.full(resp.shape[1], np.inf)
-    for k in range(resp.shape[1]):
-        nk = resp[:, k].sum()
-        if nk <= 0:
-            continue
-        mean = resp[:, k] @ X / nk
-        rows = np.sqrt(resp[:, k] / nk)[:, None] * (X - mean)
-        diag = np.abs(np.diag(np.linalg.qr(rows, mode="r")))
-        if len(diag) < X.shape[1]:  # fewer rows than features
-            out[k] = 0.0
-        else:
-            out[k] = diag.min() / (1.0 + diag.max())
-    return out
-
-
-def _scatter_rcond_on_device(X, resp, sample_weight):
-    """:func:`scatter_rcond` in X's namespace (which holds no NaN): d values per component cross."""
-    from array_api_compat import array_namespace
-
+    if isinstance(X, np.ndarray):
+        complete = ~np.isnan(X).any(axis=1)
+        X, resp = X[complete], np.asarray(resp)[complete]
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)[complete]
     xp = array_namespace(X)
     X = xp.astype(X, xp.float64)
     wr = xp.astype(resp, xp.float64)
@@ -115,11 +97,21 @@ def _scatter_rcond_on_device(X, resp, sample_weight):
         nk = float(xp.sum(wr[:, k]))
         if nk <= 0:
             continue
-        mean = xp.matmul(wr[:, k], X) / nk
+        mean = wr[:, k] @ X / nk
         rows = xp.expand_dims(xp.sqrt(wr[:, k] / nk), axis=1) * (X - mean)
-        diag = np.abs(to_host(xp.linalg.diagonal(xp.linalg.qr(rows)[1])))
-        out[k] = 0.0 if len(diag) < X.shape[1] else diag.min() / (1.0 + diag.max())
+        diag = np.abs(_r_diagonal(xp, rows))
+        if len(diag) < X.shape[1]:  # fewer rows than features
+            out[k] = 0.0
+        else:
+            out[k] = diag.min() / (1.0 + diag.max())
     return out
+
+
+def _r_diagonal(xp, rows):
+    """The diagonal of the R of a QR decomposition of ``rows``, on the host (R alone on NumPy)."""
+    if is_numpy_namespace(xp):
+        return np.diagonal(np.linalg.qr(rows, mode="r"))
+    return to_host(xp.linalg.diagonal(xp.linalg.qr(rows)[1]))
 
 
 def near_singular_reason(mixture, when="the fit", X=None, resp=None, sample_weight=None):

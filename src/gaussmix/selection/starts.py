@@ -13,11 +13,10 @@ import warnings
 
 import numpy as np
 from array_api_compat import array_namespace, device
-from sklearn.utils import check_random_state
 
 from ..estimators import GaussianMixture
 from ..exceptions import DegenerateCovarianceError
-from ..hc import SUBSET_SIZE, hc_partitions
+from ..hc import hc_partitions, tree_rows
 from ..namespaces import placement_of_array, to_host
 from ..init import start_rows
 
@@ -51,10 +50,9 @@ def _hc_starts_on_device(X, sample_weight, n_components, random_state):
     xp, dev = array_namespace(X), device(X)
     positive = None if sample_weight is None else xp.nonzero(sample_weight > 0)[0]
     n = X.shape[0] if positive is None else positive.shape[0]
-    rows = np.arange(n)
-    if n > SUBSET_SIZE:  # as hc_partitions draws it, so the stream is the same
-        rows = np.sort(check_random_state(random_state).choice(n, SUBSET_SIZE, replace=False))
-    index = xp.asarray(rows, device=dev)
+    # Drawn as hc_partitions draws them, so that the stream is the same; the
+    # tree's rows then number at most SUBSET_SIZE and hc_partitions draws no more.
+    index = xp.asarray(tree_rows(n, random_state), device=dev)
     if positive is not None:
         index = xp.take(positive, index)
     grown_on = to_host(xp.take(X, index, axis=0), np.float64)

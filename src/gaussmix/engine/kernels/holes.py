@@ -115,7 +115,7 @@ def _fill_ins(i, r, holes, xt, obs, Pt, muT, inverses, zk, tk, wlp, delta):
 
 @jit()
 def holes_pass(X, w, pattern, missing, m_start, inverses, i_start, base, geometry, Pt, mode, gemm, lanes,
-               wlp_out, log_prob, per_pattern, imputed):
+               wlp_out, resp_out, log_prob, per_pattern, imputed):
     """Marginal E-step of rows with holes and, unless ``mode`` is :data:`NONE`, their statistics.
 
     ``pattern[i]`` numbers row ``i``'s pattern of holes; ``missing``,
@@ -124,7 +124,8 @@ def holes_pass(X, w, pattern, missing, m_start, inverses, i_start, base, geometr
     the precisions as ``Pt[h, j, k] = P_k[h, j]`` and ``lanes`` is
     ``primitives.LANES``. Writes ``log p(x_i,o)`` to ``log_prob`` (0 for a
     row with nothing observed), the weighted log-densities to ``wlp_out``
-    unless it has no rows, ``sum_k r_ik (mu_k,m + delta_k)`` into the holes
+    and, without statistics, the responsibilities to ``resp_out`` (each
+    unless it has no rows), ``sum_k r_ik (mu_k,m + delta_k)`` into the holes
     of ``imputed`` unless it has no rows, and ``per_pattern[p, k] += w_i
     r_ik``. Returns ``n_k``, the first moments about the means ``a_k`` (K,
     d), and the second moments about them, (K, d*d) for :data:`FULL` (each
@@ -139,9 +140,6 @@ def holes_pass(X, w, pattern, missing, m_start, inverses, i_start, base, geometr
     by_blas = gemm and mode == FULL
     P = d * (d + 1) // 2 if mode == FULL else d
     # With gemm, BLAS forms y = U_k^T D and the second moments of a block.
-    UT = np.empty((K if gemm and not diagonal else 0, d, d))
-    for k in range(UT.shape[0]):
-        UT[k] = U[k].T
     moments = np.zeros((K if by_blas else 0, d, d))
     xt, obs, z, ez = np.empty((d, BLOCK)), np.empty((d, BLOCK)), np.empty((d, BLOCK)), np.empty((d, BLOCK))
     # delta[k, h, i]: row i's fill-in at hole h under k, 0 elsewhere.
@@ -156,7 +154,7 @@ def holes_pass(X, w, pattern, missing, m_start, inverses, i_start, base, geometr
     lane_n = np.zeros((K, L))
     lane_a = np.zeros((K, d, L))
     lane_S = np.zeros((0 if by_blas else K, P, L))
-    with_wlp, impute = wlp_out.shape[0] > 0, imputed.shape[0] > 0
+    with_wlp, with_resp, impute = wlp_out.shape[0] > 0, resp_out.shape[0] > 0, imputed.shape[0] > 0
     for i0 in range(0, n, B):
         m = _load_holes(X, w, i0, pattern, m_start, stats, xt, obs, wb, pat, means[0])
         # wlp holds the quadratic forms until the end of the E-step.
@@ -173,7 +171,7 @@ def holes_pass(X, w, pattern, missing, m_start, inverses, i_start, base, geometr
                     for i in range(B):
                         wlp[k, i] += p * (z[j, i] * z[j, i])
             elif gemm:
-                yb = np.dot(UT[k], z)
+                yb = np.dot(U[k].T, z)
                 for j in range(d):
                     for i in range(B):
                         wlp[k, i] += yb[j, i] * yb[j, i]
@@ -206,6 +204,10 @@ def holes_pass(X, w, pattern, missing, m_start, inverses, i_start, base, geometr
         for i in range(m):
             p = pat[i]
             log_prob[i0 + i] = 0.0 if m_start[p + 1] - m_start[p] == d else top[i]
+        if with_resp:  # weights of 1 without statistics: e holds r_ik
+            for i in range(m):
+                for k in range(K):
+                    resp_out[i0 + i, k] = e[k, i]
         if impute:
             for i in range(m):
                 p = pat[i]
