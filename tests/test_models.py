@@ -161,3 +161,75 @@ def test_an_inner_loop_that_never_settles_warns(monkeypatch):
 
     with pytest.warns(ConvergenceWarning, match="inner iterations"):
         get_model("VEE")[0].covariance_m_step(accumulate(X, resp))
+
+
+def _pair_sweep_reference(D, W, kind, weight):
+    """One profiled sweep in plain NumPy, pair by pair, as ``iterative._pair_sweep`` describes it."""
+    from gaussmix.models import inner, iterative
+
+    D = D.copy()
+    M = np.einsum("ji,kjl,lm->kim", D, W, D)
+    p = D.shape[1]
+
+    def profile(B_a_times_b, rest):
+        if kind == inner.WEIGHTED_LOG:
+            return np.sum(weight * np.log(B_a_times_b), axis=-1)
+        return np.log(np.sum(rest * B_a_times_b ** (1.0 / p), axis=-1))
+
+    for a in range(p - 1):
+        for b in range(a + 1, p):
+            P, Q, R = (M[:, a, a] + M[:, b, b]) / 2, (M[:, a, a] - M[:, b, b]) / 2, M[:, a, b]
+            others = [j for j in range(p) if j not in (a, b)]
+            rest = np.exp(np.log(M[:, others, others]).sum(axis=1) / p)
+
+            def at(phi):
+                u = np.cos(phi)[:, None] * Q + np.sin(phi)[:, None] * R
+                return profile((P + u) * (P - u), rest)
+
+            wells = np.mod(np.arctan2(R, Q) + np.pi / 2, np.pi) - np.pi / 2
+            candidates = np.concatenate([iterative._GRID, wells])
+            values = at(candidates)
+            phi, step = candidates[np.argmin(values)], iterative._GRID[1] - iterative._GRID[0]
+            for _ in range(iterative.PAIR_REFINEMENTS):
+                finer = phi + step * iterative._ZOOM
+                values = at(finer)
+                phi, value, step = finer[np.argmin(values)], values.min(), 2 * step / iterative.PAIR_GRID
+            if not value < profile(M[:, a, a] * M[:, b, b], rest):
+                continue
+            c, s = np.cos(phi / 2), np.sin(phi / 2)
+            G = np.array([[c, -s], [s, c]])
+            D[:, [a, b]] = D[:, [a, b]] @ G
+            M = np.einsum("ji,kjl,lm->kim", D, W, D)
+    return D
+
+
+@pytest.mark.parametrize("kind", [0, 1])
+def test_compiled_profiled_sweep_equals_numpy_reference(kind):
+    """The compiled pair sweep of EVE (ROOT_SUM) and VVE (WEIGHTED_LOG) against plain NumPy."""
+    from gaussmix.models import inner, iterative
+
+    rng = np.random.default_rng(kind)
+    d, K = 5, 3
+    A = rng.normal(size=(K, d + 2, d))
+    W = np.einsum("kij,kil->kjl", A, A)
+    W[0] += 1e-9 * np.eye(d) - np.outer(W[0, 0], W[0, 0]) / W[0, 0, 0]  # nearly flat: a deep well
+    W[0] = (W[0] + W[0].T) / 2 + 1e-6 * np.eye(d)
+    weight = np.array([4.0, 7.0, 5.0])
+    D = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    expected = _pair_sweep_reference(D, W, kind, weight)
+    got = D.copy()
+    assert inner.profiled_pair_sweep(got, W, kind, weight, iterative._GRID, iterative._ZOOM,
+                                     iterative.PAIR_REFINEMENTS)
+    assert not np.allclose(got, D)  # the sweep turned something
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+    np.testing.assert_allclose(got.T @ got, np.eye(d), atol=1e-12)
+
+
+def test_profiled_sweep_refuses_a_singular_scatter():
+    from gaussmix.exceptions import DegenerateCovarianceError
+    from gaussmix.models import inner, iterative
+
+    W = np.stack([np.eye(3), np.diag([1.0, 1.0, 0.0])])
+    W[1, 2, 2] = -1e-3  # B_ka B_kb < 0 at some angles: the profile is not finite
+    with pytest.raises(DegenerateCovarianceError, match="VVE"):
+        iterative._pair_sweep(np.eye(3), W, inner.WEIGHTED_LOG, np.ones(2), "VVE")

@@ -117,13 +117,8 @@ def _m_step_eve(stats, previous=None):
         # and sum_k n_k log|Sigma_k| = n d log lambda: minimise sum_k |B_k|^(1/d).
         return np.log(np.exp(np.log(B).mean(axis=-1)).sum(axis=-1))
 
-    def pair_profile(B, a, b):
-        d = B.shape[1]
-        with np.errstate(divide="ignore"):
-            rest = np.exp((np.log(B).sum(axis=1) - np.log(B[:, a]) - np.log(B[:, b])) / d)
-        return lambda product: np.log((rest * product ** (1.0 / d)).sum(axis=-1))
-
-    return common_orientation(stats, previous, active, eigenvalues, profile, pair_profile, "EVE")
+    # As a function of B_ka B_kb alone: log sum_k c_k (B_ka B_kb)^(1/d).
+    return common_orientation(stats, previous, active, eigenvalues, profile, inner.ROOT_SUM, "EVE")
 
 
 def _m_step_vve(stats, previous=None):
@@ -153,10 +148,9 @@ def _m_step_vve(stats, previous=None):
         # minimise sum_k n_k sum_j log B_kj.
         return (np.log(B).sum(axis=-1) * weight).sum(axis=-1)
 
-    def pair_profile(B, a, b):
-        return lambda product: (np.log(product) * weight).sum(axis=-1)
-
-    return common_orientation(stats, previous, active, eigenvalues, profile, pair_profile, "VVE")
+    # As a function of B_ka B_kb alone: sum_k n_k log(B_ka B_kb).
+    return common_orientation(stats, previous, active, eigenvalues, profile, inner.WEIGHTED_LOG, "VVE",
+                              pair_weight=weight)
 
 
 def _m_step_eev(stats, previous=None):

@@ -131,16 +131,19 @@ def volumes_and_common_shape(values, nk, active, code, volume=None, trace=None):
 
 
 def common_orientation(stats, previous, active, eigenvalues_given_orientation, profile, pair_profile,
-                       code):
+                       code, pair_weight=None):
     r"""Covariances ``D diag(s_k) D^T`` sharing one orientation ``D``.
 
     ``eigenvalues_given_orientation(B)`` maps ``B_k = diag(D^T W_k D)``,
     shape (K, d), to the optimal eigenvalues ``s_k`` for that ``D``, and
     ``profile(B)`` is the objective at those eigenvalues, up to a constant
     and an increasing map (this is where EVE and VVE differ): ``D`` then
-    minimises ``profile(B(D))`` alone. ``pair_profile(B, a, b)`` is the same
-    as a function of ``B_ka B_kb`` alone (shape (..., K)), the other columns
-    held, up to a constant. It improves by sweeps of rotations of
+    minimises ``profile(B(D))`` alone. ``pair_profile`` names the same as a
+    function of ``B_ka B_kb`` alone, the other columns held, up to a
+    constant: ``inner.WEIGHTED_LOG``, ``sum_k w_k log(B_ka B_kb)`` with
+    ``w = pair_weight`` (VVE), or ``inner.ROOT_SUM``,
+    ``log sum_k c_k (B_ka B_kb)^(1/d)`` with ``c_k`` the geometric mean of
+    the other columns of ``B_k`` (EVE). It improves by sweeps of rotations of
     each pair of columns ``(a, b)``; with ``M_k = D^T W_k D`` and the angle
     ``phi = 2 theta``, a rotation changes only
 
@@ -217,7 +220,7 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, p
         # they creep (each sweep gaining over half what the last one did),
         # profiled sweeps from then on.
         if _creeping(history):
-            return _pair_sweep(D.copy(), Wa, pair_profile, code)
+            return _pair_sweep(D.copy(), Wa, pair_profile, pair_weight, code)
         return _jacobi_sweep(D.copy(), Wa, 1.0 / diagonal_and_eigenvalues(D)[1][active])
 
     D = minimise(update, D, objective_of)
@@ -243,46 +246,18 @@ _GRID = np.linspace(-np.pi / 2, np.pi / 2, PAIR_GRID, endpoint=False)
 _ZOOM = np.linspace(-1.0, 1.0, PAIR_GRID + 1)
 
 
-def _pair_sweep(D, W, pair_profile, code):
-    """One sweep of rotations of each pair of columns of D, each minimising the profile."""
-    M = np.einsum("ji,kjl,lm->kim", D, W, D)
-    B = np.einsum("kjj->kj", M).copy()
-    p = D.shape[1]
-    for a in range(p - 1):
-        for b in range(a + 1, p):
-            P = 0.5 * (M[:, a, a] + M[:, b, b])
-            Q = 0.5 * (M[:, a, a] - M[:, b, b])
-            R = M[:, a, b]
-            f = pair_profile(B, a, b)
+def _pair_sweep(D, W, pair_profile, pair_weight, code):
+    """One sweep of rotations of each pair of columns of D, each minimising the profile.
 
-            def at(phi):
-                u = np.multiply.outer(np.cos(phi), Q) + np.multiply.outer(np.sin(phi), R)
-                return f((P + u) * (P - u))  # B_ka B_kb
-
-            # The wells of nearly singular blocks, folded into the period.
-            wells = np.mod(np.arctan2(R, Q) + np.pi / 2, np.pi) - np.pi / 2
-            candidates = np.concatenate([_GRID, wells])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                values = at(candidates)
-            if not np.all(np.isfinite(values)):
-                require_positive(np.array([-1.0]), code)
-            best = int(np.argmin(values))
-            phi, value, step = candidates[best], values[best], _GRID[1] - _GRID[0]
-            for _ in range(PAIR_REFINEMENTS):
-                finer = phi + step * _ZOOM
-                values = at(finer)
-                best = int(np.argmin(values))
-                phi, value, step = finer[best], values[best], 2 * step / PAIR_GRID
-            if not value < f(B[:, a] * B[:, b]):
-                continue
-            theta = 0.5 * phi
-            c, s = np.cos(theta), np.sin(theta)
-            G = np.array([[c, -s], [s, c]])
-            idx = [a, b]
-            D[:, idx] = D[:, idx] @ G
-            M[:, idx, :] = np.einsum("ji,kjl->kil", G, M[:, idx, :])
-            M[:, :, idx] = M[:, :, idx] @ G
-            B[:, a], B[:, b] = M[:, a, a], M[:, b, b]
+    Compiled (``inner.profiled_pair_sweep``): in NumPy, the five
+    evaluations of the profile on 24-point grids per pair took 8 ms a sweep
+    at d=13, three quarters of ``select`` on the wine data.
+    """
+    weight = np.ones(W.shape[0]) if pair_weight is None else pair_weight
+    if not inner.profiled_pair_sweep(D, np.ascontiguousarray(W, dtype=np.float64), pair_profile,
+                                     np.ascontiguousarray(weight, dtype=np.float64), _GRID, _ZOOM,
+                                     PAIR_REFINEMENTS):
+        require_positive(np.array([-1.0]), code)
     return D
 
 
