@@ -119,17 +119,20 @@ def test_iterative_m_steps_are_monotone(code, monkeypatch):
     resp = np.random.default_rng(0).dirichlet(np.ones(3), size=150)
     stats = accumulate(X, resp, kind=get_model(code)[0].scatter)
     seen = []
-    original, compiled = iterative.minimise, iterative.volumes_and_common_shape
+    original = iterative.minimise
 
     def recording(update, state, objective_of, trace=None):
         return original(update, state, objective_of, trace=seen)
 
-    def recording_compiled(*args, **kwargs):  # VEI and VEV alternate in compiled code
-        return compiled(*args, **kwargs, trace=seen)
+    def recorded(compiled):  # VEI, VEV and VEE alternate in compiled code
+        return lambda *args, **kwargs: compiled(*args, **kwargs, trace=seen)
 
+    compiled = {name: recorded(getattr(iterative, name))
+                for name in ("volumes_and_common_shape", "volumes_and_common_matrix")}
     for module in (iterative, ellipsoidal, diagonal):
         monkeypatch.setattr(module, "minimise", recording, raising=False)
-        monkeypatch.setattr(module, "volumes_and_common_shape", recording_compiled, raising=False)
+        for name, function in compiled.items():
+            monkeypatch.setattr(module, name, function, raising=False)
     get_model(code)[0].covariance_m_step(stats)
     assert len(seen) >= 3
     steps = np.diff(seen)

@@ -17,8 +17,7 @@ from . import inner
 from .base import CovarianceModel, empty_components, per_component_denominator
 from .iterative import (
     common_orientation,
-    minimise,
-    require_positive,
+    volumes_and_common_matrix,
     volumes_and_common_shape,
 )
 
@@ -49,44 +48,17 @@ def _m_step_vee(stats, previous=None):
         \qquad
         \Sigma_k = \lambda_k C
 
-    Celeux & Govaert (1995), model [lambda_k C].
+    Celeux & Govaert (1995), model [lambda_k C]; see
+    ``iterative.volumes_and_common_matrix``.
     """
     n_features = stats.means.shape[1]
     W = stats.scatter
-    nk = per_component_denominator(stats.nk)
-    active = ~empty_components(stats.nk)
-
-    last = [None, None, None]  # volume, C and tr(C^-1 W_k), for the last volumes seen
-
-    def shape_and_traces(volume):
-        if last[0] is not volume:
-            M = (W[active] / volume[active, None, None]).sum(axis=0)
-            sign, logdet = np.linalg.slogdet(M)
-            require_positive(np.array([sign]), "VEE")
-            C = M / np.exp(logdet / n_features)
-            last[:] = volume, C, np.trace(np.linalg.solve(C, W), axis1=1, axis2=2)
-        return last[1], last[2]
-
-    def update(volume):
-        volume = shape_and_traces(volume)[1] / (n_features * nk)
-        require_positive(volume[active], "VEE")
-        return np.where(active, volume, 1.0)
-
-    def covariances(volume):
-        return volume[:, None, None] * shape_and_traces(volume)[0]
-
-    def objective_of(volume):
-        # L for Sigma_k = lambda_k C with |C| = 1, in closed form:
-        # sum_k n_k d log lambda_k + tr(C^-1 W_k) / lambda_k.
-        traces, v = shape_and_traces(volume)[1][active], volume[active]
-        return float(np.sum(stats.nk[active] * n_features * np.log(v) + traces / v))
-
     if previous is not None:
         volume = np.exp(np.linalg.slogdet(previous)[1] / n_features)
     else:
-        volume = np.trace(W, axis1=1, axis2=2) / (n_features * nk)
-    volume = minimise(update, np.where(active, volume, 1.0), objective_of)
-    return covariances(volume)
+        volume = np.trace(W, axis1=1, axis2=2) / (n_features * per_component_denominator(stats.nk))
+    volume, C = volumes_and_common_matrix(W, stats.nk, ~empty_components(stats.nk), "VEE", volume)
+    return volume[:, None, None] * C
 
 
 def _m_step_eve(stats, previous=None):

@@ -321,3 +321,104 @@ def profiled_pair_sweep(D, W, kind, weight, grid, zoom, refinements):
                     M[k, m, a] = c * ma + s * mb
                     M[k, m, b] = c * mb - s * ma
     return True
+
+
+@jit(inline="always")
+def _common_matrix(W, active, volume, C, Cinv, traces):
+    """``C = M / |M|^(1/d)``, ``M = sum_k W_k / lambda_k`` (active k), ``C^-1`` and ``tr(C^-1 W_k)``.
+
+    False if M is not positive definite (by its Cholesky factor).
+    """
+    K, d = W.shape[0], W.shape[1]
+    L = np.zeros((d, d))
+    for i in range(d):
+        for j in range(d):
+            m = 0.0
+            for k in range(K):
+                if active[k]:
+                    m += W[k, i, j] / volume[k]
+            C[i, j] = m
+    log_det = 0.0
+    for j in range(d):  # Cholesky, M = L L^T
+        s = C[j, j]
+        for m in range(j):
+            s -= L[j, m] * L[j, m]
+        if not (s > 0.0 and s < math.inf):
+            return False
+        L[j, j] = math.sqrt(s)
+        log_det += 2.0 * math.log(L[j, j])
+        for i in range(j + 1, d):
+            s = C[i, j]
+            for m in range(j):
+                s -= L[i, m] * L[j, m]
+            L[i, j] = s / L[j, j]
+    root = math.exp(log_det / d)
+    # M^-1 = L^-T L^-1, by the inverse of L; C^-1 = |M|^(1/d) M^-1.
+    Linv = np.zeros((d, d))
+    for j in range(d):
+        Linv[j, j] = 1.0 / L[j, j]
+        for i in range(j + 1, d):
+            s = 0.0
+            for m in range(j, i):
+                s -= L[i, m] * Linv[m, j]
+            Linv[i, j] = s / L[i, i]
+    for i in range(d):
+        for j in range(d):
+            C[i, j] /= root
+            s = 0.0
+            for m in range(max(i, j), d):
+                s += Linv[m, i] * Linv[m, j]
+            Cinv[i, j] = root * s
+    for k in range(K):
+        t = 0.0
+        for i in range(d):
+            for j in range(d):
+                t += Cinv[i, j] * W[k, j, i]
+        traces[k] = t
+    return True
+
+
+@jit()
+def alternate_volumes_and_common_matrix(W, nk, denominator, active, volume, tol, max_iter, history):
+    """VEE's alternation (``ellipsoidal._m_step_vee``), from ``volume`` (updated in place).
+
+    Alternates ``C = M / |M|^(1/d)``, ``M = sum_k W_k / lambda_k``, and
+    ``lambda_k = tr(C^-1 W_k) / (d denominator_k)`` until
+    ``sum_k n_k d log lambda_k + tr(C^-1 W_k) / lambda_k`` (active k) settles
+    as ``iterative.minimise`` would. Returns ``(C, status, n_values)`` with
+    status and ``history`` as in :func:`alternate_volumes_and_shape`.
+    """
+    K, d = W.shape[0], W.shape[1]
+    C, Cinv, traces = np.empty((d, d)), np.empty((d, d)), np.empty(K)
+    if not _common_matrix(W, active, volume, C, Cinv, traces):
+        return C, 2, 0
+    current = 0.0
+    for k in range(K):
+        if active[k]:
+            current += nk[k] * d * math.log(volume[k]) + traces[k] / volume[k]
+    n_values = 0
+    if history.shape[0] > 0:
+        history[0] = current
+        n_values = 1
+    for _ in range(max_iter):
+        for k in range(K):
+            if active[k]:
+                v = traces[k] / (d * denominator[k])
+                if not (v > 0.0 and v < math.inf):
+                    return C, 2, n_values
+                volume[k] = v
+            else:
+                volume[k] = 1.0
+        if not _common_matrix(W, active, volume, C, Cinv, traces):
+            return C, 2, n_values
+        new = 0.0
+        for k in range(K):
+            if active[k]:
+                new += nk[k] * d * math.log(volume[k]) + traces[k] / volume[k]
+        if n_values < history.shape[0]:
+            history[n_values] = new
+            n_values += 1
+        if abs(current - new) <= tol * (1.0 + abs(new)):
+            return C, 0, n_values
+        current = new
+    return C, 1, n_values
