@@ -9,6 +9,7 @@ from gaussmix.engine import kernels
 from gaussmix.engine.estep import log_resp_from_weighted, weighted_log_prob_reference
 from gaussmix.engine.passes import accumulate, weighted_log_prob
 from gaussmix.engine.stats import accumulate_reference
+from gaussmix.engine.kernels.compiled import AVAILABLE as COMPILED_AVAILABLE
 
 from .helpers import estep_params, kernel_namespace, params_of, random_params
 
@@ -297,3 +298,35 @@ def test_em_on_torch_chunks_matches_numpy(structure, covariance_type, dtype):
     rtol = 1e-12 if dtype == "float64" else 1e-5
     np.testing.assert_allclose(b.lower_bounds, a.lower_bounds, rtol=rtol)
     np.testing.assert_allclose(b.state.covariances, a.state.covariances, rtol=rtol * 100)
+
+
+@pytest.mark.skipif(not COMPILED_AVAILABLE, reason="needs Numba")
+@pytest.mark.parametrize("kind", ["full", "diag", "pooled"])
+@pytest.mark.parametrize("K,d", [(3, 4), (5, 13), (2, 1)])
+def test_compiled_moments_equal_numpys(kind, K, d, monkeypatch):
+    """``moments_from_sums`` compiled and in NumPy: the same bits, the same lossy components.
+
+    A pooled scatter's ``sum_k a_k a_k^T / n_k`` is a matrix product in
+    NumPy, whose BLAS may fuse multiply-adds; compiled it is added in order,
+    so there the two agree to rounding.
+    """
+    from gaussmix.engine.kernels import compiled, vectorised
+
+    rng = np.random.default_rng(K * d)
+    nk = rng.random(K) * 50
+    nk[0] = 0.0  # an empty component: its mean is 0
+    a = rng.normal(size=(K, d))
+    raw = np.abs(rng.normal(size=(K, d * d))) * 100
+    raw[1] = np.outer(a[1], a[1]).ravel() / nk[1] * (1 + 1e-12)  # all but cancelled: lossy
+    raw = {"full": raw, "diag": raw[:, :: d + 1].copy(), "pooled": raw[:1].copy()}[kind]
+    origin = rng.normal(size=(K, d)) if kind != "pooled" else rng.normal(size=d)
+    got = vectorised.moments_from_sums(nk, a, raw, origin, kind)
+    monkeypatch.setattr(compiled, "AVAILABLE", False)
+    expected = vectorised.moments_from_sums(nk, a, raw, origin, kind)
+    for g, e in zip(got, expected):
+        if kind == "pooled":
+            np.testing.assert_allclose(g, e, rtol=1e-13, atol=1e-13 * np.abs(raw).max())
+        else:
+            np.testing.assert_array_equal(g, e)
+    if kind != "pooled":
+        assert 1 in got[3]

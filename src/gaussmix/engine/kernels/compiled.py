@@ -61,7 +61,8 @@ def jit(cache=True, **kw):
     def wrap(f):
         if not AVAILABLE:
             return f
-        options = dict(cache=cache, nogil=True, error_model="numpy", fastmath=FASTMATH, **kw)
+        # ``fastmath`` may be overridden: False where the bits must be NumPy's.
+        options = {**dict(cache=cache, nogil=True, error_model="numpy", fastmath=FASTMATH), **kw}
         if _loaded:  # a module imported after the first compiled call
             import numba
 

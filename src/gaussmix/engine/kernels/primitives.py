@@ -291,3 +291,71 @@ def weights_or_ones(sample_weight, n_rows):
     if sample_weight is None:
         return np.ones(n_rows)
     return np.ascontiguousarray(sample_weight, dtype=np.float64)
+
+
+#: The scatter kinds of :func:`moments_about_origin`.
+MOMENTS_FULL, MOMENTS_DIAG, MOMENTS_POOLED = 0, 1, 2
+
+
+@jit(fastmath=False)
+def moments_about_origin(nk, a, raw, origin, kind, tiny):
+    """``vectorised.moments_from_sums`` in one compiled call, with NumPy's own arithmetic.
+
+    Not contracted into fused multiply-adds, so that the centred products
+    are NumPy's to the bit (the lossy test's traces may add in another
+    order past d=8, which moves a threshold only where a value sits on it).
+    Returns ``(means, scatter, lossy)``: the scatter flat, (K or 1, d*d), or
+    diagonal, (K, d); ``lossy`` a bool mask.
+    """
+    K, d = a.shape
+    shift = np.empty((K, d))
+    means = np.empty((K, d))
+    for k in range(K):
+        safe = nk[k] if nk[k] > 0 else 1.0
+        for j in range(d):
+            shift[k, j] = a[k, j] / safe
+            means[k, j] = origin[k, j] + shift[k, j] if nk[k] > 0 else 0.0
+    lossy = np.zeros(K, dtype=np.bool_)
+    eps = np.finfo(np.float64).eps
+    if kind == MOMENTS_DIAG:
+        scatter = np.empty((K, d))
+        for k in range(K):
+            spread = 0.0
+            total = 0.0
+            for j in range(d):
+                s = raw[k, j] - shift[k, j] * a[k, j]
+                # What is left below the rounding of the raw moment is zero.
+                if s <= 64 * eps * raw[k, j]:
+                    s = 0.0
+                scatter[k, j] = s
+                spread += s
+                total += raw[k, j]
+            lossy[k] = total > 1e8 * max(spread, tiny)
+        return means, scatter, lossy
+    G = raw.shape[0]
+    scatter = np.empty((G, d * d))
+    for g in range(G):
+        for i in range(d):
+            for j in range(d):
+                if kind == MOMENTS_POOLED:
+                    p = 0.0
+                    for k in range(K):
+                        p += shift[k, i] * a[k, j]
+                else:
+                    p = shift[g, i] * a[g, j]
+                scatter[g, i * d + j] = raw[g, i * d + j] - p
+        for i in range(d):  # exactly symmetric, as the centred products are
+            for j in range(i + 1, d):
+                s = 0.5 * (scatter[g, i * d + j] + scatter[g, j * d + i])
+                scatter[g, i * d + j] = s
+                scatter[g, j * d + i] = s
+            scatter[g, i * (d + 1)] = 0.5 * (scatter[g, i * (d + 1)] + scatter[g, i * (d + 1)])
+        spread = 0.0
+        total = 0.0
+        for i in range(d):
+            spread += scatter[g, i * (d + 1)]
+            total += raw[g, i * d + i]
+        lossy[g] = total > 1e8 * max(spread, tiny)
+    if kind == MOMENTS_POOLED and lossy[0]:
+        lossy[:] = True  # the sum is redone from every component
+    return means, scatter, lossy

@@ -43,6 +43,7 @@ import numpy as np
 
 from ..chunks import component_groups
 from ..stats import SuffStats
+from . import compiled, primitives
 from .base import Kernel
 
 
@@ -93,6 +94,8 @@ def scatter_sums(z, wr, kind):
 
 
 _TINY = np.finfo(np.float64).tiny
+_MOMENTS = {"full": primitives.MOMENTS_FULL, "diag": primitives.MOMENTS_DIAG,
+            "pooled": primitives.MOMENTS_POOLED}
 
 
 def moments_from_sums(nk, a, raw, origin, kind):
@@ -107,7 +110,17 @@ def moments_from_sums(nk, a, raw, origin, kind):
     Returns ``(nk, means, scatter, lossy)``; ``lossy`` lists the components
     whose moments lost more than half their digits to the cancellation (a
     narrow component far from ``origin``), for :func:`recompute_exact`.
+    Compiled where Numba is (``primitives.moments_about_origin``): its dozen NumPy
+    calls took 11 us, a seventh of an EM iteration on iris.
     """
+    if compiled.AVAILABLE:
+        means, scatter, lossy = primitives.moments_about_origin(
+            nk, np.ascontiguousarray(a), np.ascontiguousarray(raw),
+            np.ascontiguousarray(np.broadcast_to(origin, a.shape)),
+            _MOMENTS[kind], _TINY)
+        if kind != "diag":
+            scatter = scatter.reshape(-1, a.shape[1], a.shape[1])
+        return nk, means, scatter, np.flatnonzero(lossy)
     K, d = a.shape
     safe = np.where(nk > 0, nk, 1.0)
     shift = a / safe[:, None]
