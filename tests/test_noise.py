@@ -319,6 +319,9 @@ def test_bad_noise_arguments_say_what_to_do(tmp_path):
         GaussianMixture(1, noise_init="knn").fit(np.column_stack([X[:, 0], np.ones(len(X))]))
     with pytest.raises(ValueError, match="noise_init is None"):
         select(X, noise_density=0.1)
+    for density in (-1.0, 0.0, np.inf, "0.1", True):  # checked by select itself: its cells skip it
+        with pytest.raises(ValueError, match="noise_density must be a positive finite number"):
+            select(X, n_components=[1], covariance_types=["VVV"], noise_init=noise, noise_density=density)
 
 
 # ------------------------------------------------------------ CLI and figures

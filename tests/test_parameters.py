@@ -137,3 +137,17 @@ def test_mclust_code_takes_full_matrices_for_precisions_init(X):
         b = GaussianMixture(3, precisions_init=full_prec, **kw).fit(X)
     np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-12)
     assert a.covariances_.shape == (3, d, d)
+
+
+def test_parameter_validation_is_skipped_where_scikit_learn_skips_it():
+    """As scikit-learn's estimators: ``skip_parameter_validation`` skips the check (select uses it)."""
+    from sklearn import config_context
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    bad = GaussianMixture(2, tol="loose", random_state=0)
+    with pytest.raises(InvalidParameterError, match="tol"):
+        bad.fit(X)
+    with config_context(skip_parameter_validation=True):
+        with pytest.raises(TypeError):  # unchecked, the bad tol fails where it is first used
+            bad.fit(X)

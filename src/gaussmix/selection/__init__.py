@@ -197,6 +197,14 @@ def select(
             raise ValueError(f"{name} must be a non-negative number, got {value!r}.")
     if not isinstance(max_iter, numbers.Integral) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
+    if noise_density is not None and not (
+        isinstance(noise_density, numbers.Real) and not isinstance(noise_density, bool)
+        and 0 < noise_density < math.inf
+    ):
+        raise ValueError(
+            f"noise_density must be a positive finite number (or None for 1 / hypvol(X)), got "
+            f"{noise_density!r}."
+        )
     checker = GaussianMixture()
     if isinstance(X, (str, os.PathLike)) or hasattr(X, "iter_chunks") or is_dask_collection(X):
         # hc and the n x K starts of every cell need the rows in memory.
@@ -269,7 +277,10 @@ def select(
         )
 
     cells = [(K, code) for K in gaussian_ks for code in codes]
-    config = get_config()  # for the cells on other threads or processes (array_api_dispatch)
+    # For the cells on other threads or processes (array_api_dispatch). Every
+    # parameter a cell's GaussianMixture gets was checked above, so the cells
+    # skip scikit-learn's parameter validation (0.3 ms a fit, two fits a cell).
+    config = dict(get_config(), skip_parameter_validation=True)
     outcomes = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
         delayed(_fit_cell)(X, weights, K, code, partitions[K], params, config) for K, code in cells
     )
