@@ -199,6 +199,7 @@ def main():
     parser.add_argument("--ref", default="HEAD", help="git ref to compare the working tree with")
     parser.add_argument("--against", help="a second git ref, instead of the working tree")
     parser.add_argument("--quick", action="store_true", help="d in {2, 20} only")
+    parser.add_argument("--all", action="store_true", help="list every difference, not the first 50")
     parser.add_argument("--dump", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.dump:
@@ -215,9 +216,9 @@ def main():
         equal, problems, n_cells, n_errors = compare(ref_path, tree_path)
     print(f"ref {args.ref} ({commit[:10]}) against {against}: {n_cells} cells "
           f"({n_errors} raise at the ref), {equal} arrays equal, {len(problems)} not")
-    for line in problems[:50]:
+    for line in problems if args.all else problems[:50]:
         print("  " + line)
-    if len(problems) > 50:
+    if len(problems) > 50 and not args.all:
         print(f"  ... and {len(problems) - 50} more")
     return 0 if not problems else 1
 

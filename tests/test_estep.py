@@ -108,3 +108,34 @@ def test_em_driver_runs_on_array_api_strict():
     np.testing.assert_allclose(b.state.covariances, a.state.covariances, rtol=1e-10)
     stats, ll, weight = ArraySource(xps.asarray(X), None, 7).statistics(estep_inputs(p), "full")
     assert isinstance(ll, float) and weight == 120.0
+
+
+@pytest.mark.parametrize("d", [1, 2, 5, 32, 40])
+def test_precision_factors_equal_scipys(d):
+    """``U_k`` with ``U_k U_k^T = Sigma_k^-1``, compiled (d <= 32) or from LAPACK, against SciPy."""
+    from scipy import linalg
+
+    from gaussmix.structures import STRUCTURES
+
+    rng = np.random.default_rng(d)
+    A = rng.normal(size=(3, d + 3, d))
+    cov = np.einsum("kij,kil->kjl", A, A) / (d + 3)
+    cov[2] *= 1e6  # scale does not matter
+    U = STRUCTURES["full"].prec_chol_from_cov(cov)
+    for k in range(3):
+        expected = linalg.solve_triangular(linalg.cholesky(cov[k], lower=True), np.eye(d), lower=True).T
+        np.testing.assert_allclose(U[k], expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
+        assert np.all(np.tril(U[k], -1) == 0)
+
+
+def test_a_singular_covariance_names_its_component():
+    from gaussmix.exceptions import DegenerateCovarianceError
+    from gaussmix.structures import STRUCTURES
+
+    cov = np.stack([np.eye(3), np.eye(3), np.ones((3, 3))])
+    with pytest.raises(DegenerateCovarianceError, match="of component 2"):
+        STRUCTURES["full"].prec_chol_from_cov(cov)
+    cov[2] = np.eye(3)
+    cov[1, 0, 1] = cov[1, 1, 0] = np.nan
+    with pytest.raises(DegenerateCovarianceError, match="of component 1"):
+        STRUCTURES["full"].prec_chol_from_cov(cov)

@@ -11,7 +11,7 @@ from gaussmix import GaussianMixture
 from gaussmix.engine import kernels, passes, threads
 from gaussmix.engine.estep import log_resp_from_weighted, weighted_log_prob_reference
 from gaussmix.engine.kernels import blas, primitives, rows, triangular
-from gaussmix.engine.kernels.compiled import AVAILABLE
+from gaussmix.compiled import AVAILABLE
 from gaussmix.engine.kernels.plan import plan_of
 from gaussmix.engine.stats import accumulate_reference
 from gaussmix.structures import STRUCTURES
@@ -154,7 +154,7 @@ def test_pooled_scatter_of_narrow_components_far_apart_is_redone_exactly(row_ker
 def test_vectorised_exp_is_within_two_ulp_of_libm():
     import numba
 
-    from gaussmix.engine.kernels import compiled
+    from gaussmix import compiled
 
     compiled.load()  # our own Numba function below calls one of gaussmix's
 

@@ -9,7 +9,7 @@ from gaussmix.engine import kernels
 from gaussmix.engine.estep import log_resp_from_weighted, weighted_log_prob_reference
 from gaussmix.engine.passes import accumulate, weighted_log_prob
 from gaussmix.engine.stats import accumulate_reference
-from gaussmix.engine.kernels.compiled import AVAILABLE as COMPILED_AVAILABLE
+from gaussmix.compiled import AVAILABLE as COMPILED_AVAILABLE
 
 from .helpers import estep_params, kernel_namespace, params_of, random_params
 
@@ -310,7 +310,8 @@ def test_compiled_moments_equal_numpys(kind, K, d, monkeypatch):
     NumPy, whose BLAS may fuse multiply-adds; compiled it is added in order,
     so there the two agree to rounding.
     """
-    from gaussmix.engine.kernels import compiled, vectorised
+    from gaussmix import compiled
+    from gaussmix.engine.kernels import vectorised
 
     rng = np.random.default_rng(K * d)
     nk = rng.random(K) * 50

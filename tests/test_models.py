@@ -168,14 +168,14 @@ def test_an_inner_loop_that_never_settles_warns(monkeypatch):
 
 def _pair_sweep_reference(D, W, kind, weight):
     """One profiled sweep in plain NumPy, pair by pair, as ``iterative._pair_sweep`` describes it."""
-    from gaussmix.models import inner, iterative
+    from gaussmix.models import iterative, sweeps
 
     D = D.copy()
     M = np.einsum("ji,kjl,lm->kim", D, W, D)
     p = D.shape[1]
 
     def profile(B_a_times_b, rest):
-        if kind == inner.WEIGHTED_LOG:
+        if kind == sweeps.WEIGHTED_LOG:
             return np.sum(weight * np.log(B_a_times_b), axis=-1)
         return np.log(np.sum(rest * B_a_times_b ** (1.0 / p), axis=-1))
 
@@ -209,7 +209,7 @@ def _pair_sweep_reference(D, W, kind, weight):
 @pytest.mark.parametrize("kind", [0, 1])
 def test_compiled_profiled_sweep_equals_numpy_reference(kind):
     """The compiled pair sweep of EVE (ROOT_SUM) and VVE (WEIGHTED_LOG) against plain NumPy."""
-    from gaussmix.models import inner, iterative
+    from gaussmix.models import iterative, sweeps
 
     rng = np.random.default_rng(kind)
     d, K = 5, 3
@@ -221,7 +221,7 @@ def test_compiled_profiled_sweep_equals_numpy_reference(kind):
     D = np.linalg.qr(rng.normal(size=(d, d)))[0]
     expected = _pair_sweep_reference(D, W, kind, weight)
     got = D.copy()
-    assert inner.profiled_pair_sweep(got, W, kind, weight, iterative._GRID, iterative._ZOOM,
+    assert sweeps.profiled_pair_sweep(got, W, kind, weight, iterative._GRID, iterative._ZOOM,
                                      iterative.PAIR_REFINEMENTS)
     assert not np.allclose(got, D)  # the sweep turned something
     np.testing.assert_allclose(got, expected, atol=1e-9)
@@ -230,9 +230,9 @@ def test_compiled_profiled_sweep_equals_numpy_reference(kind):
 
 def test_profiled_sweep_refuses_a_singular_scatter():
     from gaussmix.exceptions import DegenerateCovarianceError
-    from gaussmix.models import inner, iterative
+    from gaussmix.models import iterative, sweeps
 
     W = np.stack([np.eye(3), np.diag([1.0, 1.0, 0.0])])
     W[1, 2, 2] = -1e-3  # B_ka B_kb < 0 at some angles: the profile is not finite
     with pytest.raises(DegenerateCovarianceError, match="VVE"):
-        iterative._pair_sweep(np.eye(3), W, inner.WEIGHTED_LOG, np.ones(2), "VVE")
+        iterative._pair_sweep(np.eye(3), W, sweeps.WEIGHTED_LOG, np.ones(2), "VVE")

@@ -236,7 +236,7 @@ def test_triangular_chunks_follow_the_dtype():
     ("tied", 64, np.float64, "row"),
 ])
 def test_em_chunks_are_sized_by_their_route(cov, d, dtype, route):
-    from gaussmix.engine.kernels.compiled import AVAILABLE
+    from gaussmix.compiled import AVAILABLE
     from gaussmix.models import get_model
 
     if not AVAILABLE:

@@ -30,6 +30,7 @@ import functools
 import numpy as np
 from scipy import linalg
 
+from .compiled import AVAILABLE, jit
 from .exceptions import ILL_DEFINED, DegenerateCovarianceError
 
 _SINGULAR_ADVICE = (
@@ -53,6 +54,47 @@ def _identity_and_lower_mask(n):
     eye, below = np.eye(n), np.tri(n, dtype=bool)
     eye.flags.writeable = below.flags.writeable = False
     return eye, below
+
+
+#: Up to this d the precision factors come from one compiled call; past it
+#: from LAPACK, whose blocked factorisations then win.
+COMPILED_FACTOR_MAX_D = 32
+
+
+@jit()
+def upper_inverse_factors(cov, upper):
+    """``U_k = L_k^-T`` for ``cov_k = L_k L_k^T`` (Cholesky), every k; False unless all are positive definite.
+
+    Reads the lower triangle of each ``cov_k``, as LAPACK's ``potrf`` does.
+    """
+    K, d = cov.shape[0], cov.shape[1]
+    L = np.empty((d, d))
+    for k in range(K):
+        for j in range(d):
+            s = cov[k, j, j]
+            for m in range(j):
+                s -= L[j, m] * L[j, m]
+            if not (s > 0.0 and s < np.inf):
+                return False
+            L[j, j] = np.sqrt(s)
+            for i in range(j + 1, d):
+                s = cov[k, i, j]
+                for m in range(j):
+                    s -= L[i, m] * L[j, m]
+                L[i, j] = s / L[j, j]
+                if not np.isfinite(L[i, j]):
+                    return False
+        # Column j of L^-1 by forward substitution, stored as row j of U = L^-T.
+        for j in range(d):
+            for i in range(j):
+                upper[k, j, i] = 0.0
+            upper[k, j, j] = 1.0 / L[j, j]
+            for i in range(j + 1, d):
+                s = 0.0
+                for m in range(j, i):
+                    s -= L[i, m] * upper[k, j, m]
+                upper[k, j, i] = s / L[i, i]
+    return True
 
 
 def _chol_upper_inv(cov, component=None):
@@ -152,8 +194,15 @@ class Full(Structure):
 
     def prec_chol_from_cov(self, cov):
         # One batched factorisation: per-component SciPy calls cost 60 us
-        # each, which at small N and d is a third of an EM iteration.
-        if np.isfinite(cov).all():
+        # each, which at small N and d is a third of an EM iteration. For
+        # small matrices one compiled call (1 us against NumPy's 12 at K=3,
+        # d=4): Cholesky by columns, then the factor's inverse by forward
+        # substitution, exact to rounding as LAPACK's.
+        if AVAILABLE and cov.ndim == 3 and cov.shape[-1] <= COMPILED_FACTOR_MAX_D:
+            upper = np.empty(cov.shape)
+            if upper_inverse_factors(np.ascontiguousarray(cov, dtype=np.float64), upper):
+                return upper
+        elif np.isfinite(cov).all():
             try:
                 lower = np.linalg.cholesky(cov)
             except np.linalg.LinAlgError:

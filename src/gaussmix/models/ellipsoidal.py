@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..exceptions import ILL_DEFINED, DegenerateCovarianceError
-from . import inner
+from . import inner, sweeps
 from .base import CovarianceModel, empty_components, per_component_denominator
 from .iterative import (
     common_orientation,
@@ -90,7 +90,7 @@ def _m_step_eve(stats, previous=None):
         return np.log(np.exp(np.log(B).mean(axis=-1)).sum(axis=-1))
 
     # As a function of B_ka B_kb alone: log sum_k c_k (B_ka B_kb)^(1/d).
-    return common_orientation(stats, previous, active, eigenvalues, profile, inner.ROOT_SUM, "EVE")
+    return common_orientation(stats, previous, active, eigenvalues, profile, sweeps.ROOT_SUM, "EVE")
 
 
 def _m_step_vve(stats, previous=None):
@@ -121,7 +121,7 @@ def _m_step_vve(stats, previous=None):
         return (np.log(B).sum(axis=-1) * weight).sum(axis=-1)
 
     # As a function of B_ka B_kb alone: sum_k n_k log(B_ka B_kb).
-    return common_orientation(stats, previous, active, eigenvalues, profile, inner.WEIGHTED_LOG, "VVE",
+    return common_orientation(stats, previous, active, eigenvalues, profile, sweeps.WEIGHTED_LOG, "VVE",
                               pair_weight=weight)
 
 

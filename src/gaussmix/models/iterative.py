@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ..exceptions import ILL_DEFINED, DegenerateCovarianceError
-from . import inner
+from . import inner, sweeps
 from .base import per_component_denominator
 
 #: mclust's tolerance for the inner iterations of an M-step.
@@ -176,8 +176,8 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, p
     and an increasing map (this is where EVE and VVE differ): ``D`` then
     minimises ``profile(B(D))`` alone. ``pair_profile`` names the same as a
     function of ``B_ka B_kb`` alone, the other columns held, up to a
-    constant: ``inner.WEIGHTED_LOG``, ``sum_k w_k log(B_ka B_kb)`` with
-    ``w = pair_weight`` (VVE), or ``inner.ROOT_SUM``,
+    constant: ``sweeps.WEIGHTED_LOG``, ``sum_k w_k log(B_ka B_kb)`` with
+    ``w = pair_weight`` (VVE), or ``sweeps.ROOT_SUM``,
     ``log sum_k c_k (B_ka B_kb)^(1/d)`` with ``c_k`` the geometric mean of
     the other columns of ``B_k`` (EVE). It improves by sweeps of rotations of
     each pair of columns ``(a, b)``; with ``M_k = D^T W_k D`` and the angle
@@ -285,12 +285,12 @@ _ZOOM = np.linspace(-1.0, 1.0, PAIR_GRID + 1)
 def _pair_sweep(D, W, pair_profile, pair_weight, code):
     """One sweep of rotations of each pair of columns of D, each minimising the profile.
 
-    Compiled (``inner.profiled_pair_sweep``): in NumPy, the five
+    Compiled (``sweeps.profiled_pair_sweep``): in NumPy, the five
     evaluations of the profile on 24-point grids per pair took 8 ms a sweep
     at d=13, three quarters of ``select`` on the wine data.
     """
     weight = np.ones(W.shape[0]) if pair_weight is None else pair_weight
-    if not inner.profiled_pair_sweep(D, np.ascontiguousarray(W, dtype=np.float64), pair_profile,
+    if not sweeps.profiled_pair_sweep(D, np.ascontiguousarray(W, dtype=np.float64), pair_profile,
                                      np.ascontiguousarray(weight, dtype=np.float64), _GRID, _ZOOM,
                                      PAIR_REFINEMENTS):
         require_positive(np.array([-1.0]), code)
@@ -305,6 +305,6 @@ def _jacobi_sweep(D, W, inv_s):
     calls on these 2-column slices took 0.2 ms (a fifth of ``select`` on
     iris went to these sweeps).
     """
-    return inner.jacobi_sweep(np.ascontiguousarray(D, dtype=np.float64),
+    return sweeps.jacobi_sweep(np.ascontiguousarray(D, dtype=np.float64),
                               np.ascontiguousarray(W, dtype=np.float64),
                               np.ascontiguousarray(inv_s, dtype=np.float64))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..stats import SuffStats
-from .compiled import AVAILABLE, jit
+from ...compiled import AVAILABLE, jit
 from .plan import plan_of
 from .primitives import density_and_resp, weights_or_ones
 from .vectorised import VectorisedKernel, accumulate_numpy, sq_distances_diagonal

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compiled import jit
+from ...compiled import jit
 from .plan import DIAGONAL, ISOTROPIC
 from .primitives import BLOCK, add_products8, block_softmax, fold8, lane_totals, load_block
 

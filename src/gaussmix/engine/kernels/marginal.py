@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from .compiled import jit
+from ...compiled import jit
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compiled import jit, float64_from_bits
+from ...compiled import jit, float64_from_bits
 
 #: Rows per block of the compiled kernels. Every loop over a block's rows is
 #: innermost, so LLVM vectorises it. The kernels read the block size from

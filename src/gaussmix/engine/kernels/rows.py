@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compiled import AVAILABLE, jit
+from ...compiled import AVAILABLE, jit
 from .plan import DIAGONAL, ISOTROPIC, SHARED, plan_of
 from .primitives import (BLOCK, LANES, add_products8, block_softmax, centred_moments8, density_and_resp,
                          dot8, fold8, lane_totals, load_block, weights_or_ones)

@@ -44,7 +44,7 @@ import ctypes
 import numpy as np
 
 from .blas import CompiledBlasKernel
-from .compiled import jit, on_load
+from ...compiled import jit, on_load
 from .vectorised import finish_statistics
 
 

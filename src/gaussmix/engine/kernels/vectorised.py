@@ -43,7 +43,8 @@ import numpy as np
 
 from ..chunks import component_groups
 from ..stats import SuffStats
-from . import compiled, primitives
+from ... import compiled
+from . import primitives
 from .base import Kernel
 
 
