@@ -50,14 +50,15 @@ def _fit_cell(X, sample_weight, K, code, partition, params, config):
             resp = cell_start(X, sample_weight, K, code, partition, params["reg_covar"], params["prior"],
                               params["noise_init"])
             init = {} if partition is None else {"init_params": "hc", "resp_init": resp}
-            _reject_near_singular(GaussianMixture(K, covariance_type=code, **init, **params), X,
-                                  sample_weight, resp)
+            _reject_near_singular(GaussianMixture(K, covariance_type=code, **init, **dict(params, max_iter=0)),
+                                  X, sample_weight, resp)
             gm = GaussianMixture(K, covariance_type=code, **init, **params)
             gm.fit(X, sample_weight=sample_weight)
             # The start is not kept as a parameter of the model (a saved
             # model would otherwise carry an n x K matrix): init_params="hc"
-            # says how it began.
-            gm.set_params(resp_init=None)
+            # says how it began. Set as set_params would, without its
+            # signature inspection (0.15 ms).
+            gm.resp_init = None
         messages = sorted({str(w.message) for w in caught})
         with config_context(**config):
             reason = near_singular_reason(gm, "the fit", X, gm.predict_proba(X), sample_weight)
@@ -72,15 +73,14 @@ def _fit_cell(X, sample_weight, K, code, partition, params, config):
         return (K, code), (None, math.nan, math.nan, math.nan, str(exc), [])
 
 
-def _reject_near_singular(mixture, X, sample_weight, resp):
-    """Raise ``ValueError`` if the start of ``mixture`` (an unfitted copy) is near singular.
+def _reject_near_singular(start, X, sample_weight, resp):
+    """Raise ``ValueError`` if ``start``, an unfitted mixture with ``max_iter=0``, is near singular.
 
     mclust applies its test (``selection.singular``) after every M-step, the
     first one included: a start that gives a component on fewer rows than
     features fails there, even where EM would move away from it. We test
     that first M-step and the final fit, not the steps between.
     """
-    start = mixture.set_params(max_iter=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # max_iter=0 warns that EM did not converge
         start.fit(X, sample_weight=sample_weight)
