@@ -126,6 +126,8 @@ def test_precision_factors_equal_scipys(d):
         expected = linalg.solve_triangular(linalg.cholesky(cov[k], lower=True), np.eye(d), lower=True).T
         np.testing.assert_allclose(U[k], expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
         assert np.all(np.tril(U[k], -1) == 0)
+        shared = STRUCTURES["shared"].prec_chol_from_cov(cov[k])  # one matrix, as EEE's
+        np.testing.assert_allclose(shared, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
 
 
 def test_a_singular_covariance_names_its_component():
@@ -139,3 +141,5 @@ def test_a_singular_covariance_names_its_component():
     cov[1, 0, 1] = cov[1, 1, 0] = np.nan
     with pytest.raises(DegenerateCovarianceError, match="of component 1"):
         STRUCTURES["full"].prec_chol_from_cov(cov)
+    with pytest.raises(DegenerateCovarianceError, match="not positive definite"):
+        STRUCTURES["shared"].prec_chol_from_cov(np.ones((3, 3)))

@@ -41,7 +41,8 @@ _SINGULAR_ADVICE = (
 
 def _check_positive(values, what):
     values = np.asarray(values)
-    if not np.all(np.isfinite(values)) or np.any(values <= 0.0):
+    # Two reductions (a NaN fails the first): cheaper than isfinite's array and two more.
+    if values.size and not (values.min() > 0.0 and values.max() < np.inf):
         raise DegenerateCovarianceError(
             f"{ILL_DEFINED} A {what} is not positive (a component collapsed onto a point or a "
             f"constant feature); {_SINGULAR_ADVICE}."
@@ -252,6 +253,10 @@ class Shared(Full):
         return (n_features, n_features)
 
     def prec_chol_from_cov(self, cov):
+        if AVAILABLE and cov.shape[-1] <= COMPILED_FACTOR_MAX_D:  # as Full's: 1 us against SciPy's 14
+            upper = np.empty((1,) + cov.shape)
+            if upper_inverse_factors(np.ascontiguousarray(cov, dtype=np.float64)[None], upper):
+                return upper[0]
         return _chol_upper_inv(cov)
 
     def cov_from_precision(self, precision):

@@ -127,7 +127,8 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
             running, state, part_loglik, part_weight, update = step(part, updater, state, schedule, running)
             loglik, weight = loglik + part_loglik, weight + part_weight
             if update is not None:
-                emptied.update(np.flatnonzero(update.empty).tolist())
+                if update.empty.any():
+                    emptied.update(np.flatnonzero(update.empty).tolist())
                 if update.kept is not None:
                     kept.update(np.flatnonzero(update.kept).tolist())
                 last = update

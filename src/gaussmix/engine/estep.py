@@ -35,6 +35,7 @@ chunk's dtype: in float32, ``mu_k`` far from the origin would be rounded (to
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -106,7 +107,15 @@ class EStepInputs:
 
     def for_rows(self, X):
         """:meth:`for_chunk` for the namespace, dtype and device of the rows ``X``."""
+        if type(X) is np.ndarray:  # without array_api_compat's inspection: 3 us of a small iteration
+            return self.for_chunk(_numpy_namespace(), X.dtype)
         return self.for_chunk(array_namespace(X), X.dtype, array_device(X))
+
+
+@functools.lru_cache(maxsize=1)
+def _numpy_namespace():
+    """The array-API namespace of NumPy arrays."""
+    return array_namespace(np.empty(0))
 
 
 @dataclass
@@ -184,8 +193,9 @@ class EStepParams:
 def log_normalisers(weights, prec_chol, structure, n_features):
     """``log pi_k + log det U_k - d/2 log(2 pi)``: maximum likelihood's ``c_k``."""
     n_components = np.shape(weights)[0]
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(np.asarray(weights, dtype=np.float64))
+    weights = np.asarray(weights, dtype=np.float64)
+    # log 0 = -inf, without the divide warning (errstate's context cost more than the log).
+    log_weights = np.log(weights, out=np.full(n_components, -np.inf), where=weights > 0)
     return (
         log_weights
         + STRUCTURES[structure].log_det_prec_chol(prec_chol, n_components, n_features)

@@ -117,7 +117,7 @@ def moments_from_sums(nk, a, raw, origin, kind):
     if compiled.AVAILABLE:
         means, scatter, lossy = primitives.moments_about_origin(
             nk, np.ascontiguousarray(a), np.ascontiguousarray(raw),
-            np.ascontiguousarray(np.broadcast_to(origin, a.shape)),
+            np.ascontiguousarray(origin if origin.shape == a.shape else np.broadcast_to(origin, a.shape)),
             _MOMENTS[kind], _TINY)
         if kind != "diag":
             scatter = scatter.reshape(-1, a.shape[1], a.shape[1])
