@@ -44,6 +44,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_random_state
 
+from . import agglomeration
+
 #: mclust.options("subset"): larger data grow the tree on a subset this big.
 SUBSET_SIZE = 2000
 
@@ -60,40 +62,10 @@ def svd_transform(X):
     return U[:, positive] * np.sqrt(d[positive])
 
 
-class _Clusters:
-    """Per-slot cluster statistics, kept as mclust keeps them."""
-
-    def __init__(self, Z):
-        n, p = Z.shape
-        self.n = np.ones(n)
-        self.mean = Z.copy()
-        self.scatter = np.zeros((n, p, p))
-        self.trace = np.zeros(n)
-        self.members = [[i] for i in range(n)]
-
-    def union(self, i, others):
-        """Statistics of cluster ``i`` merged with each of ``others``."""
-        n_i, n_o = self.n[i], self.n[others]
-        n_u = n_i + n_o
-        v = np.sqrt(n_i * n_o / n_u)[:, None] * (self.mean[i] - self.mean[others])
-        trace = self.trace[i] + self.trace[others] + np.einsum("kj,kj->k", v, v)
-        return n_u, v, trace
-
-    def merge(self, i, j):
-        n_u, v, trace = self.union(i, np.array([j]))
-        self.scatter[i] = self.scatter[i] + self.scatter[j] + np.outer(v[0], v[0])
-        self.mean[i] = (self.n[i] * self.mean[i] + self.n[j] * self.mean[j]) / n_u[0]
-        self.n[i], self.trace[i] = n_u[0], trace[0]
-        self.members[i] = self.members[i] + self.members[j]
-
-    def move(self, src, dst):
-        self.n[dst], self.mean[dst] = self.n[src], self.mean[src]
-        self.scatter[dst], self.trace[dst] = self.scatter[src], self.trace[src]
-        self.members[dst] = self.members[src]
-
-
 class _VVV:
-    """mclust's hcVVV costs."""
+    """mclust's hcVVV costs (the merge loop: ``agglomeration``)."""
+
+    code = agglomeration.VVV
 
     def __init__(self, Z):
         n, p = Z.shape
@@ -102,30 +74,8 @@ class _VVV:
         self.alpha = max(float(np.sum(centred * centred)) / (n * p), np.finfo(float).eps)
         self.beta = 1.0
 
-    def term(self, n_u, scatter, trace):
-        """``t`` of clusters with sizes n_u, scatters (m, p, p) and traces."""
-        with np.errstate(divide="ignore"):
-            trace_part = np.log(self.beta * (trace + self.alpha) / n_u)
-        out = n_u * trace_part
-        big = n_u > self.p
-        if np.any(big):
-            sign, logdet = np.linalg.slogdet(scatter[big] / n_u[big, None, None])
-            with_det = np.where(sign > 0, np.logaddexp(logdet, trace_part[big]), trace_part[big])
-            out[big] = n_u[big] * with_det
-        return out
-
     def singleton_term(self):
         return np.log(self.alpha * self.beta)
-
-    def costs(self, clusters, terms, i, others):
-        n_u, v, trace = clusters.union(i, others)
-        scatter = clusters.scatter[i] + clusters.scatter[others] + v[:, :, None] * v[:, None, :]
-        t = self.term(n_u, scatter, trace)
-        # mclust: two singletons use the trace term alone, whatever p is.
-        pair = n_u == 2
-        if np.any(pair):
-            t[pair] = 2.0 * np.log(self.beta * (trace[pair] + self.alpha) / 2.0)
-        return t - terms[i] - terms[others], t
 
     def initial(self, Z):
         sq = np.sum(Z * Z, axis=1)
@@ -136,12 +86,10 @@ class _VVV:
 
 
 class _EII:
-    """Ward's criterion, mclust's hcEII."""
+    """Ward's criterion, mclust's hcEII: merge cost ``n_i n_j / (n_i + n_j) |m_i - m_j|^2``."""
 
-    def costs(self, clusters, terms, i, others):
-        """Merge costs ``n_i n_j / (n_i + n_j) |m_i - m_j|^2``; Ward keeps no per-cluster term."""
-        _, v, _ = clusters.union(i, others)
-        return np.einsum("kj,kj->k", v, v), np.zeros(len(others))
+    code = agglomeration.EII
+    alpha = beta = 0.0
 
     def initial(self, Z):
         sq = np.sum(Z * Z, axis=1)
@@ -151,72 +99,32 @@ class _EII:
 def agglomerate(Z, n_clusters, criterion):
     """Merge clusters of the rows of Z; return {K: labels} for K in n_clusters.
 
-    Keeps each row's smallest cost and where it is, so that finding the
-    cheapest merge costs O(L) rather than a scan of all L^2 / 2 pairs.
+    The merges come from ``agglomeration.merge_sequence``; here they are
+    replayed on the clusters' rows, slot by slot, as mclust keeps them.
     """
     n = Z.shape[0]
     wanted = set(k for k in n_clusters if k <= n)
-    clusters = _Clusters(Z)
     cost, terms = criterion.initial(Z)
-    cost = cost.astype(np.float64)
+    cost = np.array(cost, dtype=np.float64)
     np.fill_diagonal(cost, np.inf)
-    row_min = cost.min(axis=1)
-    row_arg = cost.argmin(axis=1)
-    partitions = {}
+    stop_at = min(wanted) if wanted else n
+    merged_into, merged_from = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    n_merges = agglomeration.merge_sequence(
+        np.ascontiguousarray(Z, dtype=np.float64), cost, np.array(terms, dtype=np.float64),
+        criterion.code, float(criterion.alpha), float(criterion.beta), max(stop_at, 1),
+        merged_into, merged_from)
+    members = [[r] for r in range(n)]
+    partitions = {n: _labels(members, n)} if n in wanted else {}
     size = n
-    if size in wanted:
-        partitions[size] = _labels(clusters.members[:size], n)
-    while size > 1 and len(partitions) < len(wanted):
-        i, j = _cheapest_pair(cost, row_min, size)
-        new_term = criterion.costs(clusters, terms, i, np.array([j]))[1][0]
-        clusters.merge(i, j)
-        terms[i] = new_term
+    for i, j in zip(merged_into[:n_merges].tolist(), merged_from[:n_merges].tolist()):
+        members[i] = members[i] + members[j]
         last = size - 1
         if j != last:
-            # mclust's bookkeeping: the last slot moves into the freed one.
-            clusters.move(last, j)
-            terms[j] = terms[last]
-            cost[j, :] = cost[last, :]
-            cost[:, j] = cost[:, last]
-            cost[j, j] = np.inf
-            row_min[j], row_arg[j] = row_min[last], row_arg[last]
+            members[j] = members[last]
         size -= 1
-        cost[size, :] = np.inf
-        cost[:, size] = np.inf
-        others = np.array([k for k in range(size) if k != i])
-        stale = [i] if j == last else [i, j]
-        if others.size:
-            c, _ = criterion.costs(clusters, terms, i, others)
-            cost[i, others] = c
-            cost[others, i] = c
-            arg = row_arg[others]
-            if j != last:
-                row_arg[others[arg == last]] = j  # same cluster, new slot
-            # Rows whose minimum was the merged pair must look again; the
-            # others only need to compare with their new cost to cluster i.
-            gone = (arg == i) | (arg == j)
-            stale.extend(others[gone].tolist())
-            keep = ~gone
-            better = keep & (c < row_min[others])
-            row_min[others[better]] = c[better]
-            row_arg[others[better]] = i
-        for r in stale:
-            row_min[r] = cost[r, :size].min()
-            row_arg[r] = int(cost[r, :size].argmin())
         if size in wanted:
-            partitions[size] = _labels(clusters.members[:size], n)
+            partitions[size] = _labels(members[:size], n)
     return partitions
-
-
-def _cheapest_pair(cost, row_min, size):
-    """The cheapest pair (i < j); ties go to mclust's last in (j, i) order."""
-    best = row_min[:size].min()
-    pairs = []
-    for r in np.flatnonzero(row_min[:size] == best):
-        for c in np.flatnonzero(cost[r, :size] == best):
-            pairs.append((max(r, c), min(r, c)))
-    j, i = max(pairs)
-    return int(i), int(j)
 
 
 def _labels(members, n):
