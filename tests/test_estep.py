@@ -143,3 +143,15 @@ def test_a_singular_covariance_names_its_component():
         STRUCTURES["full"].prec_chol_from_cov(cov)
     with pytest.raises(DegenerateCovarianceError, match="not positive definite"):
         STRUCTURES["shared"].prec_chol_from_cov(np.ones((3, 3)))
+    cov[1] = np.eye(3)
+    cov[1, 0, 2] = np.inf  # above the diagonal, which a Cholesky factor never reads
+    with pytest.raises(DegenerateCovarianceError, match="of component 1"):
+        STRUCTURES["full"].prec_chol_from_cov(cov)
+
+
+def test_log_normalisers_keep_a_nan_weight_nan():
+    from gaussmix.engine.estep import log_normalisers
+
+    U = np.stack([np.eye(2)] * 3)
+    c = log_normalisers(np.array([0.5, 0.0, np.nan]), U, "full", 2)
+    assert np.isfinite(c[0]) and c[1] == -np.inf and np.isnan(c[2])

@@ -114,7 +114,9 @@ def merge_sequence(Z, cost, terms, criterion, alpha, beta, stop_at, merged_into,
     is slot ``merged_from[s]`` into slot ``merged_into[s]``. Ties go to the
     last pair in mclust's scan order: the largest ``j``, then ``i``.
     Returns the number of merges. Sums are formed in NumPy's order and not
-    fused, so that ties between merges tie here too.
+    fused, so that costs round as NumPy's did (the determinants come from an
+    LU of our own, not LAPACK's, and may differ in the last bits; the trees
+    of every data set tried were the same).
     """
     n, p = Z.shape
     size_of = np.ones(n)

@@ -6,8 +6,8 @@ kernel (``vectorised``) instead.
 
 With Numba, :func:`jit` defers: importing Numba and llvmlite and setting up
 its compiler took about 0.55 s of ``from gaussmix import GaussianMixture``,
-which a user who only loads a model, or asks the command line for help,
-never needs. A decorated function is a :class:`Deferred` until any of them
+which a user who only imports gaussmix, or asks the command line for help,
+never needs (loading a saved model factorises its covariances, compiled). A decorated function is a :class:`Deferred` until any of them
 is first called; then :func:`load` imports Numba, makes every one its
 dispatcher, and puts the dispatchers in place of the placeholders in the
 modules that hold them, so that compiled callers find compiled callees

@@ -66,11 +66,16 @@ COMPILED_FACTOR_MAX_D = 32
 def upper_inverse_factors(cov, upper):
     """``U_k = L_k^-T`` for ``cov_k = L_k L_k^T`` (Cholesky), every k; False unless all are positive definite.
 
-    Reads the lower triangle of each ``cov_k``, as LAPACK's ``potrf`` does.
+    Factorises the lower triangle of each ``cov_k``, as LAPACK's ``potrf``
+    does; a NaN or infinity anywhere in ``cov_k`` fails it too.
     """
     K, d = cov.shape[0], cov.shape[1]
     L = np.empty((d, d))
     for k in range(K):
+        for i in range(d):
+            for j in range(d):
+                if not np.isfinite(cov[k, i, j]):
+                    return False
         for j in range(d):
             s = cov[k, j, j]
             for m in range(j):

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ..compiled import jit
+from ..structures import upper_inverse_factors
 
 
 @jit(inline="always")
@@ -166,7 +167,6 @@ def _common_matrix(W, active, volume, C, Cinv, traces):
     False if M is not positive definite (by its Cholesky factor).
     """
     K, d = W.shape[0], W.shape[1]
-    L = np.zeros((d, d))
     for i in range(d):
         for j in range(d):
             m = 0.0
@@ -174,36 +174,20 @@ def _common_matrix(W, active, volume, C, Cinv, traces):
                 if active[k]:
                     m += W[k, i, j] / volume[k]
             C[i, j] = m
+    # M^-1 = U U^T with U = L^-T, M = L L^T; C^-1 = |M|^(1/d) M^-1.
+    U = np.empty((1, d, d))
+    if not upper_inverse_factors(C.reshape(1, d, d), U):
+        return False
     log_det = 0.0
-    for j in range(d):  # Cholesky, M = L L^T
-        s = C[j, j]
-        for m in range(j):
-            s -= L[j, m] * L[j, m]
-        if not (s > 0.0 and s < math.inf):
-            return False
-        L[j, j] = math.sqrt(s)
-        log_det += 2.0 * math.log(L[j, j])
-        for i in range(j + 1, d):
-            s = C[i, j]
-            for m in range(j):
-                s -= L[i, m] * L[j, m]
-            L[i, j] = s / L[j, j]
-    root = math.exp(log_det / d)
-    # M^-1 = L^-T L^-1, by the inverse of L; C^-1 = |M|^(1/d) M^-1.
-    Linv = np.zeros((d, d))
     for j in range(d):
-        Linv[j, j] = 1.0 / L[j, j]
-        for i in range(j + 1, d):
-            s = 0.0
-            for m in range(j, i):
-                s -= L[i, m] * Linv[m, j]
-            Linv[i, j] = s / L[i, i]
+        log_det -= 2.0 * math.log(U[0, j, j])
+    root = math.exp(log_det / d)
     for i in range(d):
         for j in range(d):
             C[i, j] /= root
             s = 0.0
             for m in range(max(i, j), d):
-                s += Linv[m, i] * Linv[m, j]
+                s += U[0, i, m] * U[0, j, m]
             Cinv[i, j] = root * s
     for k in range(K):
         t = 0.0

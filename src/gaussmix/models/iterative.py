@@ -118,16 +118,9 @@ def volumes_and_common_shape(values, nk, active, code, volume=None, trace=None):
     if volume is None:
         volume = values.sum(axis=1) / (values.shape[1] * nk)
     volume = np.ascontiguousarray(np.where(active, volume, 1.0), dtype=np.float64)
-    history = np.empty(0 if trace is None else INNER_MAX_ITER + 1)
-    shape, status, n_values = inner.alternate_volumes_and_shape(
-        np.ascontiguousarray(values, dtype=np.float64), np.ascontiguousarray(nk, dtype=np.float64),
-        np.ascontiguousarray(active), volume, INNER_TOL, INNER_MAX_ITER, history)
-    if trace is not None:
-        trace.extend(history[:n_values].tolist())
-    if status == 2:
-        require_positive(np.array([-1.0]), code)
-    if status == 1:
-        _warn_unsettled()
+    shape = _settle(inner.alternate_volumes_and_shape, code, trace,
+                    np.ascontiguousarray(values, dtype=np.float64), np.ascontiguousarray(nk, dtype=np.float64),
+                    np.ascontiguousarray(active), volume)
     return volume, shape
 
 
@@ -152,18 +145,29 @@ def volumes_and_common_matrix(W, nk, active, code, volume, trace=None):
     a list, receives every value of the objective (for tests).
     """
     volume = np.ascontiguousarray(np.where(active, volume, 1.0), dtype=np.float64)
-    history = np.empty(0 if trace is None else INNER_MAX_ITER + 1)
     nk = np.ascontiguousarray(nk, dtype=np.float64)
-    C, status, n_values = inner.alternate_volumes_and_common_matrix(
-        np.ascontiguousarray(W, dtype=np.float64), nk, per_component_denominator(nk),
-        np.ascontiguousarray(active), volume, INNER_TOL, INNER_MAX_ITER, history)
+    C = _settle(inner.alternate_volumes_and_common_matrix, code, trace,
+                np.ascontiguousarray(W, dtype=np.float64), nk, per_component_denominator(nk),
+                np.ascontiguousarray(active), volume)
+    return volume, C
+
+
+def _settle(alternation, code, trace, *args):
+    """Run a compiled alternation of ``inner`` on ``args`` (updated in place) until it settles.
+
+    It stops as :func:`minimise` would; its objective's values go into
+    ``trace`` (a list, or None), and a singular scatter or an unsettled
+    loop is said as :func:`minimise` says it. Returns its result.
+    """
+    history = np.empty(0 if trace is None else INNER_MAX_ITER + 1)
+    result, status, n_values = alternation(*args, INNER_TOL, INNER_MAX_ITER, history)
     if trace is not None:
         trace.extend(history[:n_values].tolist())
     if status == 2:
         require_positive(np.array([-1.0]), code)
     if status == 1:
         _warn_unsettled()
-    return volume, C
+    return result
 
 
 def common_orientation(stats, previous, active, eigenvalues_given_orientation, profile, pair_profile,

@@ -17,11 +17,10 @@ import numpy as np
 from ..compiled import jit
 
 
-@jit()
-def jacobi_sweep(D, W, inv_s):
-    """One sweep of exact pair rotations of D's columns for held eigenvalues (``iterative._jacobi_sweep``)."""
+@jit(inline="always")
+def _rotated_scatters(D, W):
+    """``M_k = D^T W_k D`` for every k, by way of ``T = W_k D``; shape (K, p, p)."""
     K, d, p = W.shape[0], D.shape[0], D.shape[1]
-    # M_k = D^T W_k D, by way of T = W_k D.
     M = np.empty((K, p, p))
     T = np.empty((d, p))
     for k in range(K):
@@ -37,6 +36,32 @@ def jacobi_sweep(D, W, inv_s):
                 for j in range(d):
                     t += D[j, i] * T[j, m]
                 M[k, i, m] = t
+    return M
+
+
+@jit(inline="always")
+def _turn(D, M, a, b, c, s):
+    """Columns a and b of D, and rows then columns a and b of every M_k, turned by G = [[c, -s], [s, c]]."""
+    for j in range(D.shape[0]):
+        da, db = D[j, a], D[j, b]
+        D[j, a] = c * da + s * db
+        D[j, b] = c * db - s * da
+    for k in range(M.shape[0]):
+        for m in range(M.shape[1]):
+            ma, mb = M[k, a, m], M[k, b, m]
+            M[k, a, m] = c * ma + s * mb
+            M[k, b, m] = c * mb - s * ma
+        for m in range(M.shape[1]):
+            ma, mb = M[k, m, a], M[k, m, b]
+            M[k, m, a] = c * ma + s * mb
+            M[k, m, b] = c * mb - s * ma
+
+
+@jit()
+def jacobi_sweep(D, W, inv_s):
+    """One sweep of exact pair rotations of D's columns for held eigenvalues (``iterative._jacobi_sweep``)."""
+    K, p = W.shape[0], D.shape[1]
+    M = _rotated_scatters(D, W)
     for a in range(p - 1):
         for b in range(a + 1, p):
             P = Q = R = 0.0
@@ -49,22 +74,22 @@ def jacobi_sweep(D, W, inv_s):
             c, s = math.cos(theta), math.sin(theta)
             if abs(s) < 1e-15:
                 continue
-            # Columns a and b of D, and rows then columns a and b of every
-            # M_k, turn by G = [[c, -s], [s, c]].
-            for j in range(d):
-                da, db = D[j, a], D[j, b]
-                D[j, a] = c * da + s * db
-                D[j, b] = c * db - s * da
-            for k in range(K):
-                for m in range(p):
-                    ma, mb = M[k, a, m], M[k, b, m]
-                    M[k, a, m] = c * ma + s * mb
-                    M[k, b, m] = c * mb - s * ma
-                for m in range(p):
-                    ma, mb = M[k, m, a], M[k, m, b]
-                    M[k, m, a] = c * ma + s * mb
-                    M[k, m, b] = c * mb - s * ma
+            _turn(D, M, a, b, c, s)
     return D
+
+
+@jit(inline="always")
+def _log(x):
+    """``log x``: -inf at 0, NaN below 0 or at NaN, without NumPy's warnings (plain Python without Numba)."""
+    if x > 0.0:
+        return math.log(x)
+    return -math.inf if x == 0.0 else math.nan
+
+
+@jit(inline="always")
+def _root(x, power):
+    """``x ** power`` for ``x >= 0``, NaN below (or at NaN)."""
+    return x**power if x >= 0.0 else math.nan
 
 
 #: The pair profiles of ``profiled_pair_sweep``: VVE's ``sum_k n_k log(B_ka B_kb)``
@@ -81,10 +106,10 @@ def _pair_value(kind, P, Q, R, coef, inv_d, phi):
         u = c * Q[k] + s * R[k]
         product = (P[k] + u) * (P[k] - u)
         if kind == WEIGHTED_LOG:
-            total += coef[k] * np.log(product)
+            total += coef[k] * _log(product)
         else:
-            total += coef[k] * product ** inv_d
-    return total if kind == WEIGHTED_LOG else np.log(total)
+            total += coef[k] * _root(product, inv_d)
+    return total if kind == WEIGHTED_LOG else _log(total)
 
 
 @jit()
@@ -98,22 +123,8 @@ def profiled_pair_sweep(D, W, kind, weight, grid, zoom, refinements):
     with ``weight`` the ``n_k``, or :data:`ROOT_SUM`). Returns False where
     the profile is not finite (a component's scatter is singular).
     """
-    K, d, p = W.shape[0], D.shape[0], D.shape[1]
-    M = np.empty((K, p, p))
-    T = np.empty((d, p))
-    for k in range(K):  # M_k = D^T W_k D
-        for j in range(d):
-            for m in range(p):
-                t = 0.0
-                for l in range(d):
-                    t += W[k, j, l] * D[l, m]
-                T[j, m] = t
-        for i in range(p):
-            for m in range(p):
-                t = 0.0
-                for j in range(d):
-                    t += D[j, i] * T[j, m]
-                M[k, i, m] = t
+    K, p = W.shape[0], D.shape[1]
+    M = _rotated_scatters(D, W)
     P, Q, R, coef = np.empty(K), np.empty(K), np.empty(K), np.empty(K)
     inv_d = 1.0 / p
     n_grid = grid.shape[0]
@@ -129,7 +140,7 @@ def profiled_pair_sweep(D, W, kind, weight, grid, zoom, refinements):
                     logs = 0.0
                     for j in range(p):
                         if j != a and j != b:
-                            logs += np.log(M[k, j, j])
+                            logs += _log(M[k, j, j])
                     coef[k] = math.exp(logs * inv_d)
             # The grid, then the wells of nearly singular blocks.
             phi, value = 0.0, math.inf
@@ -157,25 +168,12 @@ def profiled_pair_sweep(D, W, kind, weight, grid, zoom, refinements):
             held = 0.0
             for k in range(K):
                 if kind == WEIGHTED_LOG:
-                    held += coef[k] * np.log(M[k, a, a] * M[k, b, b])
+                    held += coef[k] * _log(M[k, a, a] * M[k, b, b])
                 else:
-                    held += coef[k] * (M[k, a, a] * M[k, b, b]) ** inv_d
+                    held += coef[k] * _root(M[k, a, a] * M[k, b, b], inv_d)
             if kind == ROOT_SUM:
-                held = np.log(held)
+                held = _log(held)
             if not value < held:
                 continue
-            c, s = math.cos(0.5 * phi), math.sin(0.5 * phi)
-            for j in range(d):
-                da, db = D[j, a], D[j, b]
-                D[j, a] = c * da + s * db
-                D[j, b] = c * db - s * da
-            for k in range(K):
-                for m in range(p):
-                    ma, mb = M[k, a, m], M[k, b, m]
-                    M[k, a, m] = c * ma + s * mb
-                    M[k, b, m] = c * mb - s * ma
-                for m in range(p):
-                    ma, mb = M[k, m, a], M[k, m, b]
-                    M[k, m, a] = c * ma + s * mb
-                    M[k, m, b] = c * mb - s * ma
+            _turn(D, M, a, b, math.cos(0.5 * phi), math.sin(0.5 * phi))
     return True
