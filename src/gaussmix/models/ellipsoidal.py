@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..exceptions import ILL_DEFINED, DegenerateCovarianceError
-from . import inner, sweeps
+from . import sweeps
 from .base import CovarianceModel, empty_components, per_component_denominator
 from .iterative import (
     common_orientation,
@@ -77,12 +77,8 @@ def _m_step_eve(stats, previous=None):
     ``iterative.common_orientation``.
     """
     active = ~empty_components(stats.nk)
-    n = per_component_denominator(stats.nk).sum()
-
-    def eigenvalues(B):
-        # lambda B_k / |B_k|^(1/d); an empty component gets the common volume
-        # and a round shape (compiled: inner.equal_volume_eigenvalues).
-        return inner.equal_volume_eigenvalues(B, active, n)
+    # The eigenvalues lambda B_k / |B_k|^(1/d), an empty component's the
+    # common volume in every direction: inner.equal_volume_eigenvalues.
 
     def profile(B):
         # At the optimal lambda and A_k the trace term is d n, a constant,
@@ -90,7 +86,7 @@ def _m_step_eve(stats, previous=None):
         return np.log(np.exp(np.log(B).mean(axis=-1)).sum(axis=-1))
 
     # As a function of B_ka B_kb alone: log sum_k c_k (B_ka B_kb)^(1/d).
-    return common_orientation(stats, previous, active, eigenvalues, profile, sweeps.ROOT_SUM, "EVE")
+    return common_orientation(stats, previous, active, profile, sweeps.ROOT_SUM, "EVE")
 
 
 def _m_step_vve(stats, previous=None):
@@ -108,12 +104,9 @@ def _m_step_vve(stats, previous=None):
     ``iterative.common_orientation``.
     """
     active = ~empty_components(stats.nk)
-    nk = per_component_denominator(stats.nk)
-    weight = nk[active]
-
-    def eigenvalues(B):
-        # An empty component is free in volume and shape: a unit sphere.
-        return np.where(active[:, None], B / nk[:, None], 1.0)
+    weight = per_component_denominator(stats.nk)[active]
+    # The eigenvalues B_k / n_k, an empty component's a unit sphere (it is
+    # free in volume and shape): sweeps._eigenvalues.
 
     def profile(B):
         # At the optimal eigenvalues the trace term is d n_k, a constant:
@@ -121,7 +114,7 @@ def _m_step_vve(stats, previous=None):
         return (np.log(B).sum(axis=-1) * weight).sum(axis=-1)
 
     # As a function of B_ka B_kb alone: sum_k n_k log(B_ka B_kb).
-    return common_orientation(stats, previous, active, eigenvalues, profile, sweeps.WEIGHTED_LOG, "VVE",
+    return common_orientation(stats, previous, active, profile, sweeps.WEIGHTED_LOG, "VVE",
                               pair_weight=weight)
 
 

@@ -205,7 +205,7 @@ def alternate_volumes_and_common_matrix(W, nk, denominator, active, volume, tol,
     Alternates ``C = M / |M|^(1/d)``, ``M = sum_k W_k / lambda_k``, and
     ``lambda_k = tr(C^-1 W_k) / (d denominator_k)`` until
     ``sum_k n_k d log lambda_k + tr(C^-1 W_k) / lambda_k`` (active k) settles
-    as ``iterative.minimise`` would. Returns ``(C, status, n_values)`` with
+    as ``iterative._settle`` would. Returns ``(C, status, n_values)`` with
     status and ``history`` as in :func:`alternate_volumes_and_shape`.
     """
     K, d = W.shape[0], W.shape[1]

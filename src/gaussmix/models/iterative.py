@@ -49,11 +49,6 @@ def objective(cov, stats, active):
     return float(np.sum(stats.nk[active] * logdet + trace))
 
 
-def converged(old, new, tol=None):
-    tol = INNER_TOL if tol is None else tol
-    return abs(old - new) <= tol * (1.0 + abs(new))
-
-
 def require_positive(values, code):
     values = np.asarray(values)
     # min and max, not any/all: two reductions, called in every inner step (NaN fails too).
@@ -64,27 +59,6 @@ def require_positive(values, code):
             f"shape (VVV, VVI), fewer components, or remove duplicated or constant "
             f"features."
         )
-
-
-def minimise(update, state, objective_of, trace=None):
-    """Repeat ``state = update(state)`` until ``objective_of(state)`` settles.
-
-    ``trace``, a list, receives every value of the objective (for tests).
-    """
-    current = objective_of(state)
-    if trace is not None:
-        trace.append(current)
-    for _ in range(INNER_MAX_ITER):
-        state = update(state)
-        new = objective_of(state)
-        if trace is not None:
-            trace.append(new)
-        if converged(current, new):
-            break
-        current = new
-    else:
-        _warn_unsettled()
-    return state
 
 
 def _warn_unsettled():
@@ -110,7 +84,7 @@ def volumes_and_common_shape(values, nk, active, code, volume=None, trace=None):
 
     each the exact minimiser of ``sum_k n_k d log(lambda_k) + sum_kj
     omega_kj / (lambda_k A_j)`` given the other (Celeux & Govaert, 1995),
-    until it settles as :func:`minimise` would (compiled:
+    until it settles, as every inner loop here does (:func:`_settle`; compiled:
     ``inner.alternate_volumes_and_shape``). Returns ``(volume, shape)`` of
     shapes (K,) and (d,); ``trace``, a list, receives every value of the
     objective (for tests).
@@ -137,7 +111,7 @@ def volumes_and_common_matrix(W, nk, active, code, volume, trace=None):
 
     each the exact minimiser of ``sum_k n_k d log(lambda_k) + tr(C^-1 W_k) /
     lambda_k`` given the other (Celeux & Govaert, 1995), until it settles
-    as :func:`minimise` would (compiled:
+    as every inner loop here does (:func:`_settle`; compiled:
     ``inner.alternate_volumes_and_common_matrix``; in NumPy each step's
     determinant and solves took VEE's M-step to a millisecond). ``nk`` are
     the components' weights (the divisor of ``lambda_k`` adds 10 eps,
@@ -155,9 +129,11 @@ def volumes_and_common_matrix(W, nk, active, code, volume, trace=None):
 def _settle(alternation, code, trace, *args):
     """Run a compiled alternation of ``inner`` on ``args`` (updated in place) until it settles.
 
-    It stops as :func:`minimise` would; its objective's values go into
-    ``trace`` (a list, or None), and a singular scatter or an unsettled
-    loop is said as :func:`minimise` says it. Returns its result.
+    Every inner loop stops once its objective ``L`` changes by at most
+    ``INNER_TOL (1 + |L|)``, or after
+    :data:`INNER_MAX_ITER` steps with a ``ConvergenceWarning``; a singular
+    scatter raises ``DegenerateCovarianceError``. The objective's values go
+    into ``trace`` (a list, or None). Returns the alternation's result.
     """
     history = np.empty(0 if trace is None else INNER_MAX_ITER + 1)
     result, status, n_values = alternation(*args, INNER_TOL, INNER_MAX_ITER, history)
@@ -170,14 +146,13 @@ def _settle(alternation, code, trace, *args):
     return result
 
 
-def common_orientation(stats, previous, active, eigenvalues_given_orientation, profile, pair_profile,
-                       code, pair_weight=None):
+def common_orientation(stats, previous, active, profile, pair_profile, code, pair_weight=None, trace=None):
     r"""Covariances ``D diag(s_k) D^T`` sharing one orientation ``D``.
 
-    ``eigenvalues_given_orientation(B)`` maps ``B_k = diag(D^T W_k D)``,
-    shape (K, d), to the optimal eigenvalues ``s_k`` for that ``D``, and
-    ``profile(B)`` is the objective at those eigenvalues, up to a constant
-    and an increasing map (this is where EVE and VVE differ): ``D`` then
+    Given ``D``, the optimal eigenvalues ``s_k`` are a function of
+    ``B_k = diag(D^T W_k D)`` (this is where EVE and VVE differ; compiled,
+    ``sweeps._eigenvalues``), and ``profile(B)`` is the objective at those
+    eigenvalues, up to a constant and an increasing map: ``D`` then
     minimises ``profile(B(D))`` alone. ``pair_profile`` names the same as a
     function of ``B_ka B_kb`` alone, the other columns held, up to a
     constant: ``sweeps.WEIGHTED_LOG``, ``sum_k w_k log(B_ka B_kb)`` with
@@ -232,51 +207,26 @@ def common_orientation(stats, previous, active, eigenvalues_given_orientation, p
         scores = profile(np.einsum("sji,kjl,sli->ski", starts, Wa, starts))
     D = starts[int(np.nanargmin(scores))] if np.isfinite(scores).any() else starts[0]
 
-    last = [None, None, None]  # D, B = diag(D^T W_k D) and the eigenvalues s, for the last D seen
-
-    def diagonal_and_eigenvalues(D):
-        if last[0] is not D:
-            B = inner.rotated_diagonal(D, W)
-            s = eigenvalues_given_orientation(B)  # also sets the empty components'
-            require_positive(s, code)
-            last[:] = D, B, s
-        return last[1], last[2]
-
-    def covariances(D):
-        return np.einsum("ij,kj,lj->kil", D, diagonal_and_eigenvalues(D)[1], D)
-
-    history = []
-
-    def objective_of(D):
-        # L for Sigma_k = D diag(s_k) D^T with D orthogonal, in closed form:
-        # log |Sigma_k| = sum_j log s_kj and tr(Sigma_k^-1 W_k) = sum_j B_kj / s_kj
-        # (a solve and a determinant per component took half the M-step).
-        B, s = diagonal_and_eigenvalues(D)
-        history.append(inner.rotated_objective(B, s, stats.nk, active))
-        return history[-1]
-
-    def update(D):
-        # Cheap sweeps first: exact rotations with the eigenvalues held. Where
-        # they creep (each sweep gaining over half what the last one did),
-        # profiled sweeps from then on.
-        if _creeping(history):
-            return _pair_sweep(D.copy(), Wa, pair_profile, pair_weight, code)
-        return _jacobi_sweep(D.copy(), Wa, 1.0 / diagonal_and_eigenvalues(D)[1][active])
-
-    D = minimise(update, D, objective_of)
-    return covariances(D)
+    # The descent itself is compiled (sweeps.orientation_descent): in
+    # Python, its closures and small NumPy calls took 0.2 ms an M-step, a
+    # third of select on iris; ``trace``, a list, receives every value of
+    # the objective (for tests).
+    n_total = per_component_denominator(stats.nk).sum()
+    weight = np.ones(Wa.shape[0]) if pair_weight is None else pair_weight
+    D, s = _settle(sweeps.orientation_descent, code, trace,
+                   np.ascontiguousarray(D, dtype=np.float64), W, np.ascontiguousarray(Wa), pair_profile,
+                   np.ascontiguousarray(stats.nk, dtype=np.float64),
+                   np.ascontiguousarray(per_component_denominator(stats.nk), dtype=np.float64),
+                   np.ascontiguousarray(active), float(n_total),
+                   np.ascontiguousarray(weight, dtype=np.float64), _GRID, _ZOOM, PAIR_REFINEMENTS,
+                   CREEP_SWEEPS)
+    return np.einsum("ij,kj,lj->kil", D, s, D)
 
 
-#: Sweeps of held eigenvalues before their progress is judged.
+#: Sweeps of held eigenvalues before their progress is judged (the
+#: profiled sweeps take over once the last three gains each exceed half the
+#: one before).
 CREEP_SWEEPS = 6
-
-
-def _creeping(history):
-    """Whether the last sweeps each gained more than half of what the one before gained."""
-    if len(history) < CREEP_SWEEPS:
-        return False
-    gains = -np.diff(history[-4:])
-    return bool(np.all(gains[1:] > 0.5 * gains[:-1]))
 
 
 #: Grid points over the period of a pair's angle, and refinements of the grid.
@@ -284,31 +234,3 @@ PAIR_GRID = 24
 PAIR_REFINEMENTS = 4
 _GRID = np.linspace(-np.pi / 2, np.pi / 2, PAIR_GRID, endpoint=False)
 _ZOOM = np.linspace(-1.0, 1.0, PAIR_GRID + 1)
-
-
-def _pair_sweep(D, W, pair_profile, pair_weight, code):
-    """One sweep of rotations of each pair of columns of D, each minimising the profile.
-
-    Compiled (``sweeps.profiled_pair_sweep``): in NumPy, the five
-    evaluations of the profile on 24-point grids per pair took 8 ms a sweep
-    at d=13, three quarters of ``select`` on the wine data.
-    """
-    weight = np.ones(W.shape[0]) if pair_weight is None else pair_weight
-    if not sweeps.profiled_pair_sweep(D, np.ascontiguousarray(W, dtype=np.float64), pair_profile,
-                                     np.ascontiguousarray(weight, dtype=np.float64), _GRID, _ZOOM,
-                                     PAIR_REFINEMENTS):
-        require_positive(np.array([-1.0]), code)
-    return D
-
-
-def _jacobi_sweep(D, W, inv_s):
-    """One sweep of pair rotations of the columns of D, each exact for the eigenvalues held.
-
-    The sweep's d (d - 1) / 2 rotations each touch two columns of ``D`` and
-    of every ``M_k``; compiled, a sweep takes microseconds where NumPy's
-    calls on these 2-column slices took 0.2 ms (a fifth of ``select`` on
-    iris went to these sweeps).
-    """
-    return sweeps.jacobi_sweep(np.ascontiguousarray(D, dtype=np.float64),
-                              np.ascontiguousarray(W, dtype=np.float64),
-                              np.ascontiguousarray(inv_s, dtype=np.float64))

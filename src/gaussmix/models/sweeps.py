@@ -4,8 +4,9 @@ A sweep turns each pair of columns of the orientation ``D`` by one angle;
 in NumPy, the calls on 2-column slices cost a hundred times the
 arithmetic. :func:`jacobi_sweep` takes each angle exact for eigenvalues
 held, :func:`profiled_pair_sweep` the best of a grid for the profiled
-objective. ``iterative.common_orientation`` keeps the mathematics and the
-checks.
+objective, and :func:`orientation_descent` sweeps until the objective
+settles. ``iterative.common_orientation`` keeps the mathematics, the
+starts and the checks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 import numpy as np
 
 from ..compiled import jit
+from .inner import equal_volume_eigenvalues, rotated_diagonal, rotated_objective
 
 
 @jit(inline="always")
@@ -59,7 +61,7 @@ def _turn(D, M, a, b, c, s):
 
 @jit()
 def jacobi_sweep(D, W, inv_s):
-    """One sweep of exact pair rotations of D's columns for held eigenvalues (``iterative._jacobi_sweep``)."""
+    """One sweep of pair rotations of D's columns, each exact for the eigenvalues ``1 / inv_s`` held."""
     K, p = W.shape[0], D.shape[1]
     M = _rotated_scatters(D, W)
     for a in range(p - 1):
@@ -114,7 +116,7 @@ def _pair_value(kind, P, Q, R, coef, inv_d, phi):
 
 @jit()
 def profiled_pair_sweep(D, W, kind, weight, grid, zoom, refinements):
-    """One sweep of ``iterative._pair_sweep``'s rotations of D's columns (D updated in place).
+    """One sweep of profiled rotations of D's columns (``iterative.common_orientation``), D in place.
 
     For each pair ``(a, b)`` the angle is the best of ``grid`` and each
     component's well ``atan2(R_k, Q_k)`` folded into the period, refined
@@ -177,3 +179,88 @@ def profiled_pair_sweep(D, W, kind, weight, grid, zoom, refinements):
                 continue
             _turn(D, M, a, b, math.cos(0.5 * phi), math.sin(0.5 * phi))
     return True
+
+
+@jit(inline="always")
+def _eigenvalues(kind, B, active, denominator, n):
+    """The optimal ``s_k`` given ``B_k = diag(D^T W_k D)``: VVE's ``B_k / n_k`` (WEIGHTED_LOG) or EVE's."""
+    if kind == ROOT_SUM:
+        return equal_volume_eigenvalues(B, active, n)
+    s = np.empty_like(B)
+    for k in range(B.shape[0]):
+        for j in range(B.shape[1]):
+            # An empty component is free in volume and shape: a unit sphere.
+            s[k, j] = B[k, j] / denominator[k] if active[k] else 1.0
+    return s
+
+
+@jit(inline="always")
+def _positive(s):
+    for k in range(s.shape[0]):
+        for j in range(s.shape[1]):
+            if not (s[k, j] > 0.0 and s[k, j] < math.inf):
+                return False
+    return True
+
+
+@jit()
+def orientation_descent(D, W, Wa, kind, nk, denominator, active, n, weight, grid, zoom, refinements,
+                        creep_sweeps, tol, max_iter, history):
+    """``iterative.common_orientation``'s descent from ``D``: sweeps until the objective settles.
+
+    With ``B = diag(D^T W_k D)`` and ``s`` the optimal eigenvalues of the
+    profile ``kind`` (VVE's for WEIGHTED_LOG, EVE's for ROOT_SUM), the
+    objective is ``inner.rotated_objective``. Each step is a
+    :func:`jacobi_sweep` of ``Wa`` (the active components' scatters) with
+    ``s`` held, or, once the last ``creep_sweeps``' gains stop shrinking
+    (each over half the one before), a :func:`profiled_pair_sweep`. Stops as
+    ``iterative._settle`` does. Returns ``((D, s), status, n_values)``:
+    status 0 when settled, 1 when ``max_iter`` steps did not settle it, 2
+    when an eigenvalue or the profile stopped being positive and finite;
+    the objective's values go into ``history`` while it has room. (The
+    first element is the pair ``(D, s)``.)
+    """
+    B = rotated_diagonal(D, W)
+    s = _eigenvalues(kind, B, active, denominator, n)
+    if not _positive(s):
+        return (D, s), 2, 0
+    current = rotated_objective(B, s, nk, active)
+    last = np.empty(4)  # the last four values, for the creeping test
+    last[3] = current
+    count = 1
+    n_values = 0
+    if history.shape[0] > 0:
+        history[0] = current
+        n_values = 1
+    for _ in range(max_iter):
+        D = D.copy()
+        creeping = count >= creep_sweeps
+        if creeping:
+            g0, g1, g2 = last[0] - last[1], last[1] - last[2], last[2] - last[3]
+            creeping = g1 > 0.5 * g0 and g2 > 0.5 * g1
+        if creeping:
+            if not profiled_pair_sweep(D, Wa, kind, weight, grid, zoom, refinements):
+                return (D, s), 2, n_values
+        else:
+            inv_s = np.empty((Wa.shape[0], s.shape[1]))
+            a = 0
+            for k in range(s.shape[0]):
+                if active[k]:
+                    for j in range(s.shape[1]):
+                        inv_s[a, j] = 1.0 / s[k, j]
+                    a += 1
+            jacobi_sweep(D, Wa, inv_s)
+        B = rotated_diagonal(D, W)
+        s = _eigenvalues(kind, B, active, denominator, n)
+        if not _positive(s):
+            return (D, s), 2, n_values
+        new = rotated_objective(B, s, nk, active)
+        last[0], last[1], last[2], last[3] = last[1], last[2], last[3], new
+        count += 1
+        if n_values < history.shape[0]:
+            history[n_values] = new
+            n_values += 1
+        if abs(current - new) <= tol * (1.0 + abs(new)):
+            return (D, s), 0, n_values
+        current = new
+    return (D, s), 1, n_values
