@@ -59,8 +59,15 @@ def cholesky_rcond(covariances):
 
     A covariance that is not numerically positive definite gives 0.
     """
+    covariances = np.asarray(covariances, dtype=np.float64)
+    try:  # all at once (one call per component cost 4 us each, twice a cell of select)
+        diag = np.abs(np.diagonal(np.linalg.cholesky(covariances), axis1=1, axis2=2))
+    except np.linalg.LinAlgError:
+        pass
+    else:
+        return diag.min(axis=1) / (1.0 + diag.max(axis=1))
     out = np.zeros(len(covariances))
-    for k, cov in enumerate(np.asarray(covariances, dtype=np.float64)):
+    for k, cov in enumerate(covariances):
         try:
             diag = np.abs(np.diag(np.linalg.cholesky(cov)))
         except np.linalg.LinAlgError:
