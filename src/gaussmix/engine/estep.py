@@ -172,14 +172,18 @@ class EStepParams:
         else:
             def asarray(a, dtype):
                 return xp.asarray(np.ascontiguousarray(a), dtype=dtype, device=device)
-        rounded = means.astype(host_dtype).astype(np.float64)
+        if host_dtype == np.float64:  # nothing to round: no copies
+            rounded, residual = means, np.zeros_like(means)
+        else:
+            rounded = means.astype(host_dtype).astype(np.float64)
+            residual = means - rounded
         prec_chol = np.asarray(inputs.prec_chol, dtype=np.float64)
         diag = struct.precision_diagonal(prec_chol, n_features)
         # NumPy's own asarray for NumPy chunks: the array-API wrapper's costs
         # a few microseconds a call, four calls a pass.
         return cls(
             means=asarray(rounded, dtype=dtype),
-            means_residual=asarray(means - rounded, dtype=dtype),
+            means_residual=asarray(residual, dtype=dtype),
             prec_chol=asarray(prec_chol, dtype=dtype),
             log_norm=asarray(inputs.log_norm, dtype=dtype),
             structure=inputs.structure,

@@ -189,7 +189,8 @@ def common_orientation(stats, previous, active, profile, pair_profile, code, pai
     That alternation converges fast on most data, but on a component whose
     scatter is singular but for ``reg_covar`` (fewer rows than features) it
     crept by 1e-5 of the objective per sweep, 10 000 sweeps; once its gains
-    stop shrinking (:func:`_creeping`), the profiled sweeps take over.
+    stop shrinking (after :data:`CREEP_SWEEPS` sweeps, each of the last three
+    gains over half the one before), the profiled sweeps take over.
     """
     W = np.ascontiguousarray(stats.scatter, dtype=np.float64)
     Wa = W[active]
@@ -198,27 +199,24 @@ def common_orientation(stats, previous, active, profile, pair_profile, code, pai
     # deepest wells, and its own eigenvectors start in one, so the start is
     # the best (by the profile) of the previous orientation, the pooled
     # scatter's and each component's own. Never worse than the previous
-    # orientation, so the M-step stays monotone.
-    starts = [np.linalg.eigh(Wa.sum(axis=0))[1][None], np.linalg.eigh(Wa)[1]]
-    if previous is not None:
-        starts.insert(0, np.linalg.eigh(previous[0])[1][None])
-    starts = np.concatenate(starts)
-    with np.errstate(divide="ignore", invalid="ignore"):  # every start at once: (starts, K, d)
-        scores = profile(np.einsum("sji,kjl,sli->ski", starts, Wa, starts))
-    D = starts[int(np.nanargmin(scores))] if np.isfinite(scores).any() else starts[0]
+    # orientation, so the M-step stays monotone (compiled:
+    # sweeps.best_start).
+    weight = np.ones(Wa.shape[0]) if pair_weight is None else pair_weight
+    weight = np.ascontiguousarray(weight, dtype=np.float64)
+    Wa = np.ascontiguousarray(Wa)
+    D = sweeps.best_start(Wa, np.zeros((0, 0)) if previous is None else np.ascontiguousarray(previous[0]),
+                          pair_profile, weight)
 
     # The descent itself is compiled (sweeps.orientation_descent): in
     # Python, its closures and small NumPy calls took 0.2 ms an M-step, a
     # third of select on iris; ``trace``, a list, receives every value of
     # the objective (for tests).
     n_total = per_component_denominator(stats.nk).sum()
-    weight = np.ones(Wa.shape[0]) if pair_weight is None else pair_weight
-    D, s = _settle(sweeps.orientation_descent, code, trace,
-                   np.ascontiguousarray(D, dtype=np.float64), W, np.ascontiguousarray(Wa), pair_profile,
+    D, s = _settle(sweeps.orientation_descent, code, trace, D, W, Wa, pair_profile,
                    np.ascontiguousarray(stats.nk, dtype=np.float64),
                    np.ascontiguousarray(per_component_denominator(stats.nk), dtype=np.float64),
                    np.ascontiguousarray(active), float(n_total),
-                   np.ascontiguousarray(weight, dtype=np.float64), _GRID, _ZOOM, PAIR_REFINEMENTS,
+                   weight, _GRID, _ZOOM, PAIR_REFINEMENTS,
                    CREEP_SWEEPS)
     return np.einsum("ij,kj,lj->kil", D, s, D)
 

@@ -264,3 +264,63 @@ def orientation_descent(D, W, Wa, kind, nk, denominator, active, n, weight, grid
             return (D, s), 0, n_values
         current = new
     return (D, s), 1, n_values
+
+
+@jit(inline="always")
+def _profile(kind, B, weight):
+    """The profiled objective of ``B`` (K, p), up to a constant and an increasing map.
+
+    VVE (WEIGHTED_LOG): ``sum_k n_k sum_j log B_kj``; EVE (ROOT_SUM):
+    ``log sum_k |B_k|^(1/p)``. As in NumPy, a zero ``B_kj`` gives -inf (a
+    component flat along a column of D: the deepest well) and a negative
+    one NaN.
+    """
+    total = 0.0
+    for k in range(B.shape[0]):
+        logs = 0.0
+        for j in range(B.shape[1]):
+            logs += _log(B[k, j])
+        total += weight[k] * logs if kind == WEIGHTED_LOG else math.exp(logs / B.shape[1])
+    return total if kind == WEIGHTED_LOG else _log(total)
+
+
+@jit()
+def best_start(Wa, previous, kind, weight):
+    """The orientation to start from: the best by :func:`_profile` of the candidates.
+
+    The candidates are the eigenvectors of ``previous`` (a (p, p) covariance,
+    or an empty array for none), of the pooled ``sum_k Wa_k`` and of each
+    ``Wa_k``: never worse than the previous orientation, and a component flat
+    in some direction starts in its own deep well. As NumPy's ``nanargmin``:
+    the first of the lowest scores that are numbers (-inf included); the
+    first candidate where no score is finite.
+    """
+    K, p = Wa.shape[0], Wa.shape[1]
+    pooled = np.zeros((p, p))
+    for k in range(K):
+        for i in range(p):
+            for j in range(p):
+                pooled[i, j] += Wa[k, i, j]
+    has_previous = previous.shape[0] > 0
+    n_candidates = K + 1 + (1 if has_previous else 0)
+    candidates = np.empty((n_candidates, p, p))
+    scores = np.empty(n_candidates)
+    any_finite = False
+    for c in range(n_candidates):
+        m = c - 1 if has_previous else c
+        if has_previous and c == 0:
+            source = np.ascontiguousarray(previous)
+        elif m == 0:
+            source = pooled
+        else:
+            source = np.ascontiguousarray(Wa[m - 1])
+        candidates[c] = np.linalg.eigh(source)[1]
+        scores[c] = _profile(kind, rotated_diagonal(np.ascontiguousarray(candidates[c]), Wa), weight)
+        any_finite = any_finite or (abs(scores[c]) < math.inf)
+    best = 0
+    if any_finite:
+        best = -1
+        for c in range(n_candidates):
+            if scores[c] == scores[c] and (best < 0 or scores[c] < scores[best]):
+                best = c
+    return np.ascontiguousarray(candidates[best])
