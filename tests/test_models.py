@@ -145,7 +145,8 @@ def test_hc_start_of_the_estimator_equals_selects_cell():
     assert gm.bic(X) == pytest.approx(r.bic_[0, 0], rel=1e-12)
 
 
-def test_an_inner_loop_that_never_settles_warns(monkeypatch):
+@pytest.mark.parametrize("code", ITERATIVE)
+def test_an_inner_loop_that_never_settles_warns(code, monkeypatch):
     from sklearn.exceptions import ConvergenceWarning
 
     from gaussmix.models import iterative
@@ -157,7 +158,7 @@ def test_an_inner_loop_that_never_settles_warns(monkeypatch):
     from gaussmix.engine.passes import accumulate
 
     with pytest.warns(ConvergenceWarning, match="inner iterations"):
-        get_model("VEE")[0].covariance_m_step(accumulate(X, resp))
+        get_model(code)[0].covariance_m_step(accumulate(X, resp, kind=get_model(code)[0].scatter))
 
 
 def _pair_sweep_reference(D, W, kind, weight):
@@ -270,3 +271,44 @@ def test_compiled_vee_equals_a_plain_alternation(warm):
     np.testing.assert_allclose(got, _vee_reference(stats, previous), rtol=1e-7)
     shapes = got / np.linalg.det(got)[:, None, None] ** (1 / 4)  # one shape and orientation
     np.testing.assert_allclose(shapes, shapes[[0, 0, 0]], rtol=1e-12, atol=1e-12)
+
+
+def _best_start_reference(Wa, previous, kind, weight):
+    """The start rule in NumPy: eigenvectors of the previous, pooled and own scatters, nanargmin of the profile."""
+    from gaussmix.models import sweeps
+
+    starts = [np.linalg.eigh(Wa.sum(axis=0))[1][None], np.linalg.eigh(Wa)[1]]
+    if previous is not None:
+        starts.insert(0, np.linalg.eigh(previous)[1][None])
+    starts = np.concatenate(starts)
+    B = np.einsum("sji,kjl,sli->ski", starts, Wa, starts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == sweeps.WEIGHTED_LOG:
+            scores = (np.log(B).sum(axis=-1) * weight).sum(axis=-1)
+        else:
+            scores = np.log(np.exp(np.log(B).mean(axis=-1)).sum(axis=-1))
+    return starts[int(np.nanargmin(scores))] if np.isfinite(scores).any() else starts[0]
+
+
+@pytest.mark.parametrize("kind", [0, 1])
+@pytest.mark.parametrize("case", ["plain", "previous", "flat", "negative"])
+def test_best_start_follows_the_numpy_rule(kind, case):
+    """The compiled start: the same candidate as NumPy's nanargmin, -inf counting and NaN not."""
+    from gaussmix.models import sweeps
+
+    rng = np.random.default_rng(kind)
+    d, K = 4, 3
+    A = rng.normal(size=(K, d + 3, d))
+    Wa = np.einsum("kij,kil->kjl", A, A)
+    previous = None
+    if case == "previous":
+        previous = Wa[1] + np.diag([5.0, 1.0, 0.5, 0.1])
+    elif case == "flat":  # one component exactly flat along an axis: its own start is a -inf well
+        Wa[2] = np.diag([3.0, 2.0, 1.0, 0.0])
+    elif case == "negative":  # a scatter below zero along an axis: NaN scores for some starts
+        Wa[2] = np.diag([3.0, 2.0, 1.0, -1e-3])
+    weight = np.array([5.0, 7.0, 4.0])
+    got = sweeps.best_start(Wa, np.zeros((0, 0)) if previous is None else previous, kind, weight)
+    expected = _best_start_reference(Wa, previous, kind, weight)
+    # Eigenvectors are defined up to sign: compare the projections.
+    np.testing.assert_allclose(np.abs(got.T @ expected), np.eye(d), atol=1e-8)

@@ -78,15 +78,12 @@ def _m_step_eve(stats, previous=None):
     """
     active = ~empty_components(stats.nk)
     # The eigenvalues lambda B_k / |B_k|^(1/d), an empty component's the
-    # common volume in every direction: inner.equal_volume_eigenvalues.
-
-    def profile(B):
-        # At the optimal lambda and A_k the trace term is d n, a constant,
-        # and sum_k n_k log|Sigma_k| = n d log lambda: minimise sum_k |B_k|^(1/d).
-        return np.log(np.exp(np.log(B).mean(axis=-1)).sum(axis=-1))
-
-    # As a function of B_ka B_kb alone: log sum_k c_k (B_ka B_kb)^(1/d).
-    return common_orientation(stats, previous, active, profile, sweeps.ROOT_SUM, "EVE")
+    # common volume in every direction (inner.equal_volume_eigenvalues). At
+    # the optimal lambda and A_k the trace term is d n, a constant, and
+    # sum_k n_k log|Sigma_k| = n d log lambda: D minimises sum_k |B_k|^(1/d)
+    # (sweeps._profile), as a function of B_ka B_kb alone
+    # log sum_k c_k (B_ka B_kb)^(1/d).
+    return common_orientation(stats, previous, active, sweeps.ROOT_SUM, "EVE")
 
 
 def _m_step_vve(stats, previous=None):
@@ -106,16 +103,11 @@ def _m_step_vve(stats, previous=None):
     active = ~empty_components(stats.nk)
     weight = per_component_denominator(stats.nk)[active]
     # The eigenvalues B_k / n_k, an empty component's a unit sphere (it is
-    # free in volume and shape): sweeps._eigenvalues.
-
-    def profile(B):
-        # At the optimal eigenvalues the trace term is d n_k, a constant:
-        # minimise sum_k n_k sum_j log B_kj.
-        return (np.log(B).sum(axis=-1) * weight).sum(axis=-1)
-
-    # As a function of B_ka B_kb alone: sum_k n_k log(B_ka B_kb).
-    return common_orientation(stats, previous, active, profile, sweeps.WEIGHTED_LOG, "VVE",
-                              pair_weight=weight)
+    # free in volume and shape): sweeps._eigenvalues. At the optimal
+    # eigenvalues the trace term is d n_k, a constant: D minimises
+    # sum_k n_k sum_j log B_kj (sweeps._profile), as a function of
+    # B_ka B_kb alone sum_k n_k log(B_ka B_kb).
+    return common_orientation(stats, previous, active, sweeps.WEIGHTED_LOG, "VVE", pair_weight=weight)
 
 
 def _m_step_eev(stats, previous=None):

@@ -127,7 +127,7 @@ def volumes_and_common_matrix(W, nk, active, code, volume, trace=None):
 
 
 def _settle(alternation, code, trace, *args):
-    """Run a compiled alternation of ``inner`` on ``args`` (updated in place) until it settles.
+    """Run a compiled inner loop (``inner``'s alternations, ``sweeps.orientation_descent``) until it settles.
 
     Every inner loop stops once its objective ``L`` changes by at most
     ``INNER_TOL (1 + |L|)``, or after
@@ -146,14 +146,15 @@ def _settle(alternation, code, trace, *args):
     return result
 
 
-def common_orientation(stats, previous, active, profile, pair_profile, code, pair_weight=None, trace=None):
+def common_orientation(stats, previous, active, pair_profile, code, pair_weight=None, trace=None):
     r"""Covariances ``D diag(s_k) D^T`` sharing one orientation ``D``.
 
     Given ``D``, the optimal eigenvalues ``s_k`` are a function of
     ``B_k = diag(D^T W_k D)`` (this is where EVE and VVE differ; compiled,
-    ``sweeps._eigenvalues``), and ``profile(B)`` is the objective at those
-    eigenvalues, up to a constant and an increasing map: ``D`` then
-    minimises ``profile(B(D))`` alone. ``pair_profile`` names the same as a
+    ``sweeps._eigenvalues``), and the objective at those eigenvalues is,
+    up to a constant and an increasing map, a profile of ``B`` alone
+    (``sweeps._profile``): ``D`` then minimises that. ``pair_profile``
+    names the model (VVE or EVE) by that profile as a
     function of ``B_ka B_kb`` alone, the other columns held, up to a
     constant: ``sweeps.WEIGHTED_LOG``, ``sum_k w_k log(B_ka B_kb)`` with
     ``w = pair_weight`` (VVE), or ``sweeps.ROOT_SUM``,
@@ -201,11 +202,13 @@ def common_orientation(stats, previous, active, profile, pair_profile, code, pai
     # scatter's and each component's own. Never worse than the previous
     # orientation, so the M-step stays monotone (compiled:
     # sweeps.best_start).
-    weight = np.ones(Wa.shape[0]) if pair_weight is None else pair_weight
-    weight = np.ascontiguousarray(weight, dtype=np.float64)
+    if not np.isfinite(Wa).all():
+        require_positive(np.array([np.nan]), code)
+    weight = np.ascontiguousarray(np.ones(Wa.shape[0]) if pair_weight is None else pair_weight,
+                                  dtype=np.float64)
     Wa = np.ascontiguousarray(Wa)
-    D = sweeps.best_start(Wa, np.zeros((0, 0)) if previous is None else np.ascontiguousarray(previous[0]),
-                          pair_profile, weight)
+    first = np.zeros((0, 0)) if previous is None else np.ascontiguousarray(previous[0], dtype=np.float64)
+    D = sweeps.best_start(Wa, first, pair_profile, weight)
 
     # The descent itself is compiled (sweeps.orientation_descent): in
     # Python, its closures and small NumPy calls took 0.2 ms an M-step, a

@@ -5,8 +5,9 @@ in NumPy, the calls on 2-column slices cost a hundred times the
 arithmetic. :func:`jacobi_sweep` takes each angle exact for eigenvalues
 held, :func:`profiled_pair_sweep` the best of a grid for the profiled
 objective, and :func:`orientation_descent` sweeps until the objective
-settles. ``iterative.common_orientation`` keeps the mathematics, the
-starts and the checks.
+settles, from the start :func:`best_start` picks.
+``iterative.common_orientation`` keeps the mathematics and hands out the
+errors and warnings.
 """
 
 from __future__ import annotations
@@ -212,8 +213,9 @@ def orientation_descent(D, W, Wa, kind, nk, denominator, active, n, weight, grid
     profile ``kind`` (VVE's for WEIGHTED_LOG, EVE's for ROOT_SUM), the
     objective is ``inner.rotated_objective``. Each step is a
     :func:`jacobi_sweep` of ``Wa`` (the active components' scatters) with
-    ``s`` held, or, once the last ``creep_sweeps``' gains stop shrinking
-    (each over half the one before), a :func:`profiled_pair_sweep`. Stops as
+    ``s`` held or, at any step after the first ``creep_sweeps`` values of
+    the objective where the last three gains each exceed half the one
+    before (the sweeps creep), a :func:`profiled_pair_sweep`. Stops as
     ``iterative._settle`` does. Returns ``((D, s), status, n_values)``:
     status 0 when settled, 1 when ``max_iter`` steps did not settle it, 2
     when an eigenvalue or the profile stopped being positive and finite;
@@ -225,7 +227,7 @@ def orientation_descent(D, W, Wa, kind, nk, denominator, active, n, weight, grid
     if not _positive(s):
         return (D, s), 2, 0
     current = rotated_objective(B, s, nk, active)
-    last = np.empty(4)  # the last four values, for the creeping test
+    last = np.full(4, math.nan)  # the last four values, for the creeping test
     last[3] = current
     count = 1
     n_values = 0

@@ -65,7 +65,8 @@ def cholesky_rcond(covariances):
     except np.linalg.LinAlgError:
         pass
     else:
-        return diag.min(axis=1) / (1.0 + diag.max(axis=1))
+        # A NaN factor (a NaN covariance) is not positive definite either.
+        return np.nan_to_num(diag.min(axis=1) / (1.0 + diag.max(axis=1)), nan=0.0)
     out = np.zeros(len(covariances))
     for k, cov in enumerate(covariances):
         try:
@@ -73,7 +74,7 @@ def cholesky_rcond(covariances):
         except np.linalg.LinAlgError:
             continue
         out[k] = diag.min() / (1.0 + diag.max())
-    return out
+    return np.nan_to_num(out, nan=0.0)
 
 
 #: Models whose M-step needs each component's own scatter to be non-singular.
