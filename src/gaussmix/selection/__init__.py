@@ -151,7 +151,7 @@ def select(
     n_jobs : int, default=-1
         Cells fitted in parallel with joblib: ``-1`` uses every core, ``1``
         (or None) fits them one after another. On 2 cores the 14 x 9 iris
-        grid took 0.22-0.24 s in parallel and 0.36-0.37 s in sequence
+        grid took 0.22 s in parallel and 0.37 s in sequence
         (``benchmarks/RESULTS_SMALL.md``).
     prior : None, "default" or ConjugatePrior, default=None
         A conjugate prior for every cell, as in :class:`GaussianMixture`;
