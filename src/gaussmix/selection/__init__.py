@@ -33,7 +33,7 @@ from ..init import INIT_METHODS
 from ..models import available_models, get_model
 from .bootstrap import bootstrap_lrt
 from .result import BootstrapLRTResult, SelectionResult
-from .singular import near_singular_reason
+from .singular import near_singular_reason, reads_rows
 from .starts import cell_start, hc_starts, mclust_tol
 
 __all__ = ["BootstrapLRTResult", "SelectionResult", "bootstrap_lrt", "select"]
@@ -61,7 +61,9 @@ def _fit_cell(X, sample_weight, K, code, partition, params, config):
             gm.resp_init = None
         messages = sorted({str(w.message) for w in caught})
         with config_context(**config):
-            reason = near_singular_reason(gm, "the fit", X, gm.predict_proba(X), sample_weight)
+            # The responsibilities only where the test reads them (3 of mclust's 14 models).
+            resp = gm.predict_proba(X) if reads_rows(gm) else None
+            reason = near_singular_reason(gm, "the fit", X, resp, sample_weight)
             if reason is not None:
                 raise ValueError(reason)
             crit = gm.criteria(X, sample_weight)  # one pass for all three

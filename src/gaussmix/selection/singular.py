@@ -122,6 +122,15 @@ def _r_diagonal(xp, rows):
     return to_host(xp.linalg.diagonal(xp.linalg.qr(rows)[1]))
 
 
+def reads_rows(mixture):
+    """Whether :func:`near_singular_reason` tests ``mixture`` on each component's rows (it needs X and resp)."""
+    model, _ = get_model(mixture.covariance_type)
+    own = model.sklearn_name == "full" or model.code in OWN_SCATTER_MODELS
+    # Regularisation or a prior keeps the covariances away from the rows'
+    # singular scatter: then only the fitted covariances are tested.
+    return own and mixture.reg_covar == 0 and mixture.prior is None and mixture.n_components > 1
+
+
 def near_singular_reason(mixture, when="the fit", X=None, resp=None, sample_weight=None):
     """Why mclust would reject the fitted ``mixture`` as near-singular, or None.
 
@@ -135,7 +144,8 @@ def near_singular_reason(mixture, when="the fit", X=None, resp=None, sample_weig
     X, resp, sample_weight : arrays, optional
         The rows and the responsibilities of the M-step that gave the
         parameters; with them, the models of ``OWN_SCATTER_MODELS`` are
-        also tested on each component's own scatter (``scatter_rcond``).
+        also tested on each component's own scatter (``scatter_rcond``),
+        where :func:`reads_rows` says so (resp is read only then).
 
     Returns
     -------
@@ -153,11 +163,7 @@ def near_singular_reason(mixture, when="the fit", X=None, resp=None, sample_weig
     if sklearn_layout:
         cov = STRUCTURES[model.structure].to_full(cov, K, mixture.means_.shape[1])
     rcond = cholesky_rcond(cov)
-    own = model.sklearn_name == "full" or model.code in OWN_SCATTER_MODELS
-    # Regularisation or a prior keeps the covariances away from the rows'
-    # singular scatter: then only the fitted covariances are tested.
-    unregularised = mixture.reg_covar == 0 and mixture.prior is None
-    if X is not None and own and unregularised:
+    if X is not None and reads_rows(mixture):
         rcond = np.minimum(rcond, scatter_rcond(X, resp, sample_weight))
     worst = int(np.argmin(rcond))
     if rcond[worst] > MCLUST_RCOND:
