@@ -153,7 +153,7 @@ def select(
     n_jobs : int, default=-1
         Cells fitted in parallel with joblib: ``-1`` uses every core, ``1``
         (or None) fits them one after another. On 2 cores the 14 x 9 iris
-        grid took 0.21-0.23 s in parallel and 0.32-0.33 s in sequence
+        grid took 0.21 s in parallel and 0.32-0.33 s in sequence
         (``benchmarks/RESULTS_SMALL.md``).
     prior : None, "default" or ConjugatePrior, default=None
         A conjugate prior for every cell, as in :class:`GaussianMixture`;
