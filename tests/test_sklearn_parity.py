@@ -124,3 +124,8 @@ def test_feature_names_are_kept():
     assert gm.n_features_in_ == 3
     with pytest.warns(UserWarning, match="feature names"):
         gm.predict(X.to_numpy())
+    # Refitted on a plain array (validation's fast path), as validate_data would leave it.
+    gm.fit(X.to_numpy()[:, :2])
+    assert not hasattr(gm, "feature_names_in_") and gm.n_features_in_ == 2
+    with pytest.warns(UserWarning, match="fitted without feature names"):
+        gm.predict(X.iloc[:, :2])

@@ -51,6 +51,29 @@ def _volume_shape_objective(values, nk, active, volume, shape):
     return total
 
 
+@jit(inline="always")
+def record_value(history, n_values, value):
+    """Put ``value`` into ``history`` while it has room; the number of values kept."""
+    if n_values < history.shape[0]:
+        history[n_values] = value
+        return n_values + 1
+    return n_values
+
+
+@jit(inline="always")
+def _next_volumes(numerators, denominator, active, d, volume):
+    """``lambda_k = numerator_k / (d denominator_k)``, 1 where inactive; False unless all positive and finite."""
+    for k in range(volume.shape[0]):
+        if active[k]:
+            v = numerators[k] / (d * denominator[k])
+            if not (v > 0.0 and v < math.inf):
+                return False
+            volume[k] = v
+        else:
+            volume[k] = 1.0
+    return True
+
+
 @jit()
 def alternate_volumes_and_shape(values, nk, active, volume, tol, max_iter, history):
     """The alternation of ``iterative.volumes_and_common_shape``, from ``volume`` (updated in place).
@@ -63,31 +86,23 @@ def alternate_volumes_and_shape(values, nk, active, volume, tol, max_iter, histo
     """
     K, d = values.shape
     shape = np.empty(d)
+    numerators = np.empty(K)
     if not _common_shape(values, active, volume, shape):
         return shape, 2, 0
     current = _volume_shape_objective(values, nk, active, volume, shape)
-    n_values = 0
-    if history.shape[0] > 0:
-        history[0] = current
-        n_values = 1
+    n_values = record_value(history, 0, current)
     for _ in range(max_iter):
         for k in range(K):
-            if active[k]:
-                s = 0.0
-                for j in range(d):
-                    s += values[k, j] / shape[j]
-                v = s / (d * nk[k])
-                if not (v > 0.0 and v < math.inf):
-                    return shape, 2, n_values
-                volume[k] = v
-            else:
-                volume[k] = 1.0
+            s = 0.0
+            for j in range(d):
+                s += values[k, j] / shape[j]
+            numerators[k] = s
+        if not _next_volumes(numerators, nk, active, d, volume):
+            return shape, 2, n_values
         if not _common_shape(values, active, volume, shape):
             return shape, 2, n_values
         new = _volume_shape_objective(values, nk, active, volume, shape)
-        if n_values < history.shape[0]:
-            history[n_values] = new
-            n_values += 1
+        n_values = record_value(history, n_values, new)
         if abs(current - new) <= tol * (1.0 + abs(new)):
             return shape, 0, n_values
         current = new
@@ -198,6 +213,16 @@ def _common_matrix(W, active, volume, C, Cinv, traces):
     return True
 
 
+@jit(inline="always")
+def _volume_trace_objective(traces, nk, active, volume, d):
+    """``sum_k n_k d log lambda_k + tr(C^-1 W_k) / lambda_k`` over the active components."""
+    total = 0.0
+    for k in range(volume.shape[0]):
+        if active[k]:
+            total += nk[k] * d * math.log(volume[k]) + traces[k] / volume[k]
+    return total
+
+
 @jit()
 def alternate_volumes_and_common_matrix(W, nk, denominator, active, volume, tol, max_iter, history):
     """VEE's alternation (``ellipsoidal._m_step_vee``), from ``volume`` (updated in place).
@@ -212,32 +237,15 @@ def alternate_volumes_and_common_matrix(W, nk, denominator, active, volume, tol,
     C, Cinv, traces = np.empty((d, d)), np.empty((d, d)), np.empty(K)
     if not _common_matrix(W, active, volume, C, Cinv, traces):
         return C, 2, 0
-    current = 0.0
-    for k in range(K):
-        if active[k]:
-            current += nk[k] * d * math.log(volume[k]) + traces[k] / volume[k]
-    n_values = 0
-    if history.shape[0] > 0:
-        history[0] = current
-        n_values = 1
+    current = _volume_trace_objective(traces, nk, active, volume, d)
+    n_values = record_value(history, 0, current)
     for _ in range(max_iter):
-        for k in range(K):
-            if active[k]:
-                v = traces[k] / (d * denominator[k])
-                if not (v > 0.0 and v < math.inf):
-                    return C, 2, n_values
-                volume[k] = v
-            else:
-                volume[k] = 1.0
+        if not _next_volumes(traces, denominator, active, d, volume):
+            return C, 2, n_values
         if not _common_matrix(W, active, volume, C, Cinv, traces):
             return C, 2, n_values
-        new = 0.0
-        for k in range(K):
-            if active[k]:
-                new += nk[k] * d * math.log(volume[k]) + traces[k] / volume[k]
-        if n_values < history.shape[0]:
-            history[n_values] = new
-            n_values += 1
+        new = _volume_trace_objective(traces, nk, active, volume, d)
+        n_values = record_value(history, n_values, new)
         if abs(current - new) <= tol * (1.0 + abs(new)):
             return C, 0, n_values
         current = new

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from ..compiled import jit
-from .inner import equal_volume_eigenvalues, rotated_diagonal, rotated_objective
+from .inner import record_value, equal_volume_eigenvalues, rotated_diagonal, rotated_objective
 
 
 @jit(inline="always")
@@ -230,10 +230,7 @@ def orientation_descent(D, W, Wa, kind, nk, denominator, active, n, weight, grid
     last = np.full(4, math.nan)  # the last four values, for the creeping test
     last[3] = current
     count = 1
-    n_values = 0
-    if history.shape[0] > 0:
-        history[0] = current
-        n_values = 1
+    n_values = record_value(history, 0, current)
     for _ in range(max_iter):
         D = D.copy()
         creeping = count >= creep_sweeps
@@ -259,9 +256,7 @@ def orientation_descent(D, W, Wa, kind, nk, denominator, active, n, weight, grid
         new = rotated_objective(B, s, nk, active)
         last[0], last[1], last[2], last[3] = last[1], last[2], last[3], new
         count += 1
-        if n_values < history.shape[0]:
-            history[n_values] = new
-            n_values += 1
+        n_values = record_value(history, n_values, new)
         if abs(current - new) <= tol * (1.0 + abs(new)):
             return (D, s), 0, n_values
         current = new
