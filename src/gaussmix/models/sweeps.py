@@ -207,7 +207,7 @@ def _positive(s):
 @jit()
 def orientation_descent(D, W, Wa, kind, nk, denominator, active, n, weight, grid, zoom, refinements,
                         creep_sweeps, tol, max_iter, history):
-    """``iterative.common_orientation``'s descent from ``D``: sweeps until the objective settles.
+    """``iterative.common_orientation``'s descent from ``D`` (turned in place): sweeps until the objective settles.
 
     With ``B = diag(D^T W_k D)`` and ``s`` the optimal eigenvalues of the
     profile ``kind`` (VVE's for WEIGHTED_LOG, EVE's for ROOT_SUM), the
@@ -231,8 +231,7 @@ def orientation_descent(D, W, Wa, kind, nk, denominator, active, n, weight, grid
     last[3] = current
     count = 1
     n_values = record_value(history, 0, current)
-    for _ in range(max_iter):
-        D = D.copy()
+    for _ in range(max_iter):  # D turns in place: only the last one is returned
         creeping = count >= creep_sweeps
         if creeping:
             g0, g1, g2 = last[0] - last[1], last[1] - last[2], last[2] - last[3]
