@@ -66,6 +66,9 @@ class CovarianceModel:
             - 1
         )
 
+#: scikit-learn's 10 eps (a module constant: np.finfo costs a microsecond a call).
+_TEN_EPS = 10.0 * float(np.finfo(np.float64).eps)
+
 
 def regularise(stats, reg_covar):
     """Add ``reg_covar`` times each denominator to the diagonal of every scatter ``S_k``.
@@ -99,7 +102,7 @@ def empty_components(nk):
     Relative to the total, so that scaling every weight changes nothing.
     """
     nk = np.asarray(nk)
-    return nk <= 10.0 * np.finfo(np.float64).eps * float(nk.sum())
+    return nk <= _TEN_EPS * float(nk.sum())
 
 
 def per_component_denominator(nk):
@@ -110,4 +113,4 @@ def per_component_denominator(nk):
     and stepwise EM statistics per unit of weight, so 10 eps stays 10 eps
     of the weight of one row, whatever the user's scale.
     """
-    return nk + 10.0 * np.finfo(np.float64).eps
+    return nk + _TEN_EPS
