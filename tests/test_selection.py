@@ -250,6 +250,28 @@ def test_reg_covar_max_iter_and_tol_reach_the_cells():
     assert loose.best_.n_iter_ < tight.best_.n_iter_
 
 
+@pytest.mark.parametrize("code", ["VEV", "EEE", "VVV"])
+def test_a_cell_is_the_fit_from_its_start(code):
+    """A cell's model equals, to the bit, a GaussianMixture fitted afresh from the cell's start.
+
+    The cell tests its start (mclust's near-singular rule) and EM goes on
+    from it; the model handed back keeps the parameters the user gave.
+    """
+    from gaussmix.selection.starts import cell_start, hc_starts, mclust_tol
+
+    X = load_iris().data
+    r = select(X, n_components=[3], covariance_types=[code], n_jobs=1)
+    params = r.best_.get_params()
+    assert params["warm_start"] is False and params["resp_init"] is None and params["max_iter"] == 1000
+    partition = hc_starts(X, None, [3], np.random.RandomState(0))[3]
+    resp = cell_start(X, None, 3, code, partition, 0.0, None)
+    fresh = GaussianMixture(3, covariance_type=code, init_params="hc", resp_init=resp, reg_covar=0.0,
+                            tol=mclust_tol(X, None, 1e-5), max_iter=1000).fit(X)
+    assert r.best_.n_iter_ == fresh.n_iter_ > 1
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_", "lower_bounds_"):
+        np.testing.assert_array_equal(getattr(r.best_, name), getattr(fresh, name), err_msg=name)
+
+
 def test_random_state_fixes_the_subset_of_large_data():
     rng = np.random.default_rng(1)
     X = np.vstack([rng.normal(size=(1300, 2)), rng.normal(size=(1300, 2)) + 6])

@@ -50,15 +50,17 @@ def _fit_cell(X, sample_weight, K, code, partition, params, config):
             resp = cell_start(X, sample_weight, K, code, partition, params["reg_covar"], params["prior"],
                               params["noise_init"])
             init = {} if partition is None else {"init_params": "hc", "resp_init": resp}
-            _reject_near_singular(GaussianMixture(K, covariance_type=code, **init, **dict(params, max_iter=0)),
-                                  X, sample_weight, resp)
-            gm = GaussianMixture(K, covariance_type=code, **init, **params)
-            gm.fit(X, sample_weight=sample_weight)
+            gm = GaussianMixture(K, covariance_type=code, **init, **dict(params, max_iter=0))
+            _reject_near_singular(gm, X, sample_weight, resp)
+            # EM goes on from the start just tested, a warm start: the same
+            # parameters a second fit from the start would compute again.
             # The start is not kept as a parameter of the model (a saved
             # model would otherwise carry an n x K matrix): init_params="hc"
             # says how it began. Set as set_params would, without its
             # signature inspection (0.15 ms).
-            gm.resp_init = None
+            gm.max_iter, gm.warm_start, gm.resp_init = params["max_iter"], True, None
+            gm.fit(X, sample_weight=sample_weight)
+            gm.warm_start = False
         messages = sorted({str(w.message) for w in caught})
         with config_context(**config):
             # The responsibilities only where the test reads them (3 of mclust's 14 models).
