@@ -25,6 +25,7 @@ from .. import validation as val
 from ..backends.dask import is_dask_collection
 from ..conjugate import as_prior
 from ..estimators import GaussianMixture
+from ..engine.threads import single_threaded_blas
 from ..estimators.data import placed_source
 from ..namespaces import placement_of
 from ..estimators.noise import NOISE_ON_NUMPY_ONLY, log_noise_density, noise_rows
@@ -44,6 +45,14 @@ logger = logging.getLogger("gaussmix")
 
 def _fit_cell(X, sample_weight, K, code, partition, params, config):
     """Fit one cell under scikit-learn's ``config``; never raise: a failure is a NaN with its reason."""
+    # One BLAS setting for the whole cell: its two fits, the tests and the
+    # criteria would each set and restore it (a dozen threadpoolctl calls).
+    with single_threaded_blas():
+        return _fit_cell_held(X, sample_weight, K, code, partition, params, config)
+
+
+def _fit_cell_held(X, sample_weight, K, code, partition, params, config):
+    """:func:`_fit_cell` within its BLAS setting."""
     try:
         with warnings.catch_warnings(record=True) as caught, config_context(**config):
             warnings.simplefilter("always")
