@@ -128,7 +128,6 @@ def test_triangular_route_matches_the_reference(n, d, K, dtype, tile_rows, monke
 
 
 def test_float32_full_covariances_leave_the_row_kernel_sooner():
-    rng = np.random.default_rng(5)
     d = rows.ROW_KERNEL_MAX_D_TRIANGULAR_F32 + 1
     assert kernels.select("numpy", np.float32, "full", 3, d) is triangular.KERNEL
     assert kernels.select("numpy", np.float64, "full", 3, d) is rows.KERNEL
@@ -209,7 +208,7 @@ def test_float32_whitening_far_from_the_chunk_mean_stays_exact(structure):
     # that component takes the exact path; the TRMM route (full) centres on
     # each mean and must agree without one.
     rng = np.random.default_rng(2)
-    K, d = 2, 3
+    d = 3
     cov = np.stack([np.eye(d) * 0.05**2, np.eye(d)]) if structure == "full" else np.eye(d) * 0.05**2
     means = np.array([[1e4] * d, [0.0] * d])
     params = params_of([0.5, 0.5], means, cov, structure)
@@ -246,6 +245,29 @@ def test_one_pass_gives_the_same_bits_on_one_thread_or_many(monkeypatch):
     one = passes.statistics_pass(chunks, inputs, "full")
     assert many[1] == one[1]
     np.testing.assert_array_equal(many[0].scatter, one[0].scatter)
+
+
+def test_per_row_results_use_the_pool_only_for_several_chunks(monkeypatch):
+    """predict_proba runs one chunk where it is (a hand-over to the pool cost 4x its work),
+    several on the pool, with the same bits as on one thread."""
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(i * 3, 1, size=(700, 3)) for i in range(3)])
+    small = GaussianMixture(3, random_state=0).fit(X[:150])
+    split = GaussianMixture(3, random_state=0, chunk_size=300).fit(X)
+    handed = []
+    real = threads.map_ordered
+
+    def spy(func, items):
+        handed.append(func)
+        return real(func, items)
+
+    monkeypatch.setattr(threads, "map_ordered", spy)
+    small.predict_proba(X[:150])
+    assert handed == []
+    many = split.predict_proba(X)
+    assert len(handed) == (1 if threads.usable() else 0)
+    monkeypatch.setenv("GAUSSMIX_NUM_THREADS", "1")
+    np.testing.assert_array_equal(many, split.predict_proba(X))
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
