@@ -151,3 +151,21 @@ def test_parameter_validation_is_skipped_where_scikit_learn_skips_it():
     with config_context(skip_parameter_validation=True):
         with pytest.raises(TypeError):  # unchecked, the bad tol fails where it is first used
             bad.fit(X)
+
+
+def test_each_class_has_its_own_parameter_names():
+    """The names read once per class from its constructor: a subclass's own, and a copy each time."""
+    from sklearn.base import clone
+
+    class Extended(GaussianMixture):
+        def __init__(self, n_components=1, *, extra=0.5, **kwargs):
+            super().__init__(n_components, **kwargs)
+            self.extra = extra
+
+    assert "extra" not in GaussianMixture(2).get_params()
+    assert Extended(2, extra=0.25).get_params()["extra"] == 0.25
+    assert "extra" not in GaussianMixture._get_param_names()
+    names = GaussianMixture._get_param_names()
+    names.append("mutated")
+    assert "mutated" not in GaussianMixture._get_param_names()
+    assert clone(GaussianMixture(3, tol=1e-2)).get_params() == GaussianMixture(3, tol=1e-2).get_params()

@@ -17,6 +17,7 @@ subclass says only what is its own:
 from __future__ import annotations
 
 import math
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -37,6 +38,11 @@ from . import data
 from .files import FilesMixin
 from .reporting import ReportingMixin
 from .scoring import ScoringMixin
+
+
+#: ``BaseMixture._get_param_names`` of each class (weakly held: a class made
+#: and dropped, in a test say, goes with its entry).
+_PARAM_NAMES = weakref.WeakKeyDictionary()
 
 
 class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEstimator):
@@ -64,6 +70,19 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
         "init_sample_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
+
+    @classmethod
+    def _get_param_names(cls):
+        """The constructor's parameter names, read from its signature once per class.
+
+        scikit-learn inspects ``__init__``'s signature on every
+        ``get_params``, and so on every checked fit: 50 us, a fifth of the
+        fixed cost of a small fit. A class's parameters do not change.
+        """
+        names = _PARAM_NAMES.get(cls)
+        if names is None:
+            names = _PARAM_NAMES[cls] = tuple(super()._get_param_names())
+        return list(names)
 
     # ------------------------------------------------------------ the hooks
     def _make_updater(self):  # pragma: no cover - abstract
