@@ -18,14 +18,13 @@ import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn import config_context, get_config
+from sklearn import get_config
 from sklearn.utils import check_random_state
 
 from .. import validation as val
 from ..backends.dask import is_dask_collection
 from ..conjugate import as_prior
 from ..estimators import GaussianMixture
-from ..engine.threads import single_threaded_blas
 from ..estimators.data import placed_source
 from ..namespaces import placement_of
 from ..estimators.noise import NOISE_ON_NUMPY_ONLY, log_noise_density, noise_rows
@@ -34,76 +33,13 @@ from ..init import INIT_METHODS
 from ..models import available_models, get_model
 from .bootstrap import bootstrap_lrt
 from .result import BootstrapLRTResult, SelectionResult
-from .singular import near_singular_reason, reads_rows
-from .starts import cell_start, hc_starts, mclust_tol
+from .cells import fit_cell
+from .starts import hc_starts, mclust_tol
 
 __all__ = ["BootstrapLRTResult", "SelectionResult", "bootstrap_lrt", "select"]
 
 CRITERIA = ("bic", "icl")
 logger = logging.getLogger("gaussmix")
-
-
-def _fit_cell(X, sample_weight, K, code, partition, params, config):
-    """Fit one cell under scikit-learn's ``config``; never raise: a failure is a NaN with its reason."""
-    # One BLAS setting for the whole cell: its two fits, the tests and the
-    # criteria would each set and restore it (a dozen threadpoolctl calls).
-    with single_threaded_blas():
-        return _fit_cell_held(X, sample_weight, K, code, partition, params, config)
-
-
-def _fit_cell_held(X, sample_weight, K, code, partition, params, config):
-    """:func:`_fit_cell` within its BLAS setting."""
-    try:
-        with warnings.catch_warnings(record=True) as caught, config_context(**config):
-            warnings.simplefilter("always")
-            resp = cell_start(X, sample_weight, K, code, partition, params["reg_covar"], params["prior"],
-                              params["noise_init"])
-            init = {} if partition is None else {"init_params": "hc", "resp_init": resp}
-            gm = GaussianMixture(K, covariance_type=code, **init, **dict(params, max_iter=0))
-            _reject_near_singular(gm, X, sample_weight, resp)
-            # EM goes on from the start just tested, a warm start: the same
-            # parameters a second fit from the start would compute again.
-            # The start is not kept as a parameter of the model (a saved
-            # model would otherwise carry an n x K matrix): init_params="hc"
-            # says how it began. Set as set_params would, without its
-            # signature inspection (0.15 ms).
-            gm.max_iter, gm.warm_start, gm.resp_init = params["max_iter"], True, None
-            gm.fit(X, sample_weight=sample_weight)
-            gm.warm_start = False
-        messages = sorted({str(w.message) for w in caught})
-        with config_context(**config):
-            # The responsibilities only where the test reads them (3 of mclust's 14 models).
-            resp = gm.predict_proba(X) if reads_rows(gm) else None
-            reason = near_singular_reason(gm, "the fit", X, resp, sample_weight)
-            if reason is not None:
-                raise ValueError(reason)
-            crit = gm.criteria(X, sample_weight)  # one pass for all three
-        loglik, bic, icl = crit.log_likelihood, crit.bic, crit.icl
-        if not (np.isfinite(bic) and np.isfinite(icl)):
-            raise ValueError("the fitted log-likelihood is not finite")
-        return (K, code), (gm, bic, icl, loglik, None, messages)
-    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-        return (K, code), (None, math.nan, math.nan, math.nan, str(exc), [])
-
-
-def _reject_near_singular(start, X, sample_weight, resp):
-    """Raise ``ValueError`` if ``start``, an unfitted mixture with ``max_iter=0``, is near singular.
-
-    mclust applies its test (``selection.singular``) after every M-step, the
-    first one included: a start that gives a component on fewer rows than
-    features fails there, even where EM would move away from it. We test
-    that first M-step and the final fit, not the steps between.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # max_iter=0 warns that EM did not converge
-        start.fit(X, sample_weight=sample_weight)
-    if resp is None:  # a start of init_params: the responsibilities of its first M-step
-        resp = start.predict_proba(X)
-    elif start.has_noise:  # the rows first deemed noise start in no Gaussian
-        resp = np.where(start.noise_init[:, None], 0.0, resp)
-    reason = near_singular_reason(start, "the start", X, resp, sample_weight)
-    if reason is not None:
-        raise ValueError(reason)
 
 
 def select(
@@ -295,7 +231,7 @@ def select(
     # skip scikit-learn's parameter validation (0.3 ms a fit, two fits a cell).
     config = dict(get_config(), skip_parameter_validation=True)
     outcomes = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_fit_cell)(X, weights, K, code, partitions[K], params, config) for K, code in cells
+        delayed(fit_cell)(X, weights, K, code, partitions[K], params, config) for K, code in cells
     )
     results = {}
     for done, (cell, outcome) in enumerate(outcomes, start=1):
