@@ -162,7 +162,8 @@ def test_quiet_leaves_stderr_empty(work):
     [
         (["fit", "missing.csv"], "no data file at missing.csv", 1),
         (["fit", "ragged.csv"], "not a well-formed table", 1),
-        (["fit", "data.csv"], "non-numeric column(s) ['id']", 1),
+        (["fit", "data.csv"], "non-numeric column(s) ['id']; a Gaussian mixture needs numbers: "
+                              "choose the numeric ones with --columns x,y", 1),
         (["predict", "m.gmm", "data.csv", "--columns", "x"], "has 1 feature column(s) but the model", 1),
         (["predict", "broken.gmm", "data.csv"], "not a readable gaussmix model", 1),
         (["fit", "data.csv", "-k", "0"], "Invalid value for '--components'", 2),

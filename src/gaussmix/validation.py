@@ -21,13 +21,18 @@ def _is_numeric_dtype(dtype):
     return bool(is_numeric_dtype(dtype))
 
 
-def check_dataframe_columns(X):
-    """Name the non-numeric columns of a DataFrame instead of failing on a value."""
+def non_numeric_columns(X):
+    """The names of a DataFrame's columns that do not hold numbers ([] for anything else)."""
     dtypes = getattr(X, "dtypes", None)
     columns = getattr(X, "columns", None)
     if dtypes is None or columns is None or not hasattr(dtypes, "items"):
-        return
-    bad = [str(name) for name, dtype in dtypes.items() if not _is_numeric_dtype(dtype)]
+        return []
+    return [str(name) for name, dtype in dtypes.items() if not _is_numeric_dtype(dtype)]
+
+
+def check_dataframe_columns(X):
+    """Name the non-numeric columns of a DataFrame instead of failing on a value."""
+    bad = non_numeric_columns(X)
     if bad:
         raise ValueError(
             f"X has non-numeric column(s) {bad}; a Gaussian mixture needs numbers. "

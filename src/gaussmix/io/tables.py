@@ -59,9 +59,15 @@ def read_table(path, columns=None, keep=()):
         data = frame[columns]
     else:
         data = frame
-    from ..validation import check_dataframe_columns
+    from ..validation import non_numeric_columns
 
-    check_dataframe_columns(data)
+    bad = non_numeric_columns(data)
+    if bad:
+        # A file's reader is told the option, not the DataFrame call.
+        numeric = [str(c) for c in data.columns if str(c) not in bad]
+        choose = (f"choose the numeric ones with --columns {','.join(numeric)} (columns= in Python)"
+                  if numeric else "encode them as numbers first")
+        raise ValueError(f"{path}: non-numeric column(s) {bad}; a Gaussian mixture needs numbers: {choose}.")
     return frame, data.to_numpy(dtype=np.float64), [str(c) for c in data.columns]
 
 
