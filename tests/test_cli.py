@@ -122,6 +122,15 @@ def test_select_reports_mclusts_choice(tmp_path):
     assert run(["info", "best.gmm", "--json"], cwd=tmp_path).stdout.count("EEE") == 1
 
 
+def test_select_says_which_cells_failed_and_why(tmp_path):
+    """A cell mclust's rule rejects (diabetes, VVE with 7 components) is named with its reason."""
+    shutil.copy(shared("data", "mclust_diabetes.csv"), tmp_path / "diabetes.csv")
+    text = run(["select", "diabetes.csv", "--columns", "glucose,insulin,sspg", "-k", "7",
+                "-c", "VVE", "-c", "EII", "-j", "1", "-q"], cwd=tmp_path).stdout
+    assert "(1 cell(s) failed: VVE,7;" in text
+    assert "VVE,7 failed: " in text and "Best: EII,7." in text
+
+
 def test_standardized_log_density_is_a_density_of_the_data(work):
     """exp(log_density) integrates to 1 over the data's own units."""
     run(["fit", "data.csv", "-k", "2", "--columns", "x,y", "--standardize", "-o", "zs.gmm",

@@ -107,6 +107,7 @@ def test_summary_prints_the_top_three(iris_result, capsys):
     assert lines[2].split()[0] == "BIC" and float(lines[2].split()[1]) == pytest.approx(561.7285, abs=1e-3)
     assert float(lines[3].split()[2]) == 0.0
     assert f"({len(iris_result.errors_)} cell(s) failed" in text
+    assert all(f"{code},{K}" in lines[4] for K, code in iris_result.errors_)
 
 
 def test_old_faithful():

@@ -189,6 +189,8 @@ def select(
         })
         return
     result.summary(criterion, file=out.file)
+    for (K, code), reason in sorted(result.errors_.items()):
+        out.print(f"  {code},{K} failed: {reason}", markup=False)
     out.print(f"Best: {best.covariance_type},{best.n_components}. Model saved to [cyan]{output}[/cyan]")
     if plot is not None:
         out.print(f"{criterion.upper()} plot written to [cyan]{plot}[/cyan]")

@@ -91,7 +91,8 @@ class SelectionResult:
         """Print the best ``top`` cells the way mclust's ``summary`` does.
 
         Values are in gaussmix's sign (lower is better); mclust prints the
-        negatives. Returns the printed text.
+        negatives. The cells that failed are named; ``errors_`` holds why.
+        Returns the printed text.
         """
         crit = (criterion or self.criterion).upper()
         best = self.ranking(criterion, top)
@@ -106,7 +107,8 @@ class SelectionResult:
         ]
         failed = len(self.errors_)
         if failed:
-            lines.append(f"({failed} cell(s) failed: see errors_)")
+            cells = ", ".join(f"{code},{K}" for K, code in sorted(self.errors_))
+            lines.append(f"({failed} cell(s) failed: {cells}; errors_ says why)")
         text = "\n".join(lines)
         print(text, file=file)
         return text
