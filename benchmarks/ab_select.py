@@ -75,6 +75,8 @@ def main():
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
+    if args.rounds < 2:
+        parser.error("--rounds must be at least 2 (the quartiles of the ratios need two)")
     names = args.sets.split(",")
     commit = subprocess.run(["git", "rev-parse", args.ref], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout.strip()

@@ -251,8 +251,9 @@ def test_reg_covar_max_iter_and_tol_reach_the_cells():
     assert loose.best_.n_iter_ < tight.best_.n_iter_
 
 
+@pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("code", ["VEV", "EEE", "VVV"])
-def test_a_cell_is_the_fit_from_its_start(code):
+def test_a_cell_is_the_fit_from_its_start(code, weighted):
     """A cell's model equals, to the bit, a GaussianMixture fitted afresh from the cell's start.
 
     The cell tests its start (mclust's near-singular rule) and EM goes on
@@ -261,16 +262,27 @@ def test_a_cell_is_the_fit_from_its_start(code):
     from gaussmix.selection.starts import cell_start, hc_starts, mclust_tol
 
     X = load_iris().data
-    r = select(X, n_components=[3], covariance_types=[code], n_jobs=1)
+    w = np.random.default_rng(0).integers(1, 4, len(X)).astype(float) if weighted else None
+    r = select(X, n_components=[3], covariance_types=[code], sample_weight=w, n_jobs=1)
     params = r.best_.get_params()
     assert params["warm_start"] is False and params["resp_init"] is None and params["max_iter"] == 1000
-    partition = hc_starts(X, None, [3], np.random.RandomState(0))[3]
-    resp = cell_start(X, None, 3, code, partition, 0.0, None)
+    partition = hc_starts(X, w, [3], np.random.RandomState(0))[3]
+    resp = cell_start(X, w, 3, code, partition, 0.0, None)
     fresh = GaussianMixture(3, covariance_type=code, init_params="hc", resp_init=resp, reg_covar=0.0,
-                            tol=mclust_tol(X, None, 1e-5), max_iter=1000).fit(X)
+                            tol=mclust_tol(X, w, 1e-5), max_iter=1000).fit(X, sample_weight=w)
     assert r.best_.n_iter_ == fresh.n_iter_ > 1
     for name in ("weights_", "means_", "covariances_", "precisions_cholesky_", "lower_bounds_"):
         np.testing.assert_array_equal(getattr(r.best_, name), getattr(fresh, name), err_msg=name)
+
+
+def test_a_cells_start_warns_in_its_warnings():
+    """What the start of a cell warns (features never observed together) is kept with the cell."""
+    X = load_iris().data.copy()
+    X[:75, 0], X[75:, 1] = np.nan, np.nan
+    r = select(X, n_components=[2, 3], covariance_types=["EEE", "VEV"], n_jobs=1)
+    assert len(r.errors_) < 4 and set(r.warnings_) == {(K, c) for K in (2, 3) for c in ("EEE", "VEV")}
+    for messages in r.warnings_.values():
+        assert any("never observed in the same row" in m for m in messages)
 
 
 def test_random_state_fixes_the_subset_of_large_data():

@@ -71,9 +71,10 @@ def _reject_near_singular(start, X, sample_weight, resp):
     features fails there, even where EM would move away from it. We test
     that first M-step and the final fit, not the steps between.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # max_iter=0 warns that EM did not converge
-        start.fit(X, sample_weight=sample_weight)
+    # Its warnings are the cell's: EM goes on from this fit, whose start
+    # (a pair of features never observed together, say) is not made again.
+    # With max_iter=0 a fit does not warn that it did not converge.
+    start.fit(X, sample_weight=sample_weight)
     if resp is None:  # a start of init_params: the responsibilities of its first M-step
         resp = start.predict_proba(X)
     elif start.has_noise:  # the rows first deemed noise start in no Gaussian
