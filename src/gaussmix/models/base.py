@@ -66,6 +66,7 @@ class CovarianceModel:
             - 1
         )
 
+
 #: scikit-learn's 10 eps (a module constant: np.finfo costs a microsecond a call).
 _TEN_EPS = 10.0 * float(np.finfo(np.float64).eps)
 
