@@ -9,6 +9,8 @@ anything, comes last:
 ===================== ======================================================
 kernel                takes
 ===================== ======================================================
+``numba-quadratic``   NumPy float64, full covariances at mid d: two GEMMs a
+                      tile on the rows' quadratic features (``quadratic``)
 ``numba-rows``        NumPy, small d (or a shared factor up to d=64): one
                       compiled pass per chunk (``rows``)
 ``numba-triangular``  NumPy, full covariances: TRMM and SYRK (``triangular``)
@@ -26,11 +28,11 @@ tests hold every registered kernel to the reference.
 
 from __future__ import annotations
 
-from . import blas, reference, rows, torchkernel, triangular, vectorised
+from . import blas, quadratic, reference, rows, torchkernel, triangular, vectorised
 from .base import Kernel, dtype_name, namespace_name
 
 #: The registered kernels, in the order they are tried.
-KERNELS = [rows.KERNEL, triangular.KERNEL, blas.SHARED, blas.DIAGONAL, vectorised.KERNEL,
+KERNELS = [quadratic.KERNEL, rows.KERNEL, triangular.KERNEL, blas.SHARED, blas.DIAGONAL, vectorised.KERNEL,
            torchkernel.KERNEL, reference.KERNEL]
 
 

@@ -48,8 +48,8 @@ from ...compiled import jit, on_load
 from .vectorised import finish_statistics
 
 
-def _fortran_blas(name):
-    """SciPy's BLAS routine ``name`` as a ctypes function of 11 pointers.
+def fortran_blas(name, n_args):
+    """SciPy's BLAS routine ``name`` as a ctypes function of ``n_args`` pointers.
 
     Compiled code calls it without the GIL, which SciPy's Python wrappers of
     TRMM hold: through them two threads whitened no faster than one.
@@ -57,7 +57,7 @@ def _fortran_blas(name):
     from numba.extending import get_cython_function_address
 
     address = get_cython_function_address("scipy.linalg.cython_blas", name)
-    return ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 11))(address)
+    return ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * n_args))(address)
 
 
 _DTRMM = _STRMM = None
@@ -67,7 +67,7 @@ _DTRMM = _STRMM = None
 def _blas_addresses():
     """SciPy's TRMM routines, read when Numba loads (it finds their addresses)."""
     global _DTRMM, _STRMM
-    _DTRMM, _STRMM = _fortran_blas("dtrmm"), _fortran_blas("strmm")
+    _DTRMM, _STRMM = fortran_blas("dtrmm", 11), fortran_blas("strmm", 11)
 
 
 #: Rows per tile of :func:`_whitened_sq`: the tile's ``x^T`` and ``z^T``
@@ -78,7 +78,7 @@ TILE_ROWS = 512
 
 
 @jit(inline="always")
-def _transpose_rows(X, t0, m, xt):
+def transpose_rows(X, t0, m, xt):
     """``xt[j * m + i] = X[t0 + i, j]`` for ``i < m``: rows ``t0:t0+m`` of X, feature-major.
 
     Eight rows at a time, so that the writes of one feature are contiguous.
@@ -115,7 +115,7 @@ def _whitened_sq(X, means, U, out, xt, zt, acc, flags, one):
     for t0 in range(0, n, rows):
         m = min(rows, n - t0)
         dims[0], dims[1], dims[2], dims[3] = m, d, d, m
-        _transpose_rows(X, t0, m, xt)
+        transpose_rows(X, t0, m, xt)
         for k in range(K):
             for j in range(d):
                 mu = means[k, j]

@@ -1,0 +1,144 @@
+"""The quadratic-features kernel (``engine.kernels.quadratic``) against the reference and the exact route."""
+
+import numpy as np
+import pytest
+
+from gaussmix import GaussianMixture
+from gaussmix.compiled import AVAILABLE
+from gaussmix.engine import kernels, passes, threads
+from gaussmix.engine.estep import weighted_log_prob_reference
+from gaussmix.engine.kernels import quadratic, rows, triangular
+from gaussmix.engine.kernels.quadratic import QuadraticPlan
+
+from .helpers import estep_params, random_params
+from .test_fast import assert_stats_close, reference_statistics
+
+pytestmark = [
+    pytest.mark.skipif(not AVAILABLE, reason="numba is not installed"),
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
+
+KERNEL = quadratic.KERNEL
+
+
+def _data(n, d, K, offset, seed, spread=2.0):
+    rng = np.random.default_rng(seed)
+    params = random_params(rng, "full", K, d, offset=offset)
+    X = params.means[rng.integers(0, K, n)] + rng.normal(size=(n, d)) * spread
+    w = rng.uniform(0, 3, size=n)
+    w[rng.random(n) < 0.2] = 0.0
+    return params, X, w
+
+
+@pytest.mark.parametrize("tile_rows", [None, 24])
+@pytest.mark.parametrize("scatter", ["full", "pooled", "diag"])
+@pytest.mark.parametrize("n, d, K", [(1, 1, 1), (65, 7, 3), (130, 12, 16), (300, 16, 5), (200, 33, 4)])
+def test_statistics_and_densities_match_the_reference(n, d, K, scatter, tile_rows, monkeypatch):
+    # One row, one feature, one component; with 24-row tiles the last tile
+    # is partial (1, 17, 10, 12, 8 rows) and so is the 64-row softmax block
+    # of the default tile.
+    if tile_rows is not None:
+        monkeypatch.setattr(quadratic, "TILE_ROWS", tile_rows)
+    params, X, w = _data(n, d, K, offset=100.0, seed=n + d + K)
+    ep = estep_params(params)
+    got, ll, weight = KERNEL.statistics(X, w, ep, scatter)
+    assert isinstance(ep.plan, QuadraticPlan) and ep.plan.trusted  # the expansion ran, not the exact route
+    ref, ref_ll = reference_statistics(X, w, params, scatter)
+    assert_stats_close(got, ref, 1e-10, 100.0, n * 100.0)
+    assert ll == pytest.approx(ref_ll, rel=1e-11)
+    assert weight == pytest.approx(w.sum())
+    ref_wlp = weighted_log_prob_reference(X, ep)
+    np.testing.assert_allclose(KERNEL.weighted_log_prob(X, ep), ref_wlp, rtol=1e-10, atol=1e-10)
+    log_prob, resp = KERNEL.e_step(X, ep)
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(log_prob, np.logaddexp.reduce(ref_wlp, axis=1), rtol=1e-10, atol=1e-10)
+
+
+def test_unweighted_rows_count_once_each():
+    params, X, _ = _data(500, 10, 6, offset=5.0, seed=3)
+    ep = estep_params(params)
+    got, ll, weight = KERNEL.statistics(X, None, ep, "full")
+    ref, ref_ll = reference_statistics(X, None, params, "full")
+    assert weight == 500.0
+    assert got.nk.sum() == pytest.approx(500.0, rel=1e-13)
+    assert_stats_close(got, ref, 1e-10, 5.0, 500 * 100.0)
+    assert ll == pytest.approx(ref_ll, rel=1e-12)
+
+
+@pytest.mark.parametrize("case", ["far", "ill-conditioned"])
+def test_where_the_expansion_would_cancel_the_exact_route_runs(case):
+    """A narrow component far from the mixture's mean, or a covariance of
+    condition 1e14, would lose most digits of its small distances to the
+    expansion's large terms: the plan refuses it, and the pass is the TRMM
+    route's, to the bit."""
+    rng = np.random.default_rng(7)
+    d, K, n = 12, 5, 400
+    params, X, w = _data(n, d, K, offset=1.0, seed=11)
+    if case == "far":
+        params.means[0] += 1e7
+        X[: n // 5] = params.means[0] + rng.normal(size=(n // 5, d))
+    else:
+        scale = np.ones(d)
+        scale[0] = 1e-7  # a standard deviation 1e-7 of the others: condition 1e14
+        params.precisions_cholesky[1] /= scale[:, None]
+    ep = estep_params(params)
+    got, ll, _ = KERNEL.statistics(X, w, ep, "full")
+    assert not ep.plan.trusted
+    exact, exact_ll, _ = triangular.KERNEL.statistics(X, w, estep_params(params), "full")
+    assert ll == exact_ll
+    np.testing.assert_array_equal(got.scatter, exact.scatter)
+    np.testing.assert_array_equal(KERNEL.weighted_log_prob(X, ep),
+                                  triangular.KERNEL.weighted_log_prob(X, estep_params(params)))
+    # What the exact route saves: the expansion, made to run, is off by 0.4-0.8.
+    forced = estep_params(params)
+    quadratic.plan_of_quadratic(forced).trusted = True
+    error = np.abs(KERNEL.weighted_log_prob(X, forced) - weighted_log_prob_reference(X, forced)).max()
+    assert error > 0.1
+
+
+def test_the_bound_trusts_ordinary_parameters():
+    # Components tens of standard deviations apart, far from the origin: the expansion is used.
+    params, _, _ = _data(10, 16, 16, offset=1e3, seed=5)
+    plan = QuadraticPlan(estep_params(params))
+    assert plan.trusted and not plan.far.any()
+
+
+def test_routing():
+    select = kernels.select
+    assert select("numpy", np.float64, "full", 16, 16) is KERNEL
+    assert select("numpy", np.float64, "full", 64, 10) is KERNEL
+    # Few components: GEMMs of K columns run below BLAS's rate; the row kernel and TRMM win.
+    assert select("numpy", np.float64, "full", 3, 16) is rows.KERNEL
+    assert select("numpy", np.float64, "full", 3, 40) is triangular.KERNEL
+    assert select("numpy", np.float32, "full", 16, 16) is not KERNEL  # float64 only
+    assert select("numpy", np.float64, "shared", 16, 16) is not KERNEL
+    assert select("numpy", np.float64) is not KERNEL  # statistics for given responsibilities
+
+
+def test_one_pass_gives_the_same_bits_on_one_thread_or_many(monkeypatch):
+    params, X, _ = _data(6000, 16, 16, offset=3.0, seed=4)
+    chunks = [(X[i: i + 700], None) for i in range(0, 6000, 700)]
+    inputs = estep_params(params).host
+    many = passes.statistics_pass(chunks, inputs, "full")
+    assert threads.usable() or threads.n_threads() == 1
+    monkeypatch.setenv("GAUSSMIX_NUM_THREADS", "1")
+    one = passes.statistics_pass(chunks, inputs, "full")
+    assert many[1] == one[1]
+    np.testing.assert_array_equal(many[0].scatter, one[0].scatter)
+
+
+def test_a_fit_matches_the_exact_routes_from_the_same_start(monkeypatch):
+    rng = np.random.default_rng(0)
+    d, K = 16, 16
+    centres = rng.normal(size=(K, d)) * 4
+    X = np.vstack([c + rng.normal(size=(120, d)) @ np.diag(rng.uniform(0.5, 2, d)) for c in centres])
+    kw = dict(covariance_type="full", random_state=0, tol=0, max_iter=20)
+    assert kernels.for_chunk(X, "full", K, d) is KERNEL
+    fast = GaussianMixture(K, **kw).fit(X)
+    monkeypatch.setattr(KERNEL, "available", False)
+    assert kernels.for_chunk(X, "full", K, d) is not KERNEL
+    exact = GaussianMixture(K, **kw).fit(X)
+    assert fast.lower_bound_ == pytest.approx(exact.lower_bound_, rel=1e-11)
+    np.testing.assert_allclose(fast.means_, exact.means_, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(fast.covariances_, exact.covariances_, rtol=1e-8, atol=1e-11)
+    np.testing.assert_allclose(fast.predict_proba(X), exact.predict_proba(X), atol=1e-9)
