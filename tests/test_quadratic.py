@@ -39,10 +39,11 @@ def test_statistics_and_densities_match_the_reference(n, d, K, scatter, tile_row
     # of the default tile.
     if tile_rows is not None:
         monkeypatch.setattr(quadratic, "TILE_ROWS", tile_rows)
+    monkeypatch.setattr(quadratic, "QUADRATIC_MIN_ROWS", 0)  # so few rows take the expansion too
     params, X, w = _data(n, d, K, offset=100.0, seed=n + d + K)
     ep = estep_params(params)
+    assert KERNEL.exact_route(X, ep) is None  # the expansion runs, not another route
     got, ll, weight = KERNEL.statistics(X, w, ep, scatter)
-    assert isinstance(ep.plan, QuadraticPlan) and ep.plan.trusted  # the expansion ran, not the exact route
     ref, ref_ll = reference_statistics(X, w, params, scatter)
     assert_stats_close(got, ref, 1e-10, 100.0, n * 100.0)
     assert ll == pytest.approx(ref_ll, rel=1e-11)
@@ -55,22 +56,37 @@ def test_statistics_and_densities_match_the_reference(n, d, K, scatter, tile_row
 
 
 def test_unweighted_rows_count_once_each():
-    params, X, _ = _data(500, 10, 6, offset=5.0, seed=3)
+    params, X, _ = _data(2500, 10, 6, offset=5.0, seed=3)
     ep = estep_params(params)
     got, ll, weight = KERNEL.statistics(X, None, ep, "full")
     ref, ref_ll = reference_statistics(X, None, params, "full")
-    assert weight == 500.0
-    assert got.nk.sum() == pytest.approx(500.0, rel=1e-13)
-    assert_stats_close(got, ref, 1e-10, 5.0, 500 * 100.0)
+    assert KERNEL.exact_route(X, ep) is None
+    assert weight == 2500.0
+    assert got.nk.sum() == pytest.approx(2500.0, rel=1e-13)
+    assert_stats_close(got, ref, 1e-10, 5.0, 2500 * 100.0)
     assert ll == pytest.approx(ref_ll, rel=1e-12)
 
 
+@pytest.mark.parametrize("d, route", [(12, rows.KERNEL), (30, triangular.KERNEL)])
+def test_a_small_chunk_takes_the_exact_route(d, route, monkeypatch):
+    params, X, w = _data(quadratic.QUADRATIC_MIN_ROWS - 1, d, 16, offset=5.0, seed=d)
+    ep = estep_params(params)
+    monkeypatch.setattr(QuadraticPlan, "expansion", lambda self: pytest.fail("W made for a small chunk"))
+    assert KERNEL.exact_route(X, ep) is route
+    got, ll, weight = KERNEL.statistics(X, w, ep, "full")
+    want, want_ll, _ = route.statistics(X, w, estep_params(params), "full")
+    assert ll == want_ll
+    np.testing.assert_array_equal(got.scatter, want.scatter)
+    np.testing.assert_array_equal(KERNEL.e_step(X, ep)[1], route.e_step(X, estep_params(params))[1])
+
+
 @pytest.mark.parametrize("case", ["far", "ill-conditioned"])
-def test_where_the_expansion_would_cancel_the_exact_route_runs(case):
+def test_where_the_expansion_would_cancel_the_exact_route_runs(case, monkeypatch):
     """A narrow component far from the mixture's mean, or a covariance of
     condition 1e14, would lose most digits of its small distances to the
     expansion's large terms: the plan refuses it, and the pass is the TRMM
     route's, to the bit."""
+    monkeypatch.setattr(quadratic, "QUADRATIC_MIN_ROWS", 0)
     rng = np.random.default_rng(7)
     d, K, n = 12, 5, 400
     params, X, w = _data(n, d, K, offset=1.0, seed=11)
@@ -82,16 +98,17 @@ def test_where_the_expansion_would_cancel_the_exact_route_runs(case):
         scale[0] = 1e-7  # a standard deviation 1e-7 of the others: condition 1e14
         params.precisions_cholesky[1] /= scale[:, None]
     ep = estep_params(params)
+    assert KERNEL.exact_route(X, ep) is triangular.KERNEL
     got, ll, _ = KERNEL.statistics(X, w, ep, "full")
-    assert not ep.plan.trusted
     exact, exact_ll, _ = triangular.KERNEL.statistics(X, w, estep_params(params), "full")
     assert ll == exact_ll
     np.testing.assert_array_equal(got.scatter, exact.scatter)
     np.testing.assert_array_equal(KERNEL.weighted_log_prob(X, ep),
                                   triangular.KERNEL.weighted_log_prob(X, estep_params(params)))
     # What the exact route saves: the expansion, made to run, is off by 0.4-0.8.
+    made = QuadraticPlan.expansion
+    monkeypatch.setattr(QuadraticPlan, "expansion", lambda self: (made(self)[0], True))
     forced = estep_params(params)
-    quadratic.plan_of_quadratic(forced).trusted = True
     error = np.abs(KERNEL.weighted_log_prob(X, forced) - weighted_log_prob_reference(X, forced)).max()
     assert error > 0.1
 
@@ -99,14 +116,14 @@ def test_where_the_expansion_would_cancel_the_exact_route_runs(case):
 def test_the_bound_trusts_ordinary_parameters():
     # Components tens of standard deviations apart, far from the origin: the expansion is used.
     params, _, _ = _data(10, 16, 16, offset=1e3, seed=5)
-    plan = QuadraticPlan(estep_params(params))
-    assert plan.trusted and not plan.far.any()
+    assert QuadraticPlan(estep_params(params)).expansion()[1]
 
 
 def test_routing():
     select = kernels.select
     assert select("numpy", np.float64, "full", 16, 16) is KERNEL
     assert select("numpy", np.float64, "full", 64, 10) is KERNEL
+    assert select("numpy", np.float64, "full", 8, 8) is KERNEL
     # Few components: GEMMs of K columns run below BLAS's rate; the row kernel and TRMM win.
     assert select("numpy", np.float64, "full", 3, 16) is rows.KERNEL
     assert select("numpy", np.float64, "full", 3, 40) is triangular.KERNEL

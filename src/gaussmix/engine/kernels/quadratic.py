@@ -37,12 +37,15 @@ would cost too many of the chunk's digits.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ...compiled import jit, on_load
 from .blas import CompiledBlasKernel
-from .plan import ROW_SHARED_CANCEL_LIMIT, Plan, plan_of
-from .primitives import BLOCK, block_softmax, density_and_resp, weights_or_ones
+from .plan import ROW_SHARED_CANCEL_LIMIT, Plan
+from .primitives import block_softmax, density_and_resp, weights_or_ones
+from .rows import KERNEL as ROWS
 from .triangular import KERNEL as TRIANGULAR
 from .triangular import fortran_blas, transpose_rows
 from .vectorised import finish_statistics
@@ -70,15 +73,29 @@ def _gemm_address():
 
 
 class QuadraticPlan(Plan):
-    """A :class:`plan.Plan` with the expansion's ``W`` and whether it can be trusted.
+    """A :class:`plan.Plan` that also makes the expansion's ``W``, on first need.
 
-    ``W`` (K, p) is C-ordered, so that BLAS reads it as the column-major
-    (p, K) matrix of the module docstring. ``far`` marks the components
-    whose terms could cancel more than :data:`CANCEL_LIMIT` allows.
+    :meth:`expansion` gives ``(W, trusted)``: ``W`` (K, p) C-ordered, so
+    that BLAS reads it as the column-major (p, K) matrix of the module
+    docstring, and whether no component's terms could cancel more than
+    :data:`CANCEL_LIMIT` allows. Made once, by whichever thread first needs
+    it (a pass of small chunks, which go to another route, never does).
     """
 
     def __init__(self, eparams):
         super().__init__(eparams)
+        self._expansion = None
+        self._lock = threading.Lock()
+
+    def expansion(self):
+        """``(W, trusted)``, made on the first call."""
+        if self._expansion is None:
+            with self._lock:
+                if self._expansion is None:
+                    self._expansion = self._expand()
+        return self._expansion
+
+    def _expand(self):
         U, m = self.U, self.means - self.centre
         K, d = m.shape
         P = U @ np.swapaxes(U, 1, 2)
@@ -86,12 +103,11 @@ class QuadraticPlan(Plan):
         Pm = np.einsum("kab,kb->ka", P, m)
         const = np.einsum("ka,ka->k", m, Pm)
         pairs = P[:, upper[0], upper[1]] * np.where(upper[0] == upper[1], -0.5, -1.0)
-        self.W = np.ascontiguousarray(np.concatenate([pairs, Pm, (self.log_norm - 0.5 * const)[:, None]], axis=1))
+        W = np.ascontiguousarray(np.concatenate([pairs, Pm, (self.log_norm - 0.5 * const)[:, None]], axis=1))
         # A component of zero precision (the noise's) has no terms to cancel.
         live = U.any(axis=(1, 2))
-        self.far = np.zeros(K, dtype=bool)
-        self.far[live] = ~(_EPS * _term_bound(U[live], m[live], P[live], const[live]) <= CANCEL_LIMIT)
-        self.trusted = not self.far.any()
+        bound = _term_bound(U[live], m[live], P[live], const[live])
+        return W, bool(np.all(_EPS * bound <= CANCEL_LIMIT))  # a NaN bound is not trusted either
 
 
 def _term_bound(U, m, P, const):
@@ -147,7 +163,7 @@ def _features(X, t0, m, centre, ft):
 
 
 @jit(cache=False)  # the BLAS address is fixed per process, not cacheable
-def _statistics_pass(X, w, centre, W, acc, ft, lp, e, wb, top, total, flags, dims, scalars):
+def _statistics_pass(X, w, centre, W, acc, ft, lp, top, total, flags, dims, scalars):
     """Add ``F^T (w r)`` of every tile to ``acc`` (K, p); return ``sum_i w_i log p(x_i)``.
 
     ``lp`` (K * TILE_ROWS) holds a tile's log-densities, component-major,
@@ -166,18 +182,13 @@ def _statistics_pass(X, w, centre, W, acc, ft, lp, e, wb, top, total, flags, dim
         _DGEMM(flags[0:].ctypes, flags[0:].ctypes, dims[0:].ctypes, dims[1:].ctypes, dims[2:].ctypes,
                scalars[0:].ctypes, ft.ctypes, dims[3:].ctypes, W.ctypes, dims[4:].ctypes,
                scalars[1:].ctypes, lp.ctypes, dims[3:].ctypes)
+        # The whole tile at once, contiguous, w r in place of the log-densities.
         tile = lp[:K * m].reshape((K, m))
-        for i0 in range(0, m, BLOCK):
-            b = min(BLOCK, m - i0)
-            for i in range(b):
-                wb[i] = w[t0 + i0 + i]
-            block_softmax(tile[:, i0:i0 + b], wb[:b], e[:, :b], top[:b], total[:b])
-            for i in range(b):
-                if wb[i] > 0:
-                    ll += wb[i] * top[i]
-            for k in range(K):
-                for i in range(b):
-                    tile[k, i0 + i] = e[k, i]
+        wb = w[t0:t0 + m]
+        block_softmax(tile, wb, tile, top[:m], total[:m])
+        for i in range(m):
+            if wb[i] > 0:
+                ll += wb[i] * top[i]
         # acc (column-major p x K, ld p) += F^T (p x m) (w r) (m x K, ld m).
         dims[0], dims[1], dims[2], dims[3], dims[4] = p, K, m, m, p
         _DGEMM(flags[1:].ctypes, flags[0:].ctypes, dims[0:].ctypes, dims[1:].ctypes, dims[2:].ctypes,
@@ -255,54 +266,75 @@ class QuadraticKernel(CompiledBlasKernel):
     def prepare(self, eparams):
         return plan_of_quadratic(eparams)
 
+    def exact_route(self, X, eparams):
+        """The kernel that takes this chunk instead, or None where the expansion runs.
+
+        A chunk of fewer than :data:`QUADRATIC_MIN_ROWS` rows would not repay
+        making ``W``; the row kernel (or TRMM, past its d) takes it. Where
+        the expansion cannot be trusted, TRMM takes the chunk.
+        """
+        K, d = eparams.host.n_components, eparams.host.n_features
+        if X.shape[0] < QUADRATIC_MIN_ROWS:
+            return ROWS if ROWS.within_limits("full", K, d, X.dtype) else TRIANGULAR
+        _, trusted = plan_of_quadratic(eparams).expansion()
+        return None if trusted else TRIANGULAR
+
     def log_prob64(self, X, plan):
-        if not isinstance(plan, QuadraticPlan) or not plan.trusted:
+        W, trusted = plan.expansion() if isinstance(plan, QuadraticPlan) else (None, False)
+        if not trusted:
             return TRIANGULAR.log_prob64(X, plan)
         n, d = X.shape
-        _, _, ft, dims, scalars = _buffers(n, d, plan.W.shape[0])
-        out = np.empty((n, plan.W.shape[0]))
-        _log_prob_pass(X, plan.centre, plan.W, out, ft, _FLAGS.copy(), dims, scalars)
+        _, _, ft, dims, scalars = _buffers(n, d, W.shape[0])
+        out = np.empty((n, W.shape[0]))
+        _log_prob_pass(X, plan.centre, W, out, ft, _FLAGS.copy(), dims, scalars)
         return out
 
     def weighted_log_prob(self, X, eparams):
-        plan_of_quadratic(eparams)
+        other = self.exact_route(X, eparams)
+        if other is not None:
+            return other.weighted_log_prob(X, eparams)
         return super().weighted_log_prob(X, eparams)
 
     def e_step(self, X, eparams, with_resp=True):
-        plan_of_quadratic(eparams)
+        other = self.exact_route(X, eparams)
+        if other is not None:
+            return other.e_step(X, eparams, with_resp)
         return super().e_step(X, eparams, with_resp)
 
     def statistics(self, X, sample_weight, eparams, scatter):
+        other = self.exact_route(X, eparams)
+        if other is not None:
+            return other.statistics(X, sample_weight, eparams, scatter)
         plan = plan_of_quadratic(eparams)
-        if not plan.trusted:
-            return TRIANGULAR.statistics(X, sample_weight, eparams, scatter)
+        W, _ = plan.expansion()
         X = np.ascontiguousarray(X, dtype=np.float64)
         n, d = X.shape
-        K = plan.W.shape[0]
+        K = W.shape[0]
         w = weights_or_ones(sample_weight, n)
         weight = float(n) if sample_weight is None else float(w.sum())
         rows, p, ft, dims, scalars = _buffers(n, d, K)
         acc = np.zeros((K, p))
-        ll = _statistics_pass(X, w, plan.centre, plan.W, acc, ft, np.empty(K * rows), np.empty((K, BLOCK)),
-                              np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK), _FLAGS.copy(), dims, scalars)
+        ll = _statistics_pass(X, w, plan.centre, W, acc, ft, np.empty(K * rows), np.empty(rows),
+                              np.empty(rows), _FLAGS.copy(), dims, scalars)
         nk, a, raw = raw_moments(acc, d, scatter)
         origin = np.broadcast_to(plan.centre, plan.means.shape)
         stats = finish_statistics(nk, a, raw, origin, X, scatter,
-                                  lambda: self.weighted_resp(X, plan, w))
+                                  lambda: density_and_resp(self.log_prob64(X, plan), w)[0])
         return stats, float(ll), weight
-
-    def weighted_resp(self, X, plan, w):
-        """``w_i r_ik`` of the chunk (for an exact recompute)."""
-        return density_and_resp(self.log_prob64(X, plan), w)[0]
 
 
 #: Where the expansion beats the row kernel and TRMM: ``(fewest components,
 #: fewest features, most features)``. One thread, float64, 10 000 rows, its
-#: time against the better of the two (2-core EPYC): with K=16 1.21x at
-#: d=12, 1.23x at 16, 1.19x at 32, 1.02x at 48 (0.94x at d=10, 0.87x at 56);
-#: with K=32 1.14x at d=10 to 1.21x at d=56; with K=64 1.30x-1.78x; with
-#: K=8 0.8x-1.08x and K=4 0.44x-0.87x (GEMMs of so few columns run well
-#: below BLAS's rate).
-QUADRATIC_LIMITS = ((16, 12, 48), (32, 10, 64))
+#: time against the better of the two (2-core EPYC): K=8 1.08x-1.24x at
+#: d=8-24 (0.99x at 32); K=16 1.28x-1.48x at d=8-32, 1.11x-1.14x at 48-56,
+#: 0.77x at 64; K=64 1.28x-2.5x at d=6-64. K=4 lost everywhere (0.42x-0.78x):
+#: GEMMs of so few columns run well below BLAS's rate.
+QUADRATIC_LIMITS = ((8, 8, 24), (16, 6, 56), (64, 6, 64))
+
+#: Fewer rows than this in a chunk go to the exact routes: making ``W`` and
+#: the tiles' set-up cost 80-120 us a chunk, repaid only from 1000-2000 rows
+#: (one thread: d=16 K=16 1.29x at 1000 rows, 0.95x at 500; d=8 K=16 1.04x
+#: at 2000; d=6 K=8 0.78x at 2000, 1.14x at 5000).
+QUADRATIC_MIN_ROWS = 2000
 
 KERNEL = QuadraticKernel()
