@@ -80,15 +80,16 @@ def test_a_small_chunk_takes_the_exact_route(d, route, monkeypatch):
     np.testing.assert_array_equal(KERNEL.e_step(X, ep)[1], route.e_step(X, estep_params(params))[1])
 
 
+@pytest.mark.parametrize("d, exact", [(12, rows.KERNEL), (20, triangular.KERNEL)])
 @pytest.mark.parametrize("case", ["far", "ill-conditioned"])
-def test_where_the_expansion_would_cancel_the_exact_route_runs(case, monkeypatch):
+def test_where_the_expansion_would_cancel_an_exact_route_runs(case, d, exact, monkeypatch):
     """A narrow component far from the mixture's mean, or a covariance of
     condition 1e14, would lose most digits of its small distances to the
-    expansion's large terms: the plan refuses it, and the pass is the TRMM
-    route's, to the bit."""
+    expansion's large terms: the plan refuses it, and the pass is the row
+    kernel's (TRMM's past its d), to the bit."""
     monkeypatch.setattr(quadratic, "QUADRATIC_MIN_ROWS", 0)
     rng = np.random.default_rng(7)
-    d, K, n = 12, 5, 400
+    K, n = 5, 400
     params, X, w = _data(n, d, K, offset=1.0, seed=11)
     if case == "far":
         params.means[0] += 1e7
@@ -98,19 +99,32 @@ def test_where_the_expansion_would_cancel_the_exact_route_runs(case, monkeypatch
         scale[0] = 1e-7  # a standard deviation 1e-7 of the others: condition 1e14
         params.precisions_cholesky[1] /= scale[:, None]
     ep = estep_params(params)
-    assert KERNEL.exact_route(X, ep) is triangular.KERNEL
+    assert KERNEL.exact_route(X, ep) is exact
     got, ll, _ = KERNEL.statistics(X, w, ep, "full")
-    exact, exact_ll, _ = triangular.KERNEL.statistics(X, w, estep_params(params), "full")
-    assert ll == exact_ll
-    np.testing.assert_array_equal(got.scatter, exact.scatter)
+    want, want_ll, _ = exact.statistics(X, w, estep_params(params), "full")
+    assert ll == want_ll
+    np.testing.assert_array_equal(got.scatter, want.scatter)
     np.testing.assert_array_equal(KERNEL.weighted_log_prob(X, ep),
-                                  triangular.KERNEL.weighted_log_prob(X, estep_params(params)))
-    # What the exact route saves: the expansion, made to run, is off by 0.4-0.8.
+                                  exact.weighted_log_prob(X, estep_params(params)))
+    # What the exact route saves: the expansion, made to run, is off by 0.1 or more.
     made = QuadraticPlan.expansion
     monkeypatch.setattr(QuadraticPlan, "expansion", lambda self: (made(self)[0], True))
     forced = estep_params(params)
     error = np.abs(KERNEL.weighted_log_prob(X, forced) - weighted_log_prob_reference(X, forced)).max()
     assert error > 0.1
+
+
+def test_correlation_not_scale_makes_a_covariance_untrusted():
+    rng = np.random.default_rng(2)
+    d, K = 16, 3
+    params = random_params(rng, "full", K, d, offset=3.0)
+    scales = np.logspace(-4, 4, d)  # variances 1e-8 to 1e8, uncorrelated: trusted
+    params.precisions_cholesky[0] = np.diag(1 / scales)
+    assert QuadraticPlan(estep_params(params)).expansion()[1]
+    rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))  # the same spectrum, correlated
+    precision = rotation @ np.diag(1 / scales**2) @ rotation.T
+    params.precisions_cholesky[0] = np.linalg.cholesky(precision)
+    assert not QuadraticPlan(estep_params(params)).expansion()[1]
 
 
 def test_the_bound_trusts_ordinary_parameters():

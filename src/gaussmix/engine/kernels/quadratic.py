@@ -30,8 +30,11 @@ kernel's triangular products at mid d do not vectorise as well).
 The expansion cancels: its terms grow as ``|z|^2 ||P_k||`` while the distance
 may be small. :class:`QuadraticPlan` bounds the rounding of each component's
 terms for its own rows (within three standard deviations) and, where any
-bound passes :data:`CANCEL_LIMIT`, the pass takes the exact route of
-``triangular`` instead. float64 only: in float32 the same cancellation
+bound passes :data:`CANCEL_LIMIT`, the pass takes an exact route instead (the
+row kernel, or TRMM past its d). That happens for a component far from the
+mixture's mean, or one whose features are so correlated that its condition
+number passes about 1e5 at d=16 (features' scales alone do not count: the
+bound is invariant to them). float64 only: in float32 the same cancellation
 would cost too many of the chunk's digits.
 """
 
@@ -269,15 +272,14 @@ class QuadraticKernel(CompiledBlasKernel):
     def exact_route(self, X, eparams):
         """The kernel that takes this chunk instead, or None where the expansion runs.
 
-        A chunk of fewer than :data:`QUADRATIC_MIN_ROWS` rows would not repay
-        making ``W``; the row kernel (or TRMM, past its d) takes it. Where
-        the expansion cannot be trusted, TRMM takes the chunk.
+        The row kernel (TRMM past its d) takes a chunk of fewer than
+        :data:`QUADRATIC_MIN_ROWS` rows, which would not repay making ``W``,
+        and every chunk of a pass whose expansion cannot be trusted.
         """
         K, d = eparams.host.n_components, eparams.host.n_features
-        if X.shape[0] < QUADRATIC_MIN_ROWS:
-            return ROWS if ROWS.within_limits("full", K, d, X.dtype) else TRIANGULAR
-        _, trusted = plan_of_quadratic(eparams).expansion()
-        return None if trusted else TRIANGULAR
+        if X.shape[0] >= QUADRATIC_MIN_ROWS and plan_of_quadratic(eparams).expansion()[1]:
+            return None
+        return ROWS if ROWS.within_limits("full", K, d, X.dtype) else TRIANGULAR
 
     def log_prob64(self, X, plan):
         W, trusted = plan.expansion() if isinstance(plan, QuadraticPlan) else (None, False)
