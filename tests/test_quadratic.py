@@ -108,7 +108,7 @@ def test_where_the_expansion_would_cancel_an_exact_route_runs(case, d, exact, mo
                                   exact.weighted_log_prob(X, estep_params(params)))
     # What the exact route saves: the expansion, made to run, is off by 0.1 or more.
     made = QuadraticPlan.expansion
-    monkeypatch.setattr(QuadraticPlan, "expansion", lambda self: (made(self)[0], True))
+    monkeypatch.setattr(QuadraticPlan, "expansion", lambda self: made(self)._replace(trusted=True))
     forced = estep_params(params)
     error = np.abs(KERNEL.weighted_log_prob(X, forced) - weighted_log_prob_reference(X, forced)).max()
     assert error > 0.1
@@ -120,17 +120,17 @@ def test_correlation_not_scale_makes_a_covariance_untrusted():
     params = random_params(rng, "full", K, d, offset=3.0)
     scales = np.logspace(-4, 4, d)  # variances 1e-8 to 1e8, uncorrelated: trusted
     params.precisions_cholesky[0] = np.diag(1 / scales)
-    assert QuadraticPlan(estep_params(params)).expansion()[1]
+    assert QuadraticPlan(estep_params(params)).expansion().trusted
     rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))  # the same spectrum, correlated
     precision = rotation @ np.diag(1 / scales**2) @ rotation.T
     params.precisions_cholesky[0] = np.linalg.cholesky(precision)
-    assert not QuadraticPlan(estep_params(params)).expansion()[1]
+    assert not QuadraticPlan(estep_params(params)).expansion().trusted
 
 
 def test_the_bound_trusts_ordinary_parameters():
     # Components tens of standard deviations apart, far from the origin: the expansion is used.
     params, _, _ = _data(10, 16, 16, offset=1e3, seed=5)
-    assert QuadraticPlan(estep_params(params)).expansion()[1]
+    assert QuadraticPlan(estep_params(params)).expansion().trusted
 
 
 def test_routing():
@@ -147,10 +147,12 @@ def test_routing():
 
 
 def test_one_pass_gives_the_same_bits_on_one_thread_or_many(monkeypatch):
-    params, X, _ = _data(6000, 16, 16, offset=3.0, seed=4)
-    chunks = [(X[i: i + 700], None) for i in range(0, 6000, 700)]
+    params, X, _ = _data(12000, 16, 16, offset=3.0, seed=4)
+    chunks = [(X[i: i + 3000], None) for i in range(0, 12000, 3000)]
     inputs = estep_params(params).host
+    ran = _count_expansions(monkeypatch)
     many = passes.statistics_pass(chunks, inputs, "full")
+    assert ran == [None] * 4  # every chunk took the expansion
     assert threads.usable() or threads.n_threads() == 1
     monkeypatch.setenv("GAUSSMIX_NUM_THREADS", "1")
     one = passes.statistics_pass(chunks, inputs, "full")
@@ -158,14 +160,33 @@ def test_one_pass_gives_the_same_bits_on_one_thread_or_many(monkeypatch):
     np.testing.assert_array_equal(many[0].scatter, one[0].scatter)
 
 
+def _count_expansions(monkeypatch):
+    """A list that records the route of every chunk KERNEL is given (None: the expansion)."""
+    routes = []
+    choose = quadratic.QuadraticKernel.exact_route
+
+    def recorded(self, X, eparams):
+        routes.append(choose(self, X, eparams))
+        return routes[-1]
+
+    monkeypatch.setattr(quadratic.QuadraticKernel, "exact_route", recorded)
+    return routes
+
+
+def _clusters(rng, K, d, per):
+    centres = rng.normal(size=(K, d)) * 4
+    return np.vstack([c + rng.normal(size=(per, d)) @ np.diag(rng.uniform(0.5, 2, d)) for c in centres])
+
+
 def test_a_fit_matches_the_exact_routes_from_the_same_start(monkeypatch):
     rng = np.random.default_rng(0)
     d, K = 16, 16
-    centres = rng.normal(size=(K, d)) * 4
-    X = np.vstack([c + rng.normal(size=(120, d)) @ np.diag(rng.uniform(0.5, 2, d)) for c in centres])
-    kw = dict(covariance_type="full", random_state=0, tol=0, max_iter=20)
+    X = _clusters(rng, K, d, 300)
+    kw = dict(covariance_type="full", random_state=0, tol=0, max_iter=20, chunk_size=2400)
     assert kernels.for_chunk(X, "full", K, d) is KERNEL
+    ran = _count_expansions(monkeypatch)
     fast = GaussianMixture(K, **kw).fit(X)
+    assert ran.count(None) >= 20 * 2  # two 2400-row chunks an iteration took the expansion
     monkeypatch.setattr(KERNEL, "available", False)
     assert kernels.for_chunk(X, "full", K, d) is not KERNEL
     exact = GaussianMixture(K, **kw).fit(X)
@@ -173,3 +194,38 @@ def test_a_fit_matches_the_exact_routes_from_the_same_start(monkeypatch):
     np.testing.assert_allclose(fast.means_, exact.means_, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(fast.covariances_, exact.covariances_, rtol=1e-8, atol=1e-11)
     np.testing.assert_allclose(fast.predict_proba(X), exact.predict_proba(X), atol=1e-9)
+
+
+@pytest.mark.parametrize("outlier", [1e140, 1e160])
+def test_a_row_whose_squares_overflow_sends_its_chunk_to_the_exact_route(outlier, monkeypatch):
+    """z_a z_b of a row at 1e160 overflows; the exact routes' distances grow as |x - mu|."""
+    rng = np.random.default_rng(1)
+    d, K = 8, 8
+    X = _clusters(rng, K, d, 400)
+    X[0] = outlier
+    w = np.ones(len(X))
+    w[0] = 0.0  # it weighs nothing in the fit, but must not make its statistics NaN
+    kw = dict(covariance_type="full", random_state=0, tol=0, max_iter=5, chunk_size=3200)
+    ran = _count_expansions(monkeypatch)
+    fast = GaussianMixture(K, **kw).fit(X, sample_weight=w)
+    assert (None in ran) == (outlier < 1e150)  # the chunk holding it took the expansion only at 1e140
+    monkeypatch.setattr(KERNEL, "available", False)
+    exact = GaussianMixture(K, **kw).fit(X, sample_weight=w)
+    np.testing.assert_allclose(fast.means_, exact.means_, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(fast.covariances_, exact.covariances_, rtol=1e-8, atol=1e-11)
+
+
+def test_a_noise_component_is_a_column_of_the_expansion(monkeypatch):
+    rng = np.random.default_rng(2)
+    d, K = 10, 8
+    X = np.vstack([_clusters(rng, K, d, 300), rng.uniform(-30, 30, size=(200, d))])
+    noise = np.arange(len(X)) >= K * 300  # the uniform rows start as noise
+    kw = dict(covariance_type="full", random_state=0, tol=0, max_iter=10, noise_init=noise, chunk_size=2600)
+    ran = _count_expansions(monkeypatch)
+    fast = GaussianMixture(K, **kw).fit(X)
+    assert None in ran
+    monkeypatch.setattr(KERNEL, "available", False)
+    exact = GaussianMixture(K, **kw).fit(X)
+    assert fast.noise_weight_ == pytest.approx(exact.noise_weight_, rel=1e-10)
+    np.testing.assert_allclose(fast.means_, exact.means_, rtol=1e-9, atol=1e-10)
+    np.testing.assert_array_equal(fast.predict(X), exact.predict(X))

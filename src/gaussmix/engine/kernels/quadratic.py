@@ -40,7 +40,9 @@ would cost too many of the chunk's digits.
 
 from __future__ import annotations
 
+import math
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
@@ -65,6 +67,9 @@ CANCEL_LIMIT = ROW_SHARED_CANCEL_LIMIT
 
 _EPS = float(np.finfo(np.float64).eps)
 
+#: The largest sum of the expansion's terms that is kept clear of overflow.
+_TERMS_MAX = 1e300
+
 _DGEMM = None
 
 
@@ -75,14 +80,27 @@ def _gemm_address():
     _DGEMM = fortran_blas("dgemm", 13)
 
 
-class QuadraticPlan(Plan):
-    """A :class:`plan.Plan` that also makes the expansion's ``W``, on first need.
+class Expansion(NamedTuple):
+    """The expansion of one pass: ``W``, whether to trust it, and how far its rows may lie.
 
-    :meth:`expansion` gives ``(W, trusted)``: ``W`` (K, p) C-ordered, so
-    that BLAS reads it as the column-major (p, K) matrix of the module
-    docstring, and whether no component's terms could cancel more than
-    :data:`CANCEL_LIMIT` allows. Made once, by whichever thread first needs
-    it (a pass of small chunks, which go to another route, never does).
+    ``W`` (K, p) is C-ordered, so that BLAS reads it as the column-major
+    (p, K) matrix of the module docstring. ``trusted``: no component's
+    terms could cancel more than :data:`CANCEL_LIMIT` allows. ``reach``:
+    the largest ``|x_a - c_a|`` whose terms stay finite; a chunk with a row
+    further out (1e150, say, where ``z_a z_b`` overflows) takes an exact
+    route, whose distances grow as ``|x - mu|``, not its square.
+    """
+
+    W: np.ndarray
+    trusted: bool
+    reach: float
+
+
+class QuadraticPlan(Plan):
+    """A :class:`plan.Plan` that also makes the pass's :class:`Expansion`, on first need.
+
+    Made once, by whichever thread first needs it (a pass of small chunks,
+    which go to another route, never does).
     """
 
     def __init__(self, eparams):
@@ -91,7 +109,7 @@ class QuadraticPlan(Plan):
         self._lock = threading.Lock()
 
     def expansion(self):
-        """``(W, trusted)``, made on the first call."""
+        """The pass's :class:`Expansion`, made on the first call."""
         if self._expansion is None:
             with self._lock:
                 if self._expansion is None:
@@ -110,7 +128,11 @@ class QuadraticPlan(Plan):
         # A component of zero precision (the noise's) has no terms to cancel.
         live = U.any(axis=(1, 2))
         bound = _term_bound(U[live], m[live], P[live], const[live])
-        return W, bool(np.all(_EPS * bound <= CANCEL_LIMIT))  # a NaN bound is not trusted either
+        trusted = bool(np.all(_EPS * bound <= CANCEL_LIMIT))  # a NaN bound is not trusted either
+        with np.errstate(all="ignore"):
+            largest = float(np.max(np.abs(W[:, :len(upper[0]) + d]), initial=0.0))
+            reach = math.sqrt(_TERMS_MAX / (W.shape[1] * max(largest, 1.0)))
+        return Expansion(W, trusted, reach)
 
 
 def _term_bound(U, m, P, const):
@@ -131,6 +153,11 @@ def _term_bound(U, m, P, const):
         sigma = np.sqrt(np.einsum("kab,kab->kb", inverse, inverse))
         reach = np.abs(m) + 3.0 * sigma
         return np.einsum("ka,kab,kb->k", reach, np.abs(P), reach) + np.abs(const)
+
+
+def _extent(X, centre):
+    """``max |x_ia - c_a|`` over the chunk, from its extremes (no copy of X)."""
+    return float(max(np.max(X.max(axis=0) - centre), np.max(centre - X.min(axis=0))))
 
 
 def plan_of_quadratic(eparams):
@@ -220,6 +247,7 @@ _FLAGS = np.frombuffer(b"NT", dtype=np.uint8)
 
 
 def _buffers(n, d, K):
+    """``(rows per tile, p, features, BLAS dimensions, (1, 0))`` for a chunk of n rows."""
     rows = max(1, min(n, TILE_ROWS))
     p = d * (d + 1) // 2 + d + 1
     return rows, p, np.empty(rows * p), np.empty(5, np.int32), np.array([1.0, 0.0])
@@ -244,6 +272,21 @@ def raw_moments(acc, d, scatter):
     if scatter == "pooled":
         raw = raw.sum(axis=0, keepdims=True)
     return nk, a, raw
+
+
+#: Where the expansion beats the row kernel and TRMM: ``(fewest components,
+#: fewest features, most features)``. One thread, float64, 10 000 rows, its
+#: time against the better of the two (2-core EPYC): K=8 1.08x-1.24x at
+#: d=8-24 (0.99x at 32); K=16 1.28x-1.48x at d=8-32, 1.11x-1.14x at 48-56,
+#: 0.77x at 64; K=64 1.28x-2.5x at d=6-64. K=4 lost everywhere (0.42x-0.78x):
+#: GEMMs of so few columns run well below BLAS's rate.
+QUADRATIC_LIMITS = ((8, 8, 24), (16, 6, 56), (64, 6, 64))
+
+#: Fewer rows than this in a chunk go to the exact routes: making ``W`` and
+#: the tiles' set-up cost 80-120 us a chunk, repaid only from 1000-2000 rows
+#: (one thread: d=16 K=16 1.29x at 1000 rows, 0.95x at 500; d=8 K=16 1.04x
+#: at 2000; d=6 K=8 0.78x at 2000, 1.14x at 5000).
+QUADRATIC_MIN_ROWS = 2000
 
 
 class QuadraticKernel(CompiledBlasKernel):
@@ -274,18 +317,22 @@ class QuadraticKernel(CompiledBlasKernel):
 
         The row kernel (TRMM past its d) takes a chunk of fewer than
         :data:`QUADRATIC_MIN_ROWS` rows, which would not repay making ``W``,
-        and every chunk of a pass whose expansion cannot be trusted.
+        a chunk with a row beyond the expansion's reach, and every chunk of
+        a pass whose expansion cannot be trusted.
         """
         K, d = eparams.host.n_components, eparams.host.n_features
-        if X.shape[0] >= QUADRATIC_MIN_ROWS and plan_of_quadratic(eparams).expansion()[1]:
-            return None
+        if X.shape[0] >= QUADRATIC_MIN_ROWS:
+            plan = plan_of_quadratic(eparams)
+            expansion = plan.expansion()
+            if expansion.trusted and _extent(X, plan.centre) <= expansion.reach:
+                return None
         return ROWS if ROWS.within_limits("full", K, d, X.dtype) else TRIANGULAR
 
     def log_prob64(self, X, plan):
-        W, trusted = plan.expansion() if isinstance(plan, QuadraticPlan) else (None, False)
-        if not trusted:
-            return TRIANGULAR.log_prob64(X, plan)
+        # Reached through the base class's E-step once exact_route has
+        # chosen the expansion, or for an exact recompute of its chunk.
         n, d = X.shape
+        W = plan.expansion().W
         _, _, ft, dims, scalars = _buffers(n, d, W.shape[0])
         out = np.empty((n, W.shape[0]))
         _log_prob_pass(X, plan.centre, W, out, ft, _FLAGS.copy(), dims, scalars)
@@ -308,7 +355,7 @@ class QuadraticKernel(CompiledBlasKernel):
         if other is not None:
             return other.statistics(X, sample_weight, eparams, scatter)
         plan = plan_of_quadratic(eparams)
-        W, _ = plan.expansion()
+        W = plan.expansion().W
         X = np.ascontiguousarray(X, dtype=np.float64)
         n, d = X.shape
         K = W.shape[0]
@@ -324,19 +371,5 @@ class QuadraticKernel(CompiledBlasKernel):
                                   lambda: density_and_resp(self.log_prob64(X, plan), w)[0])
         return stats, float(ll), weight
 
-
-#: Where the expansion beats the row kernel and TRMM: ``(fewest components,
-#: fewest features, most features)``. One thread, float64, 10 000 rows, its
-#: time against the better of the two (2-core EPYC): K=8 1.08x-1.24x at
-#: d=8-24 (0.99x at 32); K=16 1.28x-1.48x at d=8-32, 1.11x-1.14x at 48-56,
-#: 0.77x at 64; K=64 1.28x-2.5x at d=6-64. K=4 lost everywhere (0.42x-0.78x):
-#: GEMMs of so few columns run well below BLAS's rate.
-QUADRATIC_LIMITS = ((8, 8, 24), (16, 6, 56), (64, 6, 64))
-
-#: Fewer rows than this in a chunk go to the exact routes: making ``W`` and
-#: the tiles' set-up cost 80-120 us a chunk, repaid only from 1000-2000 rows
-#: (one thread: d=16 K=16 1.29x at 1000 rows, 0.95x at 500; d=8 K=16 1.04x
-#: at 2000; d=6 K=8 0.78x at 2000, 1.14x at 5000).
-QUADRATIC_MIN_ROWS = 2000
 
 KERNEL = QuadraticKernel()
