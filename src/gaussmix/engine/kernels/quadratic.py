@@ -22,10 +22,12 @@ held feature-major, gives
   ``vectorised.finish_statistics`` centres them (and redoes exactly any
   component whose moments lost more than half their digits).
 
-Each GEMM costs ``2 p K`` a row: at d=16 about ``d^2 K`` each, half the
-arithmetic of the products on ``U_k`` and ``z z^T`` in full, and in GEMMs
-of ``K`` columns, which BLAS runs at a good share of its rate (the row
-kernel's triangular products at mid d do not vectorise as well).
+Each GEMM costs ``2 p K`` flops a row: at d=16, 0.6 of the ``2 d^2 K`` of
+a general product on ``U_k`` or on ``z z^T`` (0.55 at d=32), in GEMMs of
+``K`` columns, which BLAS runs at 65-72% of a large GEMM's rate here (the
+row kernel's triangular products at mid d do not vectorise as well). The
+GEMMs are NumPy's ``dot`` as Numba compiles it, which finds BLAS at run
+time, so the compiled pass is cached like the other kernels.
 
 The expansion cancels: its terms grow as ``|z|^2 ||P_k||`` while the distance
 may be small. :class:`QuadraticPlan` bounds the rounding of each component's
@@ -46,13 +48,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ...compiled import jit, on_load
+from ...compiled import jit
 from .blas import CompiledBlasKernel
 from .plan import ROW_SHARED_CANCEL_LIMIT, Plan
 from .primitives import block_softmax, density_and_resp, weights_or_ones
 from .rows import KERNEL as ROWS
 from .triangular import KERNEL as TRIANGULAR
-from .triangular import fortran_blas, transpose_rows
+from .triangular import transpose_rows
 from .vectorised import finish_statistics
 
 #: Rows per tile: the tile's features (p * TILE_ROWS float64, 600 KiB at
@@ -70,21 +72,11 @@ _EPS = float(np.finfo(np.float64).eps)
 #: The largest sum of the expansion's terms that is kept clear of overflow.
 _TERMS_MAX = 1e300
 
-_DGEMM = None
-
-
-@on_load
-def _gemm_address():
-    """SciPy's DGEMM, read when Numba loads."""
-    global _DGEMM
-    _DGEMM = fortran_blas("dgemm", 13)
-
-
 class Expansion(NamedTuple):
     """The expansion of one pass: ``W``, whether to trust it, and how far its rows may lie.
 
-    ``W`` (K, p) is C-ordered, so that BLAS reads it as the column-major
-    (p, K) matrix of the module docstring. ``trusted``: no component's
+    ``W`` (K, p): row k holds component k's coefficients of the features
+    (the module docstring's W, transposed). ``trusted``: no component's
     terms could cancel more than :data:`CANCEL_LIMIT` allows. ``reach``:
     the largest ``|x_a - c_a|`` whose terms stay finite; a chunk with a row
     further out (1e150, say, where ``z_a z_b`` overflows) takes an exact
@@ -192,13 +184,15 @@ def _features(X, t0, m, centre, ft):
         ones[i] = 1.0
 
 
-@jit(cache=False)  # the BLAS address is fixed per process, not cacheable
-def _statistics_pass(X, w, centre, W, acc, ft, lp, top, total, flags, dims, scalars):
+@jit()
+def _statistics_pass(X, w, centre, W, acc, ft, lp, part, top, total):
     """Add ``F^T (w r)`` of every tile to ``acc`` (K, p); return ``sum_i w_i log p(x_i)``.
 
-    ``lp`` (K * TILE_ROWS) holds a tile's log-densities, component-major,
-    then its ``w_i r_ik`` in their place. ``flags`` = "NT", ``scalars`` =
-    (1, 0).
+    ``ft`` holds a tile's features feature-major, ``F^T`` (p, m); ``lp``
+    its log-densities, component-major (K, m), then its ``w_i r_ik`` in
+    their place; ``part`` (K, p) a tile's statistics. NumPy's ``dot``
+    compiled by Numba calls BLAS's GEMM (found at run time, so that this
+    function is cached).
     """
     n, d = X.shape
     K, p = W.shape
@@ -207,50 +201,39 @@ def _statistics_pass(X, w, centre, W, acc, ft, lp, top, total, flags, dims, scal
     for t0 in range(0, n, rows):
         m = min(rows, n - t0)
         _features(X, t0, m, centre, ft)
-        # lp (column-major m x K, ld m) = F (m x p, ld m) W (p x K, ld p).
-        dims[0], dims[1], dims[2], dims[3], dims[4] = m, K, p, m, p
-        _DGEMM(flags[0:].ctypes, flags[0:].ctypes, dims[0:].ctypes, dims[1:].ctypes, dims[2:].ctypes,
-               scalars[0:].ctypes, ft.ctypes, dims[3:].ctypes, W.ctypes, dims[4:].ctypes,
-               scalars[1:].ctypes, lp.ctypes, dims[3:].ctypes)
-        # The whole tile at once, contiguous, w r in place of the log-densities.
+        features = ft[:p * m].reshape((p, m))
         tile = lp[:K * m].reshape((K, m))
+        np.dot(W, features, tile)
+        # The whole tile at once, contiguous, w r in place of the log-densities.
         wb = w[t0:t0 + m]
         block_softmax(tile, wb, tile, top[:m], total[:m])
         for i in range(m):
             if wb[i] > 0:
                 ll += wb[i] * top[i]
-        # acc (column-major p x K, ld p) += F^T (p x m) (w r) (m x K, ld m).
-        dims[0], dims[1], dims[2], dims[3], dims[4] = p, K, m, m, p
-        _DGEMM(flags[1:].ctypes, flags[0:].ctypes, dims[0:].ctypes, dims[1:].ctypes, dims[2:].ctypes,
-               scalars[0:].ctypes, ft.ctypes, dims[3:].ctypes, lp.ctypes, dims[3:].ctypes,
-               scalars[0:].ctypes, acc.ctypes, dims[4:].ctypes)
+        np.dot(tile, features.T, part)
+        for k in range(K):
+            for j in range(p):
+                acc[k, j] += part[k, j]
     return ll
 
 
-@jit(cache=False)
-def _log_prob_pass(X, centre, W, out, ft, flags, dims, scalars):
-    """``out`` (n, K) C-ordered = ``F W`` of every tile: the log-densities ``log pi_k N(x_i | ...)``."""
+@jit()
+def _log_prob_pass(X, centre, W, out, ft):
+    """``out`` (n, K) = ``F W^T`` of every tile: the log-densities ``log pi_k N(x_i | ...)``."""
     n, d = X.shape
     K, p = W.shape
     rows = ft.shape[0] // p
     for t0 in range(0, n, rows):
         m = min(rows, n - t0)
         _features(X, t0, m, centre, ft)
-        # out rows t0:t0+m, read as column-major K x m (ld K) = W^T (K x p) F^T (p x m).
-        dims[0], dims[1], dims[2], dims[3], dims[4] = K, m, p, p, m
-        _DGEMM(flags[1:].ctypes, flags[1:].ctypes, dims[0:].ctypes, dims[1:].ctypes, dims[2:].ctypes,
-               scalars[0:].ctypes, W.ctypes, dims[3:].ctypes, ft.ctypes, dims[4:].ctypes,
-               scalars[1:].ctypes, out[t0:].ctypes, dims[0:].ctypes)
+        np.dot(ft[:p * m].reshape((p, m)).T, W.T, out[t0:t0 + m])
 
 
-_FLAGS = np.frombuffer(b"NT", dtype=np.uint8)
-
-
-def _buffers(n, d, K):
-    """``(rows per tile, p, features, BLAS dimensions, (1, 0))`` for a chunk of n rows."""
+def _buffers(n, d):
+    """``(rows per tile, p, a tile's features)`` for a chunk of n rows."""
     rows = max(1, min(n, TILE_ROWS))
     p = d * (d + 1) // 2 + d + 1
-    return rows, p, np.empty(rows * p), np.empty(5, np.int32), np.array([1.0, 0.0])
+    return rows, p, np.empty(rows * p)
 
 
 def raw_moments(acc, d, scatter):
@@ -333,9 +316,9 @@ class QuadraticKernel(CompiledBlasKernel):
         # chosen the expansion, or for an exact recompute of its chunk.
         n, d = X.shape
         W = plan.expansion().W
-        _, _, ft, dims, scalars = _buffers(n, d, W.shape[0])
+        _, _, ft = _buffers(n, d)
         out = np.empty((n, W.shape[0]))
-        _log_prob_pass(X, plan.centre, W, out, ft, _FLAGS.copy(), dims, scalars)
+        _log_prob_pass(X, plan.centre, W, out, ft)
         return out
 
     def weighted_log_prob(self, X, eparams):
@@ -361,10 +344,10 @@ class QuadraticKernel(CompiledBlasKernel):
         K = W.shape[0]
         w = weights_or_ones(sample_weight, n)
         weight = float(n) if sample_weight is None else float(w.sum())
-        rows, p, ft, dims, scalars = _buffers(n, d, K)
+        rows, p, ft = _buffers(n, d)
         acc = np.zeros((K, p))
-        ll = _statistics_pass(X, w, plan.centre, W, acc, ft, np.empty(K * rows), np.empty(rows),
-                              np.empty(rows), _FLAGS.copy(), dims, scalars)
+        ll = _statistics_pass(X, w, plan.centre, W, acc, ft, np.empty(K * rows), np.empty((K, p)),
+                              np.empty(rows), np.empty(rows))
         nk, a, raw = raw_moments(acc, d, scatter)
         origin = np.broadcast_to(plan.centre, plan.means.shape)
         stats = finish_statistics(nk, a, raw, origin, X, scatter,
