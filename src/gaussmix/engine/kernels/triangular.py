@@ -48,8 +48,8 @@ from ...compiled import jit, on_load
 from .vectorised import finish_statistics
 
 
-def fortran_blas(name, n_args):
-    """SciPy's BLAS routine ``name`` as a ctypes function of ``n_args`` pointers.
+def _fortran_blas(name):
+    """SciPy's BLAS routine ``name`` as a ctypes function of 11 pointers.
 
     Compiled code calls it without the GIL, which SciPy's Python wrappers of
     TRMM hold: through them two threads whitened no faster than one.
@@ -57,7 +57,7 @@ def fortran_blas(name, n_args):
     from numba.extending import get_cython_function_address
 
     address = get_cython_function_address("scipy.linalg.cython_blas", name)
-    return ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * n_args))(address)
+    return ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 11))(address)
 
 
 _DTRMM = _STRMM = None
@@ -67,7 +67,7 @@ _DTRMM = _STRMM = None
 def _blas_addresses():
     """SciPy's TRMM routines, read when Numba loads (it finds their addresses)."""
     global _DTRMM, _STRMM
-    _DTRMM, _STRMM = fortran_blas("dtrmm", 11), fortran_blas("strmm", 11)
+    _DTRMM, _STRMM = _fortran_blas("dtrmm"), _fortran_blas("strmm")
 
 
 #: Rows per tile of :func:`_whitened_sq`: the tile's ``x^T`` and ``z^T``
