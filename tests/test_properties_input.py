@@ -19,6 +19,8 @@ from gaussmix import GaussianMixture, available_models
 NAMES = ["full", "tied", "diag", "spherical", *available_models(n_features=2)]
 #: The 14 multivariate codes and scikit-learn's 4 names, and E and V at d=1.
 ALL_18 = NAMES + ["E", "V"]
+#: The models whose M-step iterates (``models.iterative``) to a tolerance.
+ITERATIVE_M_STEPS = {"VEI", "VEE", "VEV", "EVE", "VVE"}
 DTYPES = [np.float64, np.float32]
 #: Phrases of errors from inside NumPy, SciPy or Numba, which a user should never see.
 INTERNAL = ("setting an array element", "could not broadcast", "operands could not",
@@ -54,11 +56,16 @@ def test_scaling_every_weight_does_not_change_the_fit(name, dtype, exponent, see
     base = _fit(GaussianMixture(3, **kw), X, w)
     scaled = _fit(GaussianMixture(3, **kw), X, w * 10.0**exponent)
     exact = _fit(GaussianMixture(3, **kw), X, w * 2.0 ** (exponent * 3))
+    # The iterative M-steps stop their inner loop where its objective moves
+    # by less than mclust's sqrt(eps), relative: a weight rounded once can
+    # move where that is, and the parameters then differ by up to about
+    # sqrt(sqrt(eps)) = 1.2e-4 (EVE, seed 263: 3.8e-6 after 10 iterations).
+    rtol = 1e-4 if name in ITERATIVE_M_STEPS else 1e-6
     for name_ in ("weights_", "means_", "covariances_"):
         # A power of two scales exactly: the same bits. Another constant
         # rounds each weight once.
         np.testing.assert_array_equal(getattr(exact, name_), getattr(base, name_))
-        np.testing.assert_allclose(getattr(scaled, name_), getattr(base, name_), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(getattr(scaled, name_), getattr(base, name_), rtol=rtol, atol=1e-9)
     assert np.all(np.isfinite(scaled.covariances_))
 
 
