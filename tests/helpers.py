@@ -69,6 +69,25 @@ def estep_params(params, xp=np, dtype=np.float64):
     return estep_inputs(params).for_chunk(xp, dtype)
 
 
+def reference_statistics(X, w, params, scatter):
+    """One chunk's (stats, loglik) by the array-API reference functions."""
+    from gaussmix.engine.estep import log_resp_from_weighted, weighted_log_prob_reference
+    from gaussmix.engine.stats import accumulate_reference
+
+    ep = estep_params(params, np, X.dtype)
+    log_prob, log_resp = log_resp_from_weighted(weighted_log_prob_reference(X, ep))
+    lp = log_prob.astype(np.float64)
+    loglik = lp.sum() if w is None else np.where(w > 0, lp * w, 0.0).sum()
+    return accumulate_reference(X, np.exp(log_resp.astype(np.float64)), w, kind=scatter), loglik
+
+
+def assert_stats_close(got, ref, rtol, scale, spread):
+    np.testing.assert_allclose(got.nk, ref.nk, rtol=rtol, atol=rtol * max(1.0, ref.nk.max()))
+    np.testing.assert_allclose(got.means, ref.means, rtol=rtol, atol=rtol * scale)
+    # One-pass moments round at the size of the rows' squared spread.
+    np.testing.assert_allclose(got.scatter, ref.scatter, rtol=rtol, atol=rtol * spread)
+
+
 def decompose(cov):
     """Volume, sorted shape and eigenvectors of each (d, d) covariance."""
     d = cov.shape[-1]

@@ -10,13 +10,12 @@ from hypothesis import strategies as st
 from gaussmix import GaussianMixture
 from gaussmix.engine import kernels, passes, threads
 from gaussmix.engine.estep import log_resp_from_weighted, weighted_log_prob_reference
-from gaussmix.engine.kernels import blas, primitives, rows, triangular
+from gaussmix.engine.kernels import blas, primitives, quadratic, rows, triangular
 from gaussmix.compiled import AVAILABLE
 from gaussmix.engine.kernels.plan import plan_of
-from gaussmix.engine.stats import accumulate_reference
 from gaussmix.structures import STRUCTURES
 
-from .helpers import estep_params, params_of, random_params
+from .helpers import assert_stats_close, estep_params, params_of, random_params, reference_statistics
 
 pytestmark = [
     pytest.mark.skipif(not AVAILABLE, reason="numba is not installed"),
@@ -37,25 +36,9 @@ def route(structure, row_kernel):
     return rows.KERNEL if row_kernel else BLAS_ROUTE[structure]
 
 
-def reference_statistics(X, w, params, scatter):
-    """One chunk's (stats, loglik) by the array-API reference functions."""
-    ep = estep_params(params, np, X.dtype)
-    log_prob, log_resp = log_resp_from_weighted(weighted_log_prob_reference(X, ep))
-    lp = log_prob.astype(np.float64)
-    loglik = lp.sum() if w is None else np.where(w > 0, lp * w, 0.0).sum()
-    return accumulate_reference(X, np.exp(log_resp.astype(np.float64)), w, kind=scatter), loglik
-
-
 def fast_statistics(X, w, params, scatter, row_kernel):
     ep = estep_params(params, np, X.dtype)
     return route(params.structure, row_kernel).statistics(X, w, ep, scatter)
-
-
-def assert_stats_close(got, ref, rtol, scale, spread):
-    np.testing.assert_allclose(got.nk, ref.nk, rtol=rtol, atol=rtol * max(1.0, ref.nk.max()))
-    np.testing.assert_allclose(got.means, ref.means, rtol=rtol, atol=rtol * scale)
-    # One-pass moments round at the size of the rows' squared spread.
-    np.testing.assert_allclose(got.scatter, ref.scatter, rtol=rtol, atol=rtol * spread)
 
 
 @settings(max_examples=80, deadline=None)
@@ -236,12 +219,20 @@ def test_density_and_resp_match_log_sum_exp():
     assert total == -np.inf
 
 
-def test_one_pass_gives_the_same_bits_on_one_thread_or_many(monkeypatch):
+@pytest.mark.parametrize("route, K, d, n, size", [("rows", 4, 3, 5000, 700),
+                                                   ("quadratic", 16, 16, 12000, 3000)])
+def test_one_pass_gives_the_same_bits_on_one_thread_or_many(route, K, d, n, size, monkeypatch):
     rng = np.random.default_rng(4)
-    params = random_params(rng, "full", 4, 3)
-    X = params.means[rng.integers(0, 4, 5000)] + rng.normal(size=(5000, 3))
-    chunks = [(X[i : i + 700], None) for i in range(0, 5000, 700)]
+    params = random_params(rng, "full", K, d)
+    X = params.means[rng.integers(0, K, n)] + rng.normal(size=(n, d))
+    chunks = [(X[i : i + size], None) for i in range(0, n, size)]
     inputs = estep_params(params).host
+    kernel = kernels.for_chunk(X, "full", K, d)
+    if route == "rows":
+        assert kernel is rows.KERNEL
+    else:  # every chunk takes the expansion, not an exact route
+        assert kernel is quadratic.KERNEL
+        assert all(kernel.exact_route(c, estep_params(params)) is None for c, _ in chunks)
     many = passes.statistics_pass(chunks, inputs, "full")
     assert threads.usable() or threads.n_threads() == 1
     monkeypatch.setenv("GAUSSMIX_NUM_THREADS", "1")

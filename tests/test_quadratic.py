@@ -5,13 +5,12 @@ import pytest
 
 from gaussmix import GaussianMixture
 from gaussmix.compiled import AVAILABLE
-from gaussmix.engine import kernels, passes, threads
+from gaussmix.engine import kernels
 from gaussmix.engine.estep import weighted_log_prob_reference
 from gaussmix.engine.kernels import quadratic, rows, triangular
 from gaussmix.engine.kernels.quadratic import QuadraticPlan
 
-from .helpers import estep_params, random_params
-from .test_fast import assert_stats_close, reference_statistics
+from .helpers import assert_stats_close, estep_params, random_params, reference_statistics
 
 pytestmark = [
     pytest.mark.skipif(not AVAILABLE, reason="numba is not installed"),
@@ -144,20 +143,6 @@ def test_routing():
     assert select("numpy", np.float32, "full", 16, 16) is not KERNEL  # float64 only
     assert select("numpy", np.float64, "shared", 16, 16) is not KERNEL
     assert select("numpy", np.float64) is not KERNEL  # statistics for given responsibilities
-
-
-def test_one_pass_gives_the_same_bits_on_one_thread_or_many(monkeypatch):
-    params, X, _ = _data(12000, 16, 16, offset=3.0, seed=4)
-    chunks = [(X[i: i + 3000], None) for i in range(0, 12000, 3000)]
-    inputs = estep_params(params).host
-    ran = _count_expansions(monkeypatch)
-    many = passes.statistics_pass(chunks, inputs, "full")
-    assert ran == [None] * 4  # every chunk took the expansion
-    assert threads.usable() or threads.n_threads() == 1
-    monkeypatch.setenv("GAUSSMIX_NUM_THREADS", "1")
-    one = passes.statistics_pass(chunks, inputs, "full")
-    assert many[1] == one[1]
-    np.testing.assert_array_equal(many[0].scatter, one[0].scatter)
 
 
 def _count_expansions(monkeypatch):

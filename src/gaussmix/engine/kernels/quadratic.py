@@ -72,6 +72,7 @@ _EPS = float(np.finfo(np.float64).eps)
 #: The largest sum of the expansion's terms that is kept clear of overflow.
 _TERMS_MAX = 1e300
 
+
 class Expansion(NamedTuple):
     """The expansion of one pass: ``W``, whether to trust it, and how far its rows may lie.
 
@@ -134,8 +135,6 @@ def _term_bound(U, m, P, const):
     ``eps`` times ``sum_ab |P_ab z_a z_b|`` plus the constant's. Inf (not
     trusted) where a factor is singular; NaN compares as not trusted too.
     """
-    if not len(U):
-        return np.zeros(0)
     try:
         inverse = np.linalg.inv(U)
     except np.linalg.LinAlgError:
@@ -265,10 +264,10 @@ def raw_moments(acc, d, scatter):
 #: GEMMs of so few columns run well below BLAS's rate.
 QUADRATIC_LIMITS = ((8, 8, 24), (16, 6, 56), (64, 6, 64))
 
-#: Fewer rows than this in a chunk go to the exact routes: making ``W`` and
-#: the tiles' set-up cost 80-120 us a chunk, repaid only from 1000-2000 rows
-#: (one thread: d=16 K=16 1.29x at 1000 rows, 0.95x at 500; d=8 K=16 1.04x
-#: at 2000; d=6 K=8 0.78x at 2000, 1.14x at 5000).
+#: Fewer rows than this in a chunk go to the exact routes: making ``W`` (once
+#: a pass) and a chunk's set-up cost 80-120 us together, repaid only from
+#: 1000-2000 rows (one thread: d=16 K=16 1.29x at 1000 rows, 0.95x at 500;
+#: d=8 K=16 1.04x at 2000; d=6 K=8 0.78x at 2000, 1.14x at 5000).
 QUADRATIC_MIN_ROWS = 2000
 
 
