@@ -58,12 +58,19 @@ class FittedGaussiansMixin:
         ``partial_fit``, ``warm_start`` and ``save`` lose nothing to a float32
         rounding, for as long as the attributes are the ones published here.
         """
-        published = []
-        for name, value in self._public_arrays(params).items():
-            value = value.astype(dtype, copy=False)
+        exact = self._public_arrays(params)
+        arrays = {name: value.astype(dtype, copy=False) for name, value in exact.items()}
+        for name, value in arrays.items():
+            # Finite float64 parameters beyond float32's range would be published as inf.
+            if not np.all(np.isfinite(value)) and np.all(np.isfinite(exact[name])):
+                raise ValueError(
+                    f"the fitted {name} do not fit in {np.dtype(dtype).name}: they reach "
+                    f"{np.max(np.abs(exact[name])):.3g} (a degenerate component whose model "
+                    f"stretched its covariance along a collapsed direction, or data near the "
+                    f"dtype's limits); fit float64 data, increase reg_covar or use fewer n_components.")
+        for name, value in arrays.items():
             setattr(self, name, value)
-            published.append(value)
-        self._fitted = (params, tuple(published))
+        self._fitted = (params, tuple(arrays.values()))
 
     def _place(self, placement):
         """Move the fitted arrays to ``placement``'s namespace and device (None: keep NumPy).
