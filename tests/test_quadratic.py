@@ -54,6 +54,31 @@ def test_statistics_and_densities_match_the_reference(n, d, K, scatter, tile_row
     np.testing.assert_allclose(log_prob, np.logaddexp.reduce(ref_wlp, axis=1), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("scatter", ["full", "pooled", "diag"])
+@pytest.mark.parametrize("n, d, K", [(65, 7, 3), (300, 16, 5), (200, 33, 4)])
+def test_float32_chunks_are_expanded_in_float64(n, d, K, scatter, monkeypatch):
+    """A float32 chunk's statistics carry float64's accuracy on its values:
+    the expansion's cancellation (data at 100, spread 2) would leave float32
+    arithmetic about 1e-4 of a scatter, not 1e-10."""
+    monkeypatch.setattr(quadratic, "QUADRATIC_MIN_ROWS", 0)
+    params, X, w = _data(n, d, K, offset=100.0, seed=n + d + K)
+    X32 = X.astype(np.float32)
+    ep = estep_params(params, dtype=np.float32)
+    assert KERNEL.exact_route(X32, ep) is None
+    got, ll, weight = KERNEL.statistics(X32, w, ep, scatter)
+    rounded = X32.astype(np.float64)  # the values the kernel was given
+    ref, ref_ll = reference_statistics(rounded, w, params, scatter)
+    assert_stats_close(got, ref, 1e-10, 100.0, n * 100.0)
+    assert ll == pytest.approx(ref_ll, rel=1e-11)
+    ref_wlp = weighted_log_prob_reference(rounded, estep_params(params))
+    wlp = KERNEL.weighted_log_prob(X32, ep)
+    assert wlp.dtype == np.float32
+    np.testing.assert_allclose(wlp, ref_wlp, rtol=1e-6)  # float64 values, rounded once
+    log_prob, resp = KERNEL.e_step(X32, ep)
+    assert log_prob.dtype == resp.dtype == np.float32
+    np.testing.assert_allclose(log_prob, np.logaddexp.reduce(ref_wlp, axis=1), rtol=1e-6)
+
+
 def test_unweighted_rows_count_once_each():
     params, X, _ = _data(2500, 10, 6, offset=5.0, seed=3)
     ep = estep_params(params)
@@ -66,17 +91,23 @@ def test_unweighted_rows_count_once_each():
     assert ll == pytest.approx(ref_ll, rel=1e-12)
 
 
-@pytest.mark.parametrize("d, route", [(12, rows.KERNEL), (30, triangular.KERNEL)])
-def test_a_small_chunk_takes_the_exact_route(d, route, monkeypatch):
+@pytest.mark.parametrize("dtype, d, route", [
+    (np.float64, 12, rows.KERNEL), (np.float64, 30, triangular.KERNEL),
+    (np.float32, 12, rows.KERNEL), (np.float32, 16, triangular.KERNEL),  # TRMM from d=13 in float32
+])
+def test_a_small_chunk_takes_the_exact_route(dtype, d, route, monkeypatch):
     params, X, w = _data(quadratic.QUADRATIC_MIN_ROWS - 1, d, 16, offset=5.0, seed=d)
-    ep = estep_params(params)
+    X = X.astype(dtype)
+    ep = estep_params(params, dtype=dtype)
     monkeypatch.setattr(QuadraticPlan, "expansion", lambda self: pytest.fail("W made for a small chunk"))
     assert KERNEL.exact_route(X, ep) is route
     got, ll, weight = KERNEL.statistics(X, w, ep, "full")
-    want, want_ll, _ = route.statistics(X, w, estep_params(params), "full")
+    want, want_ll, _ = route.statistics(X, w, estep_params(params, dtype=dtype), "full")
     assert ll == want_ll
     np.testing.assert_array_equal(got.scatter, want.scatter)
-    np.testing.assert_array_equal(KERNEL.e_step(X, ep)[1], route.e_step(X, estep_params(params))[1])
+    resp = KERNEL.e_step(X, ep)[1]
+    assert resp.dtype == dtype
+    np.testing.assert_array_equal(resp, route.e_step(X, estep_params(params, dtype=dtype))[1])
 
 
 @pytest.mark.parametrize("d, exact", [(12, rows.KERNEL), (20, triangular.KERNEL)])
@@ -140,7 +171,13 @@ def test_routing():
     # Few components: GEMMs of K columns run below BLAS's rate; the row kernel and TRMM win.
     assert select("numpy", np.float64, "full", 3, 16) is rows.KERNEL
     assert select("numpy", np.float64, "full", 3, 40) is triangular.KERNEL
-    assert select("numpy", np.float32, "full", 16, 16) is not KERNEL  # float64 only
+    # float32's exact routes run in float32, at about twice the rate: fewer shapes repay the expansion.
+    assert select("numpy", np.float32, "full", 16, 16) is KERNEL
+    assert select("numpy", np.float32, "full", 64, 32) is KERNEL
+    assert select("numpy", np.float32, "full", 64, 48) is triangular.KERNEL
+    assert select("numpy", np.float32, "full", 8, 16) is triangular.KERNEL
+    assert select("numpy", np.float32, "full", 16, 8) is rows.KERNEL
+    assert select("numpy", np.float32, "full", 16, 32) is triangular.KERNEL
     assert select("numpy", np.float64, "shared", 16, 16) is not KERNEL
     assert select("numpy", np.float64) is not KERNEL  # statistics for given responsibilities
 
@@ -179,6 +216,26 @@ def test_a_fit_matches_the_exact_routes_from_the_same_start(monkeypatch):
     np.testing.assert_allclose(fast.means_, exact.means_, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(fast.covariances_, exact.covariances_, rtol=1e-8, atol=1e-11)
     np.testing.assert_allclose(fast.predict_proba(X), exact.predict_proba(X), atol=1e-9)
+
+
+def test_a_float32_fit_matches_the_exact_routes_from_the_same_start(monkeypatch):
+    """float32 data on the expansion (float64 arithmetic) against TRMM in float32."""
+    rng = np.random.default_rng(0)
+    d, K = 16, 16
+    X = _clusters(rng, K, d, 300).astype(np.float32)
+    kw = dict(covariance_type="full", random_state=0, tol=0, max_iter=20, chunk_size=2400)
+    assert kernels.for_chunk(X, "full", K, d) is KERNEL
+    ran = _count_expansions(monkeypatch)
+    fast = GaussianMixture(K, **kw).fit(X)
+    assert ran.count(None) >= 20 * 2
+    assert fast.means_.dtype == fast.covariances_.dtype == np.float32
+    monkeypatch.setattr(KERNEL, "available", False)
+    assert kernels.for_chunk(X, "full", K, d) is triangular.KERNEL
+    exact = GaussianMixture(K, **kw).fit(X)
+    assert fast.lower_bound_ == pytest.approx(exact.lower_bound_, rel=1e-6)
+    np.testing.assert_allclose(fast.means_, exact.means_, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(fast.covariances_, exact.covariances_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fast.predict_proba(X), exact.predict_proba(X), atol=1e-4)
 
 
 @pytest.mark.parametrize("outlier", [1e140, 1e160])

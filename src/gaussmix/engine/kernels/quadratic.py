@@ -36,8 +36,15 @@ bound passes :data:`CANCEL_LIMIT`, the pass takes an exact route instead (the
 row kernel, or TRMM past its d). That happens for a component far from the
 mixture's mean, or one whose features are so correlated that its condition
 number passes about 1e5 at d=16 (features' scales alone do not count: the
-bound is invariant to them). float64 only: in float32 the same cancellation
-would cost too many of the chunk's digits.
+bound is invariant to them).
+
+A float32 chunk is read as it is, and its tiles' features are made in
+float64: float32 arithmetic would lose to the same cancellation 5e8
+times what float64 loses. Its exact routes run in float32, at about twice
+float64's rate, so it takes the expansion at fewer shapes
+(:data:`QUADRATIC_LIMITS_FLOAT32`), where fits ran 1.2x-1.4x faster. A
+float32 fit on this route is as accurate as a float64 fit of the same
+(rounded) data, and its chunks are never copied whole to float64.
 """
 
 from __future__ import annotations
@@ -264,6 +271,17 @@ def raw_moments(acc, d, scatter):
 #: GEMMs of so few columns run well below BLAS's rate.
 QUADRATIC_LIMITS = ((8, 8, 24), (16, 6, 56), (64, 6, 64))
 
+#: The same for float32 chunks, whose exact routes run in float32 (TRMM at
+#: about twice float64's rate), so the expansion wins less often. One
+#: thread, 10 000 rows (2-core EPYC, 2026-12-02): K=16 1.06x-1.38x at
+#: d=12-16, about even at d=8 and 20, 0.86x-0.92x at d=24 and below that
+#: at d=32-64 and d=4-6; K=64 1.07x-2.5x at d=4-48; K=8 lost at every d
+#: (0.62x-0.88x). In fits on both cores (N=1e5, K=16, five alternating
+#: pairs, medians): 1.34x at d=12, 1.25x at d=16, 1.22x at d=20; at K=64
+#: (N=3e4) 2.12x at d=8, 1.36x at d=24, 1.13x at d=32 (1.00x at N=1e5),
+#: and 0.83x at d=48, which the limit leaves to TRMM.
+QUADRATIC_LIMITS_FLOAT32 = ((16, 10, 20), (64, 6, 32))
+
 #: Fewer rows than this in a chunk go to the exact routes: making ``W`` (once
 #: a pass) and a chunk's set-up cost 80-120 us together, repaid only from
 #: 1000-2000 rows (one thread: d=16 K=16 1.29x at 1000 rows, 0.95x at 500;
@@ -272,11 +290,11 @@ QUADRATIC_MIN_ROWS = 2000
 
 
 class QuadraticKernel(CompiledBlasKernel):
-    """Full covariances at mid d in float64: two GEMMs a tile on the rows' quadratic features."""
+    """Full covariances at mid d: two float64 GEMMs a tile on the rows' quadratic features."""
 
     name = "numba-quadratic"
     structures = ("full",)
-    dtypes = ("float64",)
+    dtypes = ("float32", "float64")
 
     def supports(self, namespace, dtype, structure=None, n_components=None, n_features=None):
         # An EM pass's route only: statistics for given responsibilities
@@ -284,11 +302,12 @@ class QuadraticKernel(CompiledBlasKernel):
         return structure is not None and super().supports(namespace, dtype, structure, n_components, n_features)
 
     def within_limits(self, structure, n_components, n_features, dtype):
-        return any(n_components >= k and lo <= n_features <= hi for k, lo, hi in QUADRATIC_LIMITS)
+        limits = QUADRATIC_LIMITS_FLOAT32 if np.dtype(dtype) == np.float32 else QUADRATIC_LIMITS
+        return any(n_components >= k and lo <= n_features <= hi for k, lo, hi in limits)
 
     def bytes_per_row(self, n_components, n_features, itemsize):
-        # Tiles hold the features; a chunk holds one float64 copy of itself
-        # and (n, K) log-densities only for an exact recompute.
+        # Tiles hold the features; a chunk holds (n, K) log-densities and a
+        # float64 copy of itself only for an exact recompute.
         return 8 * (2 * n_components + n_features + 2)
 
     def prepare(self, eparams):
@@ -338,7 +357,7 @@ class QuadraticKernel(CompiledBlasKernel):
             return other.statistics(X, sample_weight, eparams, scatter)
         plan = plan_of_quadratic(eparams)
         W = plan.expansion().W
-        X = np.ascontiguousarray(X, dtype=np.float64)
+        X = np.ascontiguousarray(X)
         n, d = X.shape
         K = W.shape[0]
         w = weights_or_ones(sample_weight, n)
