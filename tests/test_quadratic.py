@@ -110,16 +110,11 @@ def test_a_small_chunk_takes_the_exact_route(dtype, d, route, monkeypatch):
     np.testing.assert_array_equal(resp, route.e_step(X, estep_params(params, dtype=dtype))[1])
 
 
-@pytest.mark.parametrize("d, exact", [(12, rows.KERNEL), (20, triangular.KERNEL)])
-@pytest.mark.parametrize("case", ["far", "ill-conditioned"])
-def test_where_the_expansion_would_cancel_an_exact_route_runs(case, d, exact, monkeypatch):
-    """A narrow component far from the mixture's mean, or a covariance of
-    condition 1e14, would lose most digits of its small distances to the
-    expansion's large terms: the plan refuses it, and the pass is the row
-    kernel's (TRMM's past its d), to the bit."""
-    monkeypatch.setattr(quadratic, "QUADRATIC_MIN_ROWS", 0)
+def _cancelling(case, d, n=400, K=5):
+    """Parameters and rows where the expansion would cancel: ``"far"``, one narrow
+    component 1e7 away (which drags the mixture's mean, the centre, far from
+    every component), or ``"ill-conditioned"``, components of condition 1e14."""
     rng = np.random.default_rng(7)
-    K, n = 5, 400
     params, X, w = _data(n, d, K, offset=1.0, seed=11)
     if case == "far":
         params.means[0] += 1e7
@@ -127,21 +122,60 @@ def test_where_the_expansion_would_cancel_an_exact_route_runs(case, d, exact, mo
     else:
         scale = np.ones(d)
         scale[0] = 1e-7  # a standard deviation 1e-7 of the others: condition 1e14
-        params.precisions_cholesky[1] /= scale[:, None]
+        for k in [1] if case == "ill-conditioned" else [1, 3]:
+            params.precisions_cholesky[k] /= scale[:, None]
+    return params, X, w
+
+
+def _forced_error(params, X, monkeypatch):
+    """The expansion's worst log-density error, made to run with every component on it."""
+    monkeypatch.setattr(quadratic, "CANCEL_LIMIT", np.inf)
+    forced = estep_params(params)
+    assert KERNEL.exact_route(X, forced) is None and not len(forced.plan.expansion().exact)
+    return np.abs(KERNEL.weighted_log_prob(X, forced) - weighted_log_prob_reference(X, forced)).max()
+
+
+@pytest.mark.parametrize("d, exact", [(12, rows.KERNEL), (20, triangular.KERNEL)])
+@pytest.mark.parametrize("case", ["far", "two ill-conditioned"])
+def test_where_the_expansion_would_cancel_for_many_components_an_exact_route_runs(case, d, exact,
+                                                                                  monkeypatch):
+    """More than an eighth of the components would lose most digits of their
+    small distances to the expansion's large terms: the pass is the row
+    kernel's (TRMM's past its d), to the bit."""
+    monkeypatch.setattr(quadratic, "QUADRATIC_MIN_ROWS", 0)
+    params, X, w = _cancelling(case, d)
     ep = estep_params(params)
     assert KERNEL.exact_route(X, ep) is exact
+    assert len(ep.plan.expansion().exact) >= 2
     got, ll, _ = KERNEL.statistics(X, w, ep, "full")
     want, want_ll, _ = exact.statistics(X, w, estep_params(params), "full")
     assert ll == want_ll
     np.testing.assert_array_equal(got.scatter, want.scatter)
     np.testing.assert_array_equal(KERNEL.weighted_log_prob(X, ep),
                                   exact.weighted_log_prob(X, estep_params(params)))
-    # What the exact route saves: the expansion, made to run, is off by 0.1 or more.
-    made = QuadraticPlan.expansion
-    monkeypatch.setattr(QuadraticPlan, "expansion", lambda self: made(self)._replace(trusted=True))
-    forced = estep_params(params)
-    error = np.abs(KERNEL.weighted_log_prob(X, forced) - weighted_log_prob_reference(X, forced)).max()
-    assert error > 0.1
+    assert _forced_error(params, X, monkeypatch) > 0.1  # what the exact route saves
+
+
+@pytest.mark.parametrize("d, exact", [(12, rows.KERNEL), (20, triangular.KERNEL)])
+def test_one_component_that_would_cancel_takes_an_exact_column(d, exact, monkeypatch):
+    """One component of condition 1e14 among eight: the expansion runs for the
+    others, and that component's log-densities are made exactly, from the
+    rows as they are; the pass matches the exact route's."""
+    monkeypatch.setattr(quadratic, "QUADRATIC_MIN_ROWS", 0)
+    params, X, w = _cancelling("ill-conditioned", d, K=8)  # one in eight may take a column
+    ep = estep_params(params)
+    assert KERNEL.exact_route(X, ep) is None
+    np.testing.assert_array_equal(ep.plan.expansion().exact, [1])
+    want_ep = estep_params(params)
+    want_wlp = exact.weighted_log_prob(X, want_ep)
+    np.testing.assert_allclose(KERNEL.weighted_log_prob(X, ep), want_wlp, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(KERNEL.e_step(X, ep)[0], exact.e_step(X, want_ep)[0], rtol=1e-12, atol=1e-9)
+    for scatter in ["full", "pooled", "diag"]:
+        got, ll, _ = KERNEL.statistics(X, w, ep, scatter)
+        want, want_ll, _ = exact.statistics(X, w, want_ep, scatter)
+        assert ll == pytest.approx(want_ll, rel=1e-12)
+        assert_stats_close(got, want, 1e-9, 10.0, 400 * 10.0)
+    assert _forced_error(params, X, monkeypatch) > 0.1  # what the exact column saves
 
 
 def test_correlation_not_scale_makes_a_covariance_untrusted():
@@ -150,17 +184,20 @@ def test_correlation_not_scale_makes_a_covariance_untrusted():
     params = random_params(rng, "full", K, d, offset=3.0)
     scales = np.logspace(-4, 4, d)  # variances 1e-8 to 1e8, uncorrelated: trusted
     params.precisions_cholesky[0] = np.diag(1 / scales)
-    assert QuadraticPlan(estep_params(params)).expansion().trusted
+    assert not len(QuadraticPlan(estep_params(params)).expansion().exact)
     rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))  # the same spectrum, correlated
     precision = rotation @ np.diag(1 / scales**2) @ rotation.T
     params.precisions_cholesky[0] = np.linalg.cholesky(precision)
-    assert not QuadraticPlan(estep_params(params)).expansion().trusted
+    expansion = QuadraticPlan(estep_params(params)).expansion()
+    np.testing.assert_array_equal(expansion.exact, [0])
+    assert not expansion.W[0].any()  # its column is made exactly, not by the GEMM
 
 
 def test_the_bound_trusts_ordinary_parameters():
     # Components tens of standard deviations apart, far from the origin: the expansion is used.
     params, _, _ = _data(10, 16, 16, offset=1e3, seed=5)
-    assert QuadraticPlan(estep_params(params)).expansion().trusted
+    expansion = QuadraticPlan(estep_params(params)).expansion()
+    assert expansion.runs and not len(expansion.exact)
 
 
 def test_routing():
@@ -213,6 +250,33 @@ def test_a_fit_matches_the_exact_routes_from_the_same_start(monkeypatch):
     assert kernels.for_chunk(X, "full", K, d) is not KERNEL
     exact = GaussianMixture(K, **kw).fit(X)
     assert fast.lower_bound_ == pytest.approx(exact.lower_bound_, rel=1e-11)
+    np.testing.assert_allclose(fast.means_, exact.means_, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(fast.covariances_, exact.covariances_, rtol=1e-8, atol=1e-11)
+    np.testing.assert_allclose(fast.predict_proba(X), exact.predict_proba(X), atol=1e-9)
+
+
+def test_a_fit_with_one_flat_cluster_keeps_the_expansion(monkeypatch):
+    """A cluster near a hyperplane (a rotated standard deviation of 1e-4)
+    gives its component an exact column; the other fifteen stay on the
+    expansion, and the fit matches the exact routes' from the same start."""
+    rng = np.random.default_rng(0)
+    d, K = 16, 16
+    X = _clusters(rng, K, d, 300)
+    rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    flat = rng.normal(size=(300, d))
+    flat[:, 0] *= 1e-4
+    X[:300] = X[:300].mean(axis=0) + flat @ rotation
+    exact_lists = []
+    expand = QuadraticPlan._expand
+    monkeypatch.setattr(QuadraticPlan, "_expand", lambda self: exact_lists.append(expand(self)) or exact_lists[-1])
+    ran = _count_expansions(monkeypatch)
+    kw = dict(covariance_type="full", random_state=0, tol=0, max_iter=20, chunk_size=2400)
+    fast = GaussianMixture(K, **kw).fit(X)
+    assert ran.count(None) >= 20 * 2
+    assert all(len(e.exact) == 1 for e in exact_lists[-10:])  # the flat cluster's component
+    monkeypatch.setattr(KERNEL, "available", False)
+    exact = GaussianMixture(K, **kw).fit(X)
+    assert fast.lower_bound_ == pytest.approx(exact.lower_bound_, rel=1e-10)
     np.testing.assert_allclose(fast.means_, exact.means_, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(fast.covariances_, exact.covariances_, rtol=1e-8, atol=1e-11)
     np.testing.assert_allclose(fast.predict_proba(X), exact.predict_proba(X), atol=1e-9)

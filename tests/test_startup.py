@@ -82,7 +82,7 @@ def test_the_blas_routes_load_from_numbas_cache_in_a_new_process():
     pytest.importorskip("numba")
     code = (
         "import warnings\nimport numpy as np\nfrom gaussmix import GaussianMixture\n"
-        "from gaussmix.engine.kernels import quadratic, triangular\n"
+        "from gaussmix.engine.kernels import quadratic_tiles, triangular\n"
         "warnings.simplefilter('ignore')\n"
         "rng = np.random.default_rng(0)\n"
         "GaussianMixture(3, max_iter=2, random_state=0).fit(rng.normal(size=(300, 20)))\n"
@@ -90,7 +90,7 @@ def test_the_blas_routes_load_from_numbas_cache_in_a_new_process():
         "f32 = GaussianMixture(3, max_iter=2, random_state=0).fit(rng.normal(size=(300, 20)).astype(np.float32))\n"
         "GaussianMixture(16, max_iter=2, random_state=0, chunk_size=2500).fit(\n"
         "    rng.normal(size=(5000, 16)).astype(np.float32))\n"
-        "fns = (triangular._whitened_sq, quadratic._statistics_pass)\n"
+        "fns = (triangular._whitened_sq, quadratic_tiles.statistics_pass)\n"
         "print(sum(sum(f.stats.cache_misses.values()) for f in fns), "
         "sum(sum(f.stats.cache_hits.values()) for f in fns))\n"
     )

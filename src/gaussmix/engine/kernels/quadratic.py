@@ -31,12 +31,16 @@ time, so the compiled pass is cached like the other kernels.
 
 The expansion cancels: its terms grow as ``|z|^2 ||P_k||`` while the distance
 may be small. :class:`QuadraticPlan` bounds the rounding of each component's
-terms for its own rows (within three standard deviations) and, where any
-bound passes :data:`CANCEL_LIMIT`, the pass takes an exact route instead (the
-row kernel, or TRMM past its d). That happens for a component far from the
-mixture's mean, or one whose features are so correlated that its condition
-number passes about 1e5 at d=16 (features' scales alone do not count: the
-bound is invariant to them).
+terms for its own rows (within three standard deviations). A component whose
+bound passes :data:`CANCEL_LIMIT` gets its log-densities exactly instead, a
+column of the tile made from the rows as they are (``quadratic_tiles``);
+where more than :data:`MAX_EXACT_SHARE` of the components would, the pass
+takes an exact route whole (the row kernel, or TRMM past its d). A
+component's bound passes the limit where its features are so correlated
+that its condition number passes about 1e5 at d=16 (features' scales alone
+do not count: the bound is invariant to them), or where it lies far from
+the mixture's mean; a far component of any weight moves that mean, and so
+usually takes the others with it.
 
 A float32 chunk is read as it is, and its tiles' features are made in
 float64: float32 arithmetic would lose to the same cancellation 5e8
@@ -55,13 +59,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ...compiled import jit
 from .blas import CompiledBlasKernel
 from .plan import ROW_SHARED_CANCEL_LIMIT, Plan
-from .primitives import block_softmax, density_and_resp, weights_or_ones
+from .primitives import density_and_resp, weights_or_ones
+from .quadratic_tiles import log_prob_pass, statistics_pass
 from .rows import KERNEL as ROWS
 from .triangular import KERNEL as TRIANGULAR
-from .triangular import transpose_rows
 from .vectorised import finish_statistics
 
 #: Rows per tile: the tile's features (p * TILE_ROWS float64, 600 KiB at
@@ -76,23 +79,36 @@ CANCEL_LIMIT = ROW_SHARED_CANCEL_LIMIT
 
 _EPS = float(np.finfo(np.float64).eps)
 
+#: The largest share of a pass's components that may take exact columns;
+#: past it the pass takes an exact route whole. A column costs about
+#: ``1/K`` of the expansion's time (one thread, 10 000 rows, K=16: at d=8
+#: and 16 within the noise up to four columns; +0.3-0.4 ms of 7.2 at d=24,
+#: +0.6-0.7 ms of 11.4 at d=32, where the whole exact route took 13.5 and
+#: four columns 14.4; K=64, d=16: sixteen columns 11.3 ms, the route 19.9).
+MAX_EXACT_SHARE = 0.125
+
 #: The largest sum of the expansion's terms that is kept clear of overflow.
 _TERMS_MAX = 1e300
 
 
 class Expansion(NamedTuple):
-    """The expansion of one pass: ``W``, whether to trust it, and how far its rows may lie.
+    """The expansion of one pass: ``W``, the components it leaves to exact columns, and its reach.
 
     ``W`` (K, p): row k holds component k's coefficients of the features
-    (the module docstring's W, transposed). ``trusted``: no component's
-    terms could cancel more than :data:`CANCEL_LIMIT` allows. ``reach``:
-    the largest ``|x_a - c_a|`` whose terms stay finite; a chunk with a row
-    further out (1e150, say, where ``z_a z_b`` overflows) takes an exact
-    route, whose distances grow as ``|x - mu|``, not its square.
+    (the module docstring's W, transposed), zero for a component in
+    ``exact``. ``exact`` (int64): the components whose terms could cancel
+    more than :data:`CANCEL_LIMIT` allows; their log-densities are made
+    exactly, column by column (``quadratic_tiles``). ``runs``: whether the
+    expansion is worth running, with at most :data:`MAX_EXACT_SHARE` of
+    the components exact. ``reach``: the largest ``|x_a - c_a|`` whose
+    terms stay finite; a chunk with a row further out (1e150, say, where
+    ``z_a z_b`` overflows) takes an exact route, whose distances grow as
+    ``|x - mu|``, not its square.
     """
 
     W: np.ndarray
-    trusted: bool
+    exact: np.ndarray
+    runs: bool
     reach: float
 
 
@@ -126,13 +142,14 @@ class QuadraticPlan(Plan):
         pairs = P[:, upper[0], upper[1]] * np.where(upper[0] == upper[1], -0.5, -1.0)
         W = np.ascontiguousarray(np.concatenate([pairs, Pm, (self.log_norm - 0.5 * const)[:, None]], axis=1))
         # A component of zero precision (the noise's) has no terms to cancel.
-        live = U.any(axis=(1, 2))
+        live = np.flatnonzero(U.any(axis=(1, 2)))
         bound = _term_bound(U[live], m[live], P[live], const[live])
-        trusted = bool(np.all(_EPS * bound <= CANCEL_LIMIT))  # a NaN bound is not trusted either
+        exact = live[~(_EPS * bound <= CANCEL_LIMIT)]  # a NaN bound is not trusted either
+        W[exact] = 0.0
         with np.errstate(all="ignore"):
             largest = float(np.max(np.abs(W[:, :len(upper[0]) + d]), initial=0.0))
             reach = math.sqrt(_TERMS_MAX / (W.shape[1] * max(largest, 1.0)))
-        return Expansion(W, trusted, reach)
+        return Expansion(W, exact.astype(np.int64), len(exact) <= MAX_EXACT_SHARE * K, reach)
 
 
 def _term_bound(U, m, P, const):
@@ -165,81 +182,18 @@ def plan_of_quadratic(eparams):
     return eparams.plan
 
 
-@jit(inline="always")
-def _features(X, t0, m, centre, ft):
-    """Rows ``t0:t0+m`` of X as features ``(z_a z_b)_{a<=b}, z, 1``, feature-major in ``ft`` (ld ``m``)."""
-    d = X.shape[1]
-    q = d * (d + 1) // 2
-    zt = ft[q * m:(q + d) * m]
-    transpose_rows(X, t0, m, zt)
-    for a in range(d):
-        c = centre[a]
-        for i in range(m):
-            zt[a * m + i] -= c
-    col = 0
-    for a in range(d):
-        za = zt[a * m:(a + 1) * m]
-        for b in range(a, d):
-            zb = zt[b * m:(b + 1) * m]
-            out = ft[col * m:(col + 1) * m]
-            for i in range(m):
-                out[i] = za[i] * zb[i]
-            col += 1
-    ones = ft[(q + d) * m:(q + d + 1) * m]
-    for i in range(m):
-        ones[i] = 1.0
-
-
-@jit()
-def _statistics_pass(X, w, centre, W, acc, ft, lp, part, top, total):
-    """Add ``F^T (w r)`` of every tile to ``acc`` (K, p); return ``sum_i w_i log p(x_i)``.
-
-    ``ft`` holds a tile's features feature-major, ``F^T`` (p, m); ``lp``
-    its log-densities, component-major (K, m), then its ``w_i r_ik`` in
-    their place; ``part`` (K, p) a tile's statistics. NumPy's ``dot``
-    compiled by Numba calls BLAS's GEMM (found at run time, so that this
-    function is cached).
-    """
-    n, d = X.shape
-    K, p = W.shape
-    rows = lp.shape[0] // K
-    ll = 0.0
-    for t0 in range(0, n, rows):
-        m = min(rows, n - t0)
-        _features(X, t0, m, centre, ft)
-        features = ft[:p * m].reshape((p, m))
-        tile = lp[:K * m].reshape((K, m))
-        np.dot(W, features, tile)
-        # The whole tile at once, contiguous, w r in place of the log-densities.
-        wb = w[t0:t0 + m]
-        block_softmax(tile, wb, tile, top[:m], total[:m])
-        for i in range(m):
-            if wb[i] > 0:
-                ll += wb[i] * top[i]
-        np.dot(tile, features.T, part)
-        for k in range(K):
-            for j in range(p):
-                acc[k, j] += part[k, j]
-    return ll
-
-
-@jit()
-def _log_prob_pass(X, centre, W, out, ft):
-    """``out`` (n, K) = ``F W^T`` of every tile: the log-densities ``log pi_k N(x_i | ...)``."""
-    n, d = X.shape
-    K, p = W.shape
-    rows = ft.shape[0] // p
-    for t0 in range(0, n, rows):
-        m = min(rows, n - t0)
-        _features(X, t0, m, centre, ft)
-        np.dot(ft[:p * m].reshape((p, m)).T, W.T, out[t0:t0 + m])
-
-
 def _buffers(n, d):
     """``(rows per tile, p, a tile's features)`` for a chunk of n rows."""
     rows = max(1, min(n, TILE_ROWS))
     p = d * (d + 1) // 2 + d + 1
     return rows, p, np.empty(rows * p)
+
+
+def _exact_arguments(plan, expansion, rows):
+    """What the compiled passes read for exact columns: the list, the parameters, two buffers."""
+    d = plan.means.shape[1]
+    size = rows if len(expansion.exact) else 0
+    return expansion.exact, plan.means, plan.U, plan.log_norm, np.empty(size * d), np.empty(size)
 
 
 def raw_moments(acc, d, scatter):
@@ -319,13 +273,14 @@ class QuadraticKernel(CompiledBlasKernel):
         The row kernel (TRMM past its d) takes a chunk of fewer than
         :data:`QUADRATIC_MIN_ROWS` rows, which would not repay making ``W``,
         a chunk with a row beyond the expansion's reach, and every chunk of
-        a pass whose expansion cannot be trusted.
+        a pass with more than :data:`MAX_EXACT_SHARE` of its components
+        exact.
         """
         K, d = eparams.host.n_components, eparams.host.n_features
         if X.shape[0] >= QUADRATIC_MIN_ROWS:
             plan = plan_of_quadratic(eparams)
             expansion = plan.expansion()
-            if expansion.trusted and _extent(X, plan.centre) <= expansion.reach:
+            if expansion.runs and _extent(X, plan.centre) <= expansion.reach:
                 return None
         return ROWS if ROWS.within_limits("full", K, d, X.dtype) else TRIANGULAR
 
@@ -333,10 +288,11 @@ class QuadraticKernel(CompiledBlasKernel):
         # Reached through the base class's E-step once exact_route has
         # chosen the expansion, or for an exact recompute of its chunk.
         n, d = X.shape
-        W = plan.expansion().W
-        _, _, ft = _buffers(n, d)
-        out = np.empty((n, W.shape[0]))
-        _log_prob_pass(X, plan.centre, W, out, ft)
+        expansion = plan.expansion()
+        rows, _, ft = _buffers(n, d)
+        out = np.empty((n, expansion.W.shape[0]))
+        log_prob_pass(X, plan.centre, expansion.W, out, ft, *_exact_arguments(plan, expansion, rows),
+                      np.empty(rows))
         return out
 
     def weighted_log_prob(self, X, eparams):
@@ -356,16 +312,16 @@ class QuadraticKernel(CompiledBlasKernel):
         if other is not None:
             return other.statistics(X, sample_weight, eparams, scatter)
         plan = plan_of_quadratic(eparams)
-        W = plan.expansion().W
+        expansion = plan.expansion()
         X = np.ascontiguousarray(X)
         n, d = X.shape
-        K = W.shape[0]
+        K = expansion.W.shape[0]
         w = weights_or_ones(sample_weight, n)
         weight = float(n) if sample_weight is None else float(w.sum())
         rows, p, ft = _buffers(n, d)
         acc = np.zeros((K, p))
-        ll = _statistics_pass(X, w, plan.centre, W, acc, ft, np.empty(K * rows), np.empty((K, p)),
-                              np.empty(rows), np.empty(rows))
+        ll = statistics_pass(X, w, plan.centre, expansion.W, acc, ft, np.empty(K * rows), np.empty((K, p)),
+                             np.empty(rows), np.empty(rows), *_exact_arguments(plan, expansion, rows))
         nk, a, raw = raw_moments(acc, d, scatter)
         origin = np.broadcast_to(plan.centre, plan.means.shape)
         stats = finish_statistics(nk, a, raw, origin, X, scatter,
