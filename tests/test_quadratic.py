@@ -156,26 +156,64 @@ def test_where_the_expansion_would_cancel_for_many_components_an_exact_route_run
     assert _forced_error(params, X, monkeypatch) > 0.1  # what the exact route saves
 
 
+def _flat(d, sd, n, K=8, shift=100.0, seed=1):
+    """A mixture whose component 1 is flat: standard deviation ``sd`` along a
+    rotated direction ``v`` (1 along the others), 100 from the rest; rows drawn
+    from it. Returns ``(params, X, v)``."""
+    from gaussmix.structures import STRUCTURES
+
+    rng = np.random.default_rng(seed)
+    params = random_params(rng, "full", K, d, offset=5.0)
+    rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    scale = np.ones(d)
+    scale[0] = sd
+    params.covariances[1] = rotation @ np.diag(scale**2) @ rotation.T
+    params.means[1] += shift
+    params.precisions_cholesky[1] = STRUCTURES["full"].prec_chol_from_cov(params.covariances[1][None])[0]
+    labels = rng.integers(0, K, n)
+    noise = rng.normal(size=(n, d))
+    X = np.empty((n, d))
+    for k in range(K):
+        rows_k = labels == k
+        X[rows_k] = params.means[k] + noise[rows_k] @ np.linalg.cholesky(params.covariances[k]).T
+    return params, X, rotation[:, 0]
+
+
 @pytest.mark.parametrize("d, exact", [(12, rows.KERNEL), (20, triangular.KERNEL)])
-def test_one_component_that_would_cancel_takes_an_exact_column(d, exact, monkeypatch):
-    """One component of condition 1e14 among eight: the expansion runs for the
-    others, and that component's log-densities are made exactly, from the
-    rows as they are; the pass matches the exact route's."""
+def test_one_flat_component_takes_an_exact_column_and_its_own_moments(d, exact, monkeypatch):
+    """A component of standard deviation 1e-5 along one rotated direction,
+    100 away from the others, among eight: the expansion runs for the others;
+    that component's log-densities are made exactly, from the rows as they
+    are, and its moments are summed about its own mean, so its flat
+    direction keeps its variance (summed about the centre, that variance
+    was off by 1% here, and by 3e-4 at a standard deviation of 1e-4).
+    Three tiles, the last partial."""
     monkeypatch.setattr(quadratic, "QUADRATIC_MIN_ROWS", 0)
-    params, X, w = _cancelling("ill-conditioned", d, K=8)  # one in eight may take a column
+    params, X, v = _flat(d, 1e-5, n=1100)
+    w = np.random.default_rng(3).uniform(0.5, 2.0, size=len(X))
     ep = estep_params(params)
     assert KERNEL.exact_route(X, ep) is None
     np.testing.assert_array_equal(ep.plan.expansion().exact, [1])
     want_ep = estep_params(params)
-    want_wlp = exact.weighted_log_prob(X, want_ep)
-    np.testing.assert_allclose(KERNEL.weighted_log_prob(X, ep), want_wlp, rtol=1e-12, atol=1e-9)
-    np.testing.assert_allclose(KERNEL.e_step(X, ep)[0], exact.e_step(X, want_ep)[0], rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(KERNEL.weighted_log_prob(X, ep), exact.weighted_log_prob(X, want_ep),
+                               rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(KERNEL.e_step(X, ep)[1], exact.e_step(X, want_ep)[1], atol=1e-12)
     for scatter in ["full", "pooled", "diag"]:
         got, ll, _ = KERNEL.statistics(X, w, ep, scatter)
-        want, want_ll, _ = exact.statistics(X, w, want_ep, scatter)
-        assert ll == pytest.approx(want_ll, rel=1e-12)
-        assert_stats_close(got, want, 1e-9, 10.0, 400 * 10.0)
-    assert _forced_error(params, X, monkeypatch) > 0.1  # what the exact column saves
+        ref, ref_ll = reference_statistics(X, w, params, scatter)
+        assert ll == pytest.approx(ref_ll, rel=1e-12)
+        assert_stats_close(got, ref, 1e-9, 100.0, 1100 * 100.0)
+        if scatter == "full":
+            flat, want = v @ got.scatter[1] @ v, v @ ref.scatter[1] @ v
+            assert flat == pytest.approx(want, rel=1e-6, abs=0)  # a variance 1e-10 of the others'
+    # What the exact column saves: made to run, the expansion is off on the flat component's own rows.
+    on_flat = exact.e_step(X, want_ep)[1][:, 1] > 0.5
+    monkeypatch.setattr(quadratic, "CANCEL_LIMIT", np.inf)
+    forced = estep_params(params)
+    assert KERNEL.exact_route(X, forced) is None and not len(forced.plan.expansion().exact)
+    error = np.abs(KERNEL.weighted_log_prob(X, forced) - weighted_log_prob_reference(X, forced))[on_flat, 1]
+    kept = np.abs(KERNEL.weighted_log_prob(X, ep) - weighted_log_prob_reference(X, ep))[on_flat, 1]
+    assert error.max() > 1e-3 and kept.max() < 1e-9
 
 
 def test_correlation_not_scale_makes_a_covariance_untrusted():
@@ -256,21 +294,23 @@ def test_a_fit_matches_the_exact_routes_from_the_same_start(monkeypatch):
 
 
 def test_a_fit_with_one_flat_cluster_keeps_the_expansion(monkeypatch):
-    """A cluster near a hyperplane (a rotated standard deviation of 1e-4)
-    gives its component an exact column; the other fifteen stay on the
-    expansion, and the fit matches the exact routes' from the same start."""
+    """A cluster near a hyperplane (a rotated standard deviation of 1e-4),
+    100 from the others, with reg_covar 1e-10, gives its component an exact
+    column and its own moments; the other fifteen stay on the expansion, and
+    the fit matches the exact routes' from the same start, the flat
+    direction's variance included (summed about the centre, it was 4e-5 off)."""
     rng = np.random.default_rng(0)
     d, K = 16, 16
     X = _clusters(rng, K, d, 300)
     rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))
     flat = rng.normal(size=(300, d))
     flat[:, 0] *= 1e-4
-    X[:300] = X[:300].mean(axis=0) + flat @ rotation
+    X[:300] = X[:300].mean(axis=0) + 100 * rotation[:, 1] + flat @ rotation
     exact_lists = []
     expand = QuadraticPlan._expand
     monkeypatch.setattr(QuadraticPlan, "_expand", lambda self: exact_lists.append(expand(self)) or exact_lists[-1])
     ran = _count_expansions(monkeypatch)
-    kw = dict(covariance_type="full", random_state=0, tol=0, max_iter=20, chunk_size=2400)
+    kw = dict(covariance_type="full", random_state=0, tol=0, max_iter=20, chunk_size=2400, reg_covar=1e-10)
     fast = GaussianMixture(K, **kw).fit(X)
     assert ran.count(None) >= 20 * 2
     assert all(len(e.exact) == 1 for e in exact_lists[-10:])  # the flat cluster's component
@@ -280,6 +320,9 @@ def test_a_fit_with_one_flat_cluster_keeps_the_expansion(monkeypatch):
     np.testing.assert_allclose(fast.means_, exact.means_, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(fast.covariances_, exact.covariances_, rtol=1e-8, atol=1e-11)
     np.testing.assert_allclose(fast.predict_proba(X), exact.predict_proba(X), atol=1e-9)
+    k = np.argmin([np.linalg.eigvalsh(c)[0] for c in exact.covariances_])
+    v = np.linalg.eigh(exact.covariances_[k])[1][:, 0]
+    assert v @ fast.covariances_[k] @ v == pytest.approx(v @ exact.covariances_[k] @ v, rel=1e-6, abs=0)
 
 
 def test_a_float32_fit_matches_the_exact_routes_from_the_same_start(monkeypatch):

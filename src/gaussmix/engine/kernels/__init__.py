@@ -9,7 +9,7 @@ anything, comes last:
 ===================== ======================================================
 kernel                takes
 ===================== ======================================================
-``numba-quadratic``   NumPy float64, full covariances at mid d: two GEMMs a
+``numba-quadratic``   NumPy, full covariances at mid d: two float64 GEMMs a
                       tile on the rows' quadratic features (``quadratic``)
 ``numba-rows``        NumPy, small d (or a shared factor up to d=64): one
                       compiled pass per chunk (``rows``)

@@ -44,11 +44,12 @@ usually takes the others with it.
 
 A float32 chunk is read as it is, and its tiles' features are made in
 float64: float32 arithmetic would lose to the same cancellation 5e8
-times what float64 loses. Its exact routes run in float32, at about twice
-float64's rate, so it takes the expansion at fewer shapes
-(:data:`QUADRATIC_LIMITS_FLOAT32`), where fits ran 1.2x-1.4x faster. A
-float32 fit on this route is as accurate as a float64 fit of the same
-(rounded) data, and its chunks are never copied whole to float64.
+times what float64 loses. Its exact route past d=12, TRMM, runs in
+float32, at about twice float64's rate, so float32 takes the expansion at
+fewer shapes (:data:`QUADRATIC_LIMITS_FLOAT32`), where fits ran 1.2x-1.4x
+faster. A float32 chunk on this route gets float64's accuracy on its
+values (a chunk sent to an exact route gets that route's), and is never
+copied whole to float64.
 """
 
 from __future__ import annotations
@@ -80,11 +81,11 @@ CANCEL_LIMIT = ROW_SHARED_CANCEL_LIMIT
 _EPS = float(np.finfo(np.float64).eps)
 
 #: The largest share of a pass's components that may take exact columns;
-#: past it the pass takes an exact route whole. A column costs about
-#: ``1/K`` of the expansion's time (one thread, 10 000 rows, K=16: at d=8
-#: and 16 within the noise up to four columns; +0.3-0.4 ms of 7.2 at d=24,
-#: +0.6-0.7 ms of 11.4 at d=32, where the whole exact route took 13.5 and
-#: four columns 14.4; K=64, d=16: sixteen columns 11.3 ms, the route 19.9).
+#: past it the pass takes an exact route whole. A column (its log-densities
+#: and its moments) costs about ``1.5/K`` to ``2/K`` of the expansion's time
+#: (one thread, 10 000 rows, K=16: +0.2-0.35 ms of 4.9 at d=16, whose exact
+#: route took 6.4; +1.0 ms of 7.7 at d=24, route 10.6; +1.2-1.35 ms of 10.8
+#: at d=32, route 13.2; K=64, d=16: sixteen columns 13.8 ms, route 20.7).
 MAX_EXACT_SHARE = 0.125
 
 #: The largest sum of the expansion's terms that is kept clear of overflow.
@@ -320,10 +321,14 @@ class QuadraticKernel(CompiledBlasKernel):
         weight = float(n) if sample_weight is None else float(w.sum())
         rows, p, ft = _buffers(n, d)
         acc = np.zeros((K, p))
+        size = rows if len(expansion.exact) else 0
         ll = statistics_pass(X, w, plan.centre, expansion.W, acc, ft, np.empty(K * rows), np.empty((K, p)),
-                             np.empty(rows), np.empty(rows), *_exact_arguments(plan, expansion, rows))
+                             np.empty(rows), np.empty(rows), *_exact_arguments(plan, expansion, rows),
+                             np.empty((d + 1) * size), np.empty(d * size), np.empty((d, d + 1)))
         nk, a, raw = raw_moments(acc, d, scatter)
-        origin = np.broadcast_to(plan.centre, plan.means.shape)
+        # An exact component's moments are about its own mean (``quadratic_tiles``).
+        origin = np.repeat(plan.centre[None, :], K, axis=0)
+        origin[expansion.exact] = plan.means[expansion.exact]
         stats = finish_statistics(nk, a, raw, origin, X, scatter,
                                   lambda: density_and_resp(self.log_prob64(X, plan), w)[0])
         return stats, float(ll), weight

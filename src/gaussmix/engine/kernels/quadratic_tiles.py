@@ -6,7 +6,8 @@ NumPy's ``dot`` compiled by Numba calls BLAS's GEMM, found at run time, so
 that these functions are cached like the other kernels.
 
 A component whose expansion would cancel (``QuadraticPlan`` lists them in
-``exact``) has its row of ``W`` zeroed and its column of log-densities made
+``exact``) has its row of ``W`` zeroed, its moments summed about its own
+mean (:func:`_exact_moments`), and its column of log-densities made
 exactly, as the row kernel makes it,
 
 .. math::
@@ -83,15 +84,47 @@ def _exact_column(xt, m, k, means, U, log_norm, y, sq):
         sq[i] = log_norm[k] - 0.5 * sq[i]
 
 
+@jit(inline="always")
+def _exact_moments(xt, m, k, means, wr, dkx, wdk, mom, out):
+    """A tile's sums about ``mu_k`` into ``out`` (p,), in the features' order, for an exact component.
+
+    ``sum_i wr_i (x_i - mu_k)_a (x_i - mu_k)_b`` for ``a <= b``, then
+    ``sum_i wr_i (x_i - mu_k)_a``; ``out``'s last entry (``sum_i wr_i``) is
+    the GEMM's. About the centre, the moments of a component narrow in some
+    direction lose that direction's variance to the cancellation that made
+    it exact (as its log-densities would); about its own mean they do not.
+    One GEMM, ``(wr (x - mu_k))^T [x - mu_k, 1]`` (d, d+1).
+    """
+    d = means.shape[1]
+    for a in range(d):
+        mu = means[k, a]
+        for i in range(m):
+            v = xt[a * m + i] - mu
+            dkx[a * m + i] = v
+            wdk[a * m + i] = wr[i] * v
+    for i in range(m):
+        dkx[d * m + i] = 1.0
+    np.dot(wdk[:d * m].reshape((d, m)), dkx[:(d + 1) * m].reshape((d + 1, m)).T, mom)
+    col = 0
+    for a in range(d):
+        for b in range(a, d):
+            out[col] = mom[a, b]
+            col += 1
+    for a in range(d):
+        out[col + a] = mom[a, d]
+
+
 @jit()
-def statistics_pass(X, w, centre, W, acc, ft, lp, part, top, total, exact, means, U, log_norm, xt, y):
+def statistics_pass(X, w, centre, W, acc, ft, lp, part, top, total, exact, means, U, log_norm, xt, y,
+                    dkx, wdk, mom):
     """Add ``F^T (w r)`` of every tile to ``acc`` (K, p); return ``sum_i w_i log p(x_i)``.
 
     ``ft`` holds a tile's features, ``F^T`` (p, m); ``lp`` its
     log-densities, component-major (K, m), then its ``w_i r_ik`` in their
     place; ``part`` (K, p) a tile's statistics. The components listed in
     ``exact`` get their log-densities by :func:`_exact_column` (``xt``
-    and ``y`` are its buffers).
+    and ``y`` are its buffers) and their moments about their own mean by
+    :func:`_exact_moments` (``dkx``, ``wdk`` and ``mom``).
     """
     n, d = X.shape
     K, p = W.shape
@@ -113,6 +146,8 @@ def statistics_pass(X, w, centre, W, acc, ft, lp, part, top, total, exact, means
             if wb[i] > 0:
                 ll += wb[i] * top[i]
         np.dot(tile, features.T, part)
+        for e in range(exact.shape[0]):
+            _exact_moments(xt, m, exact[e], means, tile[exact[e]], dkx, wdk, mom, part[exact[e]])
         for k in range(K):
             for j in range(p):
                 acc[k, j] += part[k, j]
