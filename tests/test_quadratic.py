@@ -242,7 +242,9 @@ def test_routing():
     select = kernels.select
     assert select("numpy", np.float64, "full", 16, 16) is KERNEL
     assert select("numpy", np.float64, "full", 64, 10) is KERNEL
-    assert select("numpy", np.float64, "full", 8, 8) is KERNEL
+    assert select("numpy", np.float64, "full", 16, 40) is KERNEL
+    assert select("numpy", np.float64, "full", 16, 48) is triangular.KERNEL
+    assert select("numpy", np.float64, "full", 8, 16) is rows.KERNEL  # K=8 lost in fits
     # Few components: GEMMs of K columns run below BLAS's rate; the row kernel and TRMM win.
     assert select("numpy", np.float64, "full", 3, 16) is rows.KERNEL
     assert select("numpy", np.float64, "full", 3, 40) is triangular.KERNEL
@@ -349,8 +351,8 @@ def test_a_float32_fit_matches_the_exact_routes_from_the_same_start(monkeypatch)
 def test_a_row_whose_squares_overflow_sends_its_chunk_to_the_exact_route(outlier, monkeypatch):
     """z_a z_b of a row at 1e160 overflows; the exact routes' distances grow as |x - mu|."""
     rng = np.random.default_rng(1)
-    d, K = 8, 8
-    X = _clusters(rng, K, d, 400)
+    d, K = 8, 16
+    X = _clusters(rng, K, d, 200)
     X[0] = outlier
     w = np.ones(len(X))
     w[0] = 0.0  # it weighs nothing in the fit, but must not make its statistics NaN
@@ -366,9 +368,9 @@ def test_a_row_whose_squares_overflow_sends_its_chunk_to_the_exact_route(outlier
 
 def test_a_noise_component_is_a_column_of_the_expansion(monkeypatch):
     rng = np.random.default_rng(2)
-    d, K = 10, 8
-    X = np.vstack([_clusters(rng, K, d, 300), rng.uniform(-30, 30, size=(200, d))])
-    noise = np.arange(len(X)) >= K * 300  # the uniform rows start as noise
+    d, K = 10, 16
+    X = np.vstack([_clusters(rng, K, d, 150), rng.uniform(-30, 30, size=(200, d))])
+    noise = np.arange(len(X)) >= K * 150  # the uniform rows start as noise
     kw = dict(covariance_type="full", random_state=0, tol=0, max_iter=10, noise_init=noise, chunk_size=2600)
     ran = _count_expansions(monkeypatch)
     fast = GaussianMixture(K, **kw).fit(X)

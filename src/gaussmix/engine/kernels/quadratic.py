@@ -219,12 +219,16 @@ def raw_moments(acc, d, scatter):
 
 
 #: Where the expansion beats the row kernel and TRMM: ``(fewest components,
-#: fewest features, most features)``. One thread, float64, 10 000 rows, its
-#: time against the better of the two (2-core EPYC): K=8 1.08x-1.24x at
-#: d=8-24 (0.99x at 32); K=16 1.28x-1.48x at d=8-32, 1.11x-1.14x at 48-56,
-#: 0.77x at 64; K=64 1.28x-2.5x at d=6-64. K=4 lost everywhere (0.42x-0.78x):
-#: GEMMs of so few columns run well below BLAS's rate.
-QUADRATIC_LIMITS = ((8, 8, 24), (16, 6, 56), (64, 6, 64))
+#: fewest features, most features)``, float64. In fits on both cores,
+#: with and without it in one process (five alternating pairs, medians;
+#: 2-core EPYC, 2026-12-02): K=16 1.20x at d=6, 1.17x at d=8, 1.30x-1.36x
+#: at d=16, 1.23x at d=32 (N=1e5, and 3e4 from d=32), even at d=40 and 48
+#: (1.01x, 0.98x), 0.89x at d=56; K=64 1.06x at d=64 (N=2e4). K=8 lost or
+#: tied at every d tried (0.77x at d=8, 0.91x at 12, 0.93x at 16, 0.99x at
+#: 24), where one thread on 10 000 rows had given 1.08x-1.24x the day
+#: before and 0.58x-1.06x that day: GEMMs of so few columns run below
+#: BLAS's rate (K=4 lost everywhere, 0.42x-0.78x).
+QUADRATIC_LIMITS = ((16, 6, 40), (64, 6, 64))
 
 #: The same for float32 chunks, whose exact routes run in float32 (TRMM at
 #: about twice float64's rate), so the expansion wins less often. One
