@@ -236,8 +236,9 @@ QUADRATIC_LIMITS = ((16, 6, 40), (64, 6, 64))
 #: d=12-16, about even at d=8 and 20, 0.86x-0.92x at d=24 and below that
 #: at d=32-64 and d=4-6; K=64 1.07x-2.5x at d=4-48; K=8 lost at every d
 #: (0.62x-0.88x). In fits on both cores (N=1e5, K=16, five alternating
-#: pairs, medians): 1.34x at d=12, 1.25x at d=16, 1.22x at d=20; at K=64
-#: (N=3e4) 2.12x at d=8, 1.36x at d=24, 1.13x at d=32 (1.00x at N=1e5),
+#: pairs, medians): 1.19x at d=10, 1.34x at d=12, 1.25x at d=16, 1.22x at
+#: d=20; at K=64 (N=3e4) 1.34x at d=6, 2.12x at d=8, 1.36x at d=24, 1.13x
+#: at d=32 (1.00x at N=1e5),
 #: and 0.83x at d=48, which the limit leaves to TRMM.
 QUADRATIC_LIMITS_FLOAT32 = ((16, 10, 20), (64, 6, 32))
 
