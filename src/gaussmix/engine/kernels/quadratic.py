@@ -24,7 +24,7 @@ held feature-major, gives
 
 Each GEMM costs ``2 p K`` flops a row: at d=16, 0.6 of the ``2 d^2 K`` of
 a general product on ``U_k`` or on ``z z^T`` (0.55 at d=32), in GEMMs of
-``K`` columns, which BLAS runs at 65-72% of a large GEMM's rate here (the
+``K`` columns, which BLAS ran at 65-90% of a large GEMM's rate here (the
 row kernel's triangular products at mid d do not vectorise as well). The
 GEMMs are NumPy's ``dot`` as Numba compiles it, which finds BLAS at run
 time, so the compiled pass is cached like the other kernels.
@@ -33,7 +33,8 @@ The expansion cancels: its terms grow as ``|z|^2 ||P_k||`` while the distance
 may be small. :class:`QuadraticPlan` bounds the rounding of each component's
 terms for its own rows (within three standard deviations). A component whose
 bound passes :data:`CANCEL_LIMIT` gets its log-densities exactly instead, a
-column of the tile made from the rows as they are (``quadratic_tiles``);
+column of the tile made from the rows as they are, and its moments summed
+about its own mean (``quadratic_tiles``);
 where more than :data:`MAX_EXACT_SHARE` of the components would, the pass
 takes an exact route whole (the row kernel, or TRMM past its d). A
 component's bound passes the limit where its features are so correlated
