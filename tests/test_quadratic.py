@@ -231,6 +231,16 @@ def test_correlation_not_scale_makes_a_covariance_untrusted():
     assert not expansion.W[0].any()  # its column is made exactly, not by the GEMM
 
 
+def test_a_chunks_extent_is_bounded_from_above():
+    """The reach test reads a bound, never less than the true ``max |x - c|``."""
+    rng = np.random.default_rng(9)
+    for scale, offset in [(1.0, 0.0), (1e3, -5e3), (1e-3, 7.0)]:
+        X = rng.normal(size=(500, 6)) * scale + offset
+        centre = rng.normal(size=6) * scale + offset
+        true = np.max(np.abs(X - centre))
+        assert quadratic._extent(X, centre) >= true
+
+
 def test_the_bound_trusts_ordinary_parameters():
     # Components tens of standard deviations apart, far from the origin: the expansion is used.
     params, _, _ = _data(10, 16, 16, offset=1e3, seed=5)

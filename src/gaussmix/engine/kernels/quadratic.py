@@ -173,8 +173,16 @@ def _term_bound(U, m, P, const):
 
 
 def _extent(X, centre):
-    """``max |x_ia - c_a|`` over the chunk, from its extremes (no copy of X)."""
-    return float(max(np.max(X.max(axis=0) - centre), np.max(centre - X.min(axis=0))))
+    """A bound on ``max |x_ia - c_a|`` over the chunk: its largest magnitude plus the centre's.
+
+    Two flat reductions over the chunk, no copy. The per-feature extremes
+    (``X.max(axis=0)``, strided) took 1.4 ms of a 20 000 x 16 chunk, a
+    quarter of an EM iteration at N=1e5, d=16, K=16; these take 67 us. The
+    bound overstates only for rows that lie together far from zero: past the
+    expansion's reach (about 1e148 for unit variances) they take an exact
+    route though their offsets from the centre are small.
+    """
+    return float(max(X.max(), -X.min())) + float(np.max(np.abs(centre)))
 
 
 def plan_of_quadratic(eparams):
@@ -191,11 +199,20 @@ def _buffers(n, d):
     return rows, p, np.empty(rows * p)
 
 
-def _exact_arguments(plan, expansion, rows):
-    """What the compiled passes read for exact columns: the list, the parameters, two buffers."""
+def _exact_arguments(plan, expansion, rows, moments):
+    """What a compiled pass reads for exact columns: the list, the parameters and its buffers.
+
+    Two for the log-densities (``xt``, ``y``), then, with ``moments``
+    (``statistics_pass``), three for the moments (``dkx``, ``wdk``,
+    ``mom``), else one for the column (``log_prob_pass``'s ``sq``); empty
+    where no component is exact.
+    """
     d = plan.means.shape[1]
     size = rows if len(expansion.exact) else 0
-    return expansion.exact, plan.means, plan.U, plan.log_norm, np.empty(size * d), np.empty(size)
+    common = (expansion.exact, plan.means, plan.U, plan.log_norm, np.empty(size * d), np.empty(size))
+    if moments:
+        return common + (np.empty((d + 1) * size), np.empty(d * size), np.empty((d, d + 1)))
+    return common + (np.empty(size),)
 
 
 def raw_moments(acc, d, scatter):
@@ -298,8 +315,7 @@ class QuadraticKernel(CompiledBlasKernel):
         expansion = plan.expansion()
         rows, _, ft = _buffers(n, d)
         out = np.empty((n, expansion.W.shape[0]))
-        log_prob_pass(X, plan.centre, expansion.W, out, ft, *_exact_arguments(plan, expansion, rows),
-                      np.empty(rows))
+        log_prob_pass(X, plan.centre, expansion.W, out, ft, *_exact_arguments(plan, expansion, rows, False))
         return out
 
     def weighted_log_prob(self, X, eparams):
@@ -327,10 +343,8 @@ class QuadraticKernel(CompiledBlasKernel):
         weight = float(n) if sample_weight is None else float(w.sum())
         rows, p, ft = _buffers(n, d)
         acc = np.zeros((K, p))
-        size = rows if len(expansion.exact) else 0
         ll = statistics_pass(X, w, plan.centre, expansion.W, acc, ft, np.empty(K * rows), np.empty((K, p)),
-                             np.empty(rows), np.empty(rows), *_exact_arguments(plan, expansion, rows),
-                             np.empty((d + 1) * size), np.empty(d * size), np.empty((d, d + 1)))
+                             np.empty(rows), np.empty(rows), *_exact_arguments(plan, expansion, rows, True))
         nk, a, raw = raw_moments(acc, d, scatter)
         # An exact component's moments are about its own mean (``quadratic_tiles``).
         origin = np.repeat(plan.centre[None, :], K, axis=0)
