@@ -98,3 +98,100 @@ def test_the_blas_routes_load_from_numbas_cache_in_a_new_process():
             for _ in range(2)]
     misses, hits = map(int, runs[1].stdout.split()[-2:])
     assert (misses, hits) == (0, 4)  # TRMM and the GEMM pass, each in float64 and float32
+
+
+FAITHFUL = "benchmarks/small/faithful.csv"
+
+
+def _cli_fit_in_a_new_process(tmp_path, *options):
+    """Run ``gaussmix fit`` on Old Faithful in a fresh interpreter: ``(model path, numba loaded)``."""
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parent.parent / FAITHFUL
+    model = tmp_path / "m.gmm"
+    code = (
+        "import sys\nfrom gaussmix.cli import main\n"
+        f"sys.argv = ['gaussmix', 'fit', {str(data)!r}, '-o', {str(model)!r}, '-q', *{list(options)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('numba' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return model, data, done.stdout.split()[-1] == "True"
+
+
+@pytest.mark.parametrize("covariance", ["full", "tied", "diag", "EVI"])
+def test_a_small_fit_on_the_command_line_loads_no_numba_and_fits_the_same(tmp_path, covariance):
+    """Loading Numba costs about 0.8 s, more than the whole fit: the command
+    line skips it for a small job, and the NumPy kernels give the compiled
+    kernels' fit (this process's, Numba loaded) to rounding."""
+    pytest.importorskip("numba")
+    from gaussmix import load
+
+    model, data, numba_loaded = _cli_fit_in_a_new_process(tmp_path, "-k", "3", "-c", covariance, "--seed", "1")
+    assert not numba_loaded
+    got = load(model)
+    X = np.loadtxt(data, delimiter=",", skiprows=1)
+    ref = GaussianMixture(3, covariance_type=covariance, random_state=1).fit(X)
+    assert got.n_iter_ == ref.n_iter_
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(got, name), getattr(ref, name), rtol=1e-9, err_msg=name)
+
+
+@pytest.mark.parametrize("options", [["-c", "VEV"], ["--init", "hc"], ["--max-iter", "20000"]])
+def test_the_command_line_loads_numba_where_plain_python_would_cost_more(tmp_path, options):
+    """An iterative M-step or the hierarchical start runs compiled loops that
+    take seconds as plain Python; 20 000 passes cost the NumPy kernels more
+    than loading."""
+    pytest.importorskip("numba")
+    _, _, numba_loaded = _cli_fit_in_a_new_process(tmp_path, "-k", "3", *options)
+    assert numba_loaded
+
+
+def test_worth_loading_weighs_the_numpy_kernels_extra_time_against_half_the_load():
+    from gaussmix import compiled
+
+    per_pass = compiled.NUMPY_EXTRA_PER_PASS + compiled.NUMPY_EXTRA_PER_ENTRY * 272 * 3
+    limit = compiled.LOAD_SECONDS / 2 / per_pass  # passes at which the extra reaches the limit
+    assert not compiled.worth_loading(int(limit) - 1, 272, 3, 2)
+    assert compiled.worth_loading(int(limit) + 1, 272, 3, 2)
+    assert compiled.worth_loading(100, 100_000, 5, 4)  # the rows' cost: 100 passes over 1e5 x 5
+    # Past d = 8 the cost per entry grows with d.
+    assert compiled.worth_loading(100, 3000, 3, 64) and not compiled.worth_loading(100, 3000, 3, 8)
+
+
+def test_skip_loading_is_refused_once_numba_is_loaded():
+    pytest.importorskip("numba")
+    from gaussmix import compiled
+
+    compiled.load()
+    assert compiled.skip_loading() is False
+    assert compiled.AVAILABLE
+
+
+def test_a_process_that_skips_loading_runs_every_model_on_numpy_kernels():
+    """After ``skip_loading`` the process runs as with ``GAUSSMIX_NO_NUMBA=1``:
+    the NumPy kernel takes every pass, Numba is never imported, and each
+    closed-form model fits as this process does with Numba, to rounding."""
+    pytest.importorskip("numba")
+    codes = ["EII", "VII", "EEI", "EVI", "VVI", "EEE", "EEV", "EVV", "VVV"]
+    code = (
+        "import json, sys\nimport numpy as np\nfrom gaussmix import compiled, GaussianMixture\n"
+        "from gaussmix.engine import kernels\n"
+        "assert compiled.skip_loading()\n"
+        "X = np.random.default_rng(3).normal(size=(400, 3))\n"
+        "X[:150] += 4\n"
+        "names = {s: kernels.select('numpy', 'float64', s, 3, 3).name for s in "
+        "('full', 'shared', 'diag', 'spherical')}\n"
+        f"fits = {{c: GaussianMixture(3, covariance_type=c, random_state=0).fit(X).covariances_.tolist() "
+        f"for c in {codes!r}}}\n"
+        "print(json.dumps([names, fits, 'numba' in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    names, fits, numba_loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not numba_loaded
+    assert set(names.values()) == {"numpy"}
+    X = np.random.default_rng(3).normal(size=(400, 3))
+    X[:150] += 4
+    for c in codes:
+        ref = GaussianMixture(3, covariance_type=c, random_state=0).fit(X).covariances_
+        np.testing.assert_allclose(fits[c], ref, rtol=1e-9, err_msg=c)

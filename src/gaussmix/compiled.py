@@ -13,6 +13,13 @@ dispatcher, and puts the dispatchers in place of the placeholders in the
 modules that hold them, so that compiled callers find compiled callees
 among their globals when they compile. Code of your own that calls these
 functions from inside a Numba function must call :func:`load` first.
+
+Loading costs about 0.8 s in a new process (measured on 2 cores: importing
+Numba 0.35 s, then the first dispatch from its cache 0.4 s, most of it
+Numba's own registries), more than a whole small fit on the NumPy kernels.
+A process that knows its whole job before any compiled call (the command
+line does) can ask :func:`worth_loading` and call :func:`skip_loading`: the
+process then runs as without Numba.
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ class Deferred:
         _deferred.append(self)
 
     def __call__(self, *args, **kwargs):
+        if not AVAILABLE:  # skip_loading() came first: plain Python, as without Numba
+            return self.py_func(*args, **kwargs)
         load()
         return self.dispatcher(*args, **kwargs)
 
@@ -107,6 +116,49 @@ def load():
                 if isinstance(value, Deferred):
                     setattr(module, attribute, value.dispatcher)
         _loaded = True
+
+
+#: Seconds that loading Numba and the first cached kernel takes in a new
+#: process, and what the NumPy kernels cost more than the compiled ones on
+#: small data: per pass, and per row and component of a pass (at d <= 8;
+#: more in proportion past it). Measured on 2 cores (AMD EPYC, 2026-12-02):
+#: 0.15-0.35 ms more a pass at 150-300 rows, 80-115 ns more per row and
+#: component at 3 000-30 000 rows, d = 2-8, K = 3-9.
+LOAD_SECONDS = 0.8
+NUMPY_EXTRA_PER_PASS = 4e-4
+NUMPY_EXTRA_PER_ENTRY = 1.2e-7
+
+
+def worth_loading(n_passes, n_rows, n_components, n_features):
+    """Whether a job of ``n_passes`` E-step passes could gain from compiled kernels.
+
+    False where the NumPy kernels' extra time, at most ``n_passes`` passes
+    over ``n_rows`` rows, stays under half of :data:`LOAD_SECONDS`: skipping
+    the load then saves at least that much. Counts the passes only: compiled
+    work that is not a pass (the hierarchical start, the inner iterations of
+    the VEI, VEE, EVE, VVE and VEV M-steps, rows with missing values) costs
+    far more as plain Python, and is the caller's to rule out.
+    """
+    per_entry = NUMPY_EXTRA_PER_ENTRY * max(1.0, n_features / 8.0)
+    extra = n_passes * (NUMPY_EXTRA_PER_PASS + per_entry * n_rows * n_components)
+    return extra >= LOAD_SECONDS / 2
+
+
+def skip_loading():
+    """Run the rest of this process without Numba, unless it is loaded already.
+
+    The NumPy kernels and the plain Python functions then take the compiled
+    ones' place, as with ``GAUSSMIX_NO_NUMBA=1``: the same results to
+    rounding. For a process whose whole job is small (:func:`worth_loading`);
+    there is no way back. Returns whether it took effect (False once a
+    compiled function has been called, or without Numba).
+    """
+    global AVAILABLE
+    with _lock:
+        if _loaded or not AVAILABLE:
+            return False
+        AVAILABLE = False
+        return True
 
 
 def _make_float64_from_bits(numba):

@@ -30,7 +30,8 @@ import functools
 import numpy as np
 from scipy import linalg
 
-from .compiled import AVAILABLE, jit
+from . import compiled
+from .compiled import jit
 from .exceptions import ILL_DEFINED, DegenerateCovarianceError
 
 _SINGULAR_ADVICE = (
@@ -204,7 +205,7 @@ class Full(Structure):
         # small matrices one compiled call (1 us against NumPy's 12 at K=3,
         # d=4): Cholesky by columns, then the factor's inverse by forward
         # substitution, exact to rounding as LAPACK's.
-        if AVAILABLE and cov.ndim == 3 and cov.shape[-1] <= COMPILED_FACTOR_MAX_D:
+        if compiled.AVAILABLE and cov.ndim == 3 and cov.shape[-1] <= COMPILED_FACTOR_MAX_D:
             upper = np.empty(cov.shape)
             if upper_inverse_factors(np.ascontiguousarray(cov, dtype=np.float64), upper):
                 return upper
@@ -259,7 +260,7 @@ class Shared(Full):
         return (n_features, n_features)
 
     def prec_chol_from_cov(self, cov):
-        if AVAILABLE and cov.shape[-1] <= COMPILED_FACTOR_MAX_D:  # as Full's: 1 us against SciPy's 14
+        if compiled.AVAILABLE and cov.shape[-1] <= COMPILED_FACTOR_MAX_D:  # as Full's: 1 us against SciPy's 14
             upper = np.empty((1,) + cov.shape)
             if upper_inverse_factors(np.ascontiguousarray(cov, dtype=np.float64)[None], upper):
                 return upper[0]

@@ -57,6 +57,26 @@ def read(path: Path, columns: Optional[str], keep=()):
     return read_table(path, columns_of(columns), keep=[k for k in keep if k])
 
 
+def skip_compiling_if_small(X, n_components, covariance, init, n_passes):
+    """Run a small in-memory fit without loading Numba; returns whether it will.
+
+    Loading the compiled kernels takes about 0.8 s in each new process,
+    more than such a fit on the NumPy kernels (``compiled.worth_loading``).
+    Work that is compiled outside the passes stays compiled: the
+    hierarchical start, rows with missing values and the iterative
+    M-steps, which as plain Python took seconds (EVE, K=9, d=4: 17 s).
+    """
+    import numpy as np
+    from .. import compiled
+    from ..models import get_model
+
+    n, d = X.shape
+    if (init == "hc" or get_model(covariance)[0].iterative or np.isnan(X).any()
+            or compiled.worth_loading(n_passes, n, n_components, d)):
+        return False
+    return compiled.skip_loading()
+
+
 def standardized(X, transform, names):
     """The model's input: z-scores if the model was fitted on them, with names."""
     import pandas as pd

@@ -10,6 +10,7 @@ import typer
 from .common import NOISE_DENSITY_HELP, NOISE_HELP, noise_density_of, noise_of
 from .common import (NAN_POLICY_HELP, PLOT_ROWS, columns_of, emit_json, finite, nan_policy_of, open_stream,
                      refuse_overwriting, out, plot_fit, print_components, progress_display, read,
+                     skip_compiling_if_small,
                      standardize_params, standardize_stream, standardized, streaming, summary_of,
                      transformed)
 
@@ -88,6 +89,7 @@ def fit(
         _, X, names = read(data, columns)
         transform = standardize_params(X, standardize)
         Z = standardized(X, transform, names)
+        skip_compiling_if_small(X, components, covariance, init, max_iter * n_init)
     gm = GaussianMixture(components, covariance_type=covariance, init_params=init,
                          n_init=n_init, random_state=seed, max_iter=max_iter, prior=conjugate,
                          nan_policy=nan_policy, noise_init=noise_init,

@@ -45,6 +45,11 @@ class CovarianceModel:
         or ``"coupled"`` (a shared volume, shape or orientation, but each
         component's own scatter must be non-singular). It decides what an
         empty component keeps and which scatter a collapse is judged on.
+    iterative : bool
+        True where the M-step has no closed form and iterates to its
+        optimum (mclust's VEI, VEE, EVE, VVE and VEV; ``models.iterative``):
+        compiled inner loops, which as plain Python cost far more than a
+        pass at moderate d (``compiled.worth_loading``).
     """
 
     code: str
@@ -56,6 +61,7 @@ class CovarianceModel:
     sklearn_name: Optional[str] = None
     univariate: bool = False
     coupling: str = "coupled"
+    iterative: bool = False
 
     def n_parameters(self, n_components, n_features):
         """Free parameters: covariances + means + (K - 1) mixing weights."""

@@ -114,6 +114,7 @@ VEI = CovarianceModel(
     n_covariance_parameters=lambda n_components, n_features: n_components
     + n_features
     - 1,
+    iterative=True,
 )
 
 EVI = CovarianceModel(

@@ -226,6 +226,7 @@ VEE = CovarianceModel(
     n_covariance_parameters=lambda n_components, n_features: n_components
     + _n_full(n_features)
     - 1,
+    iterative=True,
 )
 
 EVE = CovarianceModel(
@@ -237,6 +238,7 @@ EVE = CovarianceModel(
     n_covariance_parameters=lambda n_components, n_features: 1
     + n_components * (n_features - 1)
     + _n_orientation(n_features),
+    iterative=True,
 )
 
 VVE = CovarianceModel(
@@ -247,6 +249,7 @@ VVE = CovarianceModel(
     covariance_m_step=_m_step_vve,
     n_covariance_parameters=lambda n_components, n_features: n_components * n_features
     + _n_orientation(n_features),
+    iterative=True,
 )
 
 EEV = CovarianceModel(
@@ -269,6 +272,7 @@ VEV = CovarianceModel(
     + n_features
     - 1
     + n_components * _n_orientation(n_features),
+    iterative=True,
 )
 
 EVV = CovarianceModel(

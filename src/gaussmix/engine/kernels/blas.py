@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..stats import SuffStats
-from ...compiled import AVAILABLE, jit
+from ... import compiled
+from ...compiled import jit
 from .plan import plan_of
 from .primitives import density_and_resp, weights_or_ones
 from .vectorised import VectorisedKernel, accumulate_numpy, sq_distances_diagonal
@@ -81,7 +82,10 @@ class CompiledBlasKernel(VectorisedKernel):
     """Log-densities by products, then one compiled log-sum-exp; the statistics from ``w_i r_ik``."""
 
     threaded = True
-    available = AVAILABLE
+    @property
+    def available(self):
+        # Read at each choice: compiled.skip_loading() may turn it off.
+        return compiled.AVAILABLE
 
     def log_prob64(self, X, plan):
         """``log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` (n, K) in float64 for a contiguous chunk."""

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...compiled import AVAILABLE, jit
+from ... import compiled
+from ...compiled import jit
 from .plan import DIAGONAL, ISOTROPIC, SHARED, plan_of
 from .primitives import (BLOCK, LANES, add_products8, block_softmax, centred_moments8, density_and_resp,
                          dot8, fold8, lane_totals, load_block, weights_or_ones)
@@ -305,7 +306,10 @@ class RowKernel(VectorisedKernel):
 
     name = "numba-rows"
     threaded = True
-    available = AVAILABLE
+    @property
+    def available(self):
+        # Read at each choice: compiled.skip_loading() may turn it off.
+        return compiled.AVAILABLE
 
     def within_limits(self, structure, n_components, n_features, dtype):
         f32 = np.dtype(dtype) == np.float32
