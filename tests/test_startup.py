@@ -195,3 +195,41 @@ def test_a_process_that_skips_loading_runs_every_model_on_numpy_kernels():
     for c in codes:
         ref = GaussianMixture(3, covariance_type=c, random_state=0).fit(X).covariances_
         np.testing.assert_allclose(fits[c], ref, rtol=1e-9, err_msg=c)
+
+
+def _cli_in_a_new_process(*argv):
+    """Run ``gaussmix *argv`` in a fresh interpreter: ``(stdout, numba loaded)``."""
+    code = (
+        "import sys\nfrom gaussmix.cli import main\n"
+        f"sys.argv = ['gaussmix', *{[str(a) for a in argv]!r}]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('numba' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout, done.stdout.split()[-1] == "True"
+
+
+def test_predict_and_info_on_small_data_load_no_numba_and_predict_the_same(tmp_path):
+    """A model's load factorises its covariances, compiled, and predict makes
+    one pass: both run on NumPy for small data, with the same predictions."""
+    pytest.importorskip("numba")
+    import pandas as pd
+
+    X = np.random.default_rng(5).normal(size=(300, 3))
+    X[:100] += 3
+    data = tmp_path / "x.csv"
+    pd.DataFrame(X, columns=["a", "b", "c"]).to_csv(data, index=False)
+    gm = GaussianMixture(3, random_state=0).fit(pd.DataFrame(X, columns=["a", "b", "c"]))
+    gm.save(tmp_path / "m.gmm")
+    _, numba_loaded = _cli_in_a_new_process("predict", tmp_path / "m.gmm", data, "-o", tmp_path / "p.csv")
+    assert not numba_loaded
+    got = pd.read_csv(tmp_path / "p.csv")
+    np.testing.assert_allclose(got[["prob_0", "prob_1", "prob_2"]], gm.predict_proba(X), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got["log_density"], gm.score_samples(X), rtol=1e-11)
+    _, numba_loaded = _cli_in_a_new_process("info", tmp_path / "m.gmm")
+    assert not numba_loaded
+    # Rows with holes take compiled loops: Numba is loaded for them.
+    X[::5, 1] = np.nan
+    pd.DataFrame(X, columns=["a", "b", "c"]).to_csv(data, index=False)
+    _, numba_loaded = _cli_in_a_new_process("predict", tmp_path / "m.gmm", data, "-o", tmp_path / "q.csv")
+    assert numba_loaded

@@ -77,6 +77,34 @@ def skip_compiling_if_small(X, n_components, covariance, init, n_passes):
     return compiled.skip_loading()
 
 
+def skip_compiling_for_passes(model_path, data_path=None, n_passes=1):
+    """Before a model loads (its load factorises, compiled): skip Numba where its passes over DATA are small.
+
+    Without DATA (``info``, ``sample``) there is no pass. Rows with missing
+    values stay compiled, as in :func:`skip_compiling_if_small`; so does a
+    classifier's file, whose components are its classes' (not read here).
+    """
+    import numpy as np
+    from .. import compiled
+    from ..io import read_frame
+    from ..io.models import read_model
+
+    meta, _ = read_model(model_path, names=())
+    n_components = (meta.get("params") or {}).get("n_components")
+    if not isinstance(n_components, int):
+        return False
+    if data_path is not None:
+        frame = read_frame(data_path)
+        if frame is None:  # .npy
+            X = np.load(data_path, mmap_mode="r", allow_pickle=False)
+        else:
+            X = frame.select_dtypes("number").to_numpy(dtype=np.float64, na_value=np.nan)
+        if X.ndim != 2 or np.isnan(X).any() or compiled.worth_loading(n_passes, X.shape[0], n_components,
+                                                                      X.shape[1]):
+            return False
+    return compiled.skip_loading()
+
+
 def standardized(X, transform, names):
     """The model's input: z-scores if the model was fitted on them, with names."""
     import pandas as pd

@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from .common import (columns_of, emit_json, err, load, load_any, log_jacobian, model_input, open_stream, out,
-                     plot_fit, print_components, refuse_overwriting, streaming, transformed,
-                     write_rows)
+                     plot_fit, print_components, refuse_overwriting, skip_compiling_for_passes, streaming,
+                     transformed, write_rows)
 
 
 def predict(
@@ -22,8 +22,11 @@ def predict(
 ):
     """Write each row's label, component probabilities and log-density (a classifier: class probabilities)."""
     refuse_overwriting({"model": model, "data": data}, [output])
+    streamed = streaming(data, stream)
+    if not streamed:
+        skip_compiling_for_passes(model, data)
     gm = load_any(model)
-    if streaming(data, stream):
+    if streamed:
         predict_stream(gm, data, output, id_column, columns)
         return
     frame, X, _ = model_input(gm, data, columns, keep=[id_column])
@@ -135,6 +138,7 @@ def sample(
     import pandas as pd
 
     refuse_overwriting({"model": model}, [output])
+    skip_compiling_for_passes(model)
     gm = load(model)
     if seed is not None:
         gm.random_state = seed
@@ -159,6 +163,7 @@ def plot(
 
     figures = [output / name for name in ("clusters.png", "uncertainty.png", "loglik.png")]
     refuse_overwriting({"model": model, "data": data}, figures)
+    skip_compiling_for_passes(model, data, n_passes=3)  # the labels, the uncertainty and the density
     gm = load(model)
     _, X, _ = model_input(gm, data, columns)
     names = [str(f) for f in getattr(gm, "feature_names_in_", [])] or None
@@ -183,6 +188,7 @@ def info(
     import numpy as np
     from ..models import get_model
 
+    skip_compiling_for_passes(model)
     gm = load(model)
     names = [str(f) for f in getattr(gm, "feature_names_in_", [])] or [f"x{j}" for j in range(gm.n_features_in_)]
     code = get_model(gm.covariance_type)[0]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import array_namespace
 
+from ... import compiled
 from ...namespaces import dtype_name
 from ..chunks import DEFAULT_CHUNK_BYTES, MAX_CHUNK_ROWS
 from ..estep import log_resp_from_weighted
@@ -141,3 +142,24 @@ class Kernel:
 
     def __repr__(self):
         return f"<kernel {self.name}>"
+
+
+class CompiledKernel:
+    """Mixin of the kernels whose work Numba compiles.
+
+    Such a kernel is available while compiled code is
+    (``compiled.AVAILABLE``), read at each choice, since
+    ``compiled.skip_loading`` may turn it off after the kernels are made;
+    setting ``available`` on the kernel (tests do) turns it off on its own.
+    """
+
+    _available = True
+
+    @property
+    def available(self):
+        return self._available and compiled.AVAILABLE
+
+    @available.setter
+    def available(self, value):
+        self._available = value
+

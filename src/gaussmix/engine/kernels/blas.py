@@ -24,10 +24,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..stats import SuffStats
-from ... import compiled
 from ...compiled import jit
 from .plan import plan_of
 from .primitives import density_and_resp, weights_or_ones
+from .base import CompiledKernel
 from .vectorised import VectorisedKernel, accumulate_numpy, sq_distances_diagonal
 
 #: float32 whitening is trusted while ``eps * |b_k|^2`` stays below this.
@@ -78,14 +78,10 @@ def _wlp_shared(Yt, b, log_norm, wlp, acc):
                 col[i] = log_norm[k] - 0.5 * acc[i]
 
 
-class CompiledBlasKernel(VectorisedKernel):
+class CompiledBlasKernel(CompiledKernel, VectorisedKernel):
     """Log-densities by products, then one compiled log-sum-exp; the statistics from ``w_i r_ik``."""
 
     threaded = True
-    @property
-    def available(self):
-        # Read at each choice: compiled.skip_loading() may turn it off.
-        return compiled.AVAILABLE
 
     def log_prob64(self, X, plan):
         """``log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` (n, K) in float64 for a contiguous chunk."""

@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import compiled
 from ...compiled import jit
 from .plan import DIAGONAL, ISOTROPIC, SHARED, plan_of
 from .primitives import (BLOCK, LANES, add_products8, block_softmax, centred_moments8, density_and_resp,
                          dot8, fold8, lane_totals, load_block, weights_or_ones)
+from .base import CompiledKernel
 from .vectorised import VectorisedKernel, finish_statistics
 
 #: Where the row kernel beats the BLAS routes (2-core EPYC, float64): full
@@ -297,7 +297,7 @@ _ROW_KERNEL_TAKES = {
 }
 
 
-class RowKernel(VectorisedKernel):
+class RowKernel(CompiledKernel, VectorisedKernel):
     """NumPy chunks of small d (or a shared factor), float32 or float64, compiled.
 
     Its statistics from given responsibilities (the start) are the NumPy
@@ -306,10 +306,6 @@ class RowKernel(VectorisedKernel):
 
     name = "numba-rows"
     threaded = True
-    @property
-    def available(self):
-        # Read at each choice: compiled.skip_loading() may turn it off.
-        return compiled.AVAILABLE
 
     def within_limits(self, structure, n_components, n_features, dtype):
         f32 = np.dtype(dtype) == np.float32
