@@ -461,6 +461,50 @@ def test_fits_in_two_threads_at_once_leave_blas_as_it_was():
         assert blas_threads() == before, f"trial {trial}"
 
 
+def test_a_kmeans_start_in_another_thread_waits_for_the_main_threads_blas_window(monkeypatch):
+    """The race behind the test above, made certain: scikit-learn's KMeans,
+    begun in a worker thread while the main thread holds BLAS at one thread,
+    found that one thread and put it back after the main thread had restored
+    the user's count. A stand-in KMeans that limits BLAS as the real one does
+    and waits inside its limit shows it: it must not start until the main
+    thread's window has closed, and BLAS is the user's at the end."""
+    import sklearn.cluster
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from gaussmix import init
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    if not before or max(before) < 2:
+        pytest.skip("BLAS runs on one thread here: nothing to restore")
+    started, release = threading.Event(), threading.Event()
+
+    class LimitingKMeans:
+        def __init__(self, n_clusters, **kw):
+            self.n_clusters = n_clusters
+
+        def fit(self, X, sample_weight=None):
+            with threadpool_limits(limits=1, user_api="blas"):
+                started.set()
+                release.wait(10)
+            self.labels_ = np.arange(len(X)) % self.n_clusters
+            return self
+
+    monkeypatch.setattr(sklearn.cluster, "KMeans", LimitingKMeans)
+    X = np.zeros((6, 2))
+    with threads.single_threaded_blas():
+        worker = threading.Thread(target=init._sklearn_kmeans_labels, args=(X, 2, 0))
+        worker.start()
+        began_inside = started.wait(0.5)
+    release.set()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert not began_inside  # it waited for the window to close
+    assert blas_threads() == before
+
+
 def _limited_from_a_thread(blas_threads):
     with threads.single_threaded_blas():
         return blas_threads()

@@ -29,6 +29,7 @@ import warnings
 import numpy as np
 from array_api_compat import array_namespace, device
 
+from .engine import threads
 from .exceptions import MissingValuesWarning
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
@@ -210,17 +211,21 @@ def initial_resp(X, sample_weight, n_components, method, random_state):
 
 # sklearn.cluster is imported at the first k-means start, not with the module:
 # it takes a fifth of a second, which a fit from a given start never needs.
+# Both limit BLAS themselves: in a thread other than the main one they wait
+# for the main thread's one-thread window (engine.threads.outside_blas_window).
 def _sklearn_kmeans_labels(X, n_clusters, random_state, sample_weight=None):
     from sklearn.cluster import KMeans
 
     km = KMeans(n_clusters=n_clusters, n_init=1, random_state=random_state)
-    return km.fit(X, sample_weight=sample_weight).labels_
+    with threads.outside_blas_window():
+        return km.fit(X, sample_weight=sample_weight).labels_
 
 
 def _sklearn_kmeans_plusplus(X, n_clusters, random_state, sample_weight=None):
     from sklearn.cluster import kmeans_plusplus
 
-    return kmeans_plusplus(X, n_clusters, random_state=random_state, sample_weight=sample_weight)[1]
+    with threads.outside_blas_window():
+        return kmeans_plusplus(X, n_clusters, random_state=random_state, sample_weight=sample_weight)[1]
 
 
 def _seeding():

@@ -107,22 +107,52 @@ def _work(main):
             _running -= 1
 
 
+#: Held while the main thread holds BLAS at one thread, and by library code
+#: in another thread that sets and restores BLAS's threads itself
+#: (:func:`outside_blas_window`).
+_blas_window = threading.Lock()
+
+
+def outside_blas_window():
+    """A context for a call that limits BLAS itself, made from a thread other than the main one.
+
+    scikit-learn's KMeans holds BLAS at one thread while it runs and then
+    puts back the count it found. Begun in another thread while the main
+    thread held BLAS at one thread for a fit, it found that one thread, and
+    put it back after the main thread had restored the user's count: BLAS
+    was left at one thread (a test caught this in a full run). Such a call
+    waits for the main thread's window to close, and holds the next one off
+    until it ends. In the main thread it runs at once, inside the window.
+    """
+    if threading.current_thread() is threading.main_thread():
+        return contextlib.nullcontext()
+    return _blas_window
+
+
 @contextlib.contextmanager
 def _one_blas_thread(saved):
     """BLAS on one thread; the outermost context puts ``saved`` back (``(controller, threads)`` pairs)."""
     global _limit_depth
     outermost = _limit_depth == 0
     if outermost:
-        for lib, _ in saved:
-            lib.set_num_threads(1)
+        _blas_window.acquire()
+        try:
+            for lib, _ in saved:
+                lib.set_num_threads(1)
+        except BaseException:
+            _blas_window.release()
+            raise
     _limit_depth += 1
     try:
         yield
     finally:
         _limit_depth -= 1
         if outermost:
-            for lib, count in saved:
-                lib.set_num_threads(count)
+            try:
+                for lib, count in saved:
+                    lib.set_num_threads(count)
+            finally:
+                _blas_window.release()
 
 
 _blas = (None, -1)  # (threadpoolctl's BLAS controllers, len(sys.modules) when found)
