@@ -103,23 +103,29 @@ def test_the_blas_routes_load_from_numbas_cache_in_a_new_process():
 FAITHFUL = "benchmarks/small/faithful.csv"
 
 
-def _cli_fit_in_a_new_process(tmp_path, *options):
-    """Run ``gaussmix fit`` on Old Faithful in a fresh interpreter: ``(model path, numba loaded)``."""
-    from pathlib import Path
-
-    data = Path(__file__).resolve().parent.parent / FAITHFUL
-    model = tmp_path / "m.gmm"
+def _cli_in_a_new_process(*argv):
+    """Run ``gaussmix *argv`` in a fresh interpreter: ``(stdout, numba loaded)``."""
     code = (
         "import sys\nfrom gaussmix.cli import main\n"
-        f"sys.argv = ['gaussmix', 'fit', {str(data)!r}, '-o', {str(model)!r}, '-q', *{list(options)!r}]\n"
+        f"sys.argv = ['gaussmix', *{[str(a) for a in argv]!r}]\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "print('numba' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return model, data, done.stdout.split()[-1] == "True"
+    return done.stdout, done.stdout.split()[-1] == "True"
 
 
-@pytest.mark.parametrize("covariance", ["full", "tied", "diag", "EVI"])
+def _cli_fit_in_a_new_process(tmp_path, *options):
+    """Run ``gaussmix fit`` on Old Faithful in a fresh interpreter: ``(model path, data path, numba loaded)``."""
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parent.parent / FAITHFUL
+    model = tmp_path / "m.gmm"
+    _, numba_loaded = _cli_in_a_new_process("fit", data, "-o", model, "-q", *options)
+    return model, data, numba_loaded
+
+
+@pytest.mark.parametrize("covariance", ["full", "EVI"])
 def test_a_small_fit_on_the_command_line_loads_no_numba_and_fits_the_same(tmp_path, covariance):
     """Loading Numba costs about 0.8 s, more than the whole fit: the command
     line skips it for a small job, and the NumPy kernels give the compiled
@@ -137,14 +143,33 @@ def test_a_small_fit_on_the_command_line_loads_no_numba_and_fits_the_same(tmp_pa
         np.testing.assert_allclose(getattr(got, name), getattr(ref, name), rtol=1e-9, err_msg=name)
 
 
-@pytest.mark.parametrize("options", [["-c", "VEV"], ["--init", "hc"], ["--max-iter", "20000"]])
-def test_the_command_line_loads_numba_where_plain_python_would_cost_more(tmp_path, options):
-    """An iterative M-step or the hierarchical start runs compiled loops that
-    take seconds as plain Python; 20 000 passes cost the NumPy kernels more
-    than loading."""
+def test_the_command_line_loads_numba_for_the_hierarchical_start(tmp_path):
+    """The hierarchical start's merges are compiled loops (51 s as plain
+    Python for 2176 rows): a fit that starts from it loads Numba."""
     pytest.importorskip("numba")
-    _, _, numba_loaded = _cli_fit_in_a_new_process(tmp_path, "-k", "3", *options)
+    _, _, numba_loaded = _cli_fit_in_a_new_process(tmp_path, "-k", "3", "--init", "hc")
     assert numba_loaded
+
+
+@pytest.mark.parametrize("covariance, init, max_iter, holes, skips", [
+    ("full", "kmeans", 100, False, True),
+    ("EVI", "random", 100, False, True),
+    ("VEV", "kmeans", 100, False, False),  # an iterative M-step: compiled inner loops
+    ("full", "hc", 100, False, False),  # the hierarchical start: compiled merges
+    ("full", "kmeans", 100, True, False),  # rows with holes: compiled per-row loops
+    ("full", "kmeans", 20_000, False, False),  # 20 000 passes cost NumPy more than loading
+])
+def test_which_small_fits_skip_loading_numba(monkeypatch, covariance, init, max_iter, holes, skips):
+    from gaussmix import compiled
+    from gaussmix.cli.common import skip_compiling_if_small
+
+    asked = []
+    monkeypatch.setattr(compiled, "skip_loading", lambda: asked.append(True) or True)
+    X = np.random.default_rng(0).normal(size=(272, 2))
+    if holes:
+        X[::9, 1] = np.nan
+    assert skip_compiling_if_small(X, 3, covariance, init, max_iter) is skips
+    assert asked == ([True] if skips else [])
 
 
 def test_worth_loading_weighs_the_numpy_kernels_extra_time_against_half_the_load():
@@ -195,18 +220,6 @@ def test_a_process_that_skips_loading_runs_every_model_on_numpy_kernels():
     for c in codes:
         ref = GaussianMixture(3, covariance_type=c, random_state=0).fit(X).covariances_
         np.testing.assert_allclose(fits[c], ref, rtol=1e-9, err_msg=c)
-
-
-def _cli_in_a_new_process(*argv):
-    """Run ``gaussmix *argv`` in a fresh interpreter: ``(stdout, numba loaded)``."""
-    code = (
-        "import sys\nfrom gaussmix.cli import main\n"
-        f"sys.argv = ['gaussmix', *{[str(a) for a in argv]!r}]\n"
-        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-        "print('numba' in sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return done.stdout, done.stdout.split()[-1] == "True"
 
 
 def test_predict_and_info_on_small_data_load_no_numba_and_predict_the_same(tmp_path):
