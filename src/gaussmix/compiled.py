@@ -15,7 +15,7 @@ among their globals when they compile. Code of your own that calls these
 functions from inside a Numba function must call :func:`load` first.
 
 Loading costs about 0.8 s in a new process (measured on 2 cores: importing
-Numba 0.35 s, then the first dispatch from its cache 0.4 s, most of it
+Numba 0.31-0.35 s, then the first dispatch from its cache 0.42 s, most of it
 Numba's own registries), more than a whole small fit on the NumPy kernels.
 A process that knows its whole job before any compiled call (the command
 line does) can ask :func:`worth_loading` and call :func:`skip_loading`: the
@@ -121,9 +121,10 @@ def load():
 #: Seconds that loading Numba and the first cached kernel takes in a new
 #: process, and what the NumPy kernels cost more than the compiled ones on
 #: small data: per pass, and per row and component of a pass (at d <= 8;
-#: more in proportion past it). Measured on 2 cores (AMD EPYC, 2026-12-02):
-#: 0.15-0.35 ms more a pass at 150-300 rows, 80-115 ns more per row and
-#: component at 3 000-30 000 rows, d = 2-8, K = 3-9.
+#: more in proportion past it). Measured in fits on 2 cores (Intel Xeon,
+#: 2026-12-02): 0.13-0.45 ms more a pass at 300 rows, and 70-155 ns more per
+#: row and component at 3 000-30 000 rows (about 110 typical), d = 2-8,
+#: K = 3-9. The decision keeps a margin of two on the load.
 LOAD_SECONDS = 0.8
 NUMPY_EXTRA_PER_PASS = 4e-4
 NUMPY_EXTRA_PER_ENTRY = 1.2e-7
