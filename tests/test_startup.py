@@ -152,12 +152,13 @@ def test_the_command_line_loads_numba_for_the_hierarchical_start(tmp_path):
 
 
 @pytest.mark.parametrize("covariance, init, max_iter, holes, skips", [
-    ("full", "kmeans", 100, False, True),
-    ("EVI", "random", 100, False, True),
-    ("VEV", "kmeans", 100, False, False),  # an iterative M-step: compiled inner loops
-    ("full", "hc", 100, False, False),  # the hierarchical start: compiled merges
-    ("full", "kmeans", 100, True, False),  # rows with holes: compiled per-row loops
-    ("full", "kmeans", 20_000, False, False),  # 20 000 passes cost NumPy more than loading
+    ("full", "kmeans", 100, None, True),
+    ("EVI", "random", 100, None, True),
+    ("VEV", "kmeans", 100, None, False),  # an iterative M-step: compiled inner loops
+    ("full", "hc", 100, None, False),  # the hierarchical start: compiled merges
+    ("full", "kmeans", 100, 20, True),  # a row in 20 with a hole: 14 rows marginalised in Python
+    ("full", "kmeans", 100, 2, False),  # every other row: 136 rows, 1.3 s as plain Python
+    ("full", "kmeans", 20_000, None, False),  # 20 000 passes cost NumPy more than loading
 ])
 def test_which_small_fits_skip_loading_numba(monkeypatch, covariance, init, max_iter, holes, skips):
     from gaussmix import compiled
@@ -167,7 +168,7 @@ def test_which_small_fits_skip_loading_numba(monkeypatch, covariance, init, max_
     monkeypatch.setattr(compiled, "skip_loading", lambda: asked.append(True) or True)
     X = np.random.default_rng(0).normal(size=(272, 2))
     if holes:
-        X[::9, 1] = np.nan
+        X[::holes, 1] = np.nan
     assert skip_compiling_if_small(X, 3, covariance, init, max_iter) is skips
     assert asked == ([True] if skips else [])
 
@@ -182,6 +183,9 @@ def test_worth_loading_weighs_the_numpy_kernels_extra_time_against_half_the_load
     assert compiled.worth_loading(100, 100_000, 5, 4)  # the rows' cost: 100 passes over 1e5 x 5
     # Past d = 8 the cost per entry grows with d.
     assert compiled.worth_loading(100, 3000, 3, 64) and not compiled.worth_loading(100, 3000, 3, 8)
+    # A row with holes costs per component and feature: 100 passes with 20 of them at K=3, d=2 stay
+    # small; at K=9, d=8 they do not.
+    assert not compiled.worth_loading(100, 300, 3, 2, 20) and compiled.worth_loading(100, 300, 9, 8, 20)
 
 
 def test_skip_loading_is_refused_once_numba_is_loaded():
@@ -222,7 +226,7 @@ def test_a_process_that_skips_loading_runs_every_model_on_numpy_kernels():
         np.testing.assert_allclose(fits[c], ref, rtol=1e-9, err_msg=c)
 
 
-def test_predict_and_info_on_small_data_load_no_numba_and_predict_the_same(tmp_path):
+def test_predict_info_and_impute_on_small_data_load_no_numba_and_give_the_same(tmp_path):
     """A model's load factorises its covariances, compiled, and predict makes
     one pass: both run on NumPy for small data, with the same predictions."""
     pytest.importorskip("numba")
@@ -241,8 +245,15 @@ def test_predict_and_info_on_small_data_load_no_numba_and_predict_the_same(tmp_p
     np.testing.assert_allclose(got["log_density"], gm.score_samples(X), rtol=1e-11)
     _, numba_loaded = _cli_in_a_new_process("info", tmp_path / "m.gmm")
     assert not numba_loaded
-    # Rows with holes take compiled loops: Numba is loaded for them.
+    # Sixty rows with a hole, marginalised row by row in plain Python: the
+    # same probabilities and imputed values as the compiled loops'.
     X[::5, 1] = np.nan
     pd.DataFrame(X, columns=["a", "b", "c"]).to_csv(data, index=False)
     _, numba_loaded = _cli_in_a_new_process("predict", tmp_path / "m.gmm", data, "-o", tmp_path / "q.csv")
-    assert numba_loaded
+    assert not numba_loaded
+    got = pd.read_csv(tmp_path / "q.csv")
+    np.testing.assert_allclose(got[["prob_0", "prob_1", "prob_2"]], gm.predict_proba(X), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got["log_density"], gm.score_samples(X), rtol=1e-11)
+    _, numba_loaded = _cli_in_a_new_process("impute", tmp_path / "m.gmm", data, "-o", tmp_path / "i.csv")
+    assert not numba_loaded
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "i.csv")[["a", "b", "c"]], gm.impute(X), rtol=1e-10)

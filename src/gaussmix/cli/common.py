@@ -61,18 +61,20 @@ def skip_compiling_if_small(X, n_components, covariance, init, n_passes):
     """Run a small in-memory fit without loading Numba; returns whether it will.
 
     Loading the compiled kernels takes about 0.8 s in each new process,
-    more than such a fit on the NumPy kernels (``compiled.worth_loading``).
-    Work that is compiled outside the passes stays compiled: the
-    hierarchical start, rows with missing values and the iterative
-    M-steps, which as plain Python took seconds (EVE, K=9, d=4: 17 s).
+    more than such a fit on the NumPy kernels (``compiled.worth_loading``,
+    which also counts the rows with missing values). Work that is compiled
+    outside the passes stays compiled: the hierarchical start and the
+    iterative M-steps, which as plain Python took seconds (EVE, K=9, d=4:
+    17 s).
     """
     import numpy as np
     from .. import compiled
     from ..models import get_model
 
     n, d = X.shape
-    if (init == "hc" or get_model(covariance)[0].iterative or np.isnan(X).any()
-            or compiled.worth_loading(n_passes, n, n_components, d)):
+    holes = int(np.isnan(X).any(axis=1).sum())
+    if (init == "hc" or get_model(covariance)[0].iterative
+            or compiled.worth_loading(n_passes, n, n_components, d, holes)):
         return False
     return compiled.skip_loading()
 
@@ -80,9 +82,8 @@ def skip_compiling_if_small(X, n_components, covariance, init, n_passes):
 def skip_compiling_for_passes(model_path, data_path=None, n_passes=1):
     """Before a model loads (its load factorises, compiled): skip Numba where its passes over DATA are small.
 
-    Without DATA (``info``, ``sample``) there is no pass. Rows with missing
-    values stay compiled, as in :func:`skip_compiling_if_small`; so does a
-    classifier's file, whose components are its classes' (not read here).
+    Without DATA (``info``, ``sample``) there is no pass. A classifier's
+    file, whose components are its classes' (not read here), stays compiled.
     """
     import numpy as np
     from .. import compiled
@@ -99,8 +100,8 @@ def skip_compiling_for_passes(model_path, data_path=None, n_passes=1):
             X = np.load(data_path, mmap_mode="r", allow_pickle=False)
         else:
             X = frame.select_dtypes("number").to_numpy(dtype=np.float64, na_value=np.nan)
-        if X.ndim != 2 or np.isnan(X).any() or compiled.worth_loading(n_passes, X.shape[0], n_components,
-                                                                      X.shape[1]):
+        if X.ndim != 2 or compiled.worth_loading(n_passes, X.shape[0], n_components, X.shape[1],
+                                                 int(np.isnan(X).any(axis=1).sum())):
             return False
     return compiled.skip_loading()
 

@@ -110,6 +110,7 @@ def impute(
     from ..io import read_frame
     from ..io.tables import npy_column
 
+    skip_compiling_for_passes(model, data, n_passes=2)  # the probabilities, then the conditional means
     gm = load(model)
     _, Z, names = model_input(gm, data, columns)
     holes = Z.isna().to_numpy()
