@@ -384,30 +384,34 @@ def test_map_ordered_keeps_the_order_when_the_caller_takes_items(monkeypatch):
     assert list(threads.map_ordered(slow_square, range(23))) == [i * i for i in range(23)]
 
 
-def test_single_threaded_blas_limits_every_blas_and_restores_it():
-    from threadpoolctl import threadpool_info, threadpool_limits
+def _blas_threads():
+    """The thread count of every BLAS library loaded."""
+    from threadpoolctl import threadpool_info
 
-    def blas_threads():
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_single_threaded_blas_limits_every_blas_and_restores_it():
+    from threadpoolctl import threadpool_limits
 
     with threadpool_limits(2, user_api="blas"):
-        before = blas_threads()
+        before = _blas_threads()
         assert before and all(n == 2 for n in before)
         with threads.single_threaded_blas():
-            assert blas_threads() == [1] * len(before)
-        assert blas_threads() == before
+            assert _blas_threads() == [1] * len(before)
+        assert _blas_threads() == before
         # From another thread the process-wide setting is left alone.
         seen = []
-        worker = threading.Thread(target=lambda: seen.extend(_limited_from_a_thread(blas_threads)))
+        worker = threading.Thread(target=lambda: seen.extend(_limited_from_a_thread()))
         worker.start()
         worker.join()
         assert seen == before
         # Re-entrant: the outermost context restores the user's setting, once.
         with threads.single_threaded_blas():
             with threads.single_threaded_blas():
-                assert blas_threads() == [1] * len(before)
-            assert blas_threads() == [1] * len(before)
-        assert blas_threads() == before
+                assert _blas_threads() == [1] * len(before)
+            assert _blas_threads() == [1] * len(before)
+        assert _blas_threads() == before
 
 
 def test_a_main_thread_fit_restores_the_users_blas_setting_not_a_workers_passing_one():
@@ -415,12 +419,9 @@ def test_a_main_thread_fit_restores_the_users_blas_setting_not_a_workers_passing
     worker thread runs scikit-learn's KMeans, which holds BLAS at one thread;
     a main-thread fit that begins then, and ends after KMeans restored the
     user's setting, must not put back the one thread it found."""
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
-    def blas_threads():
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-
-    before = blas_threads()
+    before = _blas_threads()
     if not before or max(before) < 2:
         pytest.skip("BLAS runs on one thread here already")
     holding, release = threading.Event(), threading.Event()
@@ -434,31 +435,26 @@ def test_a_main_thread_fit_restores_the_users_blas_setting_not_a_workers_passing
     thread = threading.Thread(target=worker)
     thread.start()
     assert holding.wait(30)
-    assert blas_threads() == [1] * len(before)  # the worker's hold is real
+    assert _blas_threads() == [1] * len(before)  # the worker's hold is real
     with threads.single_threaded_blas():  # a main-thread fit begins meanwhile
         release.set()
         thread.join()  # KMeans ends, restoring the user's setting
-    assert blas_threads() == before
+    assert _blas_threads() == before
 
 
 def test_fits_in_two_threads_at_once_leave_blas_as_it_was():
     """A fit in the main thread and one in a worker thread, together, 12 times:
     BLAS's thread count is the user's afterwards every time (it was left at 1
     about once in 8 runs when each pass saved and restored it)."""
-    from threadpoolctl import threadpool_info
-
-    def blas_threads():
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-
     X = np.random.default_rng(0).normal(size=(20_000, 8))
-    before = blas_threads()
+    before = _blas_threads()
     for trial in range(12):
         worker = threading.Thread(
             target=lambda: GaussianMixture(4, random_state=trial, max_iter=3, tol=0).fit(X))
         worker.start()
         GaussianMixture(4, random_state=trial + 100, max_iter=3, tol=0).fit(X)
         worker.join()
-        assert blas_threads() == before, f"trial {trial}"
+        assert _blas_threads() == before, f"trial {trial}"
 
 
 def test_a_kmeans_start_in_another_thread_waits_for_the_main_threads_blas_window(monkeypatch):
@@ -469,14 +465,11 @@ def test_a_kmeans_start_in_another_thread_waits_for_the_main_threads_blas_window
     and waits inside its limit shows it: it must not start until the main
     thread's window has closed, and BLAS is the user's at the end."""
     import sklearn.cluster
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     from gaussmix import init
 
-    def blas_threads():
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-
-    before = blas_threads()
+    before = _blas_threads()
     if not before or max(before) < 2:
         pytest.skip("BLAS runs on one thread here: nothing to restore")
     started, release = threading.Event(), threading.Event()
@@ -502,9 +495,9 @@ def test_a_kmeans_start_in_another_thread_waits_for_the_main_threads_blas_window
     worker.join(10)
     assert not worker.is_alive()
     assert not began_inside  # it waited for the window to close
-    assert blas_threads() == before
+    assert _blas_threads() == before
 
 
-def _limited_from_a_thread(blas_threads):
+def _limited_from_a_thread():
     with threads.single_threaded_blas():
-        return blas_threads()
+        return _blas_threads()

@@ -257,3 +257,24 @@ def test_predict_info_and_impute_on_small_data_load_no_numba_and_give_the_same(t
     _, numba_loaded = _cli_in_a_new_process("impute", tmp_path / "m.gmm", data, "-o", tmp_path / "i.csv")
     assert not numba_loaded
     np.testing.assert_allclose(pd.read_csv(tmp_path / "i.csv")[["a", "b", "c"]], gm.impute(X), rtol=1e-10)
+
+
+def test_a_data_file_past_the_peek_size_is_not_read_to_decide(tmp_path, monkeypatch):
+    """predict, plot and impute read DATA again to work: a big file is not read
+    a second time to weigh the load, and keeps Numba."""
+    import pandas as pd
+
+    from gaussmix import compiled, io
+    from gaussmix.cli import common
+
+    X = np.random.default_rng(5).normal(size=(300, 3))
+    pd.DataFrame(X, columns=["a", "b", "c"]).to_csv(tmp_path / "x.csv", index=False)
+    GaussianMixture(3, random_state=0).fit(X).save(tmp_path / "m.gmm")
+    asked, read = [], []
+    monkeypatch.setattr(compiled, "skip_loading", lambda: asked.append(True) or True)
+    monkeypatch.setattr(io, "read_frame", lambda path: read.append(path) or pd.read_csv(path))
+    assert common.skip_compiling_for_passes(tmp_path / "m.gmm", tmp_path / "x.csv") is True
+    assert len(asked) == len(read) == 1  # the control: a small file is read and skips
+    monkeypatch.setattr(common, "PEEK_BYTES", 1000)
+    assert common.skip_compiling_for_passes(tmp_path / "m.gmm", tmp_path / "x.csv") is False
+    assert len(asked) == len(read) == 1

@@ -57,6 +57,24 @@ def read(path: Path, columns: Optional[str], keep=()):
     return read_table(path, columns_of(columns), keep=[k for k in keep if k])
 
 
+#: DATA files past this size are not read to decide whether to skip Numba:
+#: ``predict``, ``plot`` and ``impute`` read them again to work, and pandas
+#: read a numeric CSV at about 380 MiB/s here, so a second read stays under
+#: 0.2 s, a quarter of what skipping the load saves.
+PEEK_BYTES = 64 * 2**20
+
+
+def _skip_for_passes_over(X, n_components, n_passes):
+    """Skip loading Numba where ``n_passes`` over the rows ``X`` cost the NumPy kernels little."""
+    import numpy as np
+    from .. import compiled
+
+    holes = int(np.isnan(X).any(axis=1).sum())
+    if compiled.worth_loading(n_passes, X.shape[0], n_components, X.shape[1], holes):
+        return False
+    return compiled.skip_loading()
+
+
 def skip_compiling_if_small(X, n_components, covariance, init, n_passes):
     """Run a small in-memory fit without loading Numba; returns whether it will.
 
@@ -67,23 +85,19 @@ def skip_compiling_if_small(X, n_components, covariance, init, n_passes):
     iterative M-steps, which as plain Python took seconds (EVE, K=9, d=4:
     17 s).
     """
-    import numpy as np
-    from .. import compiled
     from ..models import get_model
 
-    n, d = X.shape
-    holes = int(np.isnan(X).any(axis=1).sum())
-    if (init == "hc" or get_model(covariance)[0].iterative
-            or compiled.worth_loading(n_passes, n, n_components, d, holes)):
+    if init == "hc" or get_model(covariance)[0].iterative:
         return False
-    return compiled.skip_loading()
+    return _skip_for_passes_over(X, n_components, n_passes)
 
 
 def skip_compiling_for_passes(model_path, data_path=None, n_passes=1):
     """Before a model loads (its load factorises, compiled): skip Numba where its passes over DATA are small.
 
     Without DATA (``info``, ``sample``) there is no pass. A classifier's
-    file, whose components are its classes' (not read here), stays compiled.
+    file, whose components are its classes' (not read here), and DATA past
+    :data:`PEEK_BYTES` stay compiled.
     """
     import numpy as np
     from .. import compiled
@@ -94,16 +108,16 @@ def skip_compiling_for_passes(model_path, data_path=None, n_passes=1):
     n_components = (meta.get("params") or {}).get("n_components")
     if not isinstance(n_components, int):
         return False
-    if data_path is not None:
-        frame = read_frame(data_path)
-        if frame is None:  # .npy
-            X = np.load(data_path, mmap_mode="r", allow_pickle=False)
-        else:
-            X = frame.select_dtypes("number").to_numpy(dtype=np.float64, na_value=np.nan)
-        if X.ndim != 2 or compiled.worth_loading(n_passes, X.shape[0], n_components, X.shape[1],
-                                                 int(np.isnan(X).any(axis=1).sum())):
-            return False
-    return compiled.skip_loading()
+    if data_path is None:
+        return compiled.skip_loading()
+    if Path(data_path).stat().st_size > PEEK_BYTES:
+        return False
+    frame = read_frame(data_path)
+    if frame is None:  # .npy
+        X = np.load(data_path, mmap_mode="r", allow_pickle=False)
+    else:
+        X = frame.select_dtypes("number").to_numpy(dtype=np.float64, na_value=np.nan)
+    return X.ndim == 2 and _skip_for_passes_over(X, n_components, n_passes)
 
 
 def standardized(X, transform, names):

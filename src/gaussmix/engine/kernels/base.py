@@ -162,4 +162,3 @@ class CompiledKernel:
     @available.setter
     def available(self, value):
         self._available = value
-
