@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gaussmix import ChunkedData, ConjugatePrior, GaussianMixture, available_models, load, select
-from gaussmix.backends.base import ArraySource, DataMoments
+from gaussmix.backends.base import ArraySource
+from gaussmix.backends.moments import DataMoments
 from gaussmix.conjugate import map_m_step, resolve
 from gaussmix.engine.passes import resp_statistics
 from gaussmix.models import get_model

@@ -21,7 +21,8 @@ import pytest
 from scipy import linalg, optimize
 
 from gaussmix import ConjugatePrior, available_models
-from gaussmix.backends.base import ArraySource, DataMoments
+from gaussmix.backends.base import ArraySource
+from gaussmix.backends.moments import DataMoments
 from gaussmix.conjugate import resolve
 from gaussmix.engine.passes import resp_statistics
 from gaussmix.models import get_model

@@ -260,7 +260,8 @@ def test_bad_files_say_what_is_wrong(tmp_path, data):
 
 
 def test_npy_columns_and_column_moments(data, tmp_path):
-    from gaussmix.backends.base import MappedSource, column_moments
+    from gaussmix.backends.base import MappedSource
+    from gaussmix.backends.moments import column_moments
 
     X, w = data
     np.save(tmp_path / "x.npy", X)

@@ -274,7 +274,7 @@ def transformed(source, transform):
 def standardize_stream(source, standardize):
     if not standardize:
         return None
-    from ..backends.base import column_moments
+    from ..backends.moments import column_moments
 
     return transform_of(*column_moments(source))
 

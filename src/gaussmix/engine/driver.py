@@ -18,6 +18,10 @@ stops when it changes by less than ``tol``, or, for an updater that says so
 (``Updater.stops_on_objective``), when the mean log-likelihood does, as
 mclust's MAP EM stops. No array of shape (n_samples, n_components) is ever
 held whole.
+
+A small fit in memory first hands its ordinary iterations to one compiled
+call (``engine.stretch``), then makes the last of their updates here and
+goes on as above.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .stretch import ordinary_stretch
 
 logger = logging.getLogger("gaussmix")
 
@@ -120,17 +126,35 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
     last = None  # the last update; its collapsed components are read once, at the end
     converged, running, n_iter = False, None, 0
     watched = -math.inf  # the mean log-likelihood, where the updater stops on it
-    for n_iter in range(1, max_iter + 1):
+
+    def note(update):
+        if update.empty.any():
+            emptied.update(np.flatnonzero(update.empty).tolist())
+        if update.kept is not None:
+            kept.update(np.flatnonzero(update.kept).tolist())
+
+    # Small fits: ordinary iterations compiled, then their last update here.
+    stretch = ordinary_stretch(source, updater, state, schedule, tol=tol, max_iter=max_iter,
+                               lower_bound=lower_bound)
+    if stretch is not None:
+        running, merged = schedule.fold(running, stretch.stats, stretch.weight)
+        last = updater.update(merged, previous=stretch.entering)
+        note(last)
+        state = last.state
+        for value in stretch.values:
+            n_iter += 1
+            lower_bounds.append(value)
+            report_iteration(n_iter, max_iter, value, value - lower_bound, on_iteration)
+            lower_bound = watched = value
+        converged = stretch.converged
+    for n_iter in range(max_iter + 1 if converged else n_iter + 1, max_iter + 1):
         entering = state
         loglik = weight = 0.0
         for part in schedule.parts(source, random_state):
             running, state, part_loglik, part_weight, update = step(part, updater, state, schedule, running)
             loglik, weight = loglik + part_loglik, weight + part_weight
             if update is not None:
-                if update.empty.any():
-                    emptied.update(np.flatnonzero(update.empty).tolist())
-                if update.kept is not None:
-                    kept.update(np.flatnonzero(update.kept).tolist())
+                note(update)
                 last = update
         if not weight > 0:
             raise ValueError("every sample_weight is zero; give some rows a positive weight.")

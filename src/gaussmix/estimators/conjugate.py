@@ -9,7 +9,7 @@ EM, and the prior's place in a model file.
 
 from __future__ import annotations
 
-from ..backends.base import DataMoments
+from ..backends.moments import DataMoments
 from ..conjugate import as_prior, resolve
 from ..conjugate.prior import prior_from_json, prior_to_json, resolved_from_dict
 from ..io.models import ModelFileError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_array
 
-from ..backends.base import DataMoments
+from ..backends.moments import DataMoments
 from ..namespaces import is_array_api, to_host
 
 

@@ -95,6 +95,14 @@ class Updater:
         """The E-step's means, precision factors and log-normalisers (``estep.EStepInputs``)."""
         raise NotImplementedError
 
+    def ordinary_m_step(self):
+        """``(code, reg_covar)`` where an update is plain maximum likelihood with mclust's model ``code``; else None.
+
+        Ordinary iterations of such an updater may run compiled on small
+        data (``engine.stretch``), which computes them itself.
+        """
+        return None
+
     def update(self, stats, previous=None):
         """Turn merged statistics into the next state; returns an :class:`Update`.
 

@@ -100,6 +100,10 @@ class MaximumLikelihood(Updater):
     def estep_inputs(self, state):
         return estep_inputs(state)
 
+    def ordinary_m_step(self):
+        # A subclass changes the update or the objective: it opts in itself.
+        return (self.model.code, self.reg_covar) if type(self) is MaximumLikelihood else None
+
     #: Whether an empty component keeps its previous mean (and covariance,
     #: where it depends on nothing else): maximum likelihood has nothing
     #: else to give it.

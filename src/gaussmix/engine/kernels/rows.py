@@ -172,16 +172,16 @@ def _estep_buffers(d, K):
 
 
 #: The row kernel's statistics: ``S_k`` diagonals, full ``S_k``, or their sum.
-_MODES = {"diag": 0, "full": 1, "pooled": 2}
+ROW_MODES = {"diag": 0, "full": 1, "pooled": 2}
 
 
 @jit()
-def _row_kernel(X, w, geometry, mode, origin, lanes):
+def row_kernel_sums(X, w, geometry, mode, origin, lanes):
     """E-step and statistics of a chunk, a block of rows at a time (see the module docstring).
 
     ``geometry`` is ``Plan.geometry``; ``lanes`` is :data:`LANES`.
 
-    ``mode`` is a value of :data:`_MODES`; the sums are taken about
+    ``mode`` is a value of :data:`ROW_MODES`; the sums are taken about
     ``origin[k]`` (the component means, or the mixture's mean repeated for
     a pooled scatter). Returns ``n_k``, ``a_k = sum_i w_i r_ik z_ik`` (K, d),
     the scatter sums (K, d) diagonal, (K, d*d) full or (1, d*d) pooled (each
@@ -266,7 +266,7 @@ def _wlp_rows(X, geometry, wlp):
 def _e_step_rows(X, geometry, log_prob, resp):
     """``log p(x_i)`` into ``log_prob`` and, unless ``resp`` has no rows, ``r_ik`` into ``resp``.
 
-    The E-step of :func:`_row_kernel` alone, for scoring: no (n, K)
+    The E-step of :func:`row_kernel_sums` alone, for scoring: no (n, K)
     log-density array is formed, and the results are written in the
     outputs' dtype.
     """
@@ -347,8 +347,8 @@ class RowKernel(CompiledKernel, VectorisedKernel):
         # A pooled scatter needs one origin for all components (its sum of
         # z z^T is then one per row); the others centre on each mean.
         origin = plan.means if scatter != "pooled" else np.broadcast_to(plan.centre, plan.means.shape)
-        nk, a, raw, ll = _row_kernel(
-            X, w, plan.geometry, _MODES[scatter], np.ascontiguousarray(origin), LANES,
+        nk, a, raw, ll = row_kernel_sums(
+            X, w, plan.geometry, ROW_MODES[scatter], np.ascontiguousarray(origin), LANES,
         )
         stats = finish_statistics(
             nk, a, raw, origin, X, scatter, lambda: density_and_resp(self._log_prob64(X, plan), w)[0]

@@ -1,0 +1,132 @@
+"""Where the driver hands ordinary iterations of a small fit to one compiled call.
+
+An EM iteration on a few hundred rows spends about a hundred times longer
+in Python than in arithmetic (``kernels.stretch``). Where the whole
+iteration is known to be plain, :func:`ordinary_stretch` runs a stretch of
+them compiled: batch EM, an updater that is plain maximum likelihood with a
+closed-form model (``Updater.ordinary_m_step``), rows in memory as one
+NumPy chunk without missing values (``Source.single_chunk``) and the row
+kernel chosen for them. The driver then makes the stretch's last update
+itself, from the statistics and state the stretch returns, and goes on as
+usual: the final parameters, the warnings and every policy for empty and
+collapsed components come from the general path, and results agree with
+it to rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..updaters.base import MixtureParams
+from . import kernels
+from .kernels import rows
+from .kernels.plan import GEOMETRY_OF
+from .kernels.primitives import LANES, weights_or_ones
+from .kernels.stretch import M_STEPS, ordinary_stretch as _compiled_stretch
+from .schedules import Batch
+from .stats import SuffStats
+
+#: The most iterations one stretch runs (its trace is allocated whole); the
+#: driver goes on from there.
+MAX_STRETCH = 100_000
+
+
+@dataclass
+class Stretch:
+    """What a stretch of ordinary iterations returns.
+
+    Attributes
+    ----------
+    values : list of float
+        The mean log-likelihood of each iteration (its traced objective).
+    converged : bool
+        Whether the last iteration met the tolerance.
+    entering : MixtureParams
+        The state entering the last iteration.
+    stats : SuffStats
+        The last iteration's statistics, for its update.
+    weight : float
+        The total weight of the rows.
+    """
+
+    values: list
+    converged: bool
+    entering: MixtureParams
+    stats: SuffStats
+    weight: float
+
+
+def _full_to_work(cov, prec_chol, K, d):
+    return cov, prec_chol, np.zeros((K, d))
+
+
+def _shared_to_work(cov, prec_chol, K, d):
+    return np.repeat(cov[None], K, axis=0), np.repeat(prec_chol[None], K, axis=0), np.zeros((K, d))
+
+
+def _diag_to_work(cov, prec_chol, K, d):
+    return cov[:, :, None], np.zeros((K, 1, 1)), prec_chol
+
+
+def _spherical_to_work(cov, prec_chol, K, d):
+    return np.repeat(cov[:, None, None], d, axis=1), np.zeros((K, 1, 1)), np.repeat(prec_chol[:, None], d, axis=1)
+
+
+#: Per precision structure: the compiled loop's layout of ``(covariances,
+#: factors, variance factors)`` from the structure's, and back.
+_LAYOUTS = {
+    "full": (_full_to_work, lambda cov, U, pc: (cov, U)),
+    "shared": (_shared_to_work, lambda cov, U, pc: (cov[0], U[0])),
+    "diag": (_diag_to_work, lambda cov, U, pc: (cov[:, :, 0], pc)),
+    "spherical": (_spherical_to_work, lambda cov, U, pc: (cov[:, 0, 0], pc[:, 0])),
+}
+
+#: The statistics' scatter in the engine's layout, per the updater's kind.
+_SCATTER_OUT = {"full": lambda s: s, "pooled": lambda s: s, "diag": lambda s: s[:, :, 0]}
+
+
+def ordinary_stretch(source, updater, state, schedule, *, tol, max_iter, lower_bound):
+    """Run ordinary iterations from ``state`` compiled; a :class:`Stretch`, or None where none ran.
+
+    None where the fit is not of the kind this serves (see the module
+    docstring), or where its first iteration is not ordinary.
+    """
+    if max_iter < 1 or type(schedule) is not Batch:
+        return None
+    ordinary = updater.ordinary_m_step()
+    chunk = source.single_chunk()
+    if ordinary is None or chunk is None or ordinary[0] not in M_STEPS:
+        return None
+    code, reg_covar = ordinary
+    X, sample_weight = chunk
+    structure = state.structure
+    means = np.ascontiguousarray(state.means, dtype=np.float64)
+    K, d = means.shape
+    if kernels.for_chunk(X, structure, K, d) is not rows.KERNEL or not rows.KERNEL.available:
+        return None
+    w = weights_or_ones(sample_weight, X.shape[0])
+    weight = float(X.shape[0]) if sample_weight is None else float(w.sum())
+    if not weight > 0:
+        return None
+    to_work, from_work = _LAYOUTS[structure]
+    cov, U, pc = (np.ascontiguousarray(a, dtype=np.float64) for a in to_work(
+        np.asarray(state.covariances, dtype=np.float64), np.asarray(state.precisions_cholesky, dtype=np.float64),
+        K, d))
+    values = np.empty(min(max_iter, MAX_STRETCH))
+    done, converged, entering, stats = _compiled_stretch(
+        np.ascontiguousarray(X), w, weight, np.ascontiguousarray(state.weights, dtype=np.float64), means, cov, U,
+        pc, GEOMETRY_OF[structure], rows.ROW_MODES[updater.scatter], M_STEPS[code], float(reg_covar),
+        float(tol), len(values), float(lower_bound), LANES, values)
+    if done == 0:
+        return None
+    weights_in, means_in, cov_in, U_in, pc_in = entering
+    covariances, prec_chol = from_work(cov_in, U_in, pc_in)
+    entering = MixtureParams(weights_in, means_in, covariances, prec_chol, structure)
+    nk, stat_means, scatter = stats
+    stats = SuffStats(nk, stat_means, _SCATTER_OUT[updater.scatter](scatter))
+    return Stretch(values[:done].tolist(), bool(converged), entering, stats, weight)
+
+
+__all__ = ["Stretch", "ordinary_stretch", "MAX_STRETCH"]

@@ -1,0 +1,197 @@
+"""Ordinary iterations run compiled (``engine.stretch``): the same fits as the general path.
+
+Each fit runs twice, with the stretch and with it switched off (its table
+of models emptied), and must agree with itself to rounding: the iterations,
+the trace, the parameters, the warnings. The bail-outs (an empty component,
+a collapse, moments that lost their digits, the iteration limit, a warm
+start) are made on purpose.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gaussmix import GaussianMixture, compiled
+from gaussmix.backends.base import ArraySource
+from gaussmix.engine import stretch
+
+from .helpers import blobs
+
+pytestmark = pytest.mark.skipif(not compiled.AVAILABLE, reason="the stretch runs compiled code")
+
+MODELS = sorted(code for code in stretch.M_STEPS if len(code) == 3)
+
+
+def fit_both(monkeypatch, X, code, sample_weight=None, **params):
+    """The fit with the stretch and without it, each with its warnings."""
+    fits = []
+    for table in (stretch.M_STEPS, {}):
+        with monkeypatch.context() as m, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            m.setattr(stretch, "M_STEPS", table)
+            gm = GaussianMixture(covariance_type=code, **params).fit(X, sample_weight=sample_weight)
+        fits.append((gm, sorted({f"{w.category.__name__}: {w.message}" for w in caught})))
+    return fits
+
+
+def assert_same_fit(a, b, rtol=1e-9):
+    (gm, warned), (ref, ref_warned) = a, b
+    assert warned == ref_warned
+    assert gm.n_iter_ == ref.n_iter_ and gm.converged_ == ref.converged_
+    np.testing.assert_allclose(gm.lower_bounds_, ref.lower_bounds_, rtol=rtol, atol=1e-12)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_allclose(getattr(gm, name), getattr(ref, name), rtol=rtol, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("code", MODELS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_same_fit_as_the_general_path(monkeypatch, code, dtype, weighted):
+    X = blobs(seed=3).astype(dtype)
+    w = np.random.default_rng(0).uniform(0.2, 3.0, len(X)) if weighted else None
+    for reg_covar in (0.0, 1e-4):
+        a, b = fit_both(monkeypatch, X, code, w, n_components=3, reg_covar=reg_covar, tol=1e-10,
+                        max_iter=300, random_state=0, init_params="random")
+        assert a[0].n_iter_ > 3
+        assert_same_fit(a, b, rtol=1e-6 if dtype == np.float32 else 1e-9)
+
+
+@pytest.mark.parametrize("code", ["E", "V"])
+def test_univariate_models(monkeypatch, code):
+    X = np.random.default_rng(1).normal(size=(200, 1)) * [[1.0]] + np.repeat([0.0, 5.0], 100)[:, None]
+    assert_same_fit(*fit_both(monkeypatch, X, code, n_components=2, tol=1e-10, random_state=0))
+
+
+def test_the_stretch_takes_the_passes(monkeypatch):
+    """With it, no pass of a converged small fit runs on the general path; without, every one does."""
+    calls = []
+    original = ArraySource.statistics
+
+    def counted(self, inputs, scatter):
+        calls.append(1)
+        return original(self, inputs, scatter)
+
+    monkeypatch.setattr(ArraySource, "statistics", counted)
+    X = blobs(seed=4)
+    gm = GaussianMixture(3, covariance_type="full", random_state=0).fit(X)
+    assert gm.converged_ and gm.n_iter_ > 2 and calls == []
+    with monkeypatch.context() as m:
+        m.setattr(stretch, "M_STEPS", {})
+        GaussianMixture(3, covariance_type="full", random_state=0).fit(X)
+    assert len(calls) == gm.n_iter_
+    # Chunks of 50 rows are not one chunk: the general path.
+    calls.clear()
+    gm = GaussianMixture(3, covariance_type="full", random_state=0, chunk_size=50).fit(X)
+    assert len(calls) == gm.n_iter_
+
+
+def test_not_for_other_updaters_or_models(monkeypatch):
+    """MAP (a subclass of maximum likelihood), an iterative model and stepwise EM take the general path."""
+    from gaussmix.updaters.map import MaximumAPosteriori
+    from gaussmix.updaters.ml import MaximumLikelihood
+    from gaussmix.models import get_model
+
+    model, _ = get_model("VVV")
+    assert MaximumLikelihood(model, 0.0).ordinary_m_step() == ("VVV", 0.0)
+    assert MaximumAPosteriori.__mro__[1] is MaximumLikelihood
+    calls = []
+    original = ArraySource.statistics
+    monkeypatch.setattr(ArraySource, "statistics", lambda *a: calls.append(1) or original(*a))
+    X = blobs(seed=5)
+    gm = GaussianMixture(3, covariance_type="full", prior="default", random_state=0).fit(X)
+    assert len(calls) == gm.n_iter_
+    calls.clear()
+    gm = GaussianMixture(3, covariance_type="VEV", random_state=0).fit(X)
+    assert len(calls) == gm.n_iter_
+
+
+def test_iteration_limit_and_warm_start(monkeypatch):
+    X = blobs(seed=6)
+    a, b = fit_both(monkeypatch, X, "VVV", n_components=3, max_iter=4, tol=0.0, random_state=0)
+    assert a[0].n_iter_ == 4 and not a[0].converged_ and any("ConvergenceWarning" in w for w in a[1])
+    assert_same_fit(a, b)
+    fits = []
+    for table in (stretch.M_STEPS, {}):
+        with monkeypatch.context() as m, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m.setattr(stretch, "M_STEPS", table)
+            gm = GaussianMixture(3, covariance_type="VVI", max_iter=3, warm_start=True, random_state=0)
+            trace = [gm.fit(X).lower_bounds_ for _ in range(4)]
+        fits.append((gm, trace))
+    (gm, trace), (ref, ref_trace) = fits
+    for t, r in zip(trace, ref_trace):
+        np.testing.assert_allclose(t, r, rtol=1e-10)
+    np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-10)
+
+
+def test_a_component_that_empties(monkeypatch):
+    """A start far from every row: its component empties at once, and keeps its mean, as on the general path."""
+    X = blobs(seed=7)
+    means = np.vstack([X[:3].mean(axis=0), X[-3:].mean(axis=0), [1e3, 1e3, 1e3]])
+    a, b = fit_both(monkeypatch, X, "VVI", n_components=3, means_init=means, random_state=0)
+    assert_same_fit(a, b)
+    np.testing.assert_array_equal(a[0].means_[2], means[2])
+
+
+def test_a_component_that_collapses(monkeypatch):
+    """Without regularisation a component on identical rows keeps its covariance, warned, on both paths."""
+    rng = np.random.default_rng(30)
+    X = np.vstack([np.tile([5.0, 5.0], (40, 1)), rng.normal(size=(60, 2))])
+    a, b = fit_both(monkeypatch, X, "VVV", n_components=2, means_init=[[4.5, 4.5], [0.0, 0.0]],
+                    precisions_init=np.array([np.eye(2)] * 2), weights_init=[0.4, 0.6], reg_covar=0.0,
+                    max_iter=50)
+    assert a[0].n_iter_ > 2 and any("became singular" in w for w in a[1])
+    assert_same_fit(a, b)
+
+
+def test_moments_that_lost_their_digits(monkeypatch):
+    """Narrow components far from the origin, started far from their rows: exact moments, on both paths."""
+    rng = np.random.default_rng(8)
+    X = 1e7 + np.vstack([rng.normal(size=(100, 2)) * 1e-3, 1.0 + rng.normal(size=(100, 2)) * 1e-3])
+    means = np.array([[1e7 - 50.0, 1e7], [1e7 + 50.0, 1e7]])
+    a, b = fit_both(monkeypatch, X, "VVV", n_components=2, means_init=means, random_state=0)
+    assert_same_fit(a, b)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(12, 150), d=st.integers(1, 4), K=st.integers(1, 4),
+       code=st.sampled_from(MODELS), weighted=st.booleans(), scale=st.sampled_from([1e-3, 1.0, 1e4]))
+def test_property_same_fit(monkeypatch, seed, n, d, K, code, weighted, scale):
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(n, d)) + rng.integers(0, 3, size=(n, 1)) * 3.0) * scale
+    w = rng.uniform(0.0, 2.0, n) if weighted else None
+    outcomes = []
+    for table in (stretch.M_STEPS, {}):
+        with monkeypatch.context() as m, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m.setattr(stretch, "M_STEPS", table)
+            try:
+                gm = GaussianMixture(K, covariance_type=code, reg_covar=1e-6 * scale**2, tol=1e-8,
+                                     random_state=seed, init_params="random_from_data")
+                outcomes.append(gm.fit(X, sample_weight=w))
+            except ValueError as exc:  # a degenerate covariance, raised alike on both paths
+                outcomes.append(type(exc))
+    a, b = outcomes
+    if isinstance(b, type):
+        assert a is b
+        return
+    assert a.n_iter_ == b.n_iter_ and a.converged_ == b.converged_
+    np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-7, atol=1e-7 * scale)
+    np.testing.assert_allclose(a.weights_, b.weights_, rtol=1e-7, atol=1e-9)
+
+
+def test_a_stretch_cut_short_goes_on_on_the_general_path(monkeypatch):
+    """A stretch that ends while its iterations are still ordinary: the driver goes on from its last update."""
+    monkeypatch.setattr(stretch, "MAX_STRETCH", 3)
+    calls = []
+    original = ArraySource.statistics
+    monkeypatch.setattr(ArraySource, "statistics", lambda *a: calls.append(1) or original(*a))
+    X = blobs(seed=9)
+    a, b = fit_both(monkeypatch, X, "EEE", n_components=3, tol=1e-10, random_state=0, init_params="random")
+    assert a[0].n_iter_ > 6
+    assert len(calls) == (a[0].n_iter_ - 3) + b[0].n_iter_
+    assert_same_fit(a, b)
