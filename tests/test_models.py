@@ -185,11 +185,11 @@ def _pair_sweep_reference(D, W, kind, weight):
                 return profile((P + u) * (P - u), rest)
 
             wells = np.mod(np.arctan2(R, Q) + np.pi / 2, np.pi) - np.pi / 2
-            candidates = np.concatenate([iterative._GRID, wells])
+            candidates = np.concatenate([iterative.PAIR_ANGLES, wells])
             values = at(candidates)
-            phi, step = candidates[np.argmin(values)], iterative._GRID[1] - iterative._GRID[0]
+            phi, step = candidates[np.argmin(values)], iterative.PAIR_ANGLES[1] - iterative.PAIR_ANGLES[0]
             for _ in range(iterative.PAIR_REFINEMENTS):
-                finer = phi + step * iterative._ZOOM
+                finer = phi + step * iterative.PAIR_ZOOM
                 values = at(finer)
                 phi, value, step = finer[np.argmin(values)], values.min(), 2 * step / iterative.PAIR_GRID
             if not value < profile(M[:, a, a] * M[:, b, b], rest):
@@ -216,7 +216,7 @@ def test_compiled_profiled_sweep_equals_numpy_reference(kind):
     D = np.linalg.qr(rng.normal(size=(d, d)))[0]
     expected = _pair_sweep_reference(D, W, kind, weight)
     got = D.copy()
-    assert sweeps.profiled_pair_sweep(got, W, kind, weight, iterative._GRID, iterative._ZOOM,
+    assert sweeps.profiled_pair_sweep(got, W, kind, weight, iterative.PAIR_ANGLES, iterative.PAIR_ZOOM,
                                      iterative.PAIR_REFINEMENTS)
     assert not np.allclose(got, D)  # the sweep turned something
     np.testing.assert_allclose(got, expected, atol=1e-9)
@@ -229,8 +229,8 @@ def test_profiled_sweep_refuses_a_singular_scatter():
     from gaussmix.models import iterative, sweeps
 
     W = np.stack([np.eye(3), np.diag([1.0, 1.0, 0.0])])  # flat along the third axis
-    assert not sweeps.profiled_pair_sweep(np.eye(3), W, sweeps.WEIGHTED_LOG, np.ones(2), iterative._GRID,
-                                          iterative._ZOOM, iterative.PAIR_REFINEMENTS)
+    assert not sweeps.profiled_pair_sweep(np.eye(3), W, sweeps.WEIGHTED_LOG, np.ones(2), iterative.PAIR_ANGLES,
+                                          iterative.PAIR_ZOOM, iterative.PAIR_REFINEMENTS)
     stats = SuffStats(np.array([10.0, 10.0]), np.zeros((2, 3)), W * 10)
     with pytest.raises(DegenerateCovarianceError, match="VVE"):
         get_model("VVE")[0].covariance_m_step(stats)

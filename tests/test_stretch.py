@@ -89,7 +89,7 @@ def test_the_stretch_takes_the_passes(monkeypatch):
 
 
 def test_not_for_other_updaters_or_models(monkeypatch):
-    """MAP (a subclass of maximum likelihood), an iterative model and stepwise EM take the general path."""
+    """MAP (a subclass of maximum likelihood), a noise component and stepwise EM take the general path."""
     from gaussmix.updaters.map import MaximumAPosteriori
     from gaussmix.updaters.ml import MaximumLikelihood
     from gaussmix.models import get_model
@@ -103,9 +103,13 @@ def test_not_for_other_updaters_or_models(monkeypatch):
     X = blobs(seed=5)
     gm = GaussianMixture(3, covariance_type="full", prior="default", random_state=0).fit(X)
     assert len(calls) == gm.n_iter_
-    calls.clear()
-    gm = GaussianMixture(3, covariance_type="VEV", random_state=0).fit(X)
+    calls.clear()  # a noise component: its own updater
+    gm = GaussianMixture(3, covariance_type="VEV", noise_init="knn", random_state=0).fit(X)
     assert len(calls) == gm.n_iter_
+    # Stepwise EM: a pass over each of the 3 mini-batches of 100 rows, per iteration.
+    calls.clear()
+    gm = GaussianMixture(3, learning_method="online", batch_size=100, max_iter=3, random_state=0).fit(X)
+    assert len(X) == 300 and len(calls) == 3 * gm.n_iter_
 
 
 def test_iteration_limit_and_warm_start(monkeypatch):

@@ -3,8 +3,8 @@
 An EM iteration on a few hundred rows spends about a hundred times longer
 in Python than in arithmetic (``kernels.stretch``). Where the whole
 iteration is known to be plain, :func:`ordinary_stretch` runs a stretch of
-them compiled: batch EM, an updater that is plain maximum likelihood with a
-closed-form model (``Updater.ordinary_m_step``), rows in memory as one
+them compiled: batch EM, an updater that is plain maximum likelihood
+(``Updater.ordinary_m_step``) with a model of ``models.fused.M_STEPS``, rows in memory as one
 NumPy chunk without missing values (``Source.single_chunk``) and the row
 kernel chosen for them. The driver then makes the stretch's last update
 itself, from the statistics and state the stretch returns, and goes on as
@@ -24,7 +24,8 @@ from . import kernels
 from .kernels import rows
 from .kernels.plan import GEOMETRY_OF
 from .kernels.primitives import LANES, weights_or_ones
-from .kernels.stretch import M_STEPS, ordinary_stretch as _compiled_stretch
+from ..models.fused import M_STEPS
+from .kernels.stretch import ordinary_stretch as _compiled_stretch
 from .schedules import Batch
 from .stats import SuffStats
 

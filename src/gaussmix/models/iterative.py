@@ -219,7 +219,7 @@ def common_orientation(stats, previous, active, pair_profile, code, pair_weight=
                    np.ascontiguousarray(stats.nk, dtype=np.float64),
                    np.ascontiguousarray(per_component_denominator(stats.nk), dtype=np.float64),
                    np.ascontiguousarray(active), float(n_total),
-                   weight, _GRID, _ZOOM, PAIR_REFINEMENTS,
+                   weight, PAIR_ANGLES, PAIR_ZOOM, PAIR_REFINEMENTS,
                    CREEP_SWEEPS)
     return np.einsum("ij,kj,lj->kil", D, s, D)
 
@@ -233,5 +233,5 @@ CREEP_SWEEPS = 6
 #: Grid points over the period of a pair's angle, and refinements of the grid.
 PAIR_GRID = 24
 PAIR_REFINEMENTS = 4
-_GRID = np.linspace(-np.pi / 2, np.pi / 2, PAIR_GRID, endpoint=False)
-_ZOOM = np.linspace(-1.0, 1.0, PAIR_GRID + 1)
+PAIR_ANGLES = np.linspace(-np.pi / 2, np.pi / 2, PAIR_GRID, endpoint=False)
+PAIR_ZOOM = np.linspace(-1.0, 1.0, PAIR_GRID + 1)

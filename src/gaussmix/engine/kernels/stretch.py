@@ -1,11 +1,11 @@
-r"""Ordinary EM iterations of a closed-form model on one in-memory chunk, in one compiled call.
+r"""Ordinary EM iterations on one in-memory chunk, in one compiled call.
 
 On a few hundred rows the arithmetic of an EM iteration takes a few
 microseconds, and the Python around it (the updater's E-step inputs, the
 pass's kernel choice and plan, the merge, the update) about 150: a
 hundred-fold. :func:`ordinary_stretch` runs the iterations themselves in
-compiled code, for maximum likelihood with the closed-form models of
-:data:`M_STEPS`, one chunk of rows and the row kernel: per iteration,
+compiled code, for maximum likelihood with any of mclust's 14 models, one
+chunk of rows and the row kernel: per iteration,
 
 1. the E-step's inputs from the state, as ``updaters.ml.estep_inputs``
    forms them: ``c_k = log pi_k + log det U_k - d/2 log 2 pi`` and the
@@ -14,25 +14,8 @@ compiled code, for maximum likelihood with the closed-form models of
 2. the E-step and the sums of the row kernel (``rows.row_kernel_sums``)
    and the centred moments (``primitives.moments_about_origin``): the
    same compiled functions as a pass of the engine;
-3. the model's M-step, ``n_k`` plus 10 eps as each denominator and
-   ``reg_covar`` added to each estimate's diagonal first
-   (``models.base.regularise``):
-
-   .. math::
-
-       \text{VVV: } \Sigma_k = \frac{W_k + r d_k I}{d_k}, \quad
-       \text{EEE: } \Sigma = \frac{\sum_k W_k + r D I}{D}, \quad
-       \text{VVI: } \sigma^2_{kj} = \frac{(W_k)_{jj} + r d_k}{d_k}, \quad
-       \text{EEI: } \sigma^2_j = \frac{\sum_k (W_k)_{jj} + r d_k}{D},
-
-   .. math::
-
-       \text{VII: } \lambda_k = \frac{\operatorname{tr} W_k + d\, r d_k}{d\, d_k}, \quad
-       \text{EII: } \lambda = \frac{\sum_k \operatorname{tr} W_k + d\, r d_k}{d\, D},
-
-   with ``d_k = n_k + 10 eps``, ``D = sum_k d_k`` and ``r = reg_covar``,
-   and the precision factors (``structures.upper_inverse_factors``, or
-   ``1 / sqrt`` of the variances).
+3. the model's M-step and the precision factors, compiled
+   (``models.fused.m_step_into``).
 
 The stretch stops *before* an iteration that is not ordinary: a component
 that lost its weight, moments that lost half their digits to cancellation,
@@ -50,19 +33,10 @@ import math
 import numpy as np
 
 from ...compiled import jit
-from ...structures import upper_inverse_factors
+from ...models.fused import m_step_into
 from .plan import FACTORS, ROW_SHARED_CANCEL_LIMIT, SHARED
 from .primitives import MOMENTS_DIAG, MOMENTS_FULL, MOMENTS_POOLED, moments_about_origin
 from .rows import ROW_MODES, row_kernel_sums
-
-#: The closed-form M-steps compiled here, one code each.
-M_VVV, M_EEE, M_VVI, M_EEI, M_VII, M_EII = range(6)
-
-#: mclust's code of each model the stretch takes, and its M-step; a model
-#: not here (the iterative ones, VEI, VEE, EVE, VVE, VEV, and EVI, EEV,
-#: EVV) runs every iteration on the general path.
-M_STEPS = {"VVV": M_VVV, "EEE": M_EEE, "VVI": M_VVI, "EEI": M_EEI, "VII": M_VII, "EII": M_EII,
-           "E": M_EII, "V": M_VII}
 
 #: ``moments_about_origin``'s kind for each of the row kernel's modes.
 _MOMENTS_OF_MODE = np.array([MOMENTS_DIAG, MOMENTS_FULL, MOMENTS_POOLED])
@@ -106,71 +80,6 @@ def _estep_geometry(weights, means, U, pc, kind):
                 size += s * s
             direct[k] = _EPS * size > ROW_SHARED_CANCEL_LIMIT
     return (means, U, pdiag, log_norm, kind, centre, b, direct)
-
-
-@jit()
-def _m_step(nk, scatter, m_step, reg_covar, cov, U, pc):
-    """The closed-form M-step ``m_step`` into ``cov``, ``U`` (matrices) or ``pc`` (variances); False if it fails."""
-    K, d = pc.shape
-    denom = nk + _TEN_EPS
-    total = 0.0
-    for k in range(K):
-        total += denom[k]
-    if m_step == M_VVV or m_step == M_EEE:
-        for k in range(K):
-            g = 0 if m_step == M_EEE else k
-            by = total if m_step == M_EEE else denom[k]
-            extra = reg_covar * by
-            for i in range(d):
-                for j in range(d):
-                    s = scatter[g, i, j] + extra if i == j and reg_covar != 0 else scatter[g, i, j]
-                    cov[k, i, j] = s / by
-        return upper_inverse_factors(cov[:1] if m_step == M_EEE else cov, U) and _repeat_first(U, m_step)
-    for k in range(K):
-        extra = reg_covar * denom[k]
-        for j in range(d):
-            pc[k, j] = scatter[k, j, 0] + extra if reg_covar != 0 else scatter[k, j, 0]
-    if m_step == M_VVI:
-        for k in range(K):
-            for j in range(d):
-                cov[k, j, 0] = pc[k, j] / denom[k]
-    elif m_step == M_EEI:
-        for j in range(d):
-            s = 0.0
-            for k in range(K):
-                s += pc[k, j]
-            for k in range(K):
-                cov[k, j, 0] = s / total
-    else:
-        grand = 0.0
-        for k in range(K):
-            s = 0.0
-            for j in range(d):
-                s += pc[k, j]
-            grand += s
-            if m_step == M_VII:
-                for j in range(d):
-                    cov[k, j, 0] = s / (d * denom[k])
-        if m_step == M_EII:
-            for k in range(K):
-                for j in range(d):
-                    cov[k, j, 0] = grand / (d * total)
-    for k in range(K):
-        for j in range(d):
-            v = cov[k, j, 0]
-            if not (v > 0.0 and v < np.inf):
-                return False
-            pc[k, j] = 1.0 / math.sqrt(v)
-    return True
-
-
-@jit()
-def _repeat_first(U, m_step):
-    """A shared factor in every component's place (EEE); True."""
-    if m_step == M_EEE:
-        for k in range(1, U.shape[0]):
-            U[k] = U[0]
-    return True
 
 
 @jit()
@@ -235,7 +144,7 @@ def ordinary_stretch(X, w, total_weight, weights, means, cov, U, pc, kind, mode,
             break
         next_w = nk / n
         next_cov, next_U, next_pc = np.empty_like(cur_cov), np.zeros_like(cur_U), np.empty_like(cur_pc)
-        if not _m_step(nk, stats[2], m_step, reg_covar, next_cov, next_U, next_pc):
+        if not m_step_into(nk, stats[2], m_step, reg_covar, cur_cov, next_cov, next_U, next_pc):
             break
         state = (next_w, new_means, next_cov, next_U, next_pc)
     return done, converged, entering, stats
