@@ -25,7 +25,7 @@ from .kernels import rows
 from .kernels.plan import GEOMETRY_OF
 from .kernels.primitives import LANES, weights_or_ones
 from ..models.fused import M_STEPS
-from .kernels.stretch import ordinary_stretch as _compiled_stretch
+from .kernels.stretch import STRETCHES
 from .schedules import Batch
 from .stats import SuffStats
 
@@ -116,9 +116,10 @@ def ordinary_stretch(source, updater, state, schedule, *, tol, max_iter, lower_b
         np.asarray(state.covariances, dtype=np.float64), np.asarray(state.precisions_cholesky, dtype=np.float64),
         K, d))
     values = np.empty(min(max_iter, MAX_STRETCH))
-    done, converged, entering, stats = _compiled_stretch(
+    family, m_step = M_STEPS[code]
+    done, converged, entering, stats = STRETCHES[family](
         np.ascontiguousarray(X), w, weight, np.ascontiguousarray(state.weights, dtype=np.float64), means, cov, U,
-        pc, GEOMETRY_OF[structure], rows.ROW_MODES[updater.scatter], M_STEPS[code], float(reg_covar),
+        pc, GEOMETRY_OF[structure], rows.ROW_MODES[updater.scatter], m_step, float(reg_covar),
         float(tol), len(values), float(lower_bound), LANES, values)
     if done == 0:
         return None

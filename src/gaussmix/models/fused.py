@@ -1,6 +1,7 @@
 r"""The M-steps of the 14 models compiled, for stretches of ordinary iterations (``engine.stretch``).
 
-:func:`m_step_into` computes, from a fit's float64 statistics, what each
+:func:`m_step_closed_form`, :func:`m_step_eigen` and
+:func:`m_step_orientation` compute, from a fit's float64 statistics, what each
 model's ``covariance_m_step`` (``models.diagonal``, ``spherical``,
 ``ellipsoidal``) and ``updaters.ml`` compute, in the same order of
 operations where it matters, with ``d_k = n_k + 10 eps`` the denominators,
@@ -37,10 +38,16 @@ from .sweeps import ROOT_SUM, WEIGHTED_LOG, best_start, orientation_descent
 (M_VVV, M_EEE, M_VVI, M_EEI, M_VII, M_EII, M_EVI, M_VEI, M_EEV, M_EVV, M_VEE, M_EVE, M_VVE,
  M_VEV) = range(14)
 
-#: mclust's code of each model the stretch takes, and its M-step.
-M_STEPS = {"VVV": M_VVV, "EEE": M_EEE, "VVI": M_VVI, "EEI": M_EEI, "VII": M_VII, "EII": M_EII,
-           "E": M_EII, "V": M_VII, "EVI": M_EVI, "VEI": M_VEI, "EEV": M_EEV, "EVV": M_EVV,
-           "VEE": M_VEE, "EVE": M_EVE, "VVE": M_VVE, "VEV": M_VEV}
+#: The families of :func:`m_step_closed_form`, :func:`m_step_eigen` and
+#: :func:`m_step_orientation`.
+CLOSED_FORM, EIGEN, ORIENTATION = range(3)
+
+#: mclust's code of each model the stretch takes: its M-step's family and code.
+M_STEPS = {"VVV": (CLOSED_FORM, M_VVV), "EEE": (CLOSED_FORM, M_EEE), "VVI": (CLOSED_FORM, M_VVI),
+           "EEI": (CLOSED_FORM, M_EEI), "VII": (CLOSED_FORM, M_VII), "EII": (CLOSED_FORM, M_EII),
+           "E": (CLOSED_FORM, M_EII), "V": (CLOSED_FORM, M_VII), "EVI": (CLOSED_FORM, M_EVI),
+           "VEI": (EIGEN, M_VEI), "EEV": (EIGEN, M_EEV), "EVV": (EIGEN, M_EVV), "VEE": (EIGEN, M_VEE),
+           "VEV": (EIGEN, M_VEV), "EVE": (ORIENTATION, M_EVE), "VVE": (ORIENTATION, M_VVE)}
 
 #: scikit-learn's 10 eps (``models.base.per_component_denominator``).
 _TEN_EPS = 10.0 * float(np.finfo(np.float64).eps)
@@ -247,44 +254,20 @@ def _common_orientation(S, nk, denom, total, cov, previous, kind):
 
 
 @jit()
-def m_step_into(nk, scatter, m_step, reg_covar, previous, cov, U, pc):
-    """The M-step ``m_step`` into ``cov``, ``U`` (matrices) or ``pc`` (variances); False if it fails or does not settle.
-
-    ``previous`` are the covariances entering (the iterative models start
-    from them, as ``models`` do).
-    """
-    K = nk.shape[0]
+def _prepare(nk, scatter, reg_covar, pooled):
+    """The denominators ``d_k``, their sum and the regularised scatter."""
     denom = nk + _TEN_EPS
     total = 0.0
-    for k in range(K):
+    for k in range(nk.shape[0]):
         total += denom[k]
-    pooled = m_step == M_EEE
-    S = _regularise(scatter, denom, total, reg_covar, pooled)
-    if m_step == M_VVV:
-        ok = _vvv(S, denom, total, cov)
-    elif m_step == M_EEE:
-        ok = _eee(S, denom, total, cov)
-    elif m_step == M_VVI:
-        ok = _vvi(S, denom, total, cov)
-    elif m_step == M_EEI:
-        ok = _eei(S, denom, total, cov)
-    elif m_step == M_VII or m_step == M_EII:
-        ok = _vii_eii(S, denom, total, cov, m_step == M_EII)
-    elif m_step == M_EVI:
-        ok = _evi(S, denom, total, cov)
-    elif m_step == M_VEI:
-        ok = _vei(S, denom, total, cov, previous)
-    elif m_step == M_EEV or m_step == M_VEV:
-        ok = _eev_vev(S, denom, total, cov, previous, m_step == M_VEV)
-    elif m_step == M_EVV:
-        ok = _evv(S, denom, total, cov)
-    elif m_step == M_VEE:
-        ok = _vee(S, nk, denom, cov, previous)
-    else:
-        ok = _common_orientation(S, nk, denom, total, cov, previous, ROOT_SUM if m_step == M_EVE else WEIGHTED_LOG)
-    if not ok:
-        return False
-    if cov.shape[2] > 1:  # matrices: the factors (a shared one once, repeated)
+    return denom, total, _regularise(scatter, denom, total, reg_covar, pooled)
+
+
+@jit()
+def _factorise(cov, U, pc, pooled):
+    """The precision factors of new covariances: ``U`` (matrices; a shared one once, repeated) or ``pc``."""
+    K = cov.shape[0]
+    if cov.shape[2] > 1:
         if pooled:
             if not upper_inverse_factors(cov[:1], U):
                 return False
@@ -301,4 +284,57 @@ def m_step_into(nk, scatter, m_step, reg_covar, previous, cov, U, pc):
     return True
 
 
-__all__ = ["M_STEPS", "m_step_into"]
+# Three families of M-steps, each its own compiled function with one
+# signature: Numba compiles every function a compiled function can reach,
+# so a fit compiles (once, then caches) only its own family's (the eigen-
+# decompositions and the orientation sweeps took 40 s to compile).
+
+@jit()
+def m_step_closed_form(nk, scatter, m_step, reg_covar, previous, cov, U, pc):
+    """The M-step ``m_step`` (VVV, EEE, VVI, EEI, VII, EII, EVI) into ``cov`` and ``U`` or ``pc``; False if it fails.
+
+    ``previous`` are the covariances entering (the iterative models start
+    from them, as ``models`` do); the other families take the same arguments.
+    """
+    pooled = m_step == M_EEE
+    denom, total, S = _prepare(nk, scatter, reg_covar, pooled)
+    if m_step == M_VVV:
+        ok = _vvv(S, denom, total, cov)
+    elif m_step == M_EEE:
+        ok = _eee(S, denom, total, cov)
+    elif m_step == M_VVI:
+        ok = _vvi(S, denom, total, cov)
+    elif m_step == M_EEI:
+        ok = _eei(S, denom, total, cov)
+    elif m_step == M_VII or m_step == M_EII:
+        ok = _vii_eii(S, denom, total, cov, m_step == M_EII)
+    else:
+        ok = _evi(S, denom, total, cov)
+    return ok and _factorise(cov, U, pc, pooled)
+
+
+@jit()
+def m_step_eigen(nk, scatter, m_step, reg_covar, previous, cov, U, pc):
+    """The M-step ``m_step`` of VEI, EEV, VEV, EVV or VEE (determinants, eigen-decompositions, alternations)."""
+    denom, total, S = _prepare(nk, scatter, reg_covar, False)
+    if m_step == M_VEI:
+        ok = _vei(S, denom, total, cov, previous)
+    elif m_step == M_EEV or m_step == M_VEV:
+        ok = _eev_vev(S, denom, total, cov, previous, m_step == M_VEV)
+    elif m_step == M_EVV:
+        ok = _evv(S, denom, total, cov)
+    else:
+        ok = _vee(S, nk, denom, cov, previous)
+    return ok and _factorise(cov, U, pc, False)
+
+
+@jit()
+def m_step_orientation(nk, scatter, m_step, reg_covar, previous, cov, U, pc):
+    """The M-step ``m_step`` of EVE or VVE (a common orientation by pairwise rotations)."""
+    denom, total, S = _prepare(nk, scatter, reg_covar, False)
+    kind = ROOT_SUM if m_step == M_EVE else WEIGHTED_LOG
+    return _common_orientation(S, nk, denom, total, cov, previous, kind) and _factorise(cov, U, pc, False)
+
+
+__all__ = ["M_STEPS", "CLOSED_FORM", "EIGEN", "ORIENTATION", "m_step_closed_form", "m_step_eigen",
+           "m_step_orientation"]

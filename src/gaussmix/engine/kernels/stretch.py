@@ -3,7 +3,7 @@ r"""Ordinary EM iterations on one in-memory chunk, in one compiled call.
 On a few hundred rows the arithmetic of an EM iteration takes a few
 microseconds, and the Python around it (the updater's E-step inputs, the
 pass's kernel choice and plan, the merge, the update) about 150: a
-hundred-fold. :func:`ordinary_stretch` runs the iterations themselves in
+hundred-fold. :data:`STRETCHES` run the iterations themselves in
 compiled code, for maximum likelihood with any of mclust's 14 models, one
 chunk of rows and the row kernel: per iteration,
 
@@ -15,7 +15,7 @@ chunk of rows and the row kernel: per iteration,
    and the centred moments (``primitives.moments_about_origin``): the
    same compiled functions as a pass of the engine;
 3. the model's M-step and the precision factors, compiled
-   (``models.fused.m_step_into``).
+   (``models.fused``; one loop per family of M-steps).
 
 The stretch stops *before* an iteration that is not ordinary: a component
 that lost its weight, moments that lost half their digits to cancellation,
@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from ...compiled import jit
-from ...models.fused import m_step_into
+from ...models.fused import m_step_closed_form, m_step_eigen, m_step_orientation
 from .plan import FACTORS, ROW_SHARED_CANCEL_LIMIT, SHARED
 from .primitives import MOMENTS_DIAG, MOMENTS_FULL, MOMENTS_POOLED, moments_about_origin
 from .rows import ROW_MODES, row_kernel_sums
@@ -83,8 +83,66 @@ def _estep_geometry(weights, means, U, pc, kind):
 
 
 @jit()
-def ordinary_stretch(X, w, total_weight, weights, means, cov, U, pc, kind, mode, m_step, reg_covar, tol,
-                     max_iter, lower_bound, lanes, values):
+def _buffers(weights, means, cov, U, pc, mode):
+    """The running state, the state entering the last ordinary iteration, and its statistics."""
+    K, d = means.shape
+    state = (weights.copy(), means.copy(), cov.copy(), U.copy(), pc.copy())
+    entering = (weights.copy(), means.copy(), cov.copy(), U.copy(), pc.copy())
+    G = 1 if mode == _POOLED else K
+    stats = (np.zeros(K), np.zeros((K, d)), np.zeros((G, d, d)) if mode != 0 else np.zeros((K, d, 1)))
+    return state, entering, stats
+
+
+#: What :func:`_iteration` found: an iteration that is not ordinary, one
+#: that met the tolerance, or one to go on from.
+_STOP, _CONVERGED, _GO_ON = 0, 1, 2
+
+
+@jit()
+def _iteration(X, w, total_weight, state, kind, mode, lanes, lower_bound, tol, entering, stats):
+    """One E-step and its statistics from ``state``; if ordinary, ``entering`` and ``stats`` record it.
+
+    Returns ``(outcome, value, weights)``: a value of :data:`_STOP`,
+    :data:`_CONVERGED` or :data:`_GO_ON`, the iteration's mean
+    log-likelihood and the next weights.
+    """
+    cur_w, cur_means, cur_cov, cur_U, cur_pc = state
+    K, d = cur_means.shape
+    geometry = _estep_geometry(cur_w, cur_means, cur_U, cur_pc, kind)
+    origin = np.empty((K, d))
+    for k in range(K):
+        for j in range(d):
+            origin[k, j] = geometry[5][j] if mode == _POOLED else cur_means[k, j]
+    nk, a, raw, ll = row_kernel_sums(X, w, geometry, mode, origin, lanes)
+    new_means, scatter, lossy = moments_about_origin(nk, a, raw, origin, _MOMENTS_OF_MODE[mode], _TINY)
+    value = ll / total_weight
+    n = 0.0
+    for k in range(K):
+        n += nk[k]
+    empty = False
+    for k in range(K):
+        empty |= nk[k] <= _TEN_EPS * n
+    if empty or lossy.any() or not np.isfinite(value):
+        return _STOP, value, cur_w
+    # An ordinary iteration: the driver makes its update from these.
+    entering[0][:] = cur_w
+    entering[1][:] = cur_means
+    entering[2][:] = cur_cov
+    entering[3][:] = cur_U
+    entering[4][:] = cur_pc
+    stats[0][:] = nk
+    stats[1][:] = new_means
+    stats[2][:] = scatter.reshape(stats[2].shape)
+    outcome = _CONVERGED if abs(value - lower_bound) < tol else _GO_ON
+    return outcome, value, nk / n
+
+
+# The loops of the three families of M-steps (``models.fused``): the same
+# loop, each its own compiled function so that a fit compiles only its own.
+
+@jit()
+def stretch_closed_form(X, w, total_weight, weights, means, cov, U, pc, kind, mode, m_step, reg_covar, tol,
+                        max_iter, lower_bound, lanes, values):
     """Up to ``max_iter`` ordinary EM iterations from a state (see the module docstring).
 
     ``cov`` holds (K, d, d) covariances for matrix structures and (K, d, 1)
@@ -96,55 +154,64 @@ def ordinary_stretch(X, w, total_weight, weights, means, cov, U, pc, kind, mode,
 
     Returns ``(n_done, converged, state, stats)``: the iterations done, the
     state ``(weights, means, cov, U, pc)`` entering the last of them and
-    that iteration's statistics ``(nk, means, scatter)``.
+    that iteration's statistics ``(nk, means, scatter)``. The other
+    families' loops take and return the same.
     """
-    K, d = means.shape
-    state = (weights.copy(), means.copy(), cov.copy(), U.copy(), pc.copy())
-    entering = (weights.copy(), means.copy(), cov.copy(), U.copy(), pc.copy())
-    G = 1 if mode == _POOLED else K
-    stats = (np.zeros(K), np.zeros((K, d)), np.zeros((G, d, d)) if mode != 0 else np.zeros((K, d, 1)))
-    done = 0
-    converged = False
+    state, entering, stats = _buffers(weights, means, cov, U, pc, mode)
     for it in range(max_iter):
-        cur_w, cur_means, cur_cov, cur_U, cur_pc = state
-        geometry = _estep_geometry(cur_w, cur_means, cur_U, cur_pc, kind)
-        origin = np.empty((K, d))
-        for k in range(K):
-            for j in range(d):
-                origin[k, j] = geometry[5][j] if mode == _POOLED else cur_means[k, j]
-        nk, a, raw, ll = row_kernel_sums(X, w, geometry, mode, origin, lanes)
-        new_means, scatter, lossy = moments_about_origin(nk, a, raw, origin, _MOMENTS_OF_MODE[mode], _TINY)
-        value = ll / total_weight
-        if not np.isfinite(value) or lossy.any():
-            break
-        n = 0.0
-        for k in range(K):
-            n += nk[k]
-        empty = False
-        for k in range(K):
-            empty |= nk[k] <= _TEN_EPS * n
-        if empty:
-            break
-        # An ordinary iteration: the driver makes its update from these.
-        entering[0][:] = cur_w
-        entering[1][:] = cur_means
-        entering[2][:] = cur_cov
-        entering[3][:] = cur_U
-        entering[4][:] = cur_pc
-        stats[0][:] = nk
-        stats[1][:] = new_means
-        stats[2][:] = scatter.reshape(stats[2].shape)
-        values[it] = value
-        done = it + 1
-        if abs(value - lower_bound) < tol:
-            converged = True
-            break
-        lower_bound = value
-        if done == max_iter:
-            break
-        next_w = nk / n
-        next_cov, next_U, next_pc = np.empty_like(cur_cov), np.zeros_like(cur_U), np.empty_like(cur_pc)
-        if not m_step_into(nk, stats[2], m_step, reg_covar, cur_cov, next_cov, next_U, next_pc):
-            break
-        state = (next_w, new_means, next_cov, next_U, next_pc)
-    return done, converged, entering, stats
+        outcome, value, next_w = _iteration(X, w, total_weight, state, kind, mode, lanes, lower_bound, tol,
+                                            entering, stats)
+        if outcome == _STOP:
+            return it, False, entering, stats
+        values[it] = lower_bound = value
+        if outcome == _CONVERGED or it + 1 == max_iter:
+            return it + 1, outcome == _CONVERGED, entering, stats
+        cov, U, pc = np.empty_like(cov), np.zeros_like(U), np.empty_like(pc)
+        if not m_step_closed_form(stats[0], stats[2], m_step, reg_covar, state[2], cov, U, pc):
+            return it + 1, False, entering, stats
+        state = (next_w, stats[1].copy(), cov, U, pc)
+    return 0, False, entering, stats
+
+
+@jit()
+def stretch_eigen(X, w, total_weight, weights, means, cov, U, pc, kind, mode, m_step, reg_covar, tol,
+                  max_iter, lower_bound, lanes, values):
+    """:func:`stretch_closed_form` for the M-steps of ``models.fused.m_step_eigen``."""
+    state, entering, stats = _buffers(weights, means, cov, U, pc, mode)
+    for it in range(max_iter):
+        outcome, value, next_w = _iteration(X, w, total_weight, state, kind, mode, lanes, lower_bound, tol,
+                                            entering, stats)
+        if outcome == _STOP:
+            return it, False, entering, stats
+        values[it] = lower_bound = value
+        if outcome == _CONVERGED or it + 1 == max_iter:
+            return it + 1, outcome == _CONVERGED, entering, stats
+        cov, U, pc = np.empty_like(cov), np.zeros_like(U), np.empty_like(pc)
+        if not m_step_eigen(stats[0], stats[2], m_step, reg_covar, state[2], cov, U, pc):
+            return it + 1, False, entering, stats
+        state = (next_w, stats[1].copy(), cov, U, pc)
+    return 0, False, entering, stats
+
+
+@jit()
+def stretch_orientation(X, w, total_weight, weights, means, cov, U, pc, kind, mode, m_step, reg_covar, tol,
+                        max_iter, lower_bound, lanes, values):
+    """:func:`stretch_closed_form` for the M-steps of ``models.fused.m_step_orientation``."""
+    state, entering, stats = _buffers(weights, means, cov, U, pc, mode)
+    for it in range(max_iter):
+        outcome, value, next_w = _iteration(X, w, total_weight, state, kind, mode, lanes, lower_bound, tol,
+                                            entering, stats)
+        if outcome == _STOP:
+            return it, False, entering, stats
+        values[it] = lower_bound = value
+        if outcome == _CONVERGED or it + 1 == max_iter:
+            return it + 1, outcome == _CONVERGED, entering, stats
+        cov, U, pc = np.empty_like(cov), np.zeros_like(U), np.empty_like(pc)
+        if not m_step_orientation(stats[0], stats[2], m_step, reg_covar, state[2], cov, U, pc):
+            return it + 1, False, entering, stats
+        state = (next_w, stats[1].copy(), cov, U, pc)
+    return 0, False, entering, stats
+
+
+#: The loop of each family of ``models.fused``, by its index.
+STRETCHES = (stretch_closed_form, stretch_eigen, stretch_orientation)
