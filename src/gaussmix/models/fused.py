@@ -70,7 +70,8 @@ def _regularise(scatter, denom, total, reg_covar, pooled):
 
 
 @jit()
-def _vvv(S, denom, total, cov):
+def _own(S, denom, total, cov):
+    """VVV and VVI: each component its own ``W_k / d_k`` (a matrix, or its diagonal)."""
     for k in range(cov.shape[0]):
         cov[k] = S[k] / denom[k]
     return True
@@ -80,13 +81,6 @@ def _vvv(S, denom, total, cov):
 def _eee(S, denom, total, cov):
     for k in range(cov.shape[0]):
         cov[k] = S[0] / total
-    return True
-
-
-@jit()
-def _vvi(S, denom, total, cov):
-    for k in range(cov.shape[0]):
-        cov[k] = S[k] / denom[k]
     return True
 
 
@@ -298,12 +292,10 @@ def m_step_closed_form(nk, scatter, m_step, reg_covar, previous, cov, U, pc):
     """
     pooled = m_step == M_EEE
     denom, total, S = _prepare(nk, scatter, reg_covar, pooled)
-    if m_step == M_VVV:
-        ok = _vvv(S, denom, total, cov)
+    if m_step == M_VVV or m_step == M_VVI:
+        ok = _own(S, denom, total, cov)
     elif m_step == M_EEE:
         ok = _eee(S, denom, total, cov)
-    elif m_step == M_VVI:
-        ok = _vvi(S, denom, total, cov)
     elif m_step == M_EEI:
         ok = _eei(S, denom, total, cov)
     elif m_step == M_VII or m_step == M_EII:
