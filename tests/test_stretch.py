@@ -199,3 +199,24 @@ def test_a_stretch_cut_short_goes_on_on_the_general_path(monkeypatch):
     assert a[0].n_iter_ > 6
     assert len(calls) == (a[0].n_iter_ - 3) + b[0].n_iter_
     assert_same_fit(a, b)
+
+
+def test_a_stretch_that_meets_a_collapse_after_ordinary_iterations(monkeypatch):
+    """A component grows from a weight of 1e-12 onto one outlying row: ordinary iterations, then not."""
+    done = []
+
+    def spying(loop):
+        def spy(*args):
+            result = loop(*args)
+            done.append(result[0])
+            return result
+        return spy
+
+    monkeypatch.setattr(stretch, "STRETCHES", tuple(spying(loop) for loop in stretch.STRETCHES))
+    X = np.random.default_rng(0).normal(size=(200, 2))
+    a, b = fit_both(monkeypatch, X, "VVI", n_components=3, means_init=[[-0.5, 0], [0.5, 0], [2.5, 0]],
+                    precisions_init=np.array([[1.0, 1.0], [1.0, 1.0], [4.0, 4.0]]),
+                    weights_init=[0.5, 0.5 - 1e-12, 1e-12], tol=1e-12, max_iter=60)
+    assert 0 < done[0] < a[0].n_iter_ and len(done) == 1  # the stretch ran, then the general path
+    assert any("singular" in w for w in a[1])
+    assert_same_fit(a, b)
