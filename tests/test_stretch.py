@@ -46,16 +46,33 @@ def assert_same_fit(a, b, rtol=1e-9):
         np.testing.assert_allclose(getattr(gm, name), getattr(ref, name), rtol=rtol, atol=1e-12, err_msg=name)
 
 
+@pytest.fixture
+def stretch_lengths(monkeypatch):
+    """The iterations each stretch ran, in order (a spy on the compiled loops)."""
+    done = []
+
+    def spying(loop):
+        def spy(*args):
+            result = loop(*args)
+            done.append(result[0])
+            return result
+        return spy
+
+    monkeypatch.setattr(stretch, "STRETCHES", tuple(spying(loop) for loop in stretch.STRETCHES))
+    return done
+
+
 @pytest.mark.parametrize("code", MODELS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_same_fit_as_the_general_path(monkeypatch, code, dtype, weighted):
+def test_same_fit_as_the_general_path(monkeypatch, stretch_lengths, code, dtype, weighted):
     X = blobs(seed=3).astype(dtype)
     w = np.random.default_rng(0).uniform(0.2, 3.0, len(X)) if weighted else None
     for reg_covar in (0.0, 1e-4):
+        stretch_lengths.clear()
         a, b = fit_both(monkeypatch, X, code, w, n_components=3, reg_covar=reg_covar, tol=1e-10,
                         max_iter=300, random_state=0, init_params="random")
-        assert a[0].n_iter_ > 3
+        assert a[0].n_iter_ > 3 and stretch_lengths == [a[0].n_iter_]  # every iteration compiled
         assert_same_fit(a, b, rtol=1e-6 if dtype == np.float32 else 1e-9)
 
 
@@ -96,7 +113,9 @@ def test_not_for_other_updaters_or_models(monkeypatch):
 
     model, _ = get_model("VVV")
     assert MaximumLikelihood(model, 0.0).ordinary_m_step() == ("VVV", 0.0)
-    assert MaximumAPosteriori.__mro__[1] is MaximumLikelihood
+    # A subclass inherits ordinary_m_step, and must not inherit the stretch.
+    assert issubclass(MaximumAPosteriori, MaximumLikelihood)
+    assert MaximumAPosteriori.__new__(MaximumAPosteriori).ordinary_m_step() is None
     calls = []
     original = ArraySource.statistics
     monkeypatch.setattr(ArraySource, "statistics", lambda *a: calls.append(1) or original(*a))
@@ -131,11 +150,16 @@ def test_iteration_limit_and_warm_start(monkeypatch):
     np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-10)
 
 
-def test_a_component_that_empties(monkeypatch):
-    """A start far from every row: its component empties at once, and keeps its mean, as on the general path."""
+def test_a_component_that_empties(monkeypatch, stretch_lengths):
+    """A start far from every row: its component empties at once, and keeps its mean, as on the general path.
+
+    The stretch stops before its first iteration (no iteration was
+    ordinary) and the general path runs the whole fit.
+    """
     X = blobs(seed=7)
     means = np.vstack([X[:3].mean(axis=0), X[-3:].mean(axis=0), [1e3, 1e3, 1e3]])
     a, b = fit_both(monkeypatch, X, "VVI", n_components=3, means_init=means, random_state=0)
+    assert stretch_lengths == [0] and a[0].n_iter_ > 1
     assert_same_fit(a, b)
     np.testing.assert_array_equal(a[0].means_[2], means[2])
 
@@ -151,12 +175,18 @@ def test_a_component_that_collapses(monkeypatch):
     assert_same_fit(a, b)
 
 
-def test_moments_that_lost_their_digits(monkeypatch):
-    """Narrow components far from the origin, started far from their rows: exact moments, on both paths."""
+def test_moments_that_lost_their_digits(monkeypatch, stretch_lengths):
+    """Narrow components far from the origin, started far from their rows: exact moments, on both paths.
+
+    The first iteration's moments about the starting means lose their
+    digits: the stretch stops before it, and the general path computes
+    them exactly.
+    """
     rng = np.random.default_rng(8)
     X = 1e7 + np.vstack([rng.normal(size=(100, 2)) * 1e-3, 1.0 + rng.normal(size=(100, 2)) * 1e-3])
     means = np.array([[1e7 - 50.0, 1e7], [1e7 + 50.0, 1e7]])
     a, b = fit_both(monkeypatch, X, "VVV", n_components=2, means_init=means, random_state=0)
+    assert stretch_lengths == [0]
     assert_same_fit(a, b)
 
 
@@ -201,18 +231,21 @@ def test_a_stretch_cut_short_goes_on_on_the_general_path(monkeypatch):
     assert_same_fit(a, b)
 
 
-def test_a_stretch_that_meets_a_collapse_after_ordinary_iterations(monkeypatch):
+@pytest.mark.parametrize("code", MODELS)
+def test_univariate_data_run_whole_stretches(monkeypatch, stretch_lengths, code):
+    """At d = 1 a matrix model's factors and a diagonal one's have the same shape; each still runs to the end."""
+    rng = np.random.default_rng(2)
+    X = np.concatenate([rng.normal(0.0, 1.0, 150), rng.normal(3.0, 0.5, 100)])[:, None]
+    a, b = fit_both(monkeypatch, X, code, n_components=2, tol=1e-10, means_init=[[-1.0], [4.0]],
+                    random_state=0)
+    assert a[0].converged_ and a[0].n_iter_ > 3
+    assert stretch_lengths == [a[0].n_iter_]
+    assert_same_fit(a, b)
+
+
+def test_a_stretch_that_meets_a_collapse_after_ordinary_iterations(monkeypatch, stretch_lengths):
     """A component grows from a weight of 1e-12 onto one outlying row: ordinary iterations, then not."""
-    done = []
-
-    def spying(loop):
-        def spy(*args):
-            result = loop(*args)
-            done.append(result[0])
-            return result
-        return spy
-
-    monkeypatch.setattr(stretch, "STRETCHES", tuple(spying(loop) for loop in stretch.STRETCHES))
+    done = stretch_lengths
     X = np.random.default_rng(0).normal(size=(200, 2))
     a, b = fit_both(monkeypatch, X, "VVI", n_components=3, means_init=[[-0.5, 0], [0.5, 0], [2.5, 0]],
                     precisions_init=np.array([[1.0, 1.0], [1.0, 1.0], [4.0, 4.0]]),
@@ -220,3 +253,34 @@ def test_a_stretch_that_meets_a_collapse_after_ordinary_iterations(monkeypatch):
     assert 0 < done[0] < a[0].n_iter_ and len(done) == 1  # the stretch ran, then the general path
     assert any("singular" in w for w in a[1])
     assert_same_fit(a, b)
+
+
+def test_iterations_are_reported_as_on_the_general_path_when_the_last_update_fails(monkeypatch, stretch_lengths,
+                                                                                   capsys):
+    """An update that raises: the iterations before it were reported, that one was not, on both paths."""
+    from gaussmix.updaters.ml import MaximumLikelihood
+
+    original = MaximumLikelihood.update
+    X = blobs(seed=6)
+    printed = []
+    fail_at = [1]  # with the stretch, its one update is the last iteration's
+    for table in (stretch.M_STEPS, {}):
+        calls = []
+
+        def failing(self, stats, previous=None):
+            calls.append(previous is not None)  # the start's M-step has no previous state
+            if sum(calls) == fail_at[0] and calls[-1]:
+                raise ArithmeticError("an update that fails")
+            return original(self, stats, previous)
+
+        with monkeypatch.context() as m:
+            m.setattr(stretch, "M_STEPS", table)
+            m.setattr(MaximumLikelihood, "update", failing)
+            capsys.readouterr()
+            with pytest.raises(ArithmeticError):
+                GaussianMixture(3, covariance_type="VVV", random_state=0, init_params="random", tol=1e-10,
+                                verbose=1, verbose_interval=1).fit(X)
+        printed.append([line.strip() for line in capsys.readouterr().out.splitlines() if "Iteration" in line])
+        fail_at[0] = stretch_lengths[0]  # the general path fails at the same iteration
+    assert stretch_lengths[0] > 3
+    assert printed[0] == printed[1] == [f"Iteration {i}" for i in range(1, stretch_lengths[0])]

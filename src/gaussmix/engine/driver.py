@@ -137,11 +137,14 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
     stretch = ordinary_stretch(source, updater, state, schedule, tol=tol, max_iter=max_iter,
                                lower_bound=lower_bound)
     if stretch is not None:
-        running, merged = schedule.fold(running, stretch.stats, stretch.weight)
-        last = updater.update(merged, previous=stretch.entering)
-        note(last)
-        state = last.state
-        for value in stretch.values:
+        # Reported as the general path would: each iteration after its
+        # update, so the last one only once its update here succeeds.
+        for i, value in enumerate(stretch.values):
+            if i + 1 == len(stretch.values):
+                running, merged = schedule.fold(running, stretch.stats, stretch.weight)
+                last = updater.update(merged, previous=stretch.entering)
+                note(last)
+                state = last.state
             n_iter += 1
             lower_bounds.append(value)
             report_iteration(n_iter, max_iter, value, value - lower_bound, on_iteration)

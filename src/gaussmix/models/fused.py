@@ -258,10 +258,14 @@ def _prepare(nk, scatter, reg_covar, pooled):
 
 
 @jit()
-def _factorise(cov, U, pc, pooled):
-    """The precision factors of new covariances: ``U`` (matrices; a shared one once, repeated) or ``pc``."""
+def _factorise(cov, U, pc, matrix, pooled):
+    """The precision factors of new covariances: ``U`` (matrices; a shared one once, repeated) or ``pc``.
+
+    ``matrix`` says which: at d = 1 both layouts are (K, 1, 1), so the
+    model, not the shape, decides.
+    """
     K = cov.shape[0]
-    if cov.shape[2] > 1:
+    if matrix:
         if pooled:
             if not upper_inverse_factors(cov[:1], U):
                 return False
@@ -302,7 +306,7 @@ def m_step_closed_form(nk, scatter, m_step, reg_covar, previous, cov, U, pc):
         ok = _vii_eii(S, denom, total, cov, m_step == M_EII)
     else:
         ok = _evi(S, denom, total, cov)
-    return ok and _factorise(cov, U, pc, pooled)
+    return ok and _factorise(cov, U, pc, pooled or m_step == M_VVV, pooled)
 
 
 @jit()
@@ -317,7 +321,7 @@ def m_step_eigen(nk, scatter, m_step, reg_covar, previous, cov, U, pc):
         ok = _evv(S, denom, total, cov)
     else:
         ok = _vee(S, nk, denom, cov, previous)
-    return ok and _factorise(cov, U, pc, False)
+    return ok and _factorise(cov, U, pc, m_step != M_VEI, False)
 
 
 @jit()
@@ -325,7 +329,7 @@ def m_step_orientation(nk, scatter, m_step, reg_covar, previous, cov, U, pc):
     """The M-step ``m_step`` of EVE or VVE (a common orientation by pairwise rotations)."""
     denom, total, S = _prepare(nk, scatter, reg_covar, False)
     kind = ROOT_SUM if m_step == M_EVE else WEIGHTED_LOG
-    return _common_orientation(S, nk, denom, total, cov, previous, kind) and _factorise(cov, U, pc, False)
+    return _common_orientation(S, nk, denom, total, cov, previous, kind) and _factorise(cov, U, pc, True, False)
 
 
 __all__ = ["M_STEPS", "CLOSED_FORM", "EIGEN", "ORIENTATION", "m_step_closed_form", "m_step_eigen",
