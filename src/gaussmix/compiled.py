@@ -25,8 +25,10 @@ process then runs as without Numba.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import os
+import pathlib
 import sys
 import threading
 
@@ -90,14 +92,73 @@ def on_load(hook):
     return hook
 
 
+#: The package's sources, and the file beside Numba's in-tree caches that
+#: holds their fingerprint when the caches were last known good.
+PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
+_STAMP = "numba-sources.stamp"
+
+
+def sources_fingerprint(root=PACKAGE_DIR):
+    """A SHA-256 of every ``.py`` file under ``root``: its path and its bytes."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def purge_stale_caches(root=PACKAGE_DIR):
+    """Delete Numba's caches under ``root`` if any source changed since they were last checked.
+
+    Numba checks a cached function against its own file only: a function
+    keeps the code it compiled in from other files, and the values of their
+    constants, after those files change (numba issue #1833, open), and runs
+    it without a word. A fit would then run a stale M-step from
+    ``models.fused`` inside the stretch of ``engine.kernels.stretch``. Here
+    any change to any source of the package (an edit to an editable
+    install, a checkout) drops every cached kernel, and they compile again
+    as they are used. The check reads the sources (about 6 ms). Where
+    ``root`` is read-only Numba caches elsewhere, and its sources change
+    only by a reinstall, which Numba notices; caches moved by
+    ``NUMBA_CACHE_DIR`` are not checked. Returns the number of files
+    deleted.
+    """
+    stamp = root / "__pycache__" / _STAMP
+    fingerprint = sources_fingerprint(root)
+    try:
+        if stamp.read_text() == fingerprint:
+            return 0
+    except OSError:
+        pass
+    deleted = 0
+    for cache in sorted(root.rglob("__pycache__/*.nb[ci]")):
+        try:
+            cache.unlink()
+            deleted += 1
+        except OSError:  # read-only, or another process took it first
+            pass
+    try:  # atomically, for processes that start together
+        stamp.parent.mkdir(exist_ok=True)
+        partial = stamp.with_name(f"{_STAMP}.{os.getpid()}.tmp")
+        partial.write_text(fingerprint)
+        os.replace(partial, stamp)
+    except OSError:
+        pass
+    return deleted
+
+
 def load():
-    """Import Numba and put every deferred function's dispatcher in place; idempotent, thread-safe."""
+    """Import Numba and put every deferred function's dispatcher in place; idempotent, thread-safe.
+
+    Stale caches are purged first (:func:`purge_stale_caches`).
+    """
     global _loaded
     if _loaded:
         return
     with _lock:
         if _loaded:
             return
+        purge_stale_caches()
         import numba
 
         for d in _deferred:
