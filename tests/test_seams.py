@@ -116,3 +116,53 @@ def test_a_toy_kernel_plugs_into_the_registry(scipy_kernel, covariance_type):
 def test_the_registry_names_what_no_kernel_takes():
     with pytest.raises(TypeError, match="no kernel takes int8 chunks"):
         kernels.select("numpy", np.int8, "full", 2, 2)
+
+
+# ------------------------------------------------------------- a start's test
+def test_a_caller_vets_each_start_before_em():
+    """``vetting_starts``: called on every start (one per n_init), before EM, never outside its context."""
+    import threading
+
+    from gaussmix.estimators import vetting_starts
+
+    X = blobs(seed=2).astype(np.float32)
+    seen = []
+
+    def vet(estimator, state, start, dtype):
+        seen.append((estimator, state, dtype, hasattr(estimator, "converged_")))
+
+    gm = GaussianMixture(3, n_init=2, random_state=0)
+    with vetting_starts(vet):
+        gm.fit(X)
+        # A fit on another thread is not in this context.
+        other = threading.Thread(target=GaussianMixture(2, random_state=0).fit, args=(X,))
+        other.start()
+        other.join()
+    assert len(seen) == 2 and all(e is gm for e, *_ in seen)
+    for _, state, dtype, fitted in seen:
+        assert dtype == np.float32 and state.means.dtype == np.float64 and state.means.shape == (3, 3)
+        assert not fitted  # before EM: the estimator has no fit yet
+    # The start vetted is the one EM went from: one iteration from it is the fit.
+    one = GaussianMixture(3, random_state=0, max_iter=0)
+    with vetting_starts(lambda e, state, s, d: seen.append(state)):
+        one.fit(X)
+    np.testing.assert_allclose(seen[-1].means, one.means_, rtol=1e-6)
+    seen.clear()
+    GaussianMixture(3, random_state=0).fit(X)
+    gm.set_params(warm_start=True)
+    with vetting_starts(vet):
+        gm.fit(X)  # a warm start makes no start
+    assert seen == []
+
+
+def test_a_vetted_start_that_fails_ends_the_fit():
+    from gaussmix.estimators import vetting_starts
+
+    def refuse(estimator, state, start, dtype):
+        raise ValueError("not this start")
+
+    gm = GaussianMixture(2, random_state=0)
+    with pytest.raises(ValueError, match="not this start"), vetting_starts(refuse):
+        gm.fit(blobs(seed=2))
+    assert not hasattr(gm, "means_")
+    GaussianMixture(2, random_state=0).fit(blobs(seed=2))  # the context is gone with the error

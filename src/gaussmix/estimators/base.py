@@ -16,6 +16,8 @@ subclass says only what is its own:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import weakref
 from numbers import Integral, Real
@@ -38,6 +40,29 @@ from . import data
 from .files import FilesMixin
 from .reporting import ReportingMixin
 from .scoring import ScoringMixin
+
+
+#: The test of each start that a caller asked for (:func:`vetting_starts`).
+_START_VETTER = contextvars.ContextVar("gaussmix_start_vetter", default=None)
+
+
+@contextlib.contextmanager
+def vetting_starts(vet):
+    """Within it, every fit in this context calls ``vet`` on each start, before EM.
+
+    ``vet(estimator, state, start, dtype)`` gets the estimator, its starting
+    parameters (``updaters.MixtureParams``, float64), its checked ``*_init``
+    arguments (``_prepare_start``: ``resp`` and the ``noise`` rows among
+    them) and the dtype the fitted attributes will have. What it raises ends
+    the fit. ``select`` tests each cell's start with mclust's rule so, within
+    the cell's one fit (``selection.cells``). A context variable, so that
+    fits on other threads are not vetted.
+    """
+    token = _START_VETTER.set(vet)
+    try:
+        yield
+    finally:
+        _START_VETTER.reset(token)
 
 
 #: ``BaseMixture._get_param_names`` of each class (weakly held: a class made
@@ -196,6 +221,7 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
         random_state = check_random_state(self.random_state) if draws else None
         init_X, init_w = data.init_rows(self, source, random_state) if reads else (None, None)
         updater = self._make_updater()
+        vet = _START_VETTER.get()
 
         best = None
         for init in range(n_init):
@@ -203,6 +229,8 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
             if do_init:
                 state = self._initial_state(init_X, init_w, start, updater, random_state)
                 lower_bound = -math.inf
+                if vet is not None:
+                    vet(self, state, start, host_dtype(source.dtype))
             else:
                 state, lower_bound = self._state(), getattr(self, "_lower_bound", self.lower_bound_)
             result = driver.run(

@@ -131,14 +131,14 @@ def reads_rows(mixture):
     return own and mixture.reg_covar == 0 and mixture.prior is None and mixture.n_components > 1
 
 
-def near_singular_reason(mixture, when="the fit", X=None, resp=None, sample_weight=None):
+def near_singular_reason(mixture, when="the fit", X=None, resp=None, sample_weight=None, covariances=None):
     """Why mclust would reject the fitted ``mixture`` as near-singular, or None.
 
     Parameters
     ----------
     mixture : GaussianMixture
         A fitted mixture, with mclust's code or scikit-learn's name as its
-        ``covariance_type``.
+        ``covariance_type``; or, with ``covariances``, one being fitted.
     when : str
         Which parameters these are, for the message ("the start", "the fit").
     X, resp, sample_weight : arrays, optional
@@ -146,6 +146,9 @@ def near_singular_reason(mixture, when="the fit", X=None, resp=None, sample_weig
         parameters; with them, the models of ``OWN_SCATTER_MODELS`` are
         also tested on each component's own scatter (``scatter_rcond``),
         where :func:`reads_rows` says so (resp is read only then).
+    covariances : ndarray of shape (n_components, n_features, n_features), optional
+        The covariances to test, in place of the fitted ``covariances_``
+        (a start's, before EM).
 
     Returns
     -------
@@ -158,11 +161,12 @@ def near_singular_reason(mixture, when="the fit", X=None, resp=None, sample_weig
         return None
     if resp is not None:
         resp = resp[:, :K]  # a noise component's column is no Gaussian's rows
-    model, sklearn_layout = get_model(mixture.covariance_type)
-    cov = to_host(mixture.covariances_, np.float64)
-    if sklearn_layout:
-        cov = STRUCTURES[model.structure].to_full(cov, K, mixture.means_.shape[1])
-    rcond = cholesky_rcond(cov)
+    if covariances is None:
+        model, sklearn_layout = get_model(mixture.covariance_type)
+        covariances = to_host(mixture.covariances_, np.float64)
+        if sklearn_layout:
+            covariances = STRUCTURES[model.structure].to_full(covariances, K, mixture.means_.shape[1])
+    rcond = cholesky_rcond(covariances)
     if X is not None and reads_rows(mixture):
         rcond = np.minimum(rcond, scatter_rcond(X, resp, sample_weight))
     worst = int(np.argmin(rcond))
