@@ -4,6 +4,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import GaussianMixture
@@ -169,3 +171,64 @@ def test_each_class_has_its_own_parameter_names():
     names.append("mutated")
     assert "mutated" not in GaussianMixture._get_param_names()
     assert clone(GaussianMixture(3, tol=1e-2)).get_params() == GaussianMixture(3, tol=1e-2).get_params()
+
+
+# Values for the memo of checked scalars: valid and invalid, of several types.
+_CANDIDATES = {
+    "n_components": [1, 3, 0, -2, 2.0, True, "3", None, np.int64(2)],
+    "tol": [1e-3, 0.0, -1.0, float("nan"), 1, "loose", None, np.float64(1e-3), True],
+    "reg_covar": [1e-6, 0, -1e-6, np.float64(-1.0), float("inf"), "x"],
+    "max_iter": [100, 0, -1, 2.5, False, np.int32(5)],
+    "init_params": ["kmeans", "random", "hc", "nope", 3, None],
+    "verbose": [0, 2, -1, True, "loud"],
+    "warm_start": [False, True, 0, 1, "yes", np.bool_(True)],
+    "chunk_size": [None, 100, 0, 1.5],
+}
+
+
+def _verdict(check, estimator):
+    try:
+        check(estimator)
+    except Exception as exc:  # noqa: BLE001 - the comparison is of the exact error
+        return type(exc), str(exc)
+    return None
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.fixed_dictionaries({name: st.sampled_from(values) for name, values in _CANDIDATES.items()}),
+                min_size=1, max_size=6))
+def test_memoised_checks_give_scikit_learns_verdicts(settings_list):
+    """``_validate_params`` memoises scalars that passed: in any order of calls, the same errors as scikit-learn's."""
+    from sklearn.base import BaseEstimator
+
+    for params in settings_list:
+        estimator = GaussianMixture(**params)
+        assert _verdict(type(estimator)._validate_params, estimator) == _verdict(BaseEstimator._validate_params,
+                                                                                 estimator)
+
+
+def test_a_value_checked_once_is_not_checked_again_but_a_bad_one_always_is(monkeypatch):
+    import sklearn.utils._param_validation as validation
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from gaussmix.estimators import base
+
+    checked = []
+    original = validation.validate_parameter_constraints
+    monkeypatch.setattr(base, "validate_parameter_constraints",
+                        lambda constraints, params, caller_name: checked.append(set(params)) or original(
+                            constraints, params, caller_name))
+
+    class Fresh(GaussianMixture):  # a class of its own: an empty memo
+        pass
+
+    objects = dict(means_init=np.zeros((3, 2)), random_state=np.random.RandomState(0))
+    Fresh(3, tol=1e-3, **objects)._validate_params()
+    Fresh(3, tol=1e-3, **objects)._validate_params()
+    assert "tol" in checked[0] and "tol" not in checked[1]
+    assert checked[1] == {"means_init", "random_state"}  # objects: every time
+    for _ in range(2):
+        with pytest.raises(InvalidParameterError, match="tol"):
+            Fresh(3, tol=-1.0)._validate_params()
+    Fresh(3, tol=np.float64(1e-3))._validate_params()
+    assert "tol" in checked[-1]  # a float subclass is not memoised
