@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
@@ -202,3 +204,23 @@ def test_finite_rows_with_underflowed_densities_are_scored(route, request):
         assert log_p[7] == -np.inf and np.isfinite(np.delete(log_p, 7)).all()
         resp = gm.predict_proba(X)
         np.testing.assert_allclose(resp.sum(axis=1), 1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), log_scale=st.floats(-3.0, 3.0), log_skew=st.floats(-10.0, -3.0))
+def test_precisions_init_is_symmetric_exactly_where_numpy_allclose_says(seed, log_scale, log_skew):
+    """The symmetry test of ``precisions_init`` is ``np.allclose``'s (rtol=1e-5, atol=1e-8), near its edge too."""
+    from gaussmix import starts
+    from gaussmix.models import get_model
+
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(2, 3, 3))
+    P = (A @ np.swapaxes(A, 1, 2) + np.eye(3)) * 10.0**log_scale
+    P = P + rng.normal(size=P.shape) * np.abs(P) * 10.0**log_skew  # asymmetric around the tolerance
+    model, sklearn_layout = get_model("full")
+    try:
+        starts.check_precisions_init(P, model, sklearn_layout, 2, 3)
+        refused = False
+    except ValueError as exc:
+        refused = "not symmetric" in str(exc)
+    assert refused == (not np.allclose(P, np.swapaxes(P, 1, 2)))
