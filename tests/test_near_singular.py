@@ -91,3 +91,107 @@ def test_setosa_vve4_is_rejected_as_mclust_does():
     assert (4, "VVE") in result.errors_  # its start puts a component on singular scatter
     assert MCLUST_RCOND == pytest.approx(1.49e-8, rel=1e-2)
     assert (result.best_.n_components, result.best_.covariance_type) == (2, "EEE")
+
+
+def test_near_singular_reason_tests_given_covariances():
+    """``covariances=`` tests a start's covariances in place of the fitted ones (select's start test)."""
+    X = np.random.default_rng(3).normal(size=(60, 2))
+    gm = GaussianMixture(2, covariance_type="VVV", random_state=0).fit(X)
+    assert near_singular_reason(gm) is None
+    flat = np.array([np.eye(2), np.diag([1.0, 1e-20])])
+    reason = near_singular_reason(gm, "the start", covariances=flat)
+    assert reason.startswith("near-singular covariance in the start: component 1")
+    assert near_singular_reason(gm, "the start", covariances=np.array([np.eye(2)] * 2)) is None
+
+
+def _all_rows(name):
+    pd = pytest.importorskip("pandas")
+    return pd.read_csv(FIXTURES / f"{name}.csv").iloc[:, 1:].to_numpy(dtype=float)
+
+
+@pytest.mark.parametrize("case", ["overt", "float32", "weights", "noise"])
+def test_a_cell_is_the_two_fits_it_replaced(monkeypatch, case):
+    """A cell's one fit, its start tested inside it, equals the fit of the start, its test, and EM from it.
+
+    Bit for bit: the model, its iterations, its warnings, or the reason the
+    cell failed, with a start rejected (Overt's VVV, EVE and VVE at K=4-5),
+    float32 data, weights and a noise component.
+    """
+    import warnings
+
+    from sklearn import config_context
+
+    from gaussmix import selection
+    from gaussmix.selection.cells import fit_cell
+    from gaussmix.selection.starts import cell_start
+
+    outcomes = []
+
+    def both(X, w, K, code, partition, params, config):
+        cell, outcome = fit_cell(X, w, K, code, partition, params, config)
+        with config_context(**config), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                resp = cell_start(X, w, K, code, partition, params["reg_covar"], params["prior"],
+                                  params["noise_init"])
+                gm = GaussianMixture(K, covariance_type=code, init_params="hc", resp_init=resp,
+                                     **dict(params, max_iter=0)).fit(X, sample_weight=w)
+                noise = params["noise_init"]
+                rows = resp if noise is None else np.where(noise[:, None], 0.0, resp)
+                reason = near_singular_reason(gm, "the start", X, rows, w)
+                if reason is None:
+                    gm.max_iter, gm.warm_start = params["max_iter"], True
+                    gm.fit(X, sample_weight=w)
+            except ValueError as exc:
+                gm, reason = None, str(exc)
+        model, error, messages = outcome[0], outcome[4], outcome[5]
+        if reason is not None:
+            assert model is None and error == reason, (K, code)
+        elif model is not None:
+            assert model.n_iter_ == gm.n_iter_ and messages == sorted({str(m.message) for m in caught})
+            for name in ("weights_", "means_", "covariances_", "lower_bounds_"):
+                np.testing.assert_array_equal(getattr(model, name), getattr(gm, name), err_msg=name)
+        else:  # the start passed its test; the fit failed the rule at its end, on both paths
+            assert "in the fit" in error
+        outcomes.append(reason)
+        return cell, outcome
+
+    monkeypatch.setattr(selection, "fit_cell", both)
+    kw = dict(n_components=range(1, 6), covariance_types=["VVV", "EVE", "VVE", "EII", "VEV"], n_jobs=1)
+    if case == "overt":
+        select(class_rows("diabetes", "Overt"), **kw)
+        assert any(r is not None and "in the start" in r for r in outcomes)
+    else:
+        X = _all_rows("diabetes")
+        if case == "float32":
+            select(X.astype(np.float32), **kw)
+        elif case == "weights":
+            select(X, sample_weight=np.random.default_rng(0).uniform(0.5, 2.0, len(X)), **kw)
+        else:
+            select(X, noise_init=np.linalg.norm(X - X.mean(axis=0), axis=1) > 400, **kw)
+    assert len(outcomes) == 25 and outcomes.count(None) > 5
+
+
+def test_a_start_beyond_float32_is_refused_with_what_to_do():
+    """A cell's start test rounds the start as float32 attributes would hold it; past float32's range it says so."""
+    from gaussmix.selection.cells import _start_test
+    from gaussmix.updaters import MixtureParams
+
+    X = np.random.default_rng(0).normal(size=(20, 2)).astype(np.float32)
+    cov = np.array([np.eye(2), np.eye(2) * 1e39])
+    state = MixtureParams(np.array([0.5, 0.5]), np.zeros((2, 2)), cov, None, "full")
+    vet = _start_test(X, None, np.full((20, 2), 0.5))
+    gm = GaussianMixture(2, covariance_type="VVV")
+    with pytest.raises(ValueError, match="the start's covariances_ do not fit in float32.*fit float64 data"):
+        vet(gm, state, {"noise": None}, np.dtype(np.float32))
+    assert vet(gm, state, {"noise": None}, np.dtype(np.float64)) is None
+
+
+def test_float32_data_near_its_limits_get_a_clear_error_from_select():
+    """mclust's tolerance scales by the data's variance, computed in float64 (float32 squares overflowed)."""
+    rng = np.random.default_rng(0)
+    X = (np.vstack([rng.normal(size=(50, 2)), rng.normal(size=(50, 2)) + 5]) * 1e20).astype(np.float32)
+    with pytest.raises(ValueError, match="do not fit in float32.*fit float64 data"):
+        select(X, n_components=[1, 2], covariance_types=["VVV"], n_jobs=1)
+    result = select(X.astype(np.float64), n_components=[1, 2], covariance_types=["VVV"], n_jobs=1)
+    assert result.best_.n_components == 2

@@ -6,6 +6,8 @@ first test shows that on a package of two files, in new processes, and that
 the purge fixes it; the others hold the purge's bookkeeping.
 """
 
+import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -93,7 +95,39 @@ def test_the_fingerprint_follows_content_and_names(tmp_path):
 
 
 def test_the_installed_package_is_checked_when_numba_loads():
-    compiled.load()
-    stamp = compiled.PACKAGE_DIR / "__pycache__" / "numba-sources.stamp"
-    if stamp.exists():  # absent only where the package is read-only
-        assert stamp.read_text() == compiled.sources_fingerprint()
+    """The first compiled call purges before Numba is imported, and leaves the stamp of the sources."""
+    code = textwrap.dedent("""
+        import sys
+        from gaussmix import compiled
+        seen = []
+        original = compiled.purge_stale_caches
+        compiled.purge_stale_caches = lambda *a: seen.append("numba" in sys.modules) or original(*a)
+        compiled.load()
+        stamp = compiled.PACKAGE_DIR / "__pycache__" / "numba-sources.stamp"
+        print(seen, stamp.exists() and stamp.read_text() == compiled.sources_fingerprint())
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    seen, stamped = done.stdout.split("]")
+    assert seen == "[False"  # called once, before Numba
+    # The stamp is missing only where the package is read-only.
+    writable = os.access(compiled.PACKAGE_DIR, os.W_OK)
+    assert stamped.strip() == str(writable)
+
+
+def test_a_cache_that_cannot_be_deleted_keeps_the_check_for_next_time(tmp_path, monkeypatch):
+    package = tmp_path / "pkg"
+    (package / "__pycache__").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    cache = package / "__pycache__" / "a.f-1.py311.nbi"
+    cache.write_bytes(b"\0")
+    original = pathlib.Path.unlink
+
+    def refuse(self, *args, **kwargs):
+        if self == cache:
+            raise PermissionError(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "unlink", refuse)
+    assert compiled.purge_stale_caches(package) == 0
+    assert not (package / "__pycache__" / "numba-sources.stamp").exists()
+    assert not list((package / "__pycache__").glob("*.tmp"))

@@ -142,7 +142,7 @@ def test_a_caller_vets_each_start_before_em():
     for _, state, dtype, fitted in seen:
         assert dtype == np.float32 and state.means.dtype == np.float64 and state.means.shape == (3, 3)
         assert not fitted  # before EM: the estimator has no fit yet
-    # The start vetted is the one EM went from: one iteration from it is the fit.
+    # The start vetted is the one EM goes from: with max_iter=0 it is the fit itself.
     one = GaussianMixture(3, random_state=0, max_iter=0)
     with vetting_starts(lambda e, state, s, d: seen.append(state)):
         one.fit(X)

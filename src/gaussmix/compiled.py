@@ -120,8 +120,11 @@ def purge_stale_caches(root=PACKAGE_DIR):
     as they are used. The check reads the sources (about 6 ms). Where
     ``root`` is read-only Numba caches elsewhere, and its sources change
     only by a reinstall, which Numba notices; caches moved by
-    ``NUMBA_CACHE_DIR`` are not checked. Returns the number of files
-    deleted.
+    ``NUMBA_CACHE_DIR`` are not checked. Nor is a process that imported
+    the package before an edit and compiles after it: it caches what it
+    imported, under the new stamp (restart such a process after an edit).
+    The stamp is written only once every cache is gone. Returns the number
+    of files deleted.
     """
     stamp = root / "__pycache__" / _STAMP
     fingerprint = sources_fingerprint(root)
@@ -130,20 +133,24 @@ def purge_stale_caches(root=PACKAGE_DIR):
             return 0
     except OSError:
         pass
-    deleted = 0
+    deleted, kept = 0, 0
     for cache in sorted(root.rglob("__pycache__/*.nb[ci]")):
         try:
             cache.unlink()
             deleted += 1
-        except OSError:  # read-only, or another process took it first
+        except FileNotFoundError:  # another process took it first
             pass
+        except OSError:  # read-only: the check is made again next time
+            kept += 1
+    if kept:
+        return deleted
+    partial = stamp.with_name(f"{_STAMP}.{os.getpid()}.tmp")
     try:  # atomically, for processes that start together
         stamp.parent.mkdir(exist_ok=True)
-        partial = stamp.with_name(f"{_STAMP}.{os.getpid()}.tmp")
         partial.write_text(fingerprint)
         os.replace(partial, stamp)
     except OSError:
-        pass
+        partial.unlink(missing_ok=True)
     return deleted
 
 

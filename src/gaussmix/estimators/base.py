@@ -56,7 +56,10 @@ _START_VETTER = contextvars.ContextVar("gaussmix_start_vetter", default=None)
 
 @contextlib.contextmanager
 def vetting_starts(vet):
-    """Within it, every fit in this context calls ``vet`` on each start, before EM.
+    """Within it, every fit that makes a start calls ``vet`` on it, before EM.
+
+    Each of ``n_init`` starts is vetted; a warm start and ``partial_fit``
+    make none, and are not.
 
     ``vet(estimator, state, start, dtype)`` gets the estimator, its starting
     parameters (``updaters.MixtureParams``, float64), its checked ``*_init``

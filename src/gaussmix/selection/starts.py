@@ -9,6 +9,7 @@ tolerance, use the marginal densities of the observed values.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -103,6 +104,17 @@ def cell_start(X, sample_weight, K, code, partition, reg_covar, prior, noise=Non
     return resp.astype(np.float64) if placement is None else placement.xp.astype(resp, placement.xp.float64)
 
 
+def _nanvar64(X, rows=65_536):
+    """``np.nanvar(X)`` in float64, chunk by chunk: float32 squares past 3.4e38 would overflow to inf."""
+    mean = float(np.nanmean(X, dtype=np.float64))
+    squares, count = 0.0, 0
+    for start in range(0, X.shape[0], rows):
+        centred = X[start:start + rows].astype(np.float64) - mean
+        squares += float(np.nansum(centred * centred))
+        count += int(np.count_nonzero(~np.isnan(centred)))
+    return squares / count if count else math.nan
+
+
 def mclust_tol(X, sample_weight, tol):
     """mclust's relative tolerance as an absolute one on the mean log-likelihood.
 
@@ -113,7 +125,7 @@ def mclust_tol(X, sample_weight, tol):
     if placement is None:
         observed = ~np.isnan(X).all(axis=1)
         w = observed if sample_weight is None else np.where(observed, sample_weight, 0.0)
-        n, variance = float(np.sum(w)), float(np.nanvar(X))
+        n, variance = float(np.sum(w)), _nanvar64(X)
     else:  # another library's rows hold no NaN
         xp = placement.xp
         w = xp.ones(X.shape[0], dtype=xp.float64, device=placement.device) if sample_weight is None \
