@@ -54,6 +54,56 @@ def test_scatter_rcond_equals_the_covariance_factor_and_sees_exact_singularity()
     assert scatter_rcond(three[:2], np.ones((2, 1)))[0] == 0.0
 
 
+def _scatter_rcond_one_by_one(X, resp, sample_weight=None):
+    """A plain reference: each component's rows factored on their own, as mclust does."""
+    complete = ~np.isnan(X).any(axis=1)
+    X, resp = X[complete], resp[complete]
+    wr = resp * (1.0 if sample_weight is None else sample_weight[complete, None])
+    out = np.full(resp.shape[1], np.inf)
+    for k in range(resp.shape[1]):
+        nk = wr[:, k].sum()
+        if nk <= 0:
+            continue
+        rows = np.sqrt(wr[:, k] / nk)[:, None] * (X - wr[:, k] @ X / nk)
+        diag = np.abs(np.diag(np.linalg.qr(rows, mode="r")))
+        out[k] = 0.0 if len(diag) < X.shape[1] else diag.min() / (1 + diag.max())
+    return out
+
+
+@pytest.mark.parametrize("group_values", [2**20, 60, 1])
+def test_scatter_rcond_stacked_is_each_component_on_its_own(monkeypatch, group_values):
+    # Components factored in stacks (of one, a few, all), with weights, a
+    # component of no weight, a flat one and rows holding NaN.
+    from gaussmix.selection import singular
+
+    monkeypatch.setattr(singular, "SCATTER_GROUP_VALUES", group_values)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 3)) * [1.0, 4.0, 0.5]
+    X[:10, 2] = 7.0  # the rows of component 0 on a plane
+    resp = rng.dirichlet(np.ones(5), size=30)
+    resp[:10] = [1.0, 0, 0, 0, 0]
+    resp[10:, 0] = 0.0
+    resp[:, 3] = 0.0  # no weight
+    resp /= resp.sum(axis=1, keepdims=True)
+    weights = rng.uniform(0.5, 2.0, size=30)
+    X[12, 1] = np.nan
+    for w in (None, weights):
+        got = scatter_rcond(X, resp, w)
+        # The flat component's value is rounding (about 1e-16) either way.
+        np.testing.assert_allclose(got, _scatter_rcond_one_by_one(X, resp, w), rtol=1e-12, atol=1e-14)
+        assert got[3] == np.inf and got[0] < 1e-12
+    two = scatter_rcond(X[10:12], resp[10:12])  # fewer rows than features: 0, but where no weight
+    assert list(two) == [np.inf, 0.0, 0.0, np.inf, 0.0]
+
+
+def test_scatter_rcond_in_torch_is_numpys():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    X, resp, w = rng.normal(size=(25, 3)), rng.dirichlet(np.ones(4), size=25), rng.uniform(size=25)
+    np.testing.assert_allclose(scatter_rcond(torch.tensor(X), torch.tensor(resp), torch.tensor(w)),
+                               _scatter_rcond_one_by_one(X, resp, w), rtol=1e-12, atol=0)
+
+
 def test_one_component_is_never_rejected():
     X = np.random.default_rng(2).normal(size=(30, 2)) * [1.0, 1e-12]
     gm = GaussianMixture(1, covariance_type="VVV", reg_covar=0).fit(X)
