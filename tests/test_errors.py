@@ -96,6 +96,18 @@ def test_not_fitted(X):
         GaussianMixture(2).predict(X)
 
 
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score_samples", "score", "bic", "criteria"])
+def test_a_failed_fit_leaves_the_mixture_unfitted(X, method):
+    # The fit checks X (setting n_features_in_) before it finds too few rows;
+    # scikit-learn's own test would take that attribute for a fit.
+    gm = GaussianMixture(5)
+    with pytest.raises(ValueError):
+        gm.fit(X[:3])
+    assert hasattr(gm, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        getattr(gm, method)(X)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -146,6 +146,16 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
         valid.update(passing)
 
     # ------------------------------------------------------------ the hooks
+    def __sklearn_is_fitted__(self):
+        """Whether the mixture is fitted: every fit, ``partial_fit`` and load sets ``converged_``.
+
+        scikit-learn's ``check_is_fitted`` otherwise searches every attribute
+        for a trailing underscore (15-35 us, two or three times a cell of
+        ``select``), and would take a fit that failed after setting
+        ``n_features_in_`` for a fitted one.
+        """
+        return "converged_" in vars(self)
+
     def _make_updater(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
