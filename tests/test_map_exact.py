@@ -111,7 +111,7 @@ def penalised_q(means, covs, nk, xbar, scatter, prior, code):
     return total
 
 
-def numerical_maximum(nk, xbar, scatter, prior, code, rng, starts=4):
+def numerical_maximum(nk, xbar, scatter, prior, code, rng, starts=2):
     K, d = xbar.shape
 
     def negative(theta):
