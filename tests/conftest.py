@@ -1,4 +1,4 @@
-"""Fixtures that scikit-learn's own test files expect (``tests/test_sklearn_suite.py``)."""
+"""Fixtures that scikit-learn's own test files expect (``tests/test_sklearn_suite.py``); BLAS in xdist workers; slow tests."""
 
 import os
 
@@ -24,6 +24,27 @@ def pytest_generate_tests(metafunc):
     if "global_random_seed" in metafunc.fixturenames:
         seeds = os.environ.get("SKLEARN_TESTS_GLOBAL_RANDOM_SEED", "42")
         metafunc.parametrize("global_random_seed", [int(s) for s in seeds.split(",")])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    # Each pytest-xdist worker is one of as many processes as cores: BLAS's
+    # own threads on top of them spin against the other workers' (on 2 cores
+    # test_map_exact.py took 110 s with BLAS's default threads, 33 s with
+    # one). So a worker's test runs with BLAS on one thread, but for those
+    # marked blas_threads, which hold how gaussmix sets BLAS's threads and
+    # need the process's own setting (OpenBLAS ignores a change from another
+    # thread while the main thread holds one of its own).
+    if not os.environ.get("PYTEST_XDIST_WORKER") or item.get_closest_marker("blas_threads"):
+        yield
+        return
+    # threadpoolctl sets the libraries loaded so far: SciPy's own OpenBLAS
+    # (scipy.linalg) is loaded first.
+    import scipy.linalg  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
 
 
 def pytest_addoption(parser):

@@ -391,6 +391,7 @@ def _blas_threads():
     return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
 
+@pytest.mark.blas_threads
 def test_single_threaded_blas_limits_every_blas_and_restores_it():
     from threadpoolctl import threadpool_limits
 
@@ -414,6 +415,7 @@ def test_single_threaded_blas_limits_every_blas_and_restores_it():
         assert _blas_threads() == before
 
 
+@pytest.mark.blas_threads
 def test_a_main_thread_fit_restores_the_users_blas_setting_not_a_workers_passing_one():
     """The race behind a rare failure of the test below, made certain: a fit in a
     worker thread runs scikit-learn's KMeans, which holds BLAS at one thread;
@@ -442,6 +444,7 @@ def test_a_main_thread_fit_restores_the_users_blas_setting_not_a_workers_passing
     assert _blas_threads() == before
 
 
+@pytest.mark.blas_threads
 def test_fits_in_two_threads_at_once_leave_blas_as_it_was():
     """A fit in the main thread and one in a worker thread, together, 12 times:
     BLAS's thread count is the user's afterwards every time (it was left at 1
@@ -457,6 +460,7 @@ def test_fits_in_two_threads_at_once_leave_blas_as_it_was():
         assert _blas_threads() == before, f"trial {trial}"
 
 
+@pytest.mark.blas_threads
 def test_a_kmeans_start_in_another_thread_waits_for_the_main_threads_blas_window(monkeypatch):
     """The race behind the test above, made certain: scikit-learn's KMeans,
     begun in a worker thread while the main thread holds BLAS at one thread,
