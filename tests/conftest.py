@@ -1,6 +1,7 @@
 """Fixtures that scikit-learn's own test files expect (``tests/test_sklearn_suite.py``); BLAS in xdist workers; slow tests."""
 
 import os
+import sys
 
 # scikit-learn's array-API dispatch needs SciPy's, which SciPy reads once, at
 # its import: so before anything imports SciPy (the array-API tests).
@@ -43,8 +44,17 @@ def pytest_runtest_call(item):
     import scipy.linalg  # noqa: F401
     from threadpoolctl import threadpool_limits
 
+    # torch's own threads too, where a test before this one loaded torch.
+    torch = sys.modules.get("torch")
+    torch_threads = None if torch is None else torch.get_num_threads()
     with threadpool_limits(1, user_api="blas"):
-        yield
+        if torch_threads is not None:
+            torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            if torch_threads is not None:
+                torch.set_num_threads(torch_threads)
 
 
 def pytest_addoption(parser):
