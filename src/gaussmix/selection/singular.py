@@ -106,7 +106,7 @@ def scatter_rcond(X, resp, sample_weight=None):
         wr = wr * xp.astype(sample_weight, xp.float64, copy=False)[:, None]
     n, d = X.shape
     K = wr.shape[1]
-    nk = np.asarray(to_host(xp.sum(wr, axis=0), np.float64))
+    nk = to_host(xp.sum(wr, axis=0), np.float64)
     out = np.full(K, np.inf)
     live = [k for k in range(K) if nk[k] > 0]
     if n < d:  # fewer rows than features: R is short, exactly singular
