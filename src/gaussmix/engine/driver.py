@@ -133,7 +133,7 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
         if update.kept is not None:
             kept.update(np.flatnonzero(update.kept).tolist())
 
-    # Small fits: ordinary iterations compiled, then their last update here.
+    # Small fits: ordinary iterations compiled, their last update too unless it failed there.
     stretch = ordinary_stretch(source, updater, state, schedule, tol=tol, max_iter=max_iter,
                                lower_bound=lower_bound)
     if stretch is not None:
@@ -142,7 +142,10 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
         for i, value in enumerate(stretch.values):
             if i + 1 == len(stretch.values):
                 running, merged = schedule.fold(running, stretch.stats, stretch.weight)
-                last = updater.update(merged, previous=stretch.entering)
+                if stretch.state is not None:  # an ordinary M-step, made compiled
+                    last = updater.ordinary_update(merged, stretch.state)
+                else:  # it failed there: made again here, with the updater's policies
+                    last = updater.update(merged, previous=stretch.entering)
                 note(last)
                 state = last.state
             n_iter += 1

@@ -6,11 +6,11 @@ iteration is known to be plain, :func:`ordinary_stretch` runs a stretch of
 them compiled: batch EM, an updater that is plain maximum likelihood
 (``Updater.ordinary_m_step``) with a model of ``models.fused.M_STEPS``, rows in memory as one
 NumPy chunk without missing values (``Source.single_chunk``) and the row
-kernel chosen for them. The driver then makes the stretch's last update
-itself, from the statistics and state the stretch returns, and goes on as
-usual: the final parameters, the warnings and every policy for empty and
-collapsed components come from the general path, and results agree with
-it to rounding.
+kernel chosen for them. The driver takes the stretch's last state, or,
+where its last M-step failed, makes that update itself from the statistics
+and state the stretch returns, and goes on as usual: the warnings and every
+policy for empty and singular components come from the general path, and
+results agree with it to rounding.
 """
 
 from __future__ import annotations
@@ -44,16 +44,21 @@ class Stretch:
         The mean log-likelihood of each iteration (its traced objective).
     converged : bool
         Whether the last iteration met the tolerance.
+    state : MixtureParams or None
+        The state after the last iteration's M-step, made compiled; None
+        where that M-step failed, for the driver to make it again with the
+        updater's policies.
     entering : MixtureParams
         The state entering the last iteration.
     stats : SuffStats
-        The last iteration's statistics, for its update.
+        The last iteration's statistics, from which ``state`` was made.
     weight : float
         The total weight of the rows.
     """
 
     values: list
     converged: bool
+    state: MixtureParams | None
     entering: MixtureParams
     stats: SuffStats
     weight: float
@@ -117,18 +122,21 @@ def ordinary_stretch(source, updater, state, schedule, *, tol, max_iter, lower_b
         K, d))
     values = np.empty(min(max_iter, MAX_STRETCH))
     family, m_step = M_STEPS[code]
-    done, converged, entering, stats = STRETCHES[family](
+    done, converged, updated, final, entering, stats = STRETCHES[family](
         np.ascontiguousarray(X), w, weight, np.ascontiguousarray(state.weights, dtype=np.float64), means, cov, U,
         pc, GEOMETRY_OF[structure], rows.ROW_MODES[updater.scatter], m_step, float(reg_covar),
         float(tol), len(values), float(lower_bound), LANES, values)
     if done == 0:
         return None
-    weights_in, means_in, cov_in, U_in, pc_in = entering
-    covariances, prec_chol = from_work(cov_in, U_in, pc_in)
-    entering = MixtureParams(weights_in, means_in, covariances, prec_chol, structure)
+
+    def params(work):
+        weights, means, cov, U, pc = work
+        return MixtureParams(weights, means, *from_work(cov, U, pc), structure)
+
     nk, stat_means, scatter = stats
     stats = SuffStats(nk, stat_means, _SCATTER_OUT[updater.scatter](scatter))
-    return Stretch(values[:done].tolist(), bool(converged), entering, stats, weight)
+    return Stretch(values[:done].tolist(), bool(converged), params(final) if updated else None, params(entering),
+                   stats, weight)
 
 
 __all__ = ["Stretch", "ordinary_stretch", "MAX_STRETCH"]

@@ -103,6 +103,14 @@ class Updater:
         """
         return None
 
+    def ordinary_update(self, stats, state):
+        """The :class:`Update` of ``state``, which ``ordinary_m_step``'s M-step made from ``stats`` elsewhere.
+
+        Called only where :meth:`ordinary_m_step` is not None, and only for
+        an M-step that emptied no component and factorised every covariance.
+        """
+        raise NotImplementedError
+
     def update(self, stats, previous=None):
         """Turn merged statistics into the next state; returns an :class:`Update`.
 

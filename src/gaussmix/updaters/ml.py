@@ -104,6 +104,15 @@ class MaximumLikelihood(Updater):
         # A subclass changes the update or the objective: it opts in itself.
         return (self.model.code, self.reg_covar) if type(self) is MaximumLikelihood else None
 
+    def ordinary_update(self, stats, state):
+        """The :class:`Update` of an ordinary M-step made elsewhere (``engine.stretch``): ``state`` from ``stats``.
+
+        Ordinary: no component of ``stats`` is empty and every covariance
+        factorised, so no policy of :meth:`update` changes it; only which
+        components collapsed is left to find (lazily, as :meth:`update` does).
+        """
+        return Update(state, np.zeros(len(stats.nk), dtype=bool), functools.partial(self.collapsed, stats))
+
     #: Whether an empty component keeps its previous mean (and covariance,
     #: where it depends on nothing else): maximum likelihood has nothing
     #: else to give it.

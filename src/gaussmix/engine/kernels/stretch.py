@@ -20,10 +20,13 @@ chunk of rows and the row kernel: per iteration,
 The stretch stops *before* an iteration that is not ordinary: a component
 that lost its weight, moments that lost half their digits to cancellation,
 a log-likelihood that is not finite; and after one whose M-step cannot
-factorise its covariances. It returns the state entering its last
-iteration and that iteration's statistics, and the driver makes that last
-update, and everything after it, on the general path (``engine.stretch``),
-so that every policy for empty and collapsed components stays in one place.
+factorise its covariances. It returns the state after its last ordinary
+M-step, the state entering its last iteration and that iteration's
+statistics. Where that M-step failed, the driver makes it again, and
+everything after it, on the general path (``engine.stretch``), so that
+every policy for empty and singular components stays in one place: an
+ordinary M-step (no component empty, every covariance factorised) is one
+that no policy changes.
 """
 
 from __future__ import annotations
@@ -152,25 +155,26 @@ def stretch_closed_form(X, w, total_weight, weights, means, cov, U, pc, kind, mo
     mean log-likelihood goes into ``values``; EM stops when it changes by
     less than ``tol`` from the one before (``lower_bound`` at first).
 
-    Returns ``(n_done, converged, state, stats)``: the iterations done, the
-    state ``(weights, means, cov, U, pc)`` entering the last of them and
-    that iteration's statistics ``(nk, means, scatter)``. The other
-    families' loops take and return the same.
+    Returns ``(n_done, converged, updated, final, entering, stats)``: the
+    iterations done; whether the last one's M-step was made here, giving
+    ``final``; the state ``(weights, means, cov, U, pc)`` entering the last
+    of them and that iteration's statistics ``(nk, means, scatter)``. The
+    other families' loops take and return the same.
     """
     state, entering, stats = _buffers(weights, means, cov, U, pc, mode)
     for it in range(max_iter):
         outcome, value, next_w = _iteration(X, w, total_weight, state, kind, mode, lanes, lower_bound, tol,
                                             entering, stats)
         if outcome == _STOP:
-            return it, False, entering, stats
+            return it, False, it > 0, state, entering, stats
         values[it] = lower_bound = value
-        if outcome == _CONVERGED or it + 1 == max_iter:
-            return it + 1, outcome == _CONVERGED, entering, stats
         cov, U, pc = np.empty_like(cov), np.zeros_like(U), np.empty_like(pc)
         if not m_step_closed_form(stats[0], stats[2], m_step, reg_covar, state[2], cov, U, pc):
-            return it + 1, False, entering, stats
+            return it + 1, False, False, state, entering, stats
         state = (next_w, stats[1].copy(), cov, U, pc)
-    return 0, False, entering, stats
+        if outcome == _CONVERGED or it + 1 == max_iter:
+            return it + 1, outcome == _CONVERGED, True, state, entering, stats
+    return 0, False, False, state, entering, stats
 
 
 @jit()
@@ -182,15 +186,15 @@ def stretch_eigen(X, w, total_weight, weights, means, cov, U, pc, kind, mode, m_
         outcome, value, next_w = _iteration(X, w, total_weight, state, kind, mode, lanes, lower_bound, tol,
                                             entering, stats)
         if outcome == _STOP:
-            return it, False, entering, stats
+            return it, False, it > 0, state, entering, stats
         values[it] = lower_bound = value
-        if outcome == _CONVERGED or it + 1 == max_iter:
-            return it + 1, outcome == _CONVERGED, entering, stats
         cov, U, pc = np.empty_like(cov), np.zeros_like(U), np.empty_like(pc)
         if not m_step_eigen(stats[0], stats[2], m_step, reg_covar, state[2], cov, U, pc):
-            return it + 1, False, entering, stats
+            return it + 1, False, False, state, entering, stats
         state = (next_w, stats[1].copy(), cov, U, pc)
-    return 0, False, entering, stats
+        if outcome == _CONVERGED or it + 1 == max_iter:
+            return it + 1, outcome == _CONVERGED, True, state, entering, stats
+    return 0, False, False, state, entering, stats
 
 
 @jit()
@@ -202,15 +206,15 @@ def stretch_orientation(X, w, total_weight, weights, means, cov, U, pc, kind, mo
         outcome, value, next_w = _iteration(X, w, total_weight, state, kind, mode, lanes, lower_bound, tol,
                                             entering, stats)
         if outcome == _STOP:
-            return it, False, entering, stats
+            return it, False, it > 0, state, entering, stats
         values[it] = lower_bound = value
-        if outcome == _CONVERGED or it + 1 == max_iter:
-            return it + 1, outcome == _CONVERGED, entering, stats
         cov, U, pc = np.empty_like(cov), np.zeros_like(U), np.empty_like(pc)
         if not m_step_orientation(stats[0], stats[2], m_step, reg_covar, state[2], cov, U, pc):
-            return it + 1, False, entering, stats
+            return it + 1, False, False, state, entering, stats
         state = (next_w, stats[1].copy(), cov, U, pc)
-    return 0, False, entering, stats
+        if outcome == _CONVERGED or it + 1 == max_iter:
+            return it + 1, outcome == _CONVERGED, True, state, entering, stats
+    return 0, False, False, state, entering, stats
 
 
 #: The loop of each family of ``models.fused``, by its index.
