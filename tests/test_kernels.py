@@ -57,6 +57,32 @@ def test_every_kernel_matches_the_reference(kernel, structure, dtype, n, d, K):
     np.testing.assert_allclose(to_numpy(stats.scatter), ref.scatter, rtol=rtol, atol=rtol * n * 100)
     assert float(ll) == pytest.approx(float(np.sum(w * ref_lp)), rel=rtol)
     assert float(weight) == pytest.approx(w.sum())
+    if kernel.fused_criteria:
+        # Rows of weight 0 are left out (here a third of them); the terms of
+        # ICL are the logs of the largest responsibilities.
+        w0 = np.where(np.arange(n) % 3 == 1, 0.0, w)
+        sums = kernel.criterion_sums(Xk, to_kernel(w0), ep)
+        assert all(type(v) is float for v in sums)
+        expected = (np.sum(w0 * ref_lp), np.sum(w0 * np.max(ref_log_resp, axis=1)), w0.sum())
+        np.testing.assert_allclose(sums, expected, rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(kernel.criterion_sums(Xk, None, ep),
+                                   (ref_lp.sum(), np.max(ref_log_resp, axis=1).sum(), n), rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("kernel", [k for k in kernels.KERNELS if k.available and k.fused_criteria],
+                         ids=lambda k: k.name)
+def test_fused_criteria_of_rows_whose_densities_underflow(kernel):
+    """A row past every component's reach: log p = -inf counts unless its weight is 0; r_ik = 1/K."""
+    xp, to_kernel, _ = kernel_namespace(kernel)
+    params = random_params(np.random.default_rng(0), "full", 3, 2)
+    X = np.array([[0.0, 0.0], [1e200, 1e200], [1.0, -1.0]])
+    ep = estep_params(params, xp, xp.float64)
+    log_lik, log_map, weight = kernel.criterion_sums(to_kernel(X), to_kernel(np.array([1.0, 0.0, 2.0])), ep)
+    assert np.isfinite(log_lik) and np.isfinite(log_map) and weight == 3.0
+    log_lik, log_map, weight = kernel.criterion_sums(to_kernel(X), None, ep)
+    assert log_lik == -np.inf and weight == 3.0
+    ref_lp, ref_log_resp = log_resp_from_weighted(weighted_log_prob_reference(X[[0, 2]], estep_params(params)))
+    assert log_map == pytest.approx(np.max(ref_log_resp, axis=1).sum() - np.log(3), rel=1e-12)
 
 
 @settings(max_examples=60, deadline=None)

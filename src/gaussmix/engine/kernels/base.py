@@ -117,6 +117,19 @@ class Kernel:
         log_prob_norm, log_resp = log_resp_from_weighted(self.weighted_log_prob(X, eparams))
         return log_prob_norm, xp.exp(log_resp) if with_resp else None
 
+    # -- the criteria ----------------------------------------------------------
+    #: Whether :meth:`criterion_sums` sums the terms of the criteria in its
+    #: own pass; otherwise ``engine.scoring`` forms them from :meth:`e_step`.
+    fused_criteria = False
+
+    def criterion_sums(self, X, sample_weight, eparams):
+        """``(sum_i w_i log p(x_i), sum_i w_i log max_k r_ik, sum_i w_i)`` of a chunk without missing values.
+
+        Python floats; rows of weight 0 add nothing, even where their
+        density underflowed. Only where :attr:`fused_criteria` is True.
+        """
+        raise NotImplementedError
+
     # -- the statistics --------------------------------------------------------
     def accumulate(self, X, resp, sample_weight, kind):
         """``SuffStats`` of the rows for given responsibilities (``engine.stats``)."""

@@ -288,6 +288,35 @@ def _e_step_rows(X, geometry, log_prob, resp):
                 for k in range(K):
                     resp[i0 + i, k] = e[k, i]
 
+@jit()
+def row_criterion_sums(X, w, geometry):
+    """``(sum_i w_i log p(x_i), sum_i w_i log max_k r_ik, sum_i w_i)`` over the rows of positive weight.
+
+    The terms of BIC and ICL from the E-step of :func:`_e_step_rows`, summed
+    in the same pass: no per-row array. ``max_k r_ik`` is ``1 / sum_k
+    e^{l_ik - m_i}`` (the largest term is ``e^0 = 1``), which
+    ``block_softmax`` leaves in ``total`` for a row of weight 1.
+    """
+    means = geometry[0]
+    n, d = X.shape
+    K = means.shape[0]
+    xt, z, y, yk, s, wb, top, total, wlp, e = _estep_buffers(d, K)
+    ones = np.ones(n)
+    B = xt.shape[1]
+    log_lik, log_map, weight = 0.0, 0.0, 0.0
+    for i0 in range(0, n, B):
+        m = load_block(X, ones, i0, xt, wb, means[0])
+        _block_wlp(xt, geometry, z, y, yk, s, wlp)
+        block_softmax(wlp, wb, e, top, total)
+        for i in range(m):
+            wi = w[i0 + i]
+            if wi > 0:  # a zero weight cancels its row, even at log p = -inf
+                log_lik += wi * top[i]
+                log_map += wi * np.log(total[i])
+                weight += wi
+    return log_lik, log_map, weight
+
+
 #: Per precision structure: whether ``(K, d, float32)`` takes the row kernel.
 _ROW_KERNEL_TAKES = {
     "diag": lambda K, d, f32: d * K <= ROW_KERNEL_MAX_DK_DIAG,
@@ -338,6 +367,13 @@ class RowKernel(CompiledKernel, VectorisedKernel):
         resp = np.empty((n, K) if with_resp else (0, K), dtype=X.dtype)
         _e_step_rows(X, plan.geometry, log_prob, resp)
         return log_prob, resp if with_resp else None
+
+    fused_criteria = True
+
+    def criterion_sums(self, X, sample_weight, eparams):
+        X = np.ascontiguousarray(X)
+        sums = row_criterion_sums(X, weights_or_ones(sample_weight, X.shape[0]), plan_of(eparams).geometry)
+        return float(sums[0]), float(sums[1]), float(sums[2])
 
     def statistics(self, X, sample_weight, eparams, scatter):
         plan = plan_of(eparams)
