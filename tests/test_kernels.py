@@ -107,6 +107,31 @@ def test_accumulate_kernel_matches_reference(n, d, K, kind, weighted, offset, dt
     np.testing.assert_allclose(fast.scatter, ref.scatter, atol=1e-9 * np.abs(ref.scatter).max() + noise)
 
 
+@pytest.mark.skipif(not COMPILED_AVAILABLE, reason="needs Numba")
+@pytest.mark.parametrize("kind", ["full", "diag", "pooled"])
+@pytest.mark.parametrize("n, d, K", [(1, 1, 1), (70, 3, 4), (131, 7, 2), (300, 16, 9), (40, 40, 60)])
+def test_compiled_start_statistics_equal_numpys(kind, n, d, K):
+    """The row kernel's statistics for given responsibilities (compiled at small d, NumPy's past it):
+    the NumPy kernel's, rows of no weight left out however large their values."""
+    from gaussmix.engine.kernels import rows, vectorised
+
+    rng = np.random.default_rng(n + d + K)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.1, 10, size=d) + 1e3
+    resp = rng.dirichlet(np.ones(K), size=n)
+    resp[::4] = np.eye(K)[0]
+    w = rng.uniform(0, 2, size=n)
+    if n > 2:
+        w[1], X[1] = 0.0, 1e200  # its square would overflow: 0 * inf
+        resp[2] = 0.0
+        X[2] = -1e200
+    for weights in (w, None if n <= 2 else np.where(np.arange(n) == 1, 0.0, 1.0)):
+        fast = rows.KERNEL.accumulate(X, resp, weights, kind)
+        ref = vectorised.KERNEL.accumulate(X, resp, weights, kind)
+        for name in ("nk", "means", "scatter"):
+            assert np.all(np.isfinite(getattr(fast, name)))
+            np.testing.assert_allclose(getattr(fast, name), getattr(ref, name), rtol=1e-9, atol=1e-6, err_msg=name)
+
+
 @pytest.mark.parametrize("structure", ["diag", "spherical"])
 @pytest.mark.parametrize("n, d, K", [(1, 1, 1), (7, 1, 3), (50, 4, 1), (200, 6, 5)])
 def test_diagonal_e_step_kernel_matches_reference(structure, n, d, K):
