@@ -9,10 +9,16 @@ ratio (tree / ref) of two calls made within a second of each other; the
 median of the ratios, with their quartiles, is the figure. Both versions
 must choose the same model, or the comparison stops.
 
+The sets ``fits-full``, ``fits-tied``, ``fits-diag`` and ``fits-spherical``
+time instead the single fits of ``bench_small.py`` (iris, K=1..9, from
+scikit-learn's k-means start given as ``*_init``), each request ten
+rounds of the nine fits; both versions must run the same iterations.
+
 Usage::
 
     python benchmarks/ab_select.py --ref HEAD~3            # 20 rounds on each of the six sets
     python benchmarks/ab_select.py --ref HEAD~3 --sets iris,diabetes --rounds 40
+    python benchmarks/ab_select.py --ref HEAD~3 --sets fits-diag,fits-spherical
 """
 
 from __future__ import annotations
@@ -37,15 +43,39 @@ import gaussmix
 from gaussmix import select
 assert gaussmix.__file__.startswith(sys.argv[1]), gaussmix.__file__
 warnings.simplefilter("ignore")
-data = {n: np.loadtxt(f"{sys.argv[2]}/{n}.csv", delimiter=",", skiprows=1) for n in sys.argv[3].split(",")}
-for X in data.values():
-    select(X, n_jobs=1)
+names = sys.argv[3].split(",")
+data = {n: np.loadtxt(f"{sys.argv[2]}/{n}.csv", delimiter=",", skiprows=1) for n in names if not n.startswith("fits-")}
+fits = {}
+for n in names:
+    if n.startswith("fits-"):
+        from sklearn.mixture import GaussianMixture as Theirs
+        iris = np.loadtxt(f"{sys.argv[2]}/iris.csv", delimiter=",", skiprows=1)
+        kind = n[len("fits-"):]
+        starts = []
+        for K in range(1, 10):
+            s = Theirs(K, covariance_type=kind, random_state=0, max_iter=0).fit(iris)
+            starts.append(gaussmix.GaussianMixture(K, covariance_type=kind, weights_init=s.weights_,
+                                                   means_init=s.means_, precisions_init=s.precisions_))
+        fits[n] = (iris, starts)
+
+
+def run(name):
+    if name in fits:
+        X, estimators = fits[name]
+        t = time.process_time()
+        for _ in range(10):
+            iterations = [gm.fit(X).n_iter_ for gm in estimators]
+        return time.process_time() - t, "-".join(map(str, iterations))
+    t = time.process_time()
+    best = select(data[name], n_jobs=1).best_
+    return time.process_time() - t, f"{best.covariance_type},{best.n_components}"
+
+
+for name in names:
+    run(name)
 print("ready", flush=True)
 for line in sys.stdin:
-    X = data[line.strip()]
-    t = time.process_time()
-    best = select(X, n_jobs=1).best_
-    print(time.process_time() - t, f"{best.covariance_type},{best.n_components}", flush=True)
+    print(*run(line.strip()), flush=True)
 """
 
 
@@ -85,7 +115,7 @@ def main():
                                  capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         ref, tree = Worker(Path(tmp) / "src", names), Worker(ROOT / "src", names)
-        print(f"select(X, n_jobs=1), CPU seconds: ref {args.ref} ({commit[:10]}) against the working tree, "
+        print(f"select(X, n_jobs=1) (fits-*: 10 x 9 fits), CPU seconds: ref {args.ref} ({commit[:10]}) against the working tree, "
               f"{args.rounds} paired rounds")
         try:
             for name in names:

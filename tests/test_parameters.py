@@ -183,6 +183,9 @@ _CANDIDATES = {
     "verbose": [0, 2, -1, True, "loud"],
     "warm_start": [False, True, 0, 1, "yes", np.bool_(True)],
     "chunk_size": [None, 100, 0, 1.5],
+    # Arrays where "array-like" is allowed pass unchecked (scikit-learn's test is of the type).
+    "means_init": [None, np.zeros((3, 2)), np.zeros(()), np.array(["a"]), [[0.0, 1.0]], 3.0, "means"],
+    "weights_init": [None, np.ones(3) / 3, np.array([np.nan]), (0.5, 0.5), object()],
 }
 
 
@@ -226,7 +229,9 @@ def test_a_value_checked_once_is_not_checked_again_but_a_bad_one_always_is(monke
     Fresh(3, tol=1e-3, **objects)._validate_params()
     Fresh(3, tol=1e-3, **objects)._validate_params()
     assert "tol" in checked[0] and "tol" not in checked[1]
-    assert checked[1] == {"means_init", "random_state"}  # objects: every time
+    assert checked[1] == {"random_state"}  # objects: every time; an ndarray where "array-like" is: never
+    Fresh(3, tol=1e-3, means_init=[[0.0, 0.0]] * 3)._validate_params()
+    assert "means_init" in checked[-1]  # a list is checked
     for _ in range(2):
         with pytest.raises(InvalidParameterError, match="tol"):
             Fresh(3, tol=-1.0)._validate_params()
