@@ -24,7 +24,28 @@ def class_rows(name, label):
     return frame[frame["class"] == label].iloc[:, 1:].to_numpy(dtype=float)
 
 
-def test_cholesky_rcond_is_the_formula():
+@pytest.fixture(params=["compiled", "numpy"])
+def route(request, monkeypatch):
+    """Each test of the factors on both routes: compiled (``selection.factors``) and NumPy's."""
+    from gaussmix import compiled
+
+    if request.param == "numpy":
+        monkeypatch.setattr(compiled, "AVAILABLE", False)
+    elif not compiled.AVAILABLE:
+        pytest.skip("needs Numba")
+    return request.param
+
+
+def test_cholesky_rcond_of_bad_covariances(route):
+    """Not positive definite, NaN or infinite: 0, on either route; a good one beside them is unharmed."""
+    good = np.array([[2.0, 0.5], [0.5, 1.0]])
+    cov = np.array([good, [[1.0, 2.0], [2.0, 1.0]], [[np.nan, 0], [0, 1]], [[1.0, np.nan], [np.nan, 1.0]],
+                    [[np.inf, 0], [0, np.inf]], np.zeros((2, 2)), [[1.0, 0], [0, -1e-300]]])
+    diag = np.diag(np.linalg.cholesky(good))
+    np.testing.assert_allclose(cholesky_rcond(cov), [diag.min() / (1 + diag.max())] + [0.0] * 6, rtol=1e-14)
+
+
+def test_cholesky_rcond_is_the_formula(route):
     rng = np.random.default_rng(0)
     A = rng.normal(size=(2, 4, 4))
     cov = A @ np.swapaxes(A, 1, 2) + 0.1 * np.eye(4)
@@ -36,7 +57,7 @@ def test_cholesky_rcond_is_the_formula():
     assert cholesky_rcond(np.zeros((1, 2, 2)))[0] == 0.0  # not positive definite
 
 
-def test_scatter_rcond_equals_the_covariance_factor_and_sees_exact_singularity():
+def test_scatter_rcond_equals_the_covariance_factor_and_sees_exact_singularity(route):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(40, 3)) * [1.0, 5.0, 0.2]
     resp = rng.dirichlet([1.0, 1.0], size=40)
@@ -71,7 +92,7 @@ def _scatter_rcond_one_by_one(X, resp, sample_weight=None):
 
 
 @pytest.mark.parametrize("group_values", [2**20, 60, 1])
-def test_scatter_rcond_stacked_is_each_component_on_its_own(monkeypatch, group_values):
+def test_scatter_rcond_stacked_is_each_component_on_its_own(monkeypatch, group_values, route):
     # Components factored in stacks (of one, a few, all), with weights, a
     # component of no weight, a flat one and rows holding NaN.
     from gaussmix.selection import singular

@@ -47,9 +47,11 @@ import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace
 from array_api_compat import device as _device
 
+from .. import compiled
 from ..models import get_model
 from ..namespaces import to_host
 from ..structures import STRUCTURES
+from .factors import cholesky_rcond_stack, scatter_rcond_rows
 
 #: ``sqrt(.Machine$double.eps)``: the bound of mclust's test.
 MCLUST_RCOND = math.sqrt(np.finfo(np.float64).eps)
@@ -59,8 +61,13 @@ def cholesky_rcond(covariances):
     """``min_j |U_jj| / (1 + max_j |U_jj|)`` of each (d, d) covariance, ``U`` its Cholesky factor.
 
     A covariance that is not numerically positive definite gives 0.
+    Compiled where Numba is (``selection.factors``), else NumPy's.
     """
     covariances = np.asarray(covariances, dtype=np.float64)
+    if compiled.AVAILABLE:
+        out = np.empty(len(covariances))
+        cholesky_rcond_stack(np.ascontiguousarray(covariances), out)
+        return out
     try:  # all at once (one call per component cost 4 us each, twice a cell of select)
         diag = np.abs(np.diagonal(np.linalg.cholesky(covariances), axis1=1, axis2=2))
     except np.linalg.LinAlgError:
@@ -91,7 +98,8 @@ def scatter_rcond(X, resp, sample_weight=None):
     ``sqrt(w_i r_ik) (x_i - x̄_k) / sqrt(n_k)``, so that ``U_k^T U_k = W_k / n_k``
     without forming ``W_k``. Rows holding NaN are left out. X may be an array
     of any array-API library (which holds no NaN): the work stays in its
-    namespace, and d values per component cross to the host.
+    namespace, and d values per component cross to the host. NumPy rows
+    are factored compiled where Numba is (``selection.factors``).
     """
     if isinstance(X, np.ndarray):
         complete = ~np.isnan(X).any(axis=1)
@@ -99,6 +107,14 @@ def scatter_rcond(X, resp, sample_weight=None):
             X, resp = X[complete], np.asarray(resp)[complete]
             if sample_weight is not None:
                 sample_weight = np.asarray(sample_weight)[complete]
+        if compiled.AVAILABLE:
+            wr = np.asarray(resp, dtype=np.float64)
+            if sample_weight is not None:
+                wr = wr * np.asarray(sample_weight, dtype=np.float64)[:, None]
+            out = np.full(wr.shape[1], np.inf)
+            scatter_rcond_rows(np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(wr),
+                               wr.sum(axis=0), out)
+            return out
     xp = array_namespace(X)
     X = xp.astype(X, xp.float64, copy=False)
     wr = xp.astype(resp, xp.float64, copy=False)
