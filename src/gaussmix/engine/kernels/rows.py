@@ -32,11 +32,10 @@ import numpy as np
 
 from ...compiled import jit
 from .plan import DIAGONAL, ISOTROPIC, SHARED, plan_of
-from .primitives import (BLOCK, LANES, add_products8, block_softmax, centred_moments8, density_and_resp,
-                         dot8, fold8, lane_totals, load_block, weights_or_ones)
+from .primitives import BLOCK, LANES, block_softmax, density_and_resp, lane_totals, load_block, weights_or_ones
 from .base import CompiledKernel
-from ..stats import SuffStats
-from .vectorised import VectorisedKernel, finish_statistics, moments_from_sums, recompute_exact
+from .moments import ROW_MODES, add_block_moments, statistics_of_resp
+from .vectorised import VectorisedKernel, finish_statistics
 
 #: Where the row kernel beats the BLAS routes (2-core EPYC, float64): full
 #: precisions while d <= 16 (N=1e5 K=16 per iteration: d=16 52 ms against
@@ -172,10 +171,6 @@ def _estep_buffers(d, K):
     return xt, z, y, yk, s, wb, top, total, np.empty((K, BLOCK)), np.empty((K, BLOCK))
 
 
-#: The row kernel's statistics: ``S_k`` diagonals, full ``S_k``, or their sum.
-ROW_MODES = {"diag": 0, "full": 1, "pooled": 2}
-
-
 @jit()
 def row_kernel_sums(X, w, geometry, mode, origin, lanes):
     """E-step and statistics of a chunk, a block of rows at a time (see the module docstring).
@@ -208,110 +203,9 @@ def row_kernel_sums(X, w, geometry, mode, origin, lanes):
         for i in range(m):
             if wb[i] > 0:  # a zero weight cancels its row, even at log p = -inf
                 ll += wb[i] * top[i]
-        _add_block(xt, wb, e, origin, mode, z, ez, lane_n, lane_a, lane_S, L)
+        add_block_moments(xt, wb, e, origin, mode, z, ez, lane_n, lane_a, lane_S, L)
     nk, a, S = lane_totals(lane_n, lane_a, lane_S, full)
     return nk, a, S, ll
-
-
-@jit(inline="always")
-def _add_block(xt, wb, e, origin, mode, z, ez, lane_n, lane_a, lane_S, L):
-    """Add a block's ``e = w_i r_ik`` (K, BLOCK) and its moments about ``origin`` to the lanes.
-
-    ``wb`` are the rows' weights ``w_i`` (``sum_k e_ik`` for a pooled
-    scatter); ``z`` and ``ez`` are (d, BLOCK) buffers.
-    """
-    d, B = xt.shape
-    K = e.shape[0]
-    if mode == 2:  # one origin for every component: z once per block
-        for j in range(d):
-            c = origin[0, j]
-            for i in range(B):
-                t = xt[j, i] - c
-                z[j, i] = t
-                ez[j, i] = wb[i] * t
-    for k in range(K):
-        for i in range(L):
-            lane_n[k, i] += fold8(e, k, i)
-        if mode == 0:
-            for j in range(d):
-                mu = origin[k, j]
-                for i in range(L):
-                    first, second = centred_moments8(xt, j, e, k, mu, i)
-                    lane_a[k, j, i] += first
-                    lane_S[k, j, i] += second
-        elif mode == 1:
-            for j in range(d):
-                mu = origin[k, j]
-                for i in range(B):
-                    t = xt[j, i] - mu
-                    z[j, i] = t
-                    ez[j, i] = e[k, i] * t
-                for i in range(L):
-                    lane_a[k, j, i] += fold8(ez, j, i)
-            add_products8(lane_S, k, ez, z, True)
-        else:
-            for j in range(d):
-                for i in range(L):
-                    lane_a[k, j, i] += dot8(e, k, z, j, i)
-    if mode == 2:
-        # Pooled about one origin: sum_k w_i r_ik z z^T = w_i z z^T.
-        add_products8(lane_S, 0, ez, z, True)
-
-
-@jit()
-def resp_kernel_sums(X, wr, mode, lanes):
-    """The sums of :func:`row_kernel_sums` for given ``wr = w_i r_ik`` (n, K), about the rows' mean.
-
-    The origin is the mean of the rows with some ``w_i r_ik`` other than 0,
-    as ``vectorised.accumulate_numpy`` takes it; the other rows are read as
-    that mean, so that they add nothing even where their squares would
-    overflow. Returns ``(n_k, a_k, scatter sums, origin)``.
-    """
-    n, d = X.shape
-    K = wr.shape[1]
-    full = mode != 0
-    P = d * (d + 1) // 2 if full else d
-    centre = np.zeros(d)
-    keep = np.zeros(n, dtype=np.bool_)
-    kept = 0
-    for i in range(n):
-        for k in range(K):
-            if wr[i, k] != 0.0:
-                keep[i] = True
-        if keep[i]:
-            kept += 1
-            for j in range(d):
-                centre[j] += X[i, j]
-    if kept:
-        for j in range(d):
-            centre[j] /= kept
-    origin = np.empty((K, d))
-    for k in range(K):
-        origin[k] = centre
-    xt, z = np.empty((d, BLOCK)), np.empty((d, BLOCK))
-    ez = np.empty((d, BLOCK))
-    wb, e = np.empty(BLOCK), np.empty((K, BLOCK))
-    B = BLOCK
-    L = lanes
-    lane_n = np.zeros((K, L))
-    lane_a = np.zeros((K, d, L))
-    lane_S = np.zeros((1 if mode == 2 else K, P, L))
-    for i0 in range(0, n, B):
-        m = min(B, n - i0)
-        for i in range(B):
-            row = i0 + i
-            use = i < m and keep[row]
-            total = 0.0
-            for k in range(K):
-                v = wr[row, k] if use else 0.0
-                e[k, i] = v
-                total += v
-            wb[i] = total
-            for j in range(d):
-                xt[j, i] = X[row, j] if use else centre[j]
-        _add_block(xt, wb, e, origin, mode, z, ez, lane_n, lane_a, lane_S, L)
-    nk, a, S = lane_totals(lane_n, lane_a, lane_S, full)
-    return nk, a, S, centre
 
 
 @jit()
@@ -413,7 +307,7 @@ class RowKernel(CompiledKernel, VectorisedKernel):
     """NumPy chunks of small d (or a shared factor), float32 or float64, compiled.
 
     Its statistics from given responsibilities (a start's) are compiled
-    sums too at small d (:func:`resp_kernel_sums`), and the NumPy kernel's
+    sums too at small d (``moments.resp_kernel_sums``), and the NumPy kernel's
     beyond.
     """
 
@@ -459,16 +353,7 @@ class RowKernel(CompiledKernel, VectorisedKernel):
         if not _RESP_SUMS_TAKE[kind](resp.shape[1], d):
             return super().accumulate(X, resp, sample_weight, kind)
         # 145 rows, d=3, K=5: 22-28 us a call, against NumPy's 77-84.
-        wr = np.asarray(resp, dtype=np.float64)
-        if sample_weight is not None:
-            wr = wr * np.asarray(sample_weight, dtype=np.float64)[:, None]
-        wr = np.ascontiguousarray(wr)
-        nk, a, raw, centre = resp_kernel_sums(np.ascontiguousarray(X), wr, ROW_MODES[kind], LANES)
-        nk, means, scatter, lossy = moments_from_sums(nk, a, raw, centre, kind)
-        if lossy.size:
-            keep = wr.any(axis=1)  # as the sums: rows of no weight could overflow 0 * x^2
-            recompute_exact(means, scatter, np.asarray(X, dtype=np.float64)[keep], wr[keep], lossy, kind)
-        return SuffStats(nk, means, scatter)
+        return statistics_of_resp(X, resp, sample_weight, kind)
 
     def criterion_sums(self, X, sample_weight, eparams):
         X = np.ascontiguousarray(X)
