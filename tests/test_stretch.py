@@ -292,3 +292,37 @@ def test_iterations_are_reported_as_on_the_general_path_when_the_last_update_fai
         # The stretch ran every ordinary iteration, and none on the general path.
         assert calls == [False] if table else len(calls) == stretch_lengths[0] + 1
     assert printed[0] == printed[1] == [f"Iteration {i}" for i in range(1, stretch_lengths[0])]
+
+
+@pytest.mark.parametrize("code", MODELS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_fit_scores_its_own_rows_as_criteria_does(code, dtype):
+    """``scoring_fits``: the sums of the stretch's last pass are ``criteria``'s, at the fitted parameters."""
+    from gaussmix.estimators import scoring_fits
+
+    X = blobs(seed=2).astype(dtype)
+    with scoring_fits() as scores:
+        gm = GaussianMixture(3, covariance_type=code, random_state=0, tol=1e-8).fit(X)
+    crit = gm.criteria(X)
+    assert len(scores) == 1 and scores[0] is not None
+    np.testing.assert_allclose(scores[0], (crit.log_likelihood, crit.log_map, crit.n_samples), rtol=1e-12)
+
+
+def test_a_fit_scores_none_where_its_last_update_was_not_compiled(monkeypatch):
+    """A fit that went on on the general path, or that never ran compiled, records None; outside the context, nothing."""
+    from gaussmix.estimators import scoring_fits
+
+    X = blobs(seed=2)
+    with scoring_fits() as scores:
+        GaussianMixture(3, covariance_type="VVV", random_state=0, max_iter=0).fit(X)
+        with monkeypatch.context() as m:
+            m.setattr(stretch, "MAX_STRETCH", 2)  # two compiled iterations, then the general path
+            gm = GaussianMixture(3, covariance_type="VVV", random_state=0, tol=1e-10).fit(X)
+        holed = X.copy()
+        holed[0, 0] = np.nan
+        GaussianMixture(3, covariance_type="VVV", random_state=0, nan_policy="marginalize").fit(holed)
+        GaussianMixture(3, covariance_type="VVV", random_state=0).fit(X)
+    assert gm.n_iter_ > 2
+    assert scores[:3] == [None, None, None] and scores[3] is not None
+    GaussianMixture(3, covariance_type="VVV", random_state=0).fit(X)
+    assert len(scores) == 4

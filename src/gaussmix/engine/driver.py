@@ -60,6 +60,10 @@ class EMResult:
         (None if no update ran).
     running : BatchPass or OnlineState or None
         The schedule's running statistics (``partial_fit`` continues from them).
+    scores : tuple of float or None
+        Where ``run`` was asked to ``score`` and could in its last compiled
+        pass: ``(sum_i w_i log p(x_i), sum_i w_i log max_k r_ik, sum_i w_i)``
+        of the rows at ``state`` (``engine.stretch.Stretch.scores``).
     """
 
     state: object
@@ -71,6 +75,7 @@ class EMResult:
     collapsed: np.ndarray | None = None
     running: object = None
     kept: set = field(default_factory=set)
+    scores: tuple | None = None
 
 
 def step(part, updater, state, schedule, running=None):
@@ -102,7 +107,7 @@ def report_iteration(n_iter, max_iter, lower_bound, change, on_iteration=None):
 
 
 def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.inf,
-        random_state=None, on_iteration=None):
+        random_state=None, on_iteration=None, score=False):
     """Run EM from ``state`` until the objective changes by less than ``tol``.
 
     Parameters
@@ -121,6 +126,9 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
         For a schedule that visits rows in random order.
     on_iteration : callable, optional
         ``on_iteration(n_iter, lower_bound, change)`` after each iteration.
+    score : bool
+        Whether to score the rows at the final state where a compiled
+        stretch made it (``EMResult.scores``; one more compiled pass).
     """
     lower_bounds, emptied, kept = [], set(), set()
     last = None  # the last update; its collapsed components are read once, at the end
@@ -135,7 +143,8 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
 
     # Small fits: ordinary iterations compiled, their last update too unless it failed there.
     stretch = ordinary_stretch(source, updater, state, schedule, tol=tol, max_iter=max_iter,
-                               lower_bound=lower_bound)
+                               lower_bound=lower_bound, score=score)
+    scores = None if stretch is None else stretch.scores
     if stretch is not None:
         # Reported as the general path would: each iteration after its
         # update, so the last one only once its update here succeeds.
@@ -154,7 +163,7 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
             lower_bound = watched = value
         converged = stretch.converged
     for n_iter in range(max_iter + 1 if converged else n_iter + 1, max_iter + 1):
-        entering = state
+        entering, scores = state, None  # the stretch's scores are not of the state this makes
         loglik = weight = 0.0
         for part in schedule.parts(source, random_state):
             running, state, part_loglik, part_weight, update = step(part, updater, state, schedule, running)
@@ -179,7 +188,7 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
             break
     collapsed = None if last is None else last.collapsed
     return EMResult(state, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed, running,
-                    kept)
+                    kept, scores)
 
 
 __all__ = ["EMResult", "step", "run", "report_iteration"]

@@ -25,7 +25,7 @@ from .kernels import rows
 from .kernels.plan import GEOMETRY_OF
 from .kernels.primitives import LANES, weights_or_ones
 from ..models.fused import M_STEPS
-from .kernels.stretch import STRETCHES
+from .kernels.stretch import STRETCHES, final_scores
 from .schedules import Batch
 from .stats import SuffStats
 
@@ -54,6 +54,10 @@ class Stretch:
         The last iteration's statistics, from which ``state`` was made.
     weight : float
         The total weight of the rows.
+    scores : tuple of float or None
+        Where asked for and ``state`` was made: ``(sum_i w_i log p(x_i), sum_i
+        w_i log max_k r_ik, sum_i w_i)`` of the rows at ``state``, the sums
+        of the criteria (``Source.criterion_sums``), in the weights' units.
     """
 
     values: list
@@ -62,6 +66,7 @@ class Stretch:
     entering: MixtureParams
     stats: SuffStats
     weight: float
+    scores: tuple | None = None
 
 
 def _full_to_work(cov, prec_chol, K, d):
@@ -93,11 +98,13 @@ _LAYOUTS = {
 _SCATTER_OUT = {"full": lambda s: s, "pooled": lambda s: s, "diag": lambda s: s[:, :, 0]}
 
 
-def ordinary_stretch(source, updater, state, schedule, *, tol, max_iter, lower_bound):
+def ordinary_stretch(source, updater, state, schedule, *, tol, max_iter, lower_bound, score=False):
     """Run ordinary iterations from ``state`` compiled; a :class:`Stretch`, or None where none ran.
 
     None where the fit is not of the kind this serves (see the module
-    docstring), or where its first iteration is not ordinary.
+    docstring), or where its first iteration is not ordinary. With
+    ``score``, one more compiled pass scores the rows at the last state
+    (``Stretch.scores``).
     """
     if max_iter < 1 or type(schedule) is not Batch:
         return None
@@ -107,6 +114,7 @@ def ordinary_stretch(source, updater, state, schedule, *, tol, max_iter, lower_b
         return None
     code, reg_covar = ordinary
     X, sample_weight = chunk
+    X = np.ascontiguousarray(X)
     structure = state.structure
     means = np.ascontiguousarray(state.means, dtype=np.float64)
     K, d = means.shape
@@ -123,7 +131,7 @@ def ordinary_stretch(source, updater, state, schedule, *, tol, max_iter, lower_b
     values = np.empty(min(max_iter, MAX_STRETCH))
     family, m_step = M_STEPS[code]
     done, converged, updated, final, entering, stats = STRETCHES[family](
-        np.ascontiguousarray(X), w, weight, np.ascontiguousarray(state.weights, dtype=np.float64), means, cov, U,
+        X, w, weight, np.ascontiguousarray(state.weights, dtype=np.float64), means, cov, U,
         pc, GEOMETRY_OF[structure], rows.ROW_MODES[updater.scatter], m_step, float(reg_covar),
         float(tol), len(values), float(lower_bound), LANES, values)
     if done == 0:
@@ -133,10 +141,14 @@ def ordinary_stretch(source, updater, state, schedule, *, tol, max_iter, lower_b
         weights, means, cov, U, pc = work
         return MixtureParams(weights, means, *from_work(cov, U, pc), structure)
 
+    scores = None
+    if score and updated:
+        scores = tuple(float(v) for v in final_scores(X, w, final[0], final[1], final[3], final[4],
+                                                      GEOMETRY_OF[structure]))
     nk, stat_means, scatter = stats
     stats = SuffStats(nk, stat_means, _SCATTER_OUT[updater.scatter](scatter))
     return Stretch(values[:done].tolist(), bool(converged), params(final) if updated else None, params(entering),
-                   stats, weight)
+                   stats, weight, scores)
 
 
 __all__ = ["Stretch", "ordinary_stretch", "MAX_STRETCH"]

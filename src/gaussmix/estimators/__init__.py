@@ -1,7 +1,7 @@
 """The estimators: scikit-learn's plumbing over the engine (``base``) and its subclasses."""
 
 from ..io.models import ModelFileError, read_model
-from .base import BaseMixture, vetting_starts
+from .base import BaseMixture, scoring_fits, vetting_starts
 from .bayesian import BayesianGaussianMixture
 from .classifier_files import NAME as CLASSIFIER
 from .files import read_model_file
@@ -34,4 +34,4 @@ def load_model(path):
     return cls._from_file(meta, arrays, path)
 
 
-__all__ = ["BaseMixture", "BayesianGaussianMixture", "GaussianMixture", "load_model", "vetting_starts"]
+__all__ = ["BaseMixture", "BayesianGaussianMixture", "GaussianMixture", "load_model", "scoring_fits", "vetting_starts"]

@@ -14,8 +14,9 @@ import warnings
 import numpy as np
 from sklearn import config_context
 
+from ..criteria import Criteria
 from ..engine.threads import single_threaded_blas
-from ..estimators import GaussianMixture, vetting_starts
+from ..estimators import GaussianMixture, scoring_fits, vetting_starts
 from ..structures import STRUCTURES
 from .singular import near_singular_reason, reads_rows
 from .starts import cell_start
@@ -32,7 +33,7 @@ def fit_cell(X, sample_weight, K, code, partition, params, config):
 def _fit_held(X, sample_weight, K, code, partition, params, config):
     """:func:`fit_cell` within its BLAS setting."""
     try:
-        with warnings.catch_warnings(record=True) as caught, config_context(**config):
+        with warnings.catch_warnings(record=True) as caught, config_context(**config), scoring_fits() as scores:
             warnings.simplefilter("always")
             resp = cell_start(X, sample_weight, K, code, partition, params["reg_covar"], params["prior"],
                               params["noise_init"])
@@ -56,13 +57,25 @@ def _fit_held(X, sample_weight, K, code, partition, params, config):
             reason = near_singular_reason(gm, "the fit", X, resp, sample_weight)
             if reason is not None:
                 raise ValueError(reason)
-            crit = gm.criteria(X, sample_weight)  # one pass for all three
+            crit = _criteria(gm, X, sample_weight, scores)
         loglik, bic, icl = crit.log_likelihood, crit.bic, crit.icl
         if not (np.isfinite(bic) and np.isfinite(icl)):
             raise ValueError("the fitted log-likelihood is not finite")
         return (K, code), (gm, bic, icl, loglik, None, messages)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
         return (K, code), (None, math.nan, math.nan, math.nan, str(exc), [])
+
+
+def _criteria(gm, X, sample_weight, scores):
+    """The fitted cell's criteria: from its fit's own last compiled pass where it made one, else one pass of ``criteria``.
+
+    ``scores`` are the fits' sums (``estimators.scoring_fits``); they are in
+    the units of the weights the fit used, so they serve a fit without weights.
+    """
+    if sample_weight is None and scores and scores[-1] is not None:
+        log_likelihood, log_map, n = scores[-1]
+        return Criteria(log_likelihood, log_map, n, gm.n_parameters())
+    return gm.criteria(X, sample_weight)  # one pass for all three
 
 
 # mclust applies its test (``selection.singular``) after every M-step, the

@@ -39,7 +39,7 @@ from ...compiled import jit
 from ...models.fused import m_step_closed_form, m_step_eigen, m_step_orientation
 from .plan import FACTORS, ROW_SHARED_CANCEL_LIMIT, SHARED
 from .primitives import MOMENTS_DIAG, MOMENTS_FULL, MOMENTS_POOLED, moments_about_origin
-from .rows import ROW_MODES, row_kernel_sums
+from .rows import ROW_MODES, row_criterion_sums, row_kernel_sums
 
 #: ``moments_about_origin``'s kind for each of the row kernel's modes.
 _MOMENTS_OF_MODE = np.array([MOMENTS_DIAG, MOMENTS_FULL, MOMENTS_POOLED])
@@ -215,6 +215,12 @@ def stretch_orientation(X, w, total_weight, weights, means, cov, U, pc, kind, mo
         if outcome == _CONVERGED or it + 1 == max_iter:
             return it + 1, outcome == _CONVERGED, True, state, entering, stats
     return 0, False, False, state, entering, stats
+
+
+@jit()
+def final_scores(X, w, weights, means, U, pc, kind):
+    """``row_criterion_sums`` of the rows at a state in the loops' layout: the criteria's sums at a stretch's end."""
+    return row_criterion_sums(X, w, _estep_geometry(weights, means, U, pc, kind))
 
 
 #: The loop of each family of ``models.fused``, by its index.
