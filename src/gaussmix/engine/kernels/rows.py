@@ -225,6 +225,20 @@ def _wlp_rows(X, geometry, wlp):
                 wlp[i0 + i, k] = block[k, i]
 
 
+@jit(inline="always")
+def _block_e_step(X, ones, i0, geometry, buffers):
+    """The E-step of the block at ``i0`` (rows of weight 1) into ``buffers``; returns its rows.
+
+    ``buffers`` are :func:`_estep_buffers`'; then ``top`` holds ``log p(x_i)``,
+    ``e`` the responsibilities and ``total`` ``1 / sum_k e^{l_ik - m_i}``.
+    """
+    xt, z, y, yk, s, wb, top, total, wlp, e = buffers
+    m = load_block(X, ones, i0, xt, wb, geometry[0][0])
+    _block_wlp(xt, geometry, z, y, yk, s, wlp)
+    block_softmax(wlp, wb, e, top, total)
+    return m
+
+
 @jit()
 def _e_step_rows(X, geometry, log_prob, resp):
     """``log p(x_i)`` into ``log_prob`` and, unless ``resp`` has no rows, ``r_ik`` into ``resp``.
@@ -233,23 +247,21 @@ def _e_step_rows(X, geometry, log_prob, resp):
     log-density array is formed, and the results are written in the
     outputs' dtype.
     """
-    means = geometry[0]
     n, d = X.shape
-    K = means.shape[0]
-    xt, z, y, yk, s, wb, top, total, wlp, e = _estep_buffers(d, K)
+    K = geometry[0].shape[0]
+    buffers = _estep_buffers(d, K)
+    top, e = buffers[6], buffers[9]
     ones = np.ones(n)
-    B = xt.shape[1]
     with_resp = resp.shape[0] > 0
-    for i0 in range(0, n, B):
-        m = load_block(X, ones, i0, xt, wb, means[0])
-        _block_wlp(xt, geometry, z, y, yk, s, wlp)
-        block_softmax(wlp, wb, e, top, total)
+    for i0 in range(0, n, BLOCK):
+        m = _block_e_step(X, ones, i0, geometry, buffers)
         for i in range(m):
             log_prob[i0 + i] = top[i]
         if with_resp:
             for i in range(m):
                 for k in range(K):
                     resp[i0 + i, k] = e[k, i]
+
 
 @jit()
 def row_criterion_sums(X, w, geometry):
@@ -260,17 +272,13 @@ def row_criterion_sums(X, w, geometry):
     e^{l_ik - m_i}`` (the largest term is ``e^0 = 1``), which
     ``block_softmax`` leaves in ``total`` for a row of weight 1.
     """
-    means = geometry[0]
     n, d = X.shape
-    K = means.shape[0]
-    xt, z, y, yk, s, wb, top, total, wlp, e = _estep_buffers(d, K)
+    buffers = _estep_buffers(d, geometry[0].shape[0])
+    top, total = buffers[6], buffers[7]
     ones = np.ones(n)
-    B = xt.shape[1]
     log_lik, log_map, weight = 0.0, 0.0, 0.0
-    for i0 in range(0, n, B):
-        m = load_block(X, ones, i0, xt, wb, means[0])
-        _block_wlp(xt, geometry, z, y, yk, s, wlp)
-        block_softmax(wlp, wb, e, top, total)
+    for i0 in range(0, n, BLOCK):
+        m = _block_e_step(X, ones, i0, geometry, buffers)
         for i in range(m):
             wi = w[i0 + i]
             if wi > 0:  # a zero weight cancels its row, even at log p = -inf
