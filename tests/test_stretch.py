@@ -294,8 +294,9 @@ def test_iterations_are_reported_as_on_the_general_path_when_the_last_update_fai
     assert printed[0] == printed[1] == [f"Iteration {i}" for i in range(1, stretch_lengths[0])]
 
 
-@pytest.mark.parametrize("code", MODELS)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("code, dtype", [(code, np.float64) for code in MODELS]
+                         # float32: one model of each family of compiled loops (closed form, eigen, orientation)
+                         + [(code, np.float32) for code in ("VVV", "VEV", "EVE")])
 def test_a_fit_scores_its_own_rows_as_criteria_does(code, dtype):
     """``scoring_fits``: the sums of the stretch's last pass are ``criteria``'s, at the fitted parameters."""
     from gaussmix.estimators import scoring_fits
