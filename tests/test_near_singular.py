@@ -97,6 +97,8 @@ def test_scatter_rcond_stacked_is_each_component_on_its_own(monkeypatch, group_v
     # component of no weight, a flat one and rows holding NaN.
     from gaussmix.selection import singular
 
+    if route == "compiled" and group_values != 2**20:
+        pytest.skip("the compiled route factors each component on its own: no stacks")
     monkeypatch.setattr(singular, "SCATTER_GROUP_VALUES", group_values)
     rng = np.random.default_rng(3)
     X = rng.normal(size=(30, 3)) * [1.0, 4.0, 0.5]

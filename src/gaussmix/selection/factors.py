@@ -58,7 +58,7 @@ def cholesky_rcond_stack(cov, out):
                 for q in range(j):
                     t -= L[i, q] * L[j, q]
                 L[i, j] = t / ljj
-        out[k] = _rcond(lo, hi) if lo > 0.0 else 0.0
+        out[k] = _rcond(lo, hi)  # 0 after a pivot that is not positive
 
 
 @jit()
