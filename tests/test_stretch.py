@@ -295,6 +295,41 @@ def test_iterations_are_reported_as_on_the_general_path_when_the_last_update_fai
     assert printed[0] == printed[1] == [f"Iteration {i}" for i in range(1, stretch_lengths[0])]
 
 
+def test_a_stretch_logs_each_iteration_to_a_listener_and_builds_no_record_without_one(monkeypatch):
+    """Without ``verbose``, the iteration records reach a DEBUG handler, as on the general path; unheard, none is made."""
+    import logging
+
+    from gaussmix.engine import driver
+
+    X = blobs(seed=6)
+    logger = logging.getLogger("gaussmix")
+    seen, reported = [], []
+
+    class Handler(logging.Handler):
+        def emit(self, record):
+            if hasattr(record, "gaussmix_iteration"):
+                seen.append(record.gaussmix_iteration[0])
+
+    original = driver.report_iteration
+    monkeypatch.setattr(driver, "report_iteration", lambda *a: reported.append(a[0]) or original(*a))
+    for table in (stretch.M_STEPS, {}):
+        handler, level = Handler(logging.DEBUG), logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        try:
+            with monkeypatch.context() as m:
+                m.setattr(stretch, "M_STEPS", table)
+                gm = GaussianMixture(3, covariance_type="VVV", random_state=0).fit(X)
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        assert gm.n_iter_ > 3 and seen == list(range(1, gm.n_iter_ + 1))
+        seen.clear()
+    reported.clear()
+    gm = GaussianMixture(3, covariance_type="VVV", random_state=0).fit(X)
+    assert gm.n_iter_ > 3 and reported == []  # the stretch's replay: no listener, no records
+
+
 @pytest.mark.parametrize("code, dtype", [(code, np.float64) for code in MODELS]
                          # float32: one model of each family of compiled loops (closed form, eigen, orientation)
                          + [(code, np.float32) for code in ("VVV", "VEV", "EVE")])

@@ -93,6 +93,15 @@ def step(part, updater, state, schedule, running=None):
     return running, update.state, loglik, weight, update
 
 
+def listening(on_iteration=None):
+    """Whether :func:`report_iteration` would reach anyone: a callback, or a logger at DEBUG.
+
+    A small fit's stretch replays its twenty-odd iterations; building each
+    record no one reads cost about 1.5 us, 4 ms of a ``select`` on 145 rows.
+    """
+    return on_iteration is not None or logger.isEnabledFor(logging.DEBUG)
+
+
 def report_iteration(n_iter, max_iter, lower_bound, change, on_iteration=None):
     """Log one iteration (the record progress displays read) and call back."""
     logger.debug(
@@ -148,6 +157,7 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
     if stretch is not None:
         # Reported as the general path would: each iteration after its
         # update, so the last one only once its update here succeeds.
+        reporting = listening(on_iteration)
         for i, value in enumerate(stretch.values):
             if i + 1 == len(stretch.values):
                 running, merged = schedule.fold(running, stretch.stats, stretch.weight)
@@ -159,7 +169,8 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
                 state = last.state
             n_iter += 1
             lower_bounds.append(value)
-            report_iteration(n_iter, max_iter, value, value - lower_bound, on_iteration)
+            if reporting:
+                report_iteration(n_iter, max_iter, value, value - lower_bound, on_iteration)
             lower_bound = watched = value
         converged = stretch.converged
     for n_iter in range(max_iter + 1 if converged else n_iter + 1, max_iter + 1):
@@ -191,4 +202,4 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
                     kept, scores)
 
 
-__all__ = ["EMResult", "step", "run", "report_iteration"]
+__all__ = ["EMResult", "step", "run", "listening", "report_iteration"]
