@@ -505,3 +505,28 @@ def test_a_kmeans_start_in_another_thread_waits_for_the_main_threads_blas_window
 def _limited_from_a_thread():
     with threads.single_threaded_blas():
         return _blas_threads()
+
+
+@pytest.mark.blas_threads
+def test_a_sequential_select_sets_blas_once_for_its_cells_and_restores_it(monkeypatch):
+    """``select`` with one job holds BLAS at one thread across its cells (each had set and restored it);
+    with workers it leaves each cell to its own, and a worker thread's k-means start does not wait on it."""
+    import joblib
+
+    from gaussmix import select
+
+    X = np.random.default_rng(3).normal(size=(120, 2)) + np.repeat([[0.0, 0.0], [5.0, 5.0]], 60, axis=0)
+    before = _blas_threads()
+    seen, original = [], threads._work
+    monkeypatch.setattr(threads, "_work", lambda main: seen.append(main) or original(main))
+    result = select(X, n_components=[1, 2, 3], covariance_types=["VVV", "EII", "EEE", "VVI"], n_jobs=1)
+    assert len(result.bic_.ravel()) == 12
+    # The one-component fit that sets the tolerance, then one hold for the 12 cells (and the fits within them).
+    assert 1 <= len(seen) <= 3 and all(seen)
+    assert _blas_threads() == before
+    seen.clear()
+    with joblib.parallel_config(backend="threading"):
+        select(X, n_components=[1, 2, 3], covariance_types=["VVV", "EII"], init_params="kmeans", n_jobs=2,
+               random_state=0)
+    assert seen.count(False) >= 6  # each cell in a worker thread holds its own
+    assert _blas_threads() == before
