@@ -517,8 +517,8 @@ def test_a_sequential_select_sets_blas_once_for_its_cells_and_restores_it(monkey
 
     X = np.random.default_rng(3).normal(size=(120, 2)) + np.repeat([[0.0, 0.0], [5.0, 5.0]], 60, axis=0)
     before = _blas_threads()
-    seen, original = [], threads._work
-    monkeypatch.setattr(threads, "_work", lambda main: seen.append(main) or original(main))
+    seen, original = [], threads._Work
+    monkeypatch.setattr(threads, "_Work", lambda main: seen.append(main) or original(main))
     result = select(X, n_components=[1, 2, 3], covariance_types=["VVV", "EII", "EEE", "VVI"], n_jobs=1)
     assert len(result.bic_.ravel()) == 12
     # The one-component fit that sets the tolerance, then one hold for the 12 cells (and the fits within them).
