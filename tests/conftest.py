@@ -1,11 +1,7 @@
-"""Fixtures that scikit-learn's own test files expect (``tests/test_sklearn_suite.py``); BLAS in xdist workers;
-slow tests; Numba's cache warmed before the workers start."""
+"""Fixtures that scikit-learn's own test files expect (``tests/test_sklearn_suite.py``); BLAS in xdist workers; slow tests."""
 
 import os
-import pathlib
-import subprocess
 import sys
-import time
 
 # scikit-learn's array-API dispatch needs SciPy's, which SciPy reads once, at
 # its import: so before anything imports SciPy (the array-API tests).
@@ -75,44 +71,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
-
-
-def _warms_numba(config):
-    """Whether this process should warm Numba's cache: pytest-xdist's controller, on a whole run, with Numba."""
-    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
-        return False
-    if config.option.file_or_dir or os.environ.get("GAUSSMIX_WARM_NUMBA") == "0":
-        return False  # a run of chosen tests compiles only what they use
-    from gaussmix import compiled
-
-    return compiled.AVAILABLE
-
-
-def pytest_configure(config):
-    # Before the workers start: two processes, one per dtype, compile the
-    # kernels most tests use into Numba's cache (tests/warm_numba.py says
-    # why). On a warm cache they take a few seconds. A failure here only
-    # loses the head start: the tests themselves report what is wrong.
-    if not _warms_numba(config):
-        return
-    script = pathlib.Path(__file__).with_name("warm_numba.py")
-    start = time.perf_counter()
-    runs = [subprocess.Popen([sys.executable, str(script), dtype], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True) for dtype in ("float64", "float32")]
-    outputs = []
-    for run in runs:
-        try:
-            output, _ = run.communicate(timeout=900)
-        except subprocess.TimeoutExpired:
-            run.kill()
-            output, _ = run.communicate()
-        outputs.append(output.strip().splitlines()[-1:] if run.returncode == 0 else [f"failed: {output[-300:]}"])
-    config._gaussmix_warmed = (time.perf_counter() - start, [line for lines in outputs for line in lines])
-
-
-def pytest_report_header(config):
-    warmed = getattr(config, "_gaussmix_warmed", None)
-    if warmed is not None:
-        seconds, lines = warmed
-        return f"Numba's cache warmed in {seconds:.0f} s ({'; '.join(lines)}; GAUSSMIX_WARM_NUMBA=0 skips it)"
-    return None
