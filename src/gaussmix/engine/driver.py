@@ -97,7 +97,8 @@ def listening(on_iteration=None):
     """Whether :func:`report_iteration` would reach anyone: a callback, or a logger at DEBUG.
 
     A small fit's stretch replays its twenty-odd iterations; building each
-    record no one reads cost about 1.5 us, 4 ms of a ``select`` on 145 rows.
+    record no one reads cost about 0.7 us, 2 ms of a ``select`` on 145 rows
+    (about 2 800 iterations).
     """
     return on_iteration is not None or logger.isEnabledFor(logging.DEBUG)
 
