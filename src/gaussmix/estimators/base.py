@@ -315,7 +315,8 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
             result = driver.run(
                 source, updater, state, self._schedule(source.n_features),
                 tol=self.tol, max_iter=self.max_iter, lower_bound=lower_bound,
-                random_state=random_state, on_iteration=self._say_iteration if self.verbose else None, score=scores is not None,
+                random_state=random_state, on_iteration=self._say_iteration if self.verbose else None,
+                score=scores is not None,
             )
             if self.max_iter > 0:
                 self._say_init_end(result)

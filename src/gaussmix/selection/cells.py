@@ -26,6 +26,8 @@ def fit_cell(X, sample_weight, K, code, partition, params, config):
     """Fit one cell under scikit-learn's ``config``; never raise: a failure is a NaN with its reason."""
     # One BLAS setting for the whole cell: its two fits, the tests and the
     # criteria would each set and restore it (a dozen threadpoolctl calls).
+    # Where select runs its cells in its own thread, its one setting holds
+    # already and this one does nothing.
     with single_threaded_blas():
         return _fit_held(X, sample_weight, K, code, partition, params, config)
 
