@@ -30,6 +30,7 @@ import numpy as np
 
 from ..compiled import jit
 from ..structures import upper_inverse_factors
+from .eigen import symmetric_eigen
 from .inner import alternate_volumes_and_common_matrix, alternate_volumes_and_shape
 from .iterative import CREEP_SWEEPS, INNER_MAX_ITER, INNER_TOL, PAIR_ANGLES, PAIR_REFINEMENTS, PAIR_ZOOM
 from .sweeps import ROOT_SUM, WEIGHTED_LOG, best_start, orientation_descent
@@ -180,7 +181,7 @@ def _eev_vev(S, denom, total, cov, previous, variable):
     omega = np.empty((K, d))
     L = np.empty((K, d, d))
     for k in range(K):
-        w, v = np.linalg.eigh(S[k])  # ascending, the same order for every k
+        w, v = symmetric_eigen(S[k])  # ascending, the same order for every k
         omega[k] = w
         L[k] = v
     if variable:  # VEV: variable volumes, one shape

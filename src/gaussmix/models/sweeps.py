@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from ..compiled import jit
+from .eigen import symmetric_eigen
 from .inner import record_value, equal_volume_eigenvalues, rotated_diagonal, rotated_objective
 
 
@@ -310,7 +311,7 @@ def best_start(Wa, previous, kind, weight):
             source = pooled
         else:
             source = np.ascontiguousarray(Wa[m - 1])
-        candidates[c] = np.linalg.eigh(source)[1]
+        candidates[c] = symmetric_eigen(source)[1]
         scores[c] = _profile(kind, rotated_diagonal(np.ascontiguousarray(candidates[c]), Wa), weight)
         any_finite = any_finite or (abs(scores[c]) < math.inf)
     best = 0

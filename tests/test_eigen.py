@@ -1,0 +1,118 @@
+"""The compiled eigen-decomposition of small symmetric matrices (``models.eigen``), against LAPACK's."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from gaussmix.models import eigen
+
+EPS = np.finfo(np.float64).eps
+
+
+def _decompose(A):
+    d = A.shape[0]
+    values, vectors = np.empty(d), np.empty((d, d))
+    assert eigen.jacobi_eigen(A, values, vectors)
+    return values, vectors
+
+
+def _check_against_lapack(A, values, vectors, slack=8.0):
+    """LAPACK's eigenvalues to a few eps of the largest; an orthonormal V with A V = V diag(w)."""
+    d = A.shape[0]
+    expected = np.linalg.eigvalsh(A)  # NumPy's LAPACK, the independent reference
+    scale = max(np.abs(expected).max(), np.finfo(float).tiny)
+    assert np.all(np.diff(values) >= 0), "ascending, as LAPACK"
+    np.testing.assert_allclose(values, expected, rtol=0, atol=slack * d * EPS * scale)
+    np.testing.assert_allclose(vectors.T @ vectors, np.eye(d), rtol=0, atol=slack * d * EPS)
+    np.testing.assert_allclose(A @ vectors, vectors * values, rtol=0, atol=slack * d * EPS * scale)
+
+
+def _random_symmetric(rng, d, kind):
+    if kind == "spd":
+        A = rng.normal(size=(d + 3, d)) * rng.uniform(0.01, 100.0, size=d)
+        return A.T @ A
+    if kind == "indefinite":
+        A = rng.normal(size=(d, d))
+        return A + A.T
+    if kind == "rank one":  # a component on a line: every eigenvalue but one is zero
+        v = rng.normal(size=d)
+        return np.outer(v, v)
+    if kind == "graded":  # features on scales 1e-6 to 1e6
+        scale = np.logspace(-6, 6, d)
+        A = rng.normal(size=(d + 2, d)) * scale
+        return A.T @ A
+    if kind == "diagonal":
+        return np.diag(rng.permutation(np.arange(1.0, d + 1.0)))
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("kind", ["spd", "indefinite", "rank one", "graded", "diagonal"])
+def test_jacobi_equals_lapack(d, kind):
+    rng = np.random.default_rng(d)
+    for _ in range(20):
+        A = _random_symmetric(rng, d, kind)
+        values, vectors = _decompose(A)
+        _check_against_lapack(A, values, vectors)
+
+
+@pytest.mark.parametrize("A", [np.eye(3), 2.0 * np.eye(4) + 1.0, np.zeros((2, 2)), np.full((5, 5), 3.0)],
+                         ids=["identity", "tied", "zero", "rank one ones"])
+def test_tied_eigenvalues_give_an_orthonormal_basis(A):
+    """Where eigenvalues tie, any basis of their space is right; it must still be one."""
+    values, vectors = _decompose(A)
+    _check_against_lapack(A, values, vectors)
+
+
+def test_reads_the_lower_triangle_as_lapack_does():
+    rng = np.random.default_rng(0)
+    A = _random_symmetric(rng, 4, "spd")
+    tampered = A.copy()
+    tampered[np.triu_indices(4, 1)] = 1e300  # LAPACK (UPLO='L') never reads these
+    values, vectors = _decompose(tampered)
+    _check_against_lapack(A, values, vectors)
+    np.testing.assert_array_equal(values, _decompose(A)[0])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_matrix_that_is_not_finite_fails(bad):
+    A = np.eye(3)
+    A[2, 1] = A[1, 2] = bad
+    assert not eigen.jacobi_eigen(A, np.empty(3), np.empty((3, 3)))
+    # Past the rotations, LAPACK refuses it as np.linalg.eigh does.
+    with pytest.raises(np.linalg.LinAlgError):
+        eigen.symmetric_eigen(A)
+
+
+@pytest.mark.parametrize("d", [2, 5, 6, 9])
+def test_symmetric_eigen_at_either_side_of_the_threshold(d):
+    """Rotations up to JACOBI_MAX_FEATURES features, LAPACK above: the same decomposition either way."""
+    assert eigen.JACOBI_MAX_FEATURES == 5
+    A = _random_symmetric(np.random.default_rng(d), d, "spd")
+    values, vectors = eigen.symmetric_eigen(A)
+    _check_against_lapack(A, values, vectors)
+
+
+def test_a_sweep_limit_that_is_too_small_falls_back(monkeypatch):
+    """Rotations that do not settle return False; symmetric_eigen then answers by LAPACK."""
+    A = _random_symmetric(np.random.default_rng(3), 4, "indefinite")
+    values, vectors = np.empty(4), np.empty((4, 4))
+    # The plain Python functions read the module's globals when called.
+    rotations, decompose = eigen.jacobi_eigen.py_func, eigen.symmetric_eigen.py_func
+    monkeypatch.setattr(eigen, "MAX_SWEEPS", 1)
+    assert not rotations(A, values, vectors)
+    monkeypatch.setattr(eigen, "jacobi_eigen", rotations)
+    values, vectors = decompose(A)
+    _check_against_lapack(A, values, vectors)
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, (5, 5), elements=st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False)),
+       st.integers(1, 5), st.integers(-290, 290))
+def test_property_jacobi_equals_lapack(M, d, exponent):
+    """Any symmetric matrix up to 5 x 5, on any scale from 1e-296 to 1e296 (no sum of squares may under- or overflow)."""
+    A = (M[:d, :d] + M[:d, :d].T) * 10.0 ** exponent
+    values, vectors = _decompose(A)
+    _check_against_lapack(A, values, vectors, slack=16.0)
