@@ -133,6 +133,47 @@ def test_bad_initial_parameters(X, kwargs, message):
         GaussianMixture(2, **kwargs).fit(X)
 
 
+def _resp(n, case):
+    """Starting responsibilities for n rows and 2 components, spoiled as ``case`` says."""
+    r = np.zeros((n, 2))
+    r[np.arange(n), np.arange(n) % 2] = 1.0
+    if case == "nan":
+        r[3, 0] = np.nan
+    elif case == "negative":
+        r[4] = [1.25, -0.25]
+    elif case == "row sum":
+        r[6] = [0.5, 0.6]
+    elif case == "empty column":
+        r[:] = [1.0, 0.0]
+    elif case == "shape":
+        r = r[:-1]
+    return r
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("nan", "resp_init contains NaN or inf"),
+        ("negative", "resp_init must be non-negative"),
+        ("row sum", r"each row of resp_init must sum to 1, but row 6 sums to 1.1; divide each row by its sum"),
+        ("empty column", r"resp_init gives component\(s\) \[1\] no responsibility at all"),
+        ("shape", r"resp_init has shape \(\d+, 2\), expected \(\d+, 2\): one row per sample"),
+    ],
+)
+def test_bad_resp_init(X, case, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(2, resp_init=_resp(len(X), case)).fit(X)
+
+
+def test_rounded_resp_init_is_renormalised(X):
+    """Responsibilities rounded to 4 digits (as printed) are accepted, each row divided by its sum."""
+    rounded = np.round(np.random.default_rng(0).dirichlet([1.0, 1.0, 1.0], size=len(X)), 4)
+    assert np.abs(rounded.sum(axis=1) - 1).max() > 1e-5
+    fits = [GaussianMixture(3, covariance_type="diag", resp_init=r, max_iter=0).fit(X)
+            for r in (rounded, rounded / rounded.sum(axis=1, keepdims=True))]
+    np.testing.assert_allclose(fits[0].covariances_, fits[1].covariances_, rtol=1e-12)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
