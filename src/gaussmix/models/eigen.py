@@ -22,8 +22,10 @@ off-diagonal pair ``(p, q)`` in turn with the rotation whose tangent
     t = \frac{\operatorname{sign} \tau}{|\tau| + \sqrt{1 + \tau^2}}, \qquad
     c = \frac{1}{\sqrt{1 + t^2}}, \quad s = t c,
 
-until the off-diagonal part is below half an ``eps`` of the whole in
-Frobenius norm; convergence is quadratic, three or four sweeps at d = 3.
+each applied to the entries it changes in Rutishauser's form (the pivots
+``a_pp - t a_pq`` and ``a_qq + t a_pq``), until the off-diagonal part is
+below half an ``eps`` of the whole in Frobenius norm; convergence is
+quadratic, three or four sweeps at d = 3.
 The eigenvalues agree with LAPACK's to a few ``eps`` of the largest (as
 LAPACK's own error bound), and come out in LAPACK's ascending order, so
 that callers that pair eigenvalues across components by rank (EEV, VEV)
@@ -80,6 +82,9 @@ def jacobi_eigen(A, values, vectors):
     # Settled once the off-diagonal sum of squares (each pair once) is below
     # (eps / 2)^2 of the whole: the rest is below LAPACK's own error.
     settled = 0.25 * _EPS * _EPS * size
+    # A pair below its share of that is not rotated: it cannot keep a sweep
+    # from settling, and the last sweeps would turn only such pairs.
+    negligible = settled / max(1, d * (d - 1) // 2)
     done = False
     for _ in range(MAX_SWEEPS):
         off = 0.0
@@ -92,7 +97,7 @@ def jacobi_eigen(A, values, vectors):
         for p in range(d - 1):
             for q in range(p + 1, d):
                 apq = a[p, q]
-                if apq == 0.0:
+                if apq * apq <= negligible:
                     continue
                 tau = (a[q, q] - a[p, p]) / (2.0 * apq)
                 # 1 / (|tau| + sqrt(1 + tau^2)), without overflow for large |tau|.
@@ -101,19 +106,23 @@ def jacobi_eigen(A, values, vectors):
                     t = -t
                 c = 1.0 / math.sqrt(1.0 + t * t)
                 s = t * c
-                # A <- J^T A J with J the rotation in the (p, q) plane; V <- V J.
+                h = s / (1.0 + c)
+                # A <- J^T A J with J the rotation in the (p, q) plane, on
+                # the entries it changes: the pivot by t (the quadratic's
+                # root), then rows and columns p and q as c x - s y = x - s (y + h x)
+                # with h = s / (1 + c), which loses less to rounding; V <- V J.
+                a[p, p] -= t * apq
+                a[q, q] += t * apq
+                a[p, q] = a[q, p] = 0.0
                 for m in range(d):
-                    amp, amq = a[m, p], a[m, q]
-                    a[m, p] = c * amp - s * amq
-                    a[m, q] = s * amp + c * amq
-                for m in range(d):
-                    apm, aqm = a[p, m], a[q, m]
-                    a[p, m] = c * apm - s * aqm
-                    a[q, m] = s * apm + c * aqm
+                    if m != p and m != q:
+                        amp, amq = a[m, p], a[m, q]
+                        a[m, p] = a[p, m] = amp - s * (amq + h * amp)
+                        a[m, q] = a[q, m] = amq + s * (amp - h * amq)
                 for m in range(d):
                     vmp, vmq = vectors[m, p], vectors[m, q]
-                    vectors[m, p] = c * vmp - s * vmq
-                    vectors[m, q] = s * vmp + c * vmq
+                    vectors[m, p] = vmp - s * (vmq + h * vmp)
+                    vectors[m, q] = vmq + s * (vmp - h * vmq)
     if not done:
         return False
     for i in range(d):
