@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from gaussmix import compiled
 from gaussmix.models import eigen
 
 EPS = np.finfo(np.float64).eps
@@ -81,9 +82,45 @@ def test_a_matrix_that_is_not_finite_fails(bad):
     A = np.eye(3)
     A[2, 1] = A[1, 2] = bad
     assert not eigen.jacobi_eigen(A, np.empty(3), np.empty((3, 3)))
-    # Past the rotations, LAPACK refuses it as np.linalg.eigh does.
+
+
+@pytest.mark.skipif(not compiled.AVAILABLE, reason="NumPy's eigh answers NaN; Numba's raises")
+def test_past_the_rotations_lapack_refuses_a_matrix_that_is_not_finite():
+    A = np.eye(3)
+    A[2, 1] = A[1, 2] = np.nan
     with pytest.raises(np.linalg.LinAlgError):
         eigen.symmetric_eigen(A)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5])
+def test_symmetric_eigen_takes_the_rotations_up_to_five_features(d):
+    """The same bits as the rotations themselves, and the vectors in LAPACK's Fortran order."""
+    A = _random_symmetric(np.random.default_rng(d), d, "spd")
+    values, vectors = eigen.symmetric_eigen(A)
+    expected_values, expected_vectors = np.empty(d), np.empty((d, d)).T
+    assert eigen.jacobi_eigen(A, expected_values, expected_vectors)
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(vectors, expected_vectors)
+    if compiled.AVAILABLE:
+        assert vectors.flags.f_contiguous
+
+
+@pytest.mark.parametrize("small, coupling", [(1e-30, 1e-17), (1e-12, 1e-10), (1e-200, 3e-110)])
+def test_small_eigenvalues_keep_their_relative_accuracy(small, coupling):
+    """A graded matrix: the small eigenvalue to a few eps of itself, where LAPACK's bound is eps of the largest.
+
+    For ``[[1, b, 0], [b, c, 0], [0, 0, e]]`` the 2 x 2 block's eigenvalues
+    are ``big`` and ``(c - b^2) / big`` (their product is the determinant),
+    with ``big = (1 + c) / 2 + sqrt(((1 - c) / 2)^2 + b^2)``; with
+    ``b^2`` below eps^2 of the largest, a stopping rule against the whole
+    matrix would leave ``c`` for it, wrong by ``b^2 / c``.
+    """
+    b, c, e = coupling, small, 0.5
+    A = np.array([[1.0, b, 0.0], [b, c, 0.0], [0.0, 0.0, e]])
+    big = (1.0 + c) / 2 + np.sqrt(((1.0 - c) / 2) ** 2 + b * b)
+    expected = np.array([(c - b * b) / big, e, big])
+    values, vectors = _decompose(A)
+    np.testing.assert_allclose(values, expected, rtol=8 * EPS, atol=0)
 
 
 @pytest.mark.parametrize("d", [2, 5, 6, 9])
@@ -100,7 +137,8 @@ def test_a_sweep_limit_that_is_too_small_falls_back(monkeypatch):
     A = _random_symmetric(np.random.default_rng(3), 4, "indefinite")
     values, vectors = np.empty(4), np.empty((4, 4))
     # The plain Python functions read the module's globals when called.
-    rotations, decompose = eigen.jacobi_eigen.py_func, eigen.symmetric_eigen.py_func
+    rotations = getattr(eigen.jacobi_eigen, "py_func", eigen.jacobi_eigen)
+    decompose = getattr(eigen.symmetric_eigen, "py_func", eigen.symmetric_eigen)
     monkeypatch.setattr(eigen, "MAX_SWEEPS", 1)
     assert not rotations(A, values, vectors)
     monkeypatch.setattr(eigen, "jacobi_eigen", rotations)

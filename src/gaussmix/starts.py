@@ -73,17 +73,16 @@ def check_resp_init(resp, n_samples, n_components):
             f"resp_init has shape {tuple(r.shape)}, expected ({n_samples}, {n_components}): "
             f"one row per sample of X, one column per component."
         )
-    if r.shape[0] == 0:
-        return r
-    # Reductions to one value each; the whole-array tests only say what is
-    # wrong (with NumPy itself: 31 us a check on 145 rows, from 36).
-    if bool(xp.min(r) < 0):
+    # Reductions to one value each (of a non-empty array); the whole-array
+    # tests only say what is wrong (with NumPy itself: 31 us a check on 145
+    # rows, from 36).
+    if r.shape[0] and r.shape[1] and bool(xp.min(r) < 0):
         raise ValueError("resp_init must be non-negative: responsibilities are probabilities.")
     sums = xp.sum(r, axis=1)
     # Rounded responsibilities (as printed by R, say) are accepted and
     # renormalised; anything further from the simplex is a mistake.
     off = xp.abs(sums - 1.0)
-    if bool(xp.max(off) > 1e-3):
+    if r.shape[0] and bool(xp.max(off) > 1e-3):
         worst = int(xp.argmax(off))
         raise ValueError(
             f"each row of resp_init must sum to 1, but row {worst} sums to "
@@ -91,7 +90,7 @@ def check_resp_init(resp, n_samples, n_components):
         )
     r = r / sums[:, None]
     column_sums = xp.sum(r, axis=0)
-    if bool(xp.min(column_sums) <= 0):
+    if r.shape[1] and bool(xp.min(column_sums) <= 0):
         empty = to_host(xp.nonzero(column_sums <= 0)[0])  # K values at most
         raise ValueError(
             f"resp_init gives component(s) {empty.tolist()} no responsibility at all; "

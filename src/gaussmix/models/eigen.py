@@ -23,11 +23,14 @@ off-diagonal pair ``(p, q)`` in turn with the rotation whose tangent
     c = \frac{1}{\sqrt{1 + t^2}}, \quad s = t c,
 
 each applied to the entries it changes in Rutishauser's form (the pivots
-``a_pp - t a_pq`` and ``a_qq + t a_pq``), until the off-diagonal part is
-below half an ``eps`` of the whole in Frobenius norm; convergence is
-quadratic, three or four sweeps at d = 3.
-The eigenvalues agree with LAPACK's to a few ``eps`` of the largest (as
-LAPACK's own error bound), and come out in LAPACK's ascending order, so
+``a_pp - t a_pq`` and ``a_qq + t a_pq``). A pair is left alone once
+``|a_pq| <= eps / 2 sqrt(|a_pp a_qq|)``, and the sweeps stop when none is
+turned: the test against the pair's own pivots, not the whole matrix, keeps
+small eigenvalues accurate to a few ``eps`` of themselves on graded
+matrices (Demmel and Veselic, 1992). Convergence is quadratic: three to
+five sweeps at d = 3.
+The eigenvalues agree with LAPACK's to a few ``eps`` of the largest
+(LAPACK's own error bound), and come out in LAPACK's ascending order, so
 that callers that pair eigenvalues across components by rank (EEV, VEV)
 see the same pairing. The eigenvectors' signs may differ from LAPACK's;
 every caller uses them in ``L diag(s) L^T`` or as an orientation whose
@@ -49,6 +52,7 @@ JACOBI_MAX_FEATURES = 5
 MAX_SWEEPS = 30
 
 _EPS = float(np.finfo(np.float64).eps)
+_QUARTER_EPS_SQUARED = 0.25 * _EPS * _EPS
 
 
 @jit()
@@ -72,33 +76,22 @@ def jacobi_eigen(A, values, vectors):
             largest = max(largest, abs(v))
             vectors[i, j] = 1.0 if i == j else 0.0
     # Scaled by a power of two (exact) to a largest entry in [0.5, 1): the
-    # sums of squares below neither underflow nor overflow.
+    # products below neither underflow nor overflow.
     exponent = math.frexp(largest)[1] if largest > 0.0 else 0
-    size = 0.0
     for i in range(d):
         for j in range(d):
             a[i, j] = math.ldexp(a[i, j], -exponent)
-            size += a[i, j] * a[i, j]
-    # Settled once the off-diagonal sum of squares (each pair once) is below
-    # (eps / 2)^2 of the whole: the rest is below LAPACK's own error.
-    settled = 0.25 * _EPS * _EPS * size
-    # A pair below its share of that is not rotated: it cannot keep a sweep
-    # from settling, and the last sweeps would turn only such pairs.
-    negligible = settled / max(1, d * (d - 1) // 2)
     done = False
     for _ in range(MAX_SWEEPS):
-        off = 0.0
-        for p in range(d - 1):
-            for q in range(p + 1, d):
-                off += a[p, q] * a[p, q]
-        if off <= settled:
-            done = True
-            break
+        turned = False
         for p in range(d - 1):
             for q in range(p + 1, d):
                 apq = a[p, q]
-                if apq * apq <= negligible:
+                # Negligible against its own pivots, not the whole matrix:
+                # so small eigenvalues keep their relative accuracy.
+                if apq * apq <= _QUARTER_EPS_SQUARED * abs(a[p, p] * a[q, q]):
                     continue
+                turned = True
                 tau = (a[q, q] - a[p, p]) / (2.0 * apq)
                 # 1 / (|tau| + sqrt(1 + tau^2)), without overflow for large |tau|.
                 t = 1.0 / (abs(tau) + math.hypot(1.0, tau))
@@ -123,6 +116,9 @@ def jacobi_eigen(A, values, vectors):
                     vmp, vmq = vectors[m, p], vectors[m, q]
                     vectors[m, p] = vmp - s * (vmq + h * vmp)
                     vectors[m, q] = vmq + s * (vmp - h * vmq)
+        if not turned:
+            done = True
+            break
     if not done:
         return False
     for i in range(d):
@@ -143,8 +139,8 @@ def symmetric_eigen(A):
     """``np.linalg.eigh(A)`` for a symmetric ``A``: ``(values, vectors)``, the values ascending.
 
     By :func:`jacobi_eigen` up to :data:`JACOBI_MAX_FEATURES` features,
-    else (or where it fails) by LAPACK, which raises on a matrix that is not
-    finite, as ``np.linalg.eigh`` does.
+    else (or where it fails) by LAPACK, which under Numba raises
+    ``LinAlgError`` on a matrix that is not finite.
     """
     d = A.shape[0]
     if d <= JACOBI_MAX_FEATURES:
