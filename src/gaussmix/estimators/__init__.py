@@ -6,6 +6,7 @@ from .bayesian import BayesianGaussianMixture
 from .classifier_files import NAME as CLASSIFIER
 from .files import read_model_file
 from .gaussian import GaussianMixture
+from .sharing import shared, sharing_starts
 
 #: The estimators a model file may hold, by the name it records.
 ESTIMATORS = {cls.__name__: cls for cls in (GaussianMixture, BayesianGaussianMixture)}
@@ -34,4 +35,5 @@ def load_model(path):
     return cls._from_file(meta, arrays, path)
 
 
-__all__ = ["BaseMixture", "BayesianGaussianMixture", "GaussianMixture", "load_model", "scoring_fits", "vetting_starts"]
+__all__ = ["BaseMixture", "BayesianGaussianMixture", "GaussianMixture", "load_model", "scoring_fits", "shared",
+           "sharing_starts", "vetting_starts"]

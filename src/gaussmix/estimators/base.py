@@ -31,6 +31,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from ..engine import driver
 from ..engine.passes import resp_statistics
 from ..engine.schedules import Batch
+from ..engine.stats import SuffStats
 from ..engine.threads import single_threaded_blas
 from ..init import INIT_METHODS, initial_resp, start_rows
 from ..models import get_model
@@ -40,6 +41,7 @@ from . import data
 from .files import FilesMixin
 from .reporting import ReportingMixin
 from .scoring import ScoringMixin
+from .sharing import shared
 
 
 #: Per class, the ``(name, type, value)`` of scalar parameters that passed
@@ -213,10 +215,23 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
         resp_for_chunk = initial_resp(X, sample_weight, self.n_components, self.init_params, random_state)
         return self._state_from_resp(X, sample_weight, resp_for_chunk, updater)
 
-    def _state_from_resp(self, X, sample_weight, resp_for_chunk, updater):
-        """An update from the statistics of in-memory rows under given responsibilities."""
+    def _state_from_resp(self, X, sample_weight, resp_for_chunk, updater, resp=None):
+        """An update from the statistics of in-memory rows under given responsibilities.
+
+        ``resp``, the array ``resp_for_chunk`` reads, lets fits from the
+        same NumPy arrays share the statistics (``estimators.sharing``);
+        each gets its own copy, as its start's means become its state's.
+        """
         rows = data.chunk_size(self, X.shape[1], X.shape[0])
-        stats = resp_statistics(X, sample_weight, resp_for_chunk, updater.scatter, rows)
+
+        def make():
+            return resp_statistics(X, sample_weight, resp_for_chunk, updater.scatter, rows)
+
+        if resp is None or not isinstance(X, np.ndarray):
+            stats = make()
+        else:
+            stats = shared("statistics", (X, sample_weight, resp), make, (updater.scatter, rows))
+            stats = SuffStats(stats.nk.copy(), stats.means.copy(), stats.scatter.copy())
         return updater.update(stats).state
 
     # -------------------------------------------------------------- checks

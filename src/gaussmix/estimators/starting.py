@@ -14,6 +14,7 @@ from ..init import start_rows
 from ..models import get_model
 from ..structures import STRUCTURES
 from ..updaters import MixtureParams
+from .sharing import shared
 
 
 class GivenStartMixin:
@@ -44,7 +45,8 @@ class GivenStartMixin:
                     "resp_init needs X as an array in memory (one row of responsibilities "
                     "per row of X); for streamed or Dask data use means_init, or init_params."
                 )
-            start["resp"] = starts.check_resp_init(self.resp_init, source.n_samples, K)
+            start["resp"] = shared("resp_init", (self.resp_init,), lambda: starts.check_resp_init(
+                self.resp_init, source.n_samples, K), (source.n_samples, K))
         return start
 
     def _start_reads_data(self, start):
@@ -62,7 +64,7 @@ class GivenStartMixin:
                 X, sample_weight, rows = start_rows(X, sample_weight, self.n_components,
                                                     self._estimates_covariances())
                 resp = start["resp"] if rows is None else start["resp"][rows]
-                first = self._state_from_resp(X, sample_weight, lambda sl: resp[sl, ...], updater)
+                first = self._state_from_resp(X, sample_weight, lambda sl: resp[sl, ...], updater, resp)
             else:
                 first = super()._initial_state(X, sample_weight, start, updater, random_state)
             w = first.weights if start["weights"] is None else start["weights"]

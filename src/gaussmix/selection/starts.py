@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 from array_api_compat import array_namespace, device
 
-from ..estimators import GaussianMixture
+from ..estimators import GaussianMixture, shared
 from ..exceptions import DegenerateCovarianceError
 from ..hc import hc_partitions, tree_rows
 from ..namespaces import placement_of_array, to_host
@@ -82,8 +82,9 @@ def cell_start(X, sample_weight, K, code, partition, reg_covar, prior, noise=Non
         resp[signal] = cell_start(X[signal], w, K, code, partition, reg_covar, prior)
         return resp
     rows, labels, tree_rows = partition
-    one_hot = np.zeros((len(rows), K))
-    one_hot[np.arange(len(rows)), labels] = 1.0
+    # One array for the models of this K (``estimators.sharing``): their
+    # fits then share its check and its statistics.
+    one_hot = shared("one-hot partition", (partition,), lambda: _one_hot(labels, K), (K,))
     placement = placement_of_array(X)
     if placement is not None:  # another library's rows, which hold no NaN
         if len(rows) == X.shape[0]:
@@ -102,6 +103,13 @@ def cell_start(X, sample_weight, K, code, partition, reg_covar, prior, noise=Non
     ).fit(tree_rows, sample_weight=w)
     resp = on_subset.predict_proba(X)
     return resp.astype(np.float64) if placement is None else placement.xp.astype(resp, placement.xp.float64)
+
+
+def _one_hot(labels, K):
+    """The (n, K) indicator matrix of ``labels``."""
+    one_hot = np.zeros((len(labels), K))
+    one_hot[np.arange(len(labels)), labels] = 1.0
+    return one_hot
 
 
 def _nanvar64(X, rows=65_536):
