@@ -154,3 +154,19 @@ def test_property_jacobi_equals_lapack(M, d, exponent):
     A = (M[:d, :d] + M[:d, :d].T) * 10.0 ** exponent
     values, vectors = _decompose(A)
     _check_against_lapack(A, values, vectors, slack=16.0)
+
+
+def test_the_python_m_steps_decompose_as_the_compiled_ones():
+    """EEV's and VEV's Python M-steps take each component's decomposition from symmetric_eigen, bit for bit."""
+    rng = np.random.default_rng(5)
+    S = np.stack([_random_symmetric(rng, 3, "spd") for _ in range(4)])
+    values, vectors = eigen.stacked_symmetric_eigen(S)
+    for k in range(4):
+        w, v = eigen.symmetric_eigen(S[k]) if compiled.AVAILABLE else np.linalg.eigh(S[k])
+        np.testing.assert_array_equal(values[k], w)
+        np.testing.assert_array_equal(vectors[k], v)
+    S[1, 0, 0] = S[1, 1, 0] = np.nan  # NumPy's answer, as before the rotations: here its error
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.eigh(S)
+    with pytest.raises(np.linalg.LinAlgError):
+        eigen.stacked_symmetric_eigen(S)

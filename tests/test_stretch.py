@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gaussmix import GaussianMixture, compiled
@@ -193,6 +193,10 @@ def test_moments_that_lost_their_digits(monkeypatch, stretch_lengths):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**31 - 1), n=st.integers(12, 150), d=st.integers(1, 4), K=st.integers(1, 4),
        code=st.sampled_from(MODELS), weighted=st.booleans(), scale=st.sampled_from([1e-3, 1.0, 1e4]))
+# Nearly tied eigenvalues of a component's scatter: its eigenvectors are
+# ill-conditioned, so both paths must decompose alike (models.eigen).
+@example(seed=0, n=12, d=4, K=2, code="EEV", weighted=False, scale=1.0)
+@example(seed=0, n=12, d=3, K=3, code="EEV", weighted=False, scale=1e-3)
 def test_property_same_fit(monkeypatch, seed, n, d, K, code, weighted, scale):
     rng = np.random.default_rng(seed)
     X = (rng.normal(size=(n, d)) + rng.integers(0, 3, size=(n, 1)) * 3.0) * scale

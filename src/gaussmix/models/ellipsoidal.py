@@ -15,6 +15,7 @@ import numpy as np
 from ..exceptions import ILL_DEFINED, DegenerateCovarianceError
 from . import sweeps
 from .base import CovarianceModel, empty_components, per_component_denominator
+from .eigen import stacked_symmetric_eigen
 from .iterative import (
     common_orientation,
     volumes_and_common_matrix,
@@ -123,7 +124,7 @@ def _m_step_eev(stats, previous=None):
 
     Celeux & Govaert (1995), model [lambda D_k A D_k^T], closed form.
     """
-    eigval, eigvec = np.linalg.eigh(stats.scatter)  # ascending, same order for all k
+    eigval, eigvec = stacked_symmetric_eigen(stats.scatter)  # ascending, same order for all k
     volume_shape = eigval.sum(axis=0) / per_component_denominator(stats.nk).sum()
     cov = np.einsum("kij,j,klj->kil", eigvec, volume_shape, eigvec)
     return cov
@@ -144,7 +145,7 @@ def _m_step_vev(stats, previous=None):
 
     Celeux & Govaert (1995), model [lambda_k D_k A D_k^T].
     """
-    omega, L = np.linalg.eigh(stats.scatter)  # ascending, same order for all k
+    omega, L = stacked_symmetric_eigen(stats.scatter)  # ascending, same order for all k
     active = ~empty_components(stats.nk)
     n_features = stats.means.shape[1]
     volume = None if previous is None else np.exp(np.linalg.slogdet(previous)[1] / n_features)
