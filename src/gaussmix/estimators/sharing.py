@@ -22,8 +22,9 @@ import contextvars
 _SHARED = contextvars.ContextVar("gaussmix_shared_starts", default=None)
 
 #: The most values held at once, the oldest dropped first: select's cells go
-#: K by K, and a K's start needs one checked array and a statistics per
-#: scatter kind (three at most), so this holds the current K's and more.
+#: K by K, and a K's start makes five at most (the partition's one-hot
+#: array, its checked copy, and statistics per scatter kind, three at most),
+#: so this holds the current K's and more.
 MAX_SHARED = 16
 
 

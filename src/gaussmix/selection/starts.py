@@ -84,7 +84,7 @@ def cell_start(X, sample_weight, K, code, partition, reg_covar, prior, noise=Non
     rows, labels, tree_rows = partition
     # One array for the models of this K (``estimators.sharing``): their
     # fits then share its check and its statistics.
-    one_hot = shared("one-hot partition", (partition,), lambda: _one_hot(labels, K), (K,))
+    one_hot = shared("one-hot partition", (partition,), lambda: np.eye(K)[labels], (K,))
     placement = placement_of_array(X)
     if placement is not None:  # another library's rows, which hold no NaN
         if len(rows) == X.shape[0]:
@@ -103,13 +103,6 @@ def cell_start(X, sample_weight, K, code, partition, reg_covar, prior, noise=Non
     ).fit(tree_rows, sample_weight=w)
     resp = on_subset.predict_proba(X)
     return resp.astype(np.float64) if placement is None else placement.xp.astype(resp, placement.xp.float64)
-
-
-def _one_hot(labels, K):
-    """The (n, K) indicator matrix of ``labels``."""
-    one_hot = np.zeros((len(labels), K))
-    one_hot[np.arange(len(labels)), labels] = 1.0
-    return one_hot
 
 
 def _nanvar64(X, rows=65_536):
