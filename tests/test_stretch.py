@@ -197,6 +197,9 @@ def test_moments_that_lost_their_digits(monkeypatch, stretch_lengths):
 # ill-conditioned, so both paths must decompose alike (models.eigen).
 @example(seed=0, n=12, d=4, K=2, code="EEV", weighted=False, scale=1.0)
 @example(seed=0, n=12, d=3, K=3, code="EEV", weighted=False, scale=1e-3)
+# Components on 3 rows in 4 dimensions: not compared (below).
+@example(seed=12, n=12, d=4, K=4, code="EEV", weighted=True, scale=1e-3)
+@example(seed=152318, n=12, d=4, K=4, code="VVE", weighted=False, scale=1e4)
 def test_property_same_fit(monkeypatch, seed, n, d, K, code, weighted, scale):
     rng = np.random.default_rng(seed)
     X = (rng.normal(size=(n, d)) + rng.integers(0, 3, size=(n, 1)) * 3.0) * scale
@@ -215,6 +218,17 @@ def test_property_same_fit(monkeypatch, seed, n, d, K, code, weighted, scale):
     a, b = outcomes
     if isinstance(b, type):
         assert a is b
+        return
+    if code in ("EEV", "VEV", "EVE", "VVE") and (b.predict_proba(X) > 1e-6).sum(axis=0).min() <= d - 1:
+        # A component on at most d - 1 rows has two or more eigenvalues of
+        # its scatter at the regularisation. The models that orient by
+        # eigenvectors then turn that null space by what rounding alone
+        # picks (EEV and VEV give it the common shape; EVE and VVE's profile
+        # has flat wells there), so neither path's fit is a stable function
+        # of the data. Before models.eigen, with LAPACK's decompositions,
+        # the two parted on the example above too (11 iterations against 9),
+        # and VVE on 3 rows a component in 4 dimensions (seed 152318)
+        # differed by 1e-9 near the tolerance, enough to stop an iteration apart.
         return
     assert a.n_iter_ == b.n_iter_ and a.converged_ == b.converged_
     np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-8, atol=1e-9)
