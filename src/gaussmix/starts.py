@@ -23,7 +23,7 @@ def check_weights_init(weights, n_components):
             f"The parameter 'weights' should have the shape of ({n_components},), but got "
             f"{w.shape}: weights_init needs one mixing weight per component."
         )
-    if np.any(w < 0) or np.any(w > 1):
+    if w.size and (w.min() < 0 or w.max() > 1):
         # scikit-learn's message puts the minimum after "max value"; its
         # wording is kept, then the values are named plainly.
         raise ValueError(
@@ -132,7 +132,7 @@ def check_precisions_init(precisions, model, sklearn_layout, n_components, n_fea
                 f"'{name} precision' should be symmetric, positive-definite, but {detail}: "
                 f"precisions_init holds inverse covariance matrices."
             )
-    elif np.any(p <= 0):
+    elif p.size and p.min() <= 0:
         raise ValueError(
             f"'{name} precision' should be positive, but its smallest value is {p.min():g}: "
             f"precisions_init holds inverse variances."

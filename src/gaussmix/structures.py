@@ -239,7 +239,7 @@ class Full(Structure):
         return bad
 
     def cov_from_precision(self, precision):
-        return np.stack([np.linalg.inv(p) for p in precision])
+        return np.linalg.inv(np.asarray(precision))  # the stack at once (5 us a component apart)
 
     def log_det_prec_chol(self, prec_chol, n_components, n_features):
         # The array's own methods: np.diagonal's and np.sum's wrappers cost 1.5 us a pass.

@@ -54,6 +54,8 @@ def check_finite(X, offset=0, allow_nan=False):
     an array of any array-API library: the checks run in its namespace, and
     only counts and the first few row indices cross to the host.
     """
+    if isinstance(X, np.ndarray) and np.isfinite(X).all():
+        return False  # the common case, without array_api_compat's dispatch (3 us a call)
     xp = array_namespace(X)
     finite = xp.isfinite(X)
     if bool(xp.all(finite)):
@@ -374,6 +376,6 @@ def finite_array(value, name):
         a = to_host(value, np.float64)  # a device array's parameters, K x d x d at most
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be an array of numbers.") from None
-    if not np.all(np.isfinite(a)):
+    if not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or inf.")
     return a

@@ -57,7 +57,8 @@ class GivenStartMixin:
         on the start's rows, then whatever the user fixed with ``*_init``."""
         model, _ = get_model(self.covariance_type)
         noise, noise_weight = start["noise"], 0.0
-        if self._start_reads_data(start):
+        from_data = self._start_reads_data(start)
+        if from_data:
             if noise is not None:
                 first = self._noise_start(X, sample_weight, start, updater, random_state)
             elif start["resp"] is not None:
@@ -78,4 +79,7 @@ class GivenStartMixin:
         if noise is not None and start["weights"] is not None:
             w = w * (1.0 - noise_weight)  # weights_init share what the noise leaves
         struct = STRUCTURES[model.structure]
-        return MixtureParams(w, mu, cov, struct.prec_chol_from_cov(cov), model.structure, noise_weight)
+        # The start's own covariances were factorised by its update already.
+        prec_chol = first.precisions_cholesky if from_data and start["covariances"] is None \
+            else struct.prec_chol_from_cov(cov)
+        return MixtureParams(w, mu, cov, prec_chol, model.structure, noise_weight)
