@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
 
-from gaussmix import GaussianMixture
+from gaussmix import GaussianMixture, init
 
 from .helpers import blobs
 
@@ -56,6 +56,33 @@ def test_same_random_state_same_start_as_sklearn(init_params):
     gm = GaussianMixture(3, **kw).fit(X)
     np.testing.assert_allclose(gm.means_, sk.means_, rtol=1e-6)
     assert gm.n_iter_ == sk.n_iter_
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
+def test_one_component_kmeans_start_needs_no_kmeans(monkeypatch, covariance_type, weighted):
+    # k-means with one cluster labels every row 0, so the start is every row
+    # at once, and scikit-learn's fit is matched without running k-means.
+    X = blobs(seed=3)
+    w = np.random.default_rng(0).uniform(0.0, 2.0, len(X)) if weighted else None
+    sk = None if weighted else SKGaussianMixture(1, covariance_type=covariance_type, random_state=0).fit(X)
+
+    def no_kmeans(*args, **kwargs):
+        raise AssertionError("k-means ran for one component")
+
+    monkeypatch.setattr(init, "_sklearn_kmeans_labels", no_kmeans)
+    gm = GaussianMixture(1, covariance_type=covariance_type, random_state=0).fit(X, sample_weight=w)
+    full = GaussianMixture(1, covariance_type=covariance_type, init_params="random", random_state=0)
+    full.fit(X, sample_weight=w)  # uniform responsibilities of one column: every row, weight 1
+    np.testing.assert_allclose(gm.means_, full.means_, rtol=1e-12)
+    np.testing.assert_allclose(gm.covariances_, full.covariances_, rtol=1e-12)
+    if sk is not None:
+        np.testing.assert_allclose(gm.means_, sk.means_, rtol=1e-9)
+        np.testing.assert_allclose(gm.covariances_, sk.covariances_, rtol=1e-9)
+        np.testing.assert_allclose(gm.lower_bound_, sk.lower_bound_, rtol=1e-12)
+        assert gm.n_iter_ == sk.n_iter_
+    mean = np.average(X, axis=0, weights=w)
+    np.testing.assert_allclose(gm.means_[0], mean, rtol=1e-12)
 
 
 @pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
