@@ -292,3 +292,27 @@ def test_random_state_fixes_the_subset_of_large_data():
     a, b = select(X, random_state=3, **kw), select(X, random_state=3, **kw)
     np.testing.assert_array_equal(a.best_.means_, b.best_.means_)
     assert sorted(np.round(a.best_.means_[:, 0])) == [0.0, 6.0]
+
+
+def test_the_test_of_a_fit_reads_its_rows_from_the_fit_not_predict_proba(monkeypatch):
+    # mclust's test of VVV, EVE and VVE reads the fitted rows' responsibilities:
+    # the fit's last compiled pass gives them, the same as predict_proba's.
+    from gaussmix.selection import cells
+
+    X = load_iris().data
+    calls = []
+    real = GaussianMixture.predict_proba
+
+    def counted(self, X):
+        calls.append(self.covariance_type)
+        return real(self, X)
+
+    monkeypatch.setattr(GaussianMixture, "predict_proba", counted)
+    codes = ["VVV", "EVE", "VVE", "VEV"]
+    fast = select(X, range(1, 6), codes, n_jobs=1)
+    assert calls == []
+    real_scoring = cells.scoring_fits
+    monkeypatch.setattr(cells, "scoring_fits", lambda responsibilities=False: real_scoring())
+    slow = select(X, range(1, 6), codes, n_jobs=1)
+    assert sorted(set(calls)) == ["EVE", "VVE", "VVV"] and len(calls) == 12
+    assert fast.to_frame().equals(slow.to_frame())

@@ -360,7 +360,26 @@ def test_a_fit_scores_its_own_rows_as_criteria_does(code, dtype):
         gm = GaussianMixture(3, covariance_type=code, random_state=0, tol=1e-8).fit(X)
     crit = gm.criteria(X)
     assert len(scores) == 1 and scores[0] is not None
-    np.testing.assert_allclose(scores[0], (crit.log_likelihood, crit.log_map, crit.n_samples), rtol=1e-12)
+    np.testing.assert_allclose(scores[0][:3], (crit.log_likelihood, crit.log_map, crit.n_samples), rtol=1e-12)
+    assert scores[0].responsibilities is None  # not asked for
+
+
+@pytest.mark.parametrize("code, dtype", [(code, np.float64) for code in MODELS]
+                         + [(code, np.float32) for code in ("VVV", "VEV", "EVE")])
+def test_a_fit_gives_its_rows_responsibilities_as_predict_proba_does(code, dtype):
+    """``scoring_fits(responsibilities=True)``: the last pass's responsibilities are ``predict_proba``'s."""
+    from gaussmix.estimators import scoring_fits
+
+    X = blobs(seed=4).astype(dtype)
+    w = np.random.default_rng(1).uniform(0.0, 2.0, len(X))
+    with scoring_fits(responsibilities=True) as scores:
+        gm = GaussianMixture(3, covariance_type=code, random_state=0).fit(X)
+        weighted = GaussianMixture(3, covariance_type=code, random_state=0).fit(X, sample_weight=w)
+    # float32 rows: predict_proba's E-step runs in float32, the last pass's in float64.
+    tol = dict(rtol=1e-12, atol=1e-300) if dtype == np.float64 else dict(rtol=0, atol=1e-6)
+    for record, fitted in zip(scores, (gm, weighted)):
+        assert record.responsibilities.shape == (len(X), 3)
+        np.testing.assert_allclose(record.responsibilities, fitted.predict_proba(X), **tol)
 
 
 def test_a_fit_scores_none_where_its_last_update_was_not_compiled(monkeypatch):
@@ -379,5 +398,6 @@ def test_a_fit_scores_none_where_its_last_update_was_not_compiled(monkeypatch):
         GaussianMixture(3, covariance_type="VVV", random_state=0).fit(X)
     assert gm.n_iter_ > 2
     assert scores[:3] == [None, None, None] and scores[3] is not None
+    assert scores[3].responsibilities is None
     GaussianMixture(3, covariance_type="VVV", random_state=0).fit(X)
     assert len(scores) == 4

@@ -64,6 +64,9 @@ class EMResult:
         Where ``run`` was asked to ``score`` and could in its last compiled
         pass: ``(sum_i w_i log p(x_i), sum_i w_i log max_k r_ik, sum_i w_i)``
         of the rows at ``state`` (``engine.stretch.Stretch.scores``).
+    responsibilities : ndarray or None
+        Where ``run`` was asked for them too and ``scores`` were made: the
+        rows' responsibilities at ``state``.
     """
 
     state: object
@@ -76,6 +79,7 @@ class EMResult:
     running: object = None
     kept: set = field(default_factory=set)
     scores: tuple | None = None
+    responsibilities: np.ndarray | None = None
 
 
 def step(part, updater, state, schedule, running=None):
@@ -117,7 +121,7 @@ def report_iteration(n_iter, max_iter, lower_bound, change, on_iteration=None):
 
 
 def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.inf,
-        random_state=None, on_iteration=None, score=False):
+        random_state=None, on_iteration=None, score=False, responsibilities=False):
     """Run EM from ``state`` until the objective changes by less than ``tol``.
 
     Parameters
@@ -139,6 +143,9 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
     score : bool
         Whether to score the rows at the final state where a compiled
         stretch made it (``EMResult.scores``; one more compiled pass).
+    responsibilities : bool
+        With ``score``, also the rows' responsibilities there
+        (``EMResult.responsibilities``).
     """
     lower_bounds, emptied, kept = [], set(), set()
     last = None  # the last update; its collapsed components are read once, at the end
@@ -153,8 +160,8 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
 
     # Small fits: ordinary iterations compiled, their last update too unless it failed there.
     stretch = ordinary_stretch(source, updater, state, schedule, tol=tol, max_iter=max_iter,
-                               lower_bound=lower_bound, score=score)
-    scores = None if stretch is None else stretch.scores
+                               lower_bound=lower_bound, score=score, responsibilities=responsibilities)
+    scores, resp = (None, None) if stretch is None else (stretch.scores, stretch.responsibilities)
     if stretch is not None:
         # Reported as the general path would: each iteration after its
         # update, so the last one only once its update here succeeds.
@@ -175,7 +182,7 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
             lower_bound = watched = value
         converged = stretch.converged
     for n_iter in range(max_iter + 1 if converged else n_iter + 1, max_iter + 1):
-        entering, scores = state, None  # the stretch's scores are not of the state this makes
+        entering, scores, resp = state, None, None  # the stretch's scores are not of the state this makes
         loglik = weight = 0.0
         for part in schedule.parts(source, random_state):
             running, state, part_loglik, part_weight, update = step(part, updater, state, schedule, running)
@@ -200,7 +207,7 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
             break
     collapsed = None if last is None else last.collapsed
     return EMResult(state, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed, running,
-                    kept, scores)
+                    kept, scores, resp)
 
 
 __all__ = ["EMResult", "step", "run", "listening", "report_iteration"]

@@ -58,6 +58,9 @@ class Stretch:
         Where asked for and ``state`` was made: ``(sum_i w_i log p(x_i), sum_i
         w_i log max_k r_ik, sum_i w_i)`` of the rows at ``state``, the sums
         of the criteria (``Source.criterion_sums``), in the weights' units.
+    responsibilities : ndarray of shape (n_samples, n_components) or None
+        Where asked for with ``scores``: the rows' responsibilities at
+        ``state``, as ``predict_proba`` gives them.
     """
 
     values: list
@@ -67,6 +70,7 @@ class Stretch:
     stats: SuffStats
     weight: float
     scores: tuple | None = None
+    responsibilities: np.ndarray | None = None
 
 
 def _full_to_work(cov, prec_chol, K, d):
@@ -98,13 +102,15 @@ _LAYOUTS = {
 _SCATTER_OUT = {"full": lambda s: s, "pooled": lambda s: s, "diag": lambda s: s[:, :, 0]}
 
 
-def ordinary_stretch(source, updater, state, schedule, *, tol, max_iter, lower_bound, score=False):
+def ordinary_stretch(source, updater, state, schedule, *, tol, max_iter, lower_bound, score=False,
+                     responsibilities=False):
     """Run ordinary iterations from ``state`` compiled; a :class:`Stretch`, or None where none ran.
 
     None where the fit is not of the kind this serves (see the module
     docstring), or where its first iteration is not ordinary. With
     ``score``, one more compiled pass scores the rows at the last state
-    (``Stretch.scores``).
+    (``Stretch.scores``), and with ``responsibilities`` too, gives their
+    responsibilities there (``Stretch.responsibilities``).
     """
     if max_iter < 1 or type(schedule) is not Batch:
         return None
@@ -141,14 +147,16 @@ def ordinary_stretch(source, updater, state, schedule, *, tol, max_iter, lower_b
         weights, means, cov, U, pc = work
         return MixtureParams(weights, means, *from_work(cov, U, pc), structure)
 
-    scores = None
+    scores = resp = None
     if score and updated:
+        resp = np.empty((X.shape[0] if responsibilities else 0, K))
         scores = tuple(float(v) for v in final_scores(X, w, final[0], final[1], final[3], final[4],
-                                                      GEOMETRY_OF[structure]))
+                                                      GEOMETRY_OF[structure], resp))
+        resp = resp if responsibilities else None
     nk, stat_means, scatter = stats
     stats = SuffStats(nk, stat_means, _SCATTER_OUT[updater.scatter](scatter))
     return Stretch(values[:done].tolist(), bool(converged), params(final) if updated else None, params(entering),
-                   stats, weight, scores)
+                   stats, weight, scores, resp)
 
 
 __all__ = ["Stretch", "ordinary_stretch", "MAX_STRETCH"]

@@ -21,6 +21,7 @@ import contextvars
 import math
 import weakref
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from sklearn import get_config
@@ -82,23 +83,35 @@ def vetting_starts(vet):
 _FIT_SCORES = contextvars.ContextVar("gaussmix_fit_scores", default=None)
 
 
+class FitScores(NamedTuple):
+    """What a fit records within :func:`scoring_fits`: the criteria's sums of its rows, and their responsibilities."""
+
+    log_likelihood: float
+    log_map: float
+    weight: float
+    responsibilities: np.ndarray | None = None
+
+
 @contextlib.contextmanager
-def scoring_fits():
+def scoring_fits(responsibilities=False):
     """Within it, each fit records the criteria's sums of its own rows at its fitted parameters; yields the list.
 
-    A fit appends ``(sum_i w_i log p(x_i), sum_i w_i log max_k r_ik, sum_i
-    w_i)`` (``Source.criterion_sums``) where a compiled stretch made its
-    last update (rows in memory without missing values, maximum likelihood:
-    ``engine.stretch``), from one more compiled pass; otherwise None. The
-    weights are the ones the fit used: scaled by a power of two where the
-    class's fit does not depend on their scale (``scale_free_weights``), so
-    the sums are those of ``criteria`` only for a fit without weights.
-    ``select`` takes each cell's criteria from them: a second E-step through
-    ``criteria`` cost 170 us a cell on 145 rows. A context variable, as
+    A fit appends a :class:`FitScores`, ``(sum_i w_i log p(x_i), sum_i w_i
+    log max_k r_ik, sum_i w_i)`` (``Source.criterion_sums``), where a
+    compiled stretch made its last update (rows in memory without missing
+    values, maximum likelihood: ``engine.stretch``), from one more compiled
+    pass; otherwise None. The weights are the ones the fit used: scaled by
+    a power of two where the class's fit does not depend on their scale
+    (``scale_free_weights``), so the sums are those of ``criteria`` only for
+    a fit without weights. With ``responsibilities``, the same pass also
+    gives the rows' responsibilities, as ``predict_proba`` would.
+    ``select`` takes each cell's criteria, and mclust's test its rows, from
+    them: a second E-step through ``criteria`` cost 170 us a cell on 145
+    rows, and ``predict_proba`` about 200. A context variable, as
     :func:`vetting_starts`.
     """
     record = []
-    token = _FIT_SCORES.set(record)
+    token = _FIT_SCORES.set((record, bool(responsibilities)))
     try:
         yield record
     finally:
@@ -315,7 +328,7 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
         init_X, init_w = data.init_rows(self, source, random_state) if reads else (None, None)
         updater = self._make_updater()
         vet = _START_VETTER.get()
-        scores = _FIT_SCORES.get()
+        scores, with_resp = _FIT_SCORES.get() or (None, False)
 
         best = None
         for init in range(n_init):
@@ -331,7 +344,7 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
                 source, updater, state, self._schedule(source.n_features),
                 tol=self.tol, max_iter=self.max_iter, lower_bound=lower_bound,
                 random_state=random_state, on_iteration=self._say_iteration if self.verbose else None,
-                score=scores is not None,
+                score=scores is not None, responsibilities=with_resp,
             )
             if self.max_iter > 0:
                 self._say_init_end(result)
@@ -340,7 +353,7 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
         self._finish_fit(best, model, n_init, host_dtype(source.dtype))
         self._place(source.placement)
         if scores is not None:
-            scores.append(best.scores)
+            scores.append(None if best.scores is None else FitScores(*best.scores, best.responsibilities))
 
     def _schedule(self, n_features):
         """How the passes of a fit combine: batch EM here (``StepwiseMixin`` adds online EM)."""

@@ -18,7 +18,7 @@ from ..criteria import Criteria
 from ..engine.threads import single_threaded_blas
 from ..estimators import GaussianMixture, scoring_fits, vetting_starts
 from ..structures import STRUCTURES
-from .singular import near_singular_reason, reads_rows
+from .singular import near_singular_reason, reads_rows_of
 from .starts import cell_start
 
 
@@ -34,8 +34,12 @@ def fit_cell(X, sample_weight, K, code, partition, params, config):
 
 def _fit_held(X, sample_weight, K, code, partition, params, config):
     """:func:`fit_cell` within its BLAS setting."""
+    # mclust's test reads the fitted rows' responsibilities for 3 of its 14
+    # models: the fit's last compiled pass gives them where it can.
+    reads = reads_rows_of(code, K, params["reg_covar"], params["prior"])
     try:
-        with warnings.catch_warnings(record=True) as caught, config_context(**config), scoring_fits() as scores:
+        with warnings.catch_warnings(record=True) as caught, config_context(**config), \
+                scoring_fits(responsibilities=reads) as scores:
             warnings.simplefilter("always")
             resp = cell_start(X, sample_weight, K, code, partition, params["reg_covar"], params["prior"],
                               params["noise_init"])
@@ -54,8 +58,11 @@ def _fit_held(X, sample_weight, K, code, partition, params, config):
                 gm.resp_init = None
         messages = sorted({str(w.message) for w in caught})
         with config_context(**config):
-            # The responsibilities only where the test reads them (3 of mclust's 14 models).
-            resp = gm.predict_proba(X) if reads_rows(gm) else None
+            resp = None
+            if reads:
+                last = scores[-1] if scores else None
+                resp = gm.predict_proba(X) if last is None or last.responsibilities is None \
+                    else last.responsibilities
             reason = near_singular_reason(gm, "the fit", X, resp, sample_weight)
             if reason is not None:
                 raise ValueError(reason)
@@ -75,8 +82,8 @@ def _criteria(gm, X, sample_weight, scores):
     the units of the weights the fit used, so they serve a fit without weights.
     """
     if sample_weight is None and scores and scores[-1] is not None:
-        log_likelihood, log_map, n = scores[-1]
-        return Criteria(log_likelihood, log_map, n, gm.n_parameters())
+        last = scores[-1]
+        return Criteria(last.log_likelihood, last.log_map, last.weight, gm.n_parameters())
     return gm.criteria(X, sample_weight)  # one pass for all three
 
 

@@ -154,11 +154,16 @@ def _r_diagonals(xp, rows):
 
 def reads_rows(mixture):
     """Whether :func:`near_singular_reason` tests ``mixture`` on each component's rows (it needs X and resp)."""
-    model, _ = get_model(mixture.covariance_type)
+    return reads_rows_of(mixture.covariance_type, mixture.n_components, mixture.reg_covar, mixture.prior)
+
+
+def reads_rows_of(covariance_type, n_components, reg_covar, prior):
+    """:func:`reads_rows` of a mixture with these parameters, before it is made."""
+    model, _ = get_model(covariance_type)
     own = model.sklearn_name == "full" or model.code in OWN_SCATTER_MODELS
     # Regularisation or a prior keeps the covariances away from the rows'
     # singular scatter: then only the fitted covariances are tested.
-    return own and mixture.reg_covar == 0 and mixture.prior is None and mixture.n_components > 1
+    return own and reg_covar == 0 and prior is None and n_components > 1
 
 
 def near_singular_reason(mixture, when="the fit", X=None, resp=None, sample_weight=None, covariances=None):

@@ -240,7 +240,7 @@ def _block_e_step(X, ones, i0, geometry, buffers):
 
 
 @jit()
-def _e_step_rows(X, geometry, log_prob, resp):
+def e_step_rows(X, geometry, log_prob, resp):
     """``log p(x_i)`` into ``log_prob`` and, unless ``resp`` has no rows, ``r_ik`` into ``resp``.
 
     The E-step of :func:`row_kernel_sums` alone, for scoring: no (n, K)
@@ -267,7 +267,7 @@ def _e_step_rows(X, geometry, log_prob, resp):
 def row_criterion_sums(X, w, geometry):
     """``(sum_i w_i log p(x_i), sum_i w_i log max_k r_ik, sum_i w_i)`` over the rows of positive weight.
 
-    The terms of BIC and ICL from the E-step of :func:`_e_step_rows`, summed
+    The terms of BIC and ICL from the E-step of :func:`e_step_rows`, summed
     in the same pass: no per-row array. ``max_k r_ik`` is ``1 / sum_k
     e^{l_ik - m_i}`` (the largest term is ``e^0 = 1``), which
     ``block_softmax`` leaves in ``total`` for a row of weight 1.
@@ -351,7 +351,7 @@ class RowKernel(CompiledKernel, VectorisedKernel):
         n, K = X.shape[0], plan.means.shape[0]
         log_prob = np.empty(n, dtype=X.dtype)
         resp = np.empty((n, K) if with_resp else (0, K), dtype=X.dtype)
-        _e_step_rows(X, plan.geometry, log_prob, resp)
+        e_step_rows(X, plan.geometry, log_prob, resp)
         return log_prob, resp if with_resp else None
 
     fused_criteria = True

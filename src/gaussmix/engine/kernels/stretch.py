@@ -39,7 +39,7 @@ from ...compiled import jit
 from ...models.fused import m_step_closed_form, m_step_eigen, m_step_orientation
 from .plan import FACTORS, ROW_SHARED_CANCEL_LIMIT, SHARED
 from .primitives import MOMENTS_DIAG, MOMENTS_FULL, MOMENTS_POOLED, moments_about_origin
-from .rows import ROW_MODES, row_criterion_sums, row_kernel_sums
+from .rows import ROW_MODES, e_step_rows, row_criterion_sums, row_kernel_sums
 
 #: ``moments_about_origin``'s kind for each of the row kernel's modes.
 _MOMENTS_OF_MODE = np.array([MOMENTS_DIAG, MOMENTS_FULL, MOMENTS_POOLED])
@@ -218,9 +218,16 @@ def stretch_orientation(X, w, total_weight, weights, means, cov, U, pc, kind, mo
 
 
 @jit()
-def final_scores(X, w, weights, means, U, pc, kind):
-    """``row_criterion_sums`` of the rows at a state in the loops' layout: the criteria's sums at a stretch's end."""
-    return row_criterion_sums(X, w, _estep_geometry(weights, means, U, pc, kind))
+def final_scores(X, w, weights, means, U, pc, kind, resp):
+    """``row_criterion_sums`` of the rows at a state in the loops' layout: the criteria's sums at a stretch's end.
+
+    Unless ``resp`` has no rows, the rows' responsibilities go into it too
+    (``rows.e_step_rows``, the E-step ``predict_proba`` runs).
+    """
+    geometry = _estep_geometry(weights, means, U, pc, kind)
+    if resp.shape[0] > 0:
+        e_step_rows(X, geometry, np.empty(X.shape[0]), resp)
+    return row_criterion_sums(X, w, geometry)
 
 
 #: The loop of each family of ``models.fused``, by its index.
