@@ -68,6 +68,26 @@ def test_equal_arrays_that_are_not_the_same_are_not_shared(X, resp, counted):
     assert counted == ["full", "full", "full"]
 
 
+def test_fits_chunked_otherwise_do_not_share(X, resp, monkeypatch):
+    """A start's sums are shared only with fits that would chunk its rows alike."""
+    rows = []
+    original = estimator_base.resp_statistics
+
+    def recording(X, sample_weight, resp_for_chunk, scatter, chunk_rows):
+        rows.append(chunk_rows)
+        return original(X, sample_weight, resp_for_chunk, scatter, chunk_rows)
+
+    monkeypatch.setattr(estimator_base, "resp_statistics", recording)
+    alone = _fits(X, resp, ["VVV"], chunk_size=16) + _fits(X, resp, ["VVV"])
+    rows_alone = list(rows)
+    rows.clear()
+    with sharing_starts():
+        together = _fits(X, resp, ["VVV"], chunk_size=16) + _fits(X, resp, ["VVV"]) + _fits(X, resp, ["EEV"])
+    assert rows_alone == [16, len(X)] and rows == [16, len(X)]  # the third shares the second's
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a.covariances_, b.covariances_)
+
+
 def test_a_fit_owns_its_start(X, resp):
     """With max_iter=0 the fitted means are the start's: changing one fit's must not change another's."""
     with sharing_starts():
