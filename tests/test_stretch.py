@@ -401,3 +401,54 @@ def test_a_fit_scores_none_where_its_last_update_was_not_compiled(monkeypatch):
     assert scores[3].responsibilities is None
     GaussianMixture(3, covariance_type="VVV", random_state=0).fit(X)
     assert len(scores) == 4
+
+
+@pytest.mark.parametrize("scatter_scale", [1.0, 1e-12])
+@pytest.mark.parametrize("code", sorted(stretch.FROM_STATISTICS_ALONE))
+def test_a_start_made_compiled_is_the_python_m_step(monkeypatch, code, scatter_scale):
+    """``compiled_m_step``: a start from statistics alone, compiled, is the updater's own M-step to rounding."""
+    from gaussmix.engine.passes import accumulate
+    from gaussmix.models import get_model
+    from gaussmix.updaters import MaximumLikelihood
+
+    d = 1 if len(code) == 1 else 3
+    X = blobs(seed=5)[:, :d] * scatter_scale
+    resp = np.random.default_rng(2).dirichlet(np.ones(3), size=len(X))
+    model, _ = get_model(code)
+    updater = MaximumLikelihood(model, 1e-6 * scatter_scale)
+    stats = accumulate(X, resp, None, kind=updater.scatter)
+    made = []
+    real = stretch.compiled_m_step
+    with monkeypatch.context() as m:
+        m.setattr(stretch, "compiled_m_step", lambda *args: made.append(real(*args)) or made[-1])
+        compiled_state = updater.update(stats).state
+    assert made and made[0] is compiled_state  # the updater took the compiled M-step
+    monkeypatch.setattr(stretch, "M_STEPS", {})  # switches the compiled path off
+    assert stretch.compiled_m_step(code, updater.reg_covar, stats, model.structure, updater.scatter) is None
+    python_state = updater.update(stats).state
+    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+        np.testing.assert_allclose(getattr(compiled_state, name), getattr(python_state, name), rtol=1e-10,
+                                   atol=0, err_msg=name)
+
+
+def test_a_start_the_compiled_m_step_cannot_make_is_the_updater_s():
+    """An empty component, an iterative model or a singular covariance: None, and the updater's policy."""
+    from gaussmix.engine.passes import accumulate
+    from gaussmix.exceptions import DegenerateCovarianceError
+    from gaussmix.models import get_model
+    from gaussmix.updaters import MaximumLikelihood
+
+    X = blobs(seed=5)
+    resp = np.zeros((len(X), 3))
+    resp[:, :2] = np.random.default_rng(2).dirichlet(np.ones(2), size=len(X))
+    model, _ = get_model("VVV")
+    stats = accumulate(X, resp, None, kind="full")
+    assert stretch.compiled_m_step("VVV", 1e-6, stats, "full", "full") is None  # an empty component
+    full = accumulate(X, np.random.default_rng(2).dirichlet(np.ones(3), size=len(X)), None, kind="full")
+    assert stretch.compiled_m_step("VEV", 1e-6, full, "full", "full") is None  # reads previous covariances
+    flat = X.copy()
+    flat[:, 2] = 1.0  # a constant feature: singular without reg_covar
+    singular = accumulate(flat, np.random.default_rng(2).dirichlet(np.ones(3), size=len(X)), None, kind="full")
+    assert stretch.compiled_m_step("VVV", 0.0, singular, "full", "full") is None
+    with pytest.raises(DegenerateCovarianceError):
+        MaximumLikelihood(model, 0.0).update(singular)

@@ -333,5 +333,8 @@ def m_step_orientation(nk, scatter, m_step, reg_covar, previous, cov, U, pc):
     return _common_orientation(S, nk, denom, total, cov, previous, kind) and _factorise(cov, U, pc, True, False)
 
 
-__all__ = ["M_STEPS", "CLOSED_FORM", "EIGEN", "ORIENTATION", "m_step_closed_form", "m_step_eigen",
-           "m_step_orientation"]
+#: The M-step of each family, by its index (``CLOSED_FORM``, ``EIGEN``, ``ORIENTATION``).
+M_STEP_FAMILIES = (m_step_closed_form, m_step_eigen, m_step_orientation)
+
+__all__ = ["M_STEPS", "M_STEP_FAMILIES", "CLOSED_FORM", "EIGEN", "ORIENTATION", "m_step_closed_form",
+           "m_step_eigen", "m_step_orientation"]

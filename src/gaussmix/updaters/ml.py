@@ -58,6 +58,8 @@ import functools
 import numpy as np
 
 from ..engine.estep import EStepInputs, log_normalisers
+# The module, not the name: engine.stretch imports this package (its states).
+from ..engine import stretch
 from ..exceptions import DegenerateCovarianceError
 from ..models.base import empty_components, regularise
 from ..structures import STRUCTURES
@@ -138,6 +140,12 @@ class MaximumLikelihood(Updater):
     def update(self, stats, previous=None):
         model = self.model
         stats = stats.to_numpy()
+        if previous is None and self.ordinary_m_step() is not None:
+            # A start: compiled, as the stretch makes the M-steps after it,
+            # where that is ordinary (no policy below would change it).
+            state = stretch.compiled_m_step(model.code, self.reg_covar, stats, model.structure, self.scatter)
+            if state is not None:
+                return Update(state, np.zeros(len(stats.nk), dtype=bool), functools.partial(self.collapsed, stats))
         nk = stats.nk
         struct = STRUCTURES[model.structure]
         empty = empty_components(nk)
