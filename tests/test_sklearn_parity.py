@@ -85,6 +85,19 @@ def test_one_component_kmeans_start_needs_no_kmeans(monkeypatch, covariance_type
     np.testing.assert_allclose(gm.means_[0], mean, rtol=1e-12)
 
 
+def test_one_component_online_fit_keeps_the_kmeans_draws(monkeypatch):
+    # Online EM draws its row order from the generator after the start: the
+    # one-component k-means runs there, so the stream after it is unchanged.
+    X = blobs(seed=3)
+    ran = []
+    real = init._sklearn_kmeans_labels
+    monkeypatch.setattr(init, "_sklearn_kmeans_labels", lambda *a, **k: ran.append(1) or real(*a, **k))
+    GaussianMixture(1, learning_method="online", batch_size=50, max_iter=3, random_state=0).fit(X)
+    assert ran == [1]
+    GaussianMixture(1, max_iter=3, random_state=0).fit(X)
+    assert ran == [1]  # batch EM draws nothing after its start
+
+
 @pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 def test_mclust_codes_are_the_same_models_with_full_shapes(covariance_type):
     X = blobs(seed=3)

@@ -452,3 +452,9 @@ def test_a_start_the_compiled_m_step_cannot_make_is_the_updater_s():
     assert stretch.compiled_m_step("VVV", 0.0, singular, "full", "full") is None
     with pytest.raises(DegenerateCovarianceError):
         MaximumLikelihood(model, 0.0).update(singular)
+    overflowed = accumulate(X * 1e160, np.random.default_rng(2).dirichlet(np.ones(3), size=len(X)), None, kind="full")
+    assert not np.isfinite(overflowed.scatter).all()
+    for code in ("EVV", "EEV", "VVV"):  # compiled LAPACK would raise its own error
+        assert stretch.compiled_m_step(code, 1e-6, overflowed, "full", "full") is None
+    with pytest.raises(DegenerateCovarianceError):
+        MaximumLikelihood(get_model("EVV")[0], 1e-6).update(overflowed)

@@ -153,7 +153,7 @@ def _random_resp(random_state, n_components):
     return resp_for_chunk
 
 
-def initial_resp(X, sample_weight, n_components, method, random_state):
+def initial_resp(X, sample_weight, n_components, method, random_state, keep_draws=False):
     """Return ``resp_for_chunk`` for the chosen initialisation.
 
     NumPy rows take scikit-learn's k-means; another library's rows (under
@@ -170,13 +170,18 @@ def initial_resp(X, sample_weight, n_components, method, random_state):
     method : str
         One of :data:`INIT_METHODS`.
     random_state : numpy.random.RandomState
+    keep_draws : bool
+        Run k-means even for one component, whose labels are known without
+        it, so that its draws from ``random_state`` are made: a fit that
+        draws again after its start (online EM's row order) then goes on
+        from the same stream as before.
 
     Notes
     -----
     ``"random"`` must be asked for its chunks in order, once.
     """
     on_host = isinstance(X, np.ndarray)
-    if method == "kmeans" and n_components == 1:
+    if method == "kmeans" and n_components == 1 and not keep_draws:
         # One cluster holds every row, whatever k-means does: its labels
         # are all 0. scikit-learn's k-means took 1.5 ms for that on 145
         # rows, more than the whole EM (and select's tolerance fits one).

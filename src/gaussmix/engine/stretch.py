@@ -125,6 +125,8 @@ def compiled_m_step(code, reg_covar, stats, structure, scatter):
         return None
     K, d = stats.means.shape
     work = np.ascontiguousarray(stats.scatter if scatter != "diag" else stats.scatter[:, :, None], dtype=np.float64)
+    if not np.isfinite(work).all():  # compiled LAPACK raises its own error; the updater says what to do
+        return None
     diagonal = structure in ("diag", "spherical")
     cov = np.empty((K, d, 1) if diagonal else (K, d, d))
     U, pc = np.zeros((K, 1, 1) if diagonal else (K, d, d)), np.empty((K, d))
