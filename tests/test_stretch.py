@@ -458,3 +458,16 @@ def test_a_start_the_compiled_m_step_cannot_make_is_the_updater_s():
         assert stretch.compiled_m_step(code, 1e-6, overflowed, "full", "full") is None
     with pytest.raises(DegenerateCovarianceError):
         MaximumLikelihood(get_model("EVV")[0], 1e-6).update(overflowed)
+
+
+def test_a_start_beyond_the_row_kernel_is_the_updater_s(monkeypatch):
+    """Shapes the stretch never takes (many features) start on the updater's own M-step."""
+    from gaussmix.engine.kernels import rows
+    from gaussmix.engine.passes import accumulate
+
+    d = rows.ROW_KERNEL_MAX_D_MATRIX + 1
+    X = np.random.default_rng(3).normal(size=(200, d))
+    stats = accumulate(X, np.random.default_rng(2).dirichlet(np.ones(3), size=len(X)), None, kind="full")
+    assert stretch.compiled_m_step("VVV", 1e-6, stats, "full", "full") is None
+    small = accumulate(X[:, :3], np.random.default_rng(2).dirichlet(np.ones(3), size=len(X)), None, kind="full")
+    assert stretch.compiled_m_step("VVV", 1e-6, small, "full", "full") is not None

@@ -110,9 +110,10 @@ FROM_STATISTICS_ALONE = frozenset({"VVV", "EEE", "VVI", "EEI", "VII", "EII", "E"
 def compiled_m_step(code, reg_covar, stats, structure, scatter):
     """The M-step of model ``code`` from ``stats`` alone, compiled: ``MixtureParams``, or None where it cannot be.
 
-    For a start: a model of :data:`FROM_STATISTICS_ALONE`, NumPy statistics
-    (``scatter`` names their kind) with no empty component, and every
-    covariance factorised, as an ordinary M-step of a stretch. None
+    For a start: a model of :data:`FROM_STATISTICS_ALONE`, shapes the row
+    kernel takes, finite NumPy statistics (``scatter`` names their kind)
+    with no empty component, and every covariance factorised, as an
+    ordinary M-step of a stretch. None
     otherwise (or without the row kernel's compiler), for the updater to
     make it itself with its policies and errors. The stretch makes every
     later M-step so, and the Python M-step of a start took 20-60 us a cell
@@ -124,6 +125,10 @@ def compiled_m_step(code, reg_covar, stats, structure, scatter):
     if not isinstance(nk, np.ndarray) or empty_components(nk).any():
         return None
     K, d = stats.means.shape
+    if not rows.KERNEL.within_limits(structure, K, d, np.float64):
+        # Shapes the stretch never takes (many features): its compiled
+        # factorisation is no faster there (d=400: 0.10 s against 0.04).
+        return None
     work = np.ascontiguousarray(stats.scatter if scatter != "diag" else stats.scatter[:, :, None], dtype=np.float64)
     if not np.isfinite(work).all():  # compiled LAPACK raises its own error; the updater says what to do
         return None
