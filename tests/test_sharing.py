@@ -26,17 +26,21 @@ def resp(X):
 
 
 @pytest.fixture
-def counted(monkeypatch):
-    """The scatter kinds of every start's statistics actually summed."""
-    kinds = []
+def summed(monkeypatch):
+    """``(scatter kind, rows per chunk)`` of every start's statistics actually summed."""
+    sums = []
     original = estimator_base.resp_statistics
 
-    def counting(X, sample_weight, resp_for_chunk, scatter, rows):
-        kinds.append(scatter)
+    def recording(X, sample_weight, resp_for_chunk, scatter, rows):
+        sums.append((scatter, rows))
         return original(X, sample_weight, resp_for_chunk, scatter, rows)
 
-    monkeypatch.setattr(estimator_base, "resp_statistics", counting)
-    return kinds
+    monkeypatch.setattr(estimator_base, "resp_statistics", recording)
+    return sums
+
+
+def kinds(summed):
+    return [kind for kind, _ in summed]
 
 
 CODES = ["VVV", "EEV", "VEV", "EVE", "VVI", "EII", "EEE"]
@@ -46,44 +50,36 @@ def _fits(X, resp, codes, **kwargs):
     return [GaussianMixture(3, covariance_type=code, resp_init=resp, **kwargs).fit(X) for code in codes]
 
 
-def test_shared_starts_give_the_same_fits_bit_for_bit(X, resp, counted):
+def test_shared_starts_give_the_same_fits_bit_for_bit(X, resp, summed):
     alone = _fits(X, resp, CODES)
-    assert len(counted) == len(CODES)  # outside the context: one sum a fit
-    counted.clear()
+    assert len(summed) == len(CODES)  # outside the context: one sum a fit
+    summed.clear()
     with sharing_starts():
         together = _fits(X, resp, CODES)
     # One sum per scatter kind: full (VVV, EEV, VEV, EVE), diag (VVI, EII), pooled (EEE).
-    assert sorted(counted) == ["diag", "full", "pooled"]
+    assert sorted(kinds(summed)) == ["diag", "full", "pooled"]
     for a, b in zip(alone, together):
         np.testing.assert_array_equal(a.means_, b.means_)
         np.testing.assert_array_equal(a.covariances_, b.covariances_)
         assert a.lower_bound_ == b.lower_bound_ and a.n_iter_ == b.n_iter_
 
 
-def test_equal_arrays_that_are_not_the_same_are_not_shared(X, resp, counted):
+def test_equal_arrays_that_are_not_the_same_are_not_shared(X, resp, summed):
     with sharing_starts():
         _fits(X, resp, ["VVV"])
         _fits(X, resp.copy(), ["VVV"])
         _fits(X.copy(), resp, ["VVV"])
-    assert counted == ["full", "full", "full"]
+    assert kinds(summed) == ["full", "full", "full"]
 
 
-def test_fits_chunked_otherwise_do_not_share(X, resp, monkeypatch):
+def test_fits_chunked_otherwise_do_not_share(X, resp, summed):
     """A start's sums are shared only with fits that would chunk its rows alike."""
-    rows = []
-    original = estimator_base.resp_statistics
-
-    def recording(X, sample_weight, resp_for_chunk, scatter, chunk_rows):
-        rows.append(chunk_rows)
-        return original(X, sample_weight, resp_for_chunk, scatter, chunk_rows)
-
-    monkeypatch.setattr(estimator_base, "resp_statistics", recording)
     alone = _fits(X, resp, ["VVV"], chunk_size=16) + _fits(X, resp, ["VVV"])
-    rows_alone = list(rows)
-    rows.clear()
+    assert summed == [("full", 16), ("full", len(X))]
+    summed.clear()
     with sharing_starts():
         together = _fits(X, resp, ["VVV"], chunk_size=16) + _fits(X, resp, ["VVV"]) + _fits(X, resp, ["EEV"])
-    assert rows_alone == [16, len(X)] and rows == [16, len(X)]  # the third shares the second's
+    assert summed == [("full", 16), ("full", len(X))]  # the third shares the second's
     for a, b in zip(alone, together):
         np.testing.assert_array_equal(a.covariances_, b.covariances_)
 
@@ -108,11 +104,11 @@ def test_select_shares_and_chooses_as_without(X, monkeypatch):
     assert with_sharing.errors_ == without.errors_
 
 
-def test_select_sums_each_start_once_per_scatter_kind(X, counted):
+def test_select_sums_each_start_once_per_scatter_kind(X, summed):
     select(X, n_components=[2, 3], covariance_types=CODES, n_jobs=1)
     # The tolerance's one-component fit starts from k-means, not resp_init:
     # it sums once; then each K's three kinds once.
-    assert len(counted) == 1 + 2 * 3
+    assert len(summed) == 1 + 2 * 3
 
 
 def test_shared_outside_the_context_makes_every_time():

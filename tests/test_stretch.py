@@ -460,7 +460,7 @@ def test_a_start_the_compiled_m_step_cannot_make_is_the_updater_s():
         MaximumLikelihood(get_model("EVV")[0], 1e-6).update(overflowed)
 
 
-def test_a_start_beyond_the_row_kernel_is_the_updater_s(monkeypatch):
+def test_a_start_beyond_the_row_kernel_is_the_updater_s():
     """Shapes the stretch never takes (many features) start on the updater's own M-step."""
     from gaussmix.engine.kernels import rows
     from gaussmix.engine.passes import accumulate

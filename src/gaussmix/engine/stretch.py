@@ -113,11 +113,10 @@ def compiled_m_step(code, reg_covar, stats, structure, scatter):
     For a start: a model of :data:`FROM_STATISTICS_ALONE`, shapes the row
     kernel takes, finite NumPy statistics (``scatter`` names their kind)
     with no empty component, and every covariance factorised, as an
-    ordinary M-step of a stretch. None
-    otherwise (or without the row kernel's compiler), for the updater to
-    make it itself with its policies and errors. The stretch makes every
-    later M-step so, and the Python M-step of a start took 20-60 us a cell
-    of ``select``.
+    ordinary M-step of a stretch. None otherwise (or without the row
+    kernel's compiler), for the updater to make it itself with its policies
+    and errors. The stretch makes every later M-step so, and the Python
+    M-step of a start took 20-60 us a cell of ``select``.
     """
     if code not in FROM_STATISTICS_ALONE or code not in M_STEPS or not rows.KERNEL.available:
         return None
@@ -190,10 +189,10 @@ def ordinary_stretch(source, updater, state, schedule, *, tol, max_iter, lower_b
 
     scores = resp = None
     if score and updated:
-        resp = np.empty((X.shape[0] if responsibilities else 0, K))
+        rows_out = np.empty((X.shape[0] if responsibilities else 0, K))  # no rows: none asked for
         scores = tuple(float(v) for v in final_scores(X, w, final[0], final[1], final[3], final[4],
-                                                      GEOMETRY_OF[structure], resp))
-        resp = resp if responsibilities else None
+                                                      GEOMETRY_OF[structure], rows_out))
+        resp = rows_out if responsibilities else None
     nk, stat_means, scatter = stats
     stats = SuffStats(nk, stat_means, _SCATTER_OUT[updater.scatter](scatter))
     return Stretch(values[:done].tolist(), bool(converged), params(final) if updated else None, params(entering),

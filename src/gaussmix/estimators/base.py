@@ -79,7 +79,9 @@ def vetting_starts(vet):
         _START_VETTER.reset(token)
 
 
-#: Where a caller asked for each fit's scores of its own rows (:func:`scoring_fits`).
+#: Where a caller asked for each fit's scores of its own rows (:func:`scoring_fits`):
+#: ``(record, responsibilities)``, the list each fit appends to and whether
+#: the rows' responsibilities are asked for too.
 _FIT_SCORES = contextvars.ContextVar("gaussmix_fit_scores", default=None)
 
 
