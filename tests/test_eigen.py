@@ -170,3 +170,51 @@ def test_the_python_m_steps_decompose_as_the_compiled_ones():
         np.linalg.eigh(S)
     with pytest.raises(np.linalg.LinAlgError):
         eigen.stacked_symmetric_eigen(S)
+
+
+def _collapsed_by_lapack(S, nk, reg_covar):
+    """``Structure.collapsed``'s rule by NumPy's ``eigvalsh``: the reference of the compiled test."""
+    values = np.linalg.eigvalsh(S)
+    n = np.maximum(nk, np.finfo(np.float64).tiny)
+    return values[:, 0] / n <= np.maximum(reg_covar, 1e-10 * values[:, -1] / n)
+
+
+@pytest.mark.parametrize("reg_covar", [0.0, 1e-6, 1e-2])
+def test_compiled_collapse_test_equals_lapacks(reg_covar):
+    """Components on fewer rows than features, and on many, at scales far apart: the same verdicts."""
+    from gaussmix.structures import STRUCTURES
+
+    rng = np.random.default_rng(7)
+    seen = set()
+    for _ in range(300):
+        d, K, rows = int(rng.integers(1, 6)), int(rng.integers(1, 5)), int(rng.integers(1, 9))
+        A = rng.normal(size=(K, rows, d)) * 10.0 ** rng.integers(-4, 5)
+        S = np.einsum("kni,knj->kij", A, A)
+        nk = rng.uniform(0.5, 10.0, size=K)
+        out = np.empty(K, dtype=bool)
+        assert eigen.collapsed_scatters(S, nk, reg_covar, out)  # compiled, or plain Python without Numba
+        expected = _collapsed_by_lapack(S, nk, reg_covar)
+        np.testing.assert_array_equal(out, expected)
+        np.testing.assert_array_equal(STRUCTURES["full"].collapsed(S, nk, reg_covar), expected)
+        seen.update(expected.tolist())
+    assert seen == {True, False}, "both verdicts met"
+
+
+def test_compiled_collapse_test_leaves_what_it_cannot_say_to_lapack():
+    """Past five features, or with a scatter that is not finite, it says False and NumPy's rule decides."""
+    from gaussmix.structures import STRUCTURES
+
+    if not compiled.AVAILABLE:
+        pytest.skip("without Numba the rule is NumPy's only")
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(2, 4, 6))
+    S = np.einsum("kni,knj->kij", A, A)  # four rows in six features: collapsed
+    nk = np.array([4.0, 4.0])
+    out = np.empty(2, dtype=bool)
+    assert not eigen.collapsed_scatters(S, nk, 0.0, out)
+    np.testing.assert_array_equal(STRUCTURES["full"].collapsed(S, nk, 0.0), [True, True])
+    S3 = np.einsum("kni,knj->kij", A[:, :, :3], A[:, :, :3])
+    S3[1, 0, 0] = np.nan
+    assert not eigen.collapsed_scatters(S3, nk, 0.0, out)
+    with pytest.raises(np.linalg.LinAlgError):  # NumPy's route, as before the compiled test
+        STRUCTURES["full"].collapsed(S3, nk, 0.0)

@@ -316,3 +316,43 @@ def test_the_test_of_a_fit_reads_its_rows_from_the_fit_not_predict_proba(monkeyp
     slow = select(X, range(1, 6), codes, n_jobs=1)
     assert sorted(set(calls)) == ["EVE", "VVE", "VVV"] and len(calls) == 12
     assert fast.to_frame().equals(slow.to_frame())
+
+
+@pytest.mark.parametrize("backend", ["sequential", "threading"])
+def test_cells_skip_parameter_checks_under_one_configuration(monkeypatch, backend):
+    """A sequential select sets scikit-learn's configuration once for its cells; a worker's cell sets its own.
+
+    Every cell runs with ``skip_parameter_validation`` either way, and the
+    table is the same.
+    """
+    from joblib import parallel_backend
+    from sklearn import get_config
+
+    from gaussmix.selection import cells
+
+    entered, skipping = [], []
+    real_context, real_held = cells.config_context, cells._fit_held
+
+    def counting(**config):
+        entered.append(config)
+        return real_context(**config)
+
+    def held(*args):
+        skipping.append(get_config()["skip_parameter_validation"])
+        return real_held(*args)
+
+    monkeypatch.setattr(cells, "config_context", counting)
+    monkeypatch.setattr(cells, "_fit_held", held)
+    X = load_iris().data
+    kw = dict(n_components=range(1, 4), covariance_types=["VVV", "EEE"], random_state=0)
+    if backend == "sequential":
+        result = select(X, n_jobs=1, **kw)
+        assert entered == []
+    else:
+        with parallel_backend("threading", n_jobs=2):
+            result = select(X, n_jobs=2, **kw)
+        assert len(entered) == 6 and all(c["skip_parameter_validation"] for c in entered)
+    assert skipping == [True] * 6
+    assert not get_config()["skip_parameter_validation"]  # restored
+    monkeypatch.undo()
+    np.testing.assert_array_equal(result.bic_, select(X, n_jobs=1, **kw).bic_)

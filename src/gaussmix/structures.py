@@ -171,7 +171,15 @@ class Structure:
         variance at most ``reg_covar`` (or below 1e-10 of its largest, when
         ``reg_covar`` is 0): only the regularisation keeps it invertible.
         """
-        low, high = self._extremes(np.asarray(scatter))
+        scatter = np.asarray(scatter)
+        if scatter.ndim == 3 and compiled.AVAILABLE:
+            # Imported here: the models import this module.
+            from .models.eigen import collapsed_scatters
+            out = np.empty(len(scatter), dtype=bool)
+            if collapsed_scatters(np.ascontiguousarray(scatter, dtype=np.float64),
+                                  np.ascontiguousarray(nk, dtype=np.float64), float(reg_covar), out):
+                return out
+        low, high = self._extremes(scatter)
         n = np.maximum(np.asarray(nk, dtype=float), _TINY)
         return low / n <= np.maximum(reg_covar, 1e-10 * high / n)
 

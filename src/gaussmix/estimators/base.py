@@ -370,8 +370,18 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
         return Batch()
 
     def _continuation(self, best):
-        """What ``partial_fit`` continues from after a fit: nothing here (``StepwiseMixin``)."""
+        """What ``partial_fit`` continues from after a fit: nothing here (``StepwiseMixin``).
+
+        It may be a function that makes it, called once when first read (:meth:`_running_state`).
+        """
         return None
+
+    def _running_state(self):
+        """The running statistics ``partial_fit`` continues from (``OnlineState``), or None."""
+        online = getattr(self, "_online_state", None)
+        if callable(online):
+            online = self._online_state = online()
+        return online
 
     def _finish_fit(self, best, model, n_init, dtype):
         """Set the fitted attributes from the best run, with its warnings."""

@@ -103,7 +103,7 @@ class FilesMixin:
         arrays = self._file_arrays()
         array_params = self._array_params()
         arrays.update({f"param_{name}": value for name, value in array_params.items()})
-        online = getattr(self, "_online_state", None)
+        online = self._running_state()
         if online is not None:
             stats = online.stats.to_numpy()
             arrays.update(online_nk=stats.nk, online_means=stats.means, online_scatter=stats.scatter)

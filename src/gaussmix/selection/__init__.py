@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
-from sklearn import get_config
+from sklearn import config_context, get_config
 from sklearn.utils import check_random_state
 
 from .. import validation as val
@@ -234,13 +234,16 @@ def select(
     config = dict(get_config(), skip_parameter_validation=True)
     # Cells run one after another in this thread: BLAS is set to one thread
     # once for all of them, where each cell set and restored it (about 60 us
-    # a cell, 4% of a select on 145 rows). Not around workers: a worker
-    # thread's k-means waits for this thread's BLAS setting to end.
+    # a cell, 4% of a select on 145 rows), and so is the configuration
+    # (``cells.holding_config``). Not around workers: a worker thread's
+    # k-means waits for this thread's BLAS setting to end.
     sequential = effective_n_jobs(n_jobs) == 1
+    blas = single_threaded_blas() if sequential else contextlib.nullcontext()
+    configured = config_context(**config) if sequential else contextlib.nullcontext()
     # The models of one K start from one array there, and share its check
     # and statistics (``estimators.sharing``; 100 us of a cell's 1.2 ms on
     # 145 rows). A worker shares nothing: the context stays in this thread.
-    with (single_threaded_blas() if sequential else contextlib.nullcontext()), sharing_starts():
+    with blas, configured, sharing_starts():
         outcomes = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
             delayed(fit_cell)(X, weights, K, code, partitions[K], params, config) for K, code in cells
         )

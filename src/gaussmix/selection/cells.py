@@ -8,11 +8,12 @@ the reason, as mclust's table gives NA.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 
 import numpy as np
-from sklearn import config_context
+from sklearn import config_context, get_config
 
 from ..criteria import Criteria
 from ..engine.threads import single_threaded_blas
@@ -27,19 +28,28 @@ def fit_cell(X, sample_weight, K, code, partition, params, config):
     # One BLAS setting for the whole cell: its two fits, the tests and the
     # criteria would each set and restore it (a dozen threadpoolctl calls).
     # Where select runs its cells in its own thread, its one setting holds
-    # already and this one does nothing.
-    with single_threaded_blas():
-        return _fit_held(X, sample_weight, K, code, partition, params, config)
+    # already and this one does nothing; so does its configuration.
+    with single_threaded_blas(), holding_config(config):
+        return _fit_held(X, sample_weight, K, code, partition, params)
 
 
-def _fit_held(X, sample_weight, K, code, partition, params, config):
-    """:func:`fit_cell` within its BLAS setting."""
+def holding_config(config):
+    """``config_context(**config)``, or nothing where scikit-learn's configuration is ``config`` already.
+
+    Setting it and restoring it cost about 7 us (two ``set_config`` calls
+    that check every key), where a sequential ``select`` holds it for all
+    its cells; a worker's thread or process sets it here.
+    """
+    return contextlib.nullcontext() if get_config() == config else config_context(**config)
+
+
+def _fit_held(X, sample_weight, K, code, partition, params):
+    """:func:`fit_cell` within its BLAS setting and configuration."""
     # mclust's test reads the fitted rows' responsibilities for 3 of its 14
     # models: the fit's last compiled pass gives them where it can.
     reads = reads_rows_of(code, K, params["reg_covar"], params["prior"])
     try:
-        with warnings.catch_warnings(record=True) as caught, config_context(**config), \
-                scoring_fits(responsibilities=reads) as scores:
+        with warnings.catch_warnings(record=True) as caught, scoring_fits(responsibilities=reads) as scores:
             warnings.simplefilter("always")
             resp = cell_start(X, sample_weight, K, code, partition, params["reg_covar"], params["prior"],
                               params["noise_init"])
@@ -57,16 +67,15 @@ def _fit_held(X, sample_weight, K, code, partition, params, config):
                 # signature inspection (0.15 ms).
                 gm.resp_init = None
         messages = sorted({str(w.message) for w in caught})
-        with config_context(**config):
-            resp = None
-            if reads:
-                last = scores[-1] if scores else None
-                resp = gm.predict_proba(X) if last is None or last.responsibilities is None \
-                    else last.responsibilities
-            reason = near_singular_reason(gm, "the fit", X, resp, sample_weight)
-            if reason is not None:
-                raise ValueError(reason)
-            crit = _criteria(gm, X, sample_weight, scores)
+        resp = None
+        if reads:
+            last = scores[-1] if scores else None
+            resp = gm.predict_proba(X) if last is None or last.responsibilities is None \
+                else last.responsibilities
+        reason = near_singular_reason(gm, "the fit", X, resp, sample_weight)
+        if reason is not None:
+            raise ValueError(reason)
+        crit = _criteria(gm, X, sample_weight, scores)
         loglik, bic, icl = crit.log_likelihood, crit.bic, crit.icl
         if not (np.isfinite(bic) and np.isfinite(icl)):
             raise ValueError("the fitted log-likelihood is not finite")
