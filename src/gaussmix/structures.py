@@ -364,8 +364,10 @@ class Spherical(_Variances):
         return np.repeat((prec_chol**2)[:, None], n_features, axis=1)
 
     def _extremes(self, scatter):
-        # One variance per component: judged on the mean over features.
-        mean = np.asarray(scatter).reshape(len(scatter), -1).mean(axis=1)
+        # One variance per component: judged on the mean over features (the
+        # sum over their count, as ndarray.mean makes it, without its checks).
+        scatter = np.asarray(scatter).reshape(len(scatter), -1)
+        mean = scatter.sum(axis=1) / scatter.shape[1]
         return mean, mean
 
     def shape(self, n_components, n_features):
