@@ -200,7 +200,7 @@ def holes_pass(X, w, pattern, missing, m_start, inverses, i_start, base, geometr
             for i in range(m):
                 for k in range(K):
                     wlp_out[i0 + i, k] = wlp[k, i]
-        block_softmax(wlp, wb, e, top, total)
+        block_softmax(wlp, wb, e, top, total, B)
         for i in range(m):
             p = pat[i]
             log_prob[i0 + i] = 0.0 if m_start[p + 1] - m_start[p] == d else top[i]

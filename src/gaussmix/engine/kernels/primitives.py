@@ -78,8 +78,8 @@ def exp_nonpositive(x):
 
 
 @jit(inline="always")
-def block_softmax(wlp, wb, e, top, total):
-    r"""Turn a block's ``wlp`` (K, BLOCK) into ``w_i r_ik`` (in ``e``); ``top`` becomes ``log p(x_i)``.
+def block_softmax(wlp, wb, e, top, total, rows):
+    r"""Turn the first ``rows`` of a block's ``wlp`` (K, BLOCK) into ``w_i r_ik`` (in ``e``); ``top`` becomes ``log p(x_i)``.
 
     .. math::
 
@@ -89,7 +89,7 @@ def block_softmax(wlp, wb, e, top, total):
     with ``m_i = max_k l_ik``. A row whose every entry is -inf gets
     ``log p = -inf`` and ``r_ik = 1/K`` (``estep.log_resp_from_weighted``).
     """
-    K, B = wlp.shape
+    K, B = wlp.shape[0], rows
     for i in range(B):
         top[i] = -np.inf
         total[i] = 0.0
@@ -265,7 +265,7 @@ def softmax_rows(wlp, w, wr, log_prob):
             wb[i] = 0.0
             for k in range(K):
                 block[k, i] = 0.0
-        block_softmax(block, wb, e, top, total)
+        block_softmax(block, wb, e, top, total, B)
         for i in range(m):
             log_prob[i0 + i] = top[i]
             if wb[i] > 0:

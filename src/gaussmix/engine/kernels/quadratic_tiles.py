@@ -141,7 +141,7 @@ def statistics_pass(X, w, centre, W, acc, ft, lp, part, top, total, exact, means
             _exact_column(xt, m, exact[e], means, U, log_norm, y, tile[exact[e]])
         # The whole tile at once, contiguous, w r in place of the log-densities.
         wb = w[t0:t0 + m]
-        block_softmax(tile, wb, tile, top[:m], total[:m])
+        block_softmax(tile, wb, tile, top[:m], total[:m], m)
         for i in range(m):
             if wb[i] > 0:
                 ll += wb[i] * top[i]

@@ -60,9 +60,9 @@ ROW_KERNEL_MAX_D_TRIANGULAR_F32 = 12
 
 
 @jit(inline="always")
-def _whiten(xt, origin, Uk, z, y):
-    """``y[j, i] = sum_{q <= j} (xt[q, i] - origin[q]) Uk[q, j]``: a block's rows, centred, times upper-triangular ``Uk``."""
-    d, B = xt.shape
+def _whiten(xt, origin, Uk, z, y, B):
+    """``y[j, i] = sum_{q <= j} (xt[q, i] - origin[q]) Uk[q, j]``: a block's first ``B`` rows, centred, times upper-triangular ``Uk``."""
+    d = xt.shape[0]
     for j in range(d):
         o = origin[j]
         for i in range(B):
@@ -77,8 +77,8 @@ def _whiten(xt, origin, Uk, z, y):
 
 
 @jit(inline="always")
-def _block_wlp(xt, geometry, z, y, yk, s, wlp):
-    """``wlp[k, i] = log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` (or ``sum_j p_kj z_j^2``, ``p_k sum_j z_j^2``) for a block.
+def _block_wlp(xt, geometry, z, y, yk, s, wlp, B):
+    """``wlp[k, i] = log_norm_k - ||(x_i - mu_k) U_k||^2 / 2`` (or ``sum_j p_kj z_j^2``, ``p_k sum_j z_j^2``) for a block's first ``B`` rows.
 
     ``geometry`` is ``Plan.geometry``. A shared factor whitens the
     block once about the mixture's mean ``c``, ``y = (x - c) U``, and
@@ -88,9 +88,8 @@ def _block_wlp(xt, geometry, z, y, yk, s, wlp):
     """
     means, U, pdiag, log_norm, kind, centre, b, direct = geometry
     K, d = means.shape
-    B = xt.shape[1]
     if kind == SHARED:
-        _whiten(xt, centre, U[0], z, y)
+        _whiten(xt, centre, U[0], z, y, B)
     for k in range(K):
         for i in range(B):
             s[i] = 0.0
@@ -198,8 +197,14 @@ def row_kernel_sums(X, w, geometry, mode, origin, lanes):
     ll = 0.0
     for i0 in range(0, n, B):
         m = load_block(X, w, i0, xt, wb, means[0])
-        _block_wlp(xt, geometry, z, y, yk, s, wlp)
-        block_softmax(wlp, wb, e, top, total)
+        # The E-step of the block's rows only: those past the end (the last
+        # block's; a third of the rows at 145) would give w_i r_ik = +0.0,
+        # which the moments add as they are, so that is what they get.
+        _block_wlp(xt, geometry, z, y, yk, s, wlp, m)
+        block_softmax(wlp, wb, e, top, total, m)
+        for k in range(K):
+            for i in range(m, B):
+                e[k, i] = 0.0
         for i in range(m):
             if wb[i] > 0:  # a zero weight cancels its row, even at log p = -inf
                 ll += wb[i] * top[i]
@@ -219,7 +224,7 @@ def _wlp_rows(X, geometry, wlp):
     B = xt.shape[1]
     for i0 in range(0, n, B):
         m = load_block(X, ones, i0, xt, wb, means[0])
-        _block_wlp(xt, geometry, z, y, yk, s, block)
+        _block_wlp(xt, geometry, z, y, yk, s, block, m)
         for i in range(m):
             for k in range(K):
                 wlp[i0 + i, k] = block[k, i]
@@ -234,8 +239,8 @@ def _block_e_step(X, ones, i0, geometry, buffers):
     """
     xt, z, y, yk, s, wb, top, total, wlp, e = buffers
     m = load_block(X, ones, i0, xt, wb, geometry[0][0])
-    _block_wlp(xt, geometry, z, y, yk, s, wlp)
-    block_softmax(wlp, wb, e, top, total)
+    _block_wlp(xt, geometry, z, y, yk, s, wlp, m)  # the rows past the end are not read
+    block_softmax(wlp, wb, e, top, total, m)
     return m
 
 
