@@ -107,6 +107,14 @@ def scatter_rcond(X, resp, sample_weight=None):
             X, resp = X[complete], np.asarray(resp)[complete]
             if sample_weight is not None:
                 sample_weight = np.asarray(sample_weight)[complete]
+        if compiled.AVAILABLE:  # NumPy's own calls: array_api_compat's dispatch took a third of this
+            wr = np.asarray(resp, dtype=np.float64)
+            if sample_weight is not None:
+                wr = wr * np.asarray(sample_weight, dtype=np.float64)[:, None]
+            out = np.full(wr.shape[1], np.inf)
+            scatter_rcond_rows(np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(wr),
+                               wr.sum(axis=0), out)
+            return out
     xp = array_namespace(X)
     X = xp.astype(X, xp.float64, copy=False)
     wr = xp.astype(resp, xp.float64, copy=False)
@@ -116,9 +124,6 @@ def scatter_rcond(X, resp, sample_weight=None):
     K = wr.shape[1]
     nk = to_host(xp.sum(wr, axis=0), np.float64)
     out = np.full(K, np.inf)
-    if isinstance(X, np.ndarray) and compiled.AVAILABLE:
-        scatter_rcond_rows(np.ascontiguousarray(X), np.ascontiguousarray(wr), nk, out)
-        return out
     live = [k for k in range(K) if nk[k] > 0]
     if n < d:  # fewer rows than features: R is short, exactly singular
         out[live] = 0.0
