@@ -1,8 +1,8 @@
 """Small data and start-up: gaussmix against R's mclust and scikit-learn, on this machine.
 
 Where most users are: ``select`` (mclust's ``Mclust``) on a few hundred rows,
-single fits on iris, and the command line. Four parts, each a median of
-``--repeats`` runs:
+single fits on iris, and the command line. Three parts, each a median of
+``--repeats`` runs (the single fits: of ``--pairs`` pairs of calls):
 
 * **select against mclust.** ``select(X, range(1, 10), "all")`` (14 models x
   K=1..9, mclust's hierarchical start and tolerance) with ``n_jobs=1`` and
@@ -14,7 +14,10 @@ single fits on iris, and the command line. Four parts, each a median of
   both from the same start: scikit-learn's k-means labels (``random_state=0``)
   turned into weights, means and precisions and given to both as ``*_init``,
   so that only EM is timed; and the whole fit with ``init_params="kmeans"``,
-  whose k-means is scikit-learn's in both.
+  whose k-means is scikit-learn's in both. A fit takes 0.3-40 ms, and this
+  machine's speed drifts within seconds, so each cell is ``--pairs`` pairs of
+  calls, one of each library, the order swapped every pair: the times are
+  medians, the speed-up the median of the pairs' ratios.
 * **start-up**, in fresh processes: ``import sklearn.base``, ``import
   gaussmix``, ``from gaussmix import GaussianMixture, select``, ``gaussmix
   --help`` and ``gaussmix fit faithful.csv -k 3`` (warm compile cache).
@@ -108,7 +111,22 @@ def same_start(X, K, covariance_type, reg_covar=1e-6):
     return dict(weights_init=weights, means_init=means, precisions_init=precisions)
 
 
-def fit_part(repeats):
+def paired(ours, theirs, pairs):
+    """``(our median seconds, theirs, median of their time over ours)`` over ``pairs`` alternating pairs of calls."""
+    mine, others, ratios = [], [], []
+    for p in range(pairs):
+        timed = {}
+        for name in (("ours", "theirs") if p % 2 == 0 else ("theirs", "ours")):
+            t0 = time.perf_counter()
+            (ours if name == "ours" else theirs)()
+            timed[name] = time.perf_counter() - t0
+        mine.append(timed["ours"])
+        others.append(timed["theirs"])
+        ratios.append(timed["theirs"] / timed["ours"])
+    return statistics.median(mine), statistics.median(others), statistics.median(ratios)
+
+
+def fit_part(pairs):
     from sklearn.datasets import load_iris
     from sklearn.mixture import GaussianMixture as SkGM
 
@@ -125,15 +143,14 @@ def fit_part(repeats):
                 ours = lambda: GaussianMixture(**kw, **init).fit(X)  # noqa: E731
                 theirs = lambda: SkGM(**kw, **init).fit(X)  # noqa: E731
                 a, b = ours(), theirs()
-                em_ours, em_theirs = bench_em.median_time(ours, repeats), bench_em.median_time(theirs, repeats)
-                full_ours = bench_em.median_time(lambda: GaussianMixture(**kw).fit(X), repeats)
-                full_theirs = bench_em.median_time(lambda: SkGM(**kw).fit(X), repeats)
-                rows.append({"type": covariance_type, "K": K, "iters": (a.n_iter_, b.n_iter_),
-                             "em": (em_ours, em_theirs), "fit": (full_ours, full_theirs)})
+                em = paired(ours, theirs, pairs)
+                fit = paired(lambda: GaussianMixture(**kw).fit(X), lambda: SkGM(**kw).fit(X), pairs)
+                rows.append({"type": covariance_type, "K": K, "iters": (a.n_iter_, b.n_iter_), "em": em,
+                             "fit": fit})
     for covariance_type in TYPES:
         part = [r for r in rows if r["type"] == covariance_type]
-        em = [r["em"][1] / r["em"][0] for r in part]
-        fit = [r["fit"][1] / r["fit"][0] for r in part]
+        em = [r["em"][2] for r in part]
+        fit = [r["fit"][2] for r in part]
         print(f"fit iris {covariance_type:9s} K=1..9: EM from the same start {min(em):.1f}x-{max(em):.1f}x "
               f"scikit-learn's speed (median {statistics.median(em):.1f}x); whole fit with k-means "
               f"{min(fit):.1f}x-{max(fit):.1f}x (median {statistics.median(fit):.1f}x)", flush=True)
@@ -169,13 +186,13 @@ def startup_part(repeats):
     return out
 
 
-def write_results(path, info, selects, fits, startup, repeats, total):
+def write_results(path, info, selects, fits, startup, repeats, pairs, total):
     lines = [
         "# Small data and start-up: gaussmix against mclust and scikit-learn",
         "",
         f"Written by `benchmarks/bench_small.py` on {datetime.date.today()} in {total:.0f} s; "
-        f"medians of {repeats} runs. mclust's times come from `benchmarks/small/mclust.csv`, written by "
-        f"`benchmarks/small/mclust_select.R` on the same machine.",
+        f"medians of {repeats} runs (single fits: {pairs} alternating pairs of calls a cell). mclust's times come "
+        f"from `benchmarks/small/mclust.csv`, written by `benchmarks/small/mclust_select.R` on the same machine.",
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
         "",
@@ -188,14 +205,15 @@ def write_results(path, info, selects, fits, startup, repeats, total):
         lines.append(f"| {r['data']} | {r['shape']} | {r['mclust']:.2f} | {r['one']:.2f} | "
                      f"{r['mclust'] / r['one']:.2f}x | {r['many']:.2f} | {r['mclust'] / r['many']:.2f}x | "
                      f"{r['ours']} / {r['theirs']} |")
-    lines += ["", "## Single fits on iris against scikit-learn (speed-up = scikit-learn's time / ours)", "",
+    lines += ["", "## Single fits on iris against scikit-learn (speed-up: the median of the pairs' "
+              "scikit-learn's time / ours; times: medians)", "",
               "| type | K | iterations (ours, theirs) | EM from the same start: ms (ours, theirs) | speed-up "
               "| whole fit with k-means: ms (ours, theirs) | speed-up |",
               "|---|---|---|---|---|---|---|"]
     for r in fits:
         lines.append(f"| {r['type']} | {r['K']} | {r['iters'][0]}, {r['iters'][1]} | "
-                     f"{r['em'][0] * 1e3:.2f}, {r['em'][1] * 1e3:.2f} | {r['em'][1] / r['em'][0]:.1f}x | "
-                     f"{r['fit'][0] * 1e3:.2f}, {r['fit'][1] * 1e3:.2f} | {r['fit'][1] / r['fit'][0]:.1f}x |")
+                     f"{r['em'][0] * 1e3:.2f}, {r['em'][1] * 1e3:.2f} | {r['em'][2]:.1f}x | "
+                     f"{r['fit'][0] * 1e3:.2f}, {r['fit'][1] * 1e3:.2f} | {r['fit'][2]:.1f}x |")
     lines += ["", "## Start-up, in fresh processes (seconds)", "", "| command | seconds |", "|---|---|"]
     lines += [f"| `{name}` | {seconds:.2f} |" for name, seconds in startup.items()]
     Path(path).write_text("\n".join(lines) + "\n")
@@ -206,6 +224,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one repeat, two data sets")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=15, help="alternating pairs of calls per single-fit cell")
     parser.add_argument("--output", default=str(HERE / "RESULTS_SMALL.md"))
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
@@ -213,8 +232,9 @@ def main(argv=None):
     mclust = read_mclust()
     startup = startup_part(max(repeats, 5))
     selects = select_part(SETS[:2] if args.quick else SETS, repeats, mclust)
-    fits = fit_part(repeats)
-    write_results(args.output, bench_em.machine(), selects, fits, startup, repeats, time.perf_counter() - t0)
+    pairs = 1 if args.quick else args.pairs
+    fits = fit_part(pairs)
+    write_results(args.output, bench_em.machine(), selects, fits, startup, repeats, pairs, time.perf_counter() - t0)
 
 
 if __name__ == "__main__":
