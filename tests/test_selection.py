@@ -320,7 +320,7 @@ def test_the_test_of_a_fit_reads_its_rows_from_the_fit_not_predict_proba(monkeyp
 
 @pytest.mark.parametrize("backend", ["sequential", "threading"])
 def test_cells_skip_parameter_checks_under_one_configuration(monkeypatch, backend):
-    """A sequential select sets scikit-learn's configuration once for its cells; a worker's cell sets its own.
+    """A sequential select sets scikit-learn's configuration once for its cells; a worker's run of cells, its own.
 
     Every cell runs with ``skip_parameter_validation`` either way, and the
     table is the same.
@@ -351,8 +351,36 @@ def test_cells_skip_parameter_checks_under_one_configuration(monkeypatch, backen
     else:
         with parallel_backend("threading", n_jobs=2):
             result = select(X, n_jobs=2, **kw)
-        assert len(entered) == 6 and all(c["skip_parameter_validation"] for c in entered)
+        runs = cells.cell_groups([(K, c) for K in range(1, 4) for c in ("VVV", "EEE")], 2)
+        assert len(entered) == len(runs) and all(c["skip_parameter_validation"] for c in entered)
     assert skipping == [True] * 6
     assert not get_config()["skip_parameter_validation"]  # restored
     monkeypatch.undo()
     np.testing.assert_array_equal(result.bic_, select(X, n_jobs=1, **kw).bic_)
+
+
+def test_cell_groups_cover_every_cell_once_largest_k_first():
+    """Runs of consecutive cells, about four a worker, the runs of the largest K first; single cells for many workers."""
+    from gaussmix.selection.cells import cell_groups
+
+    cells = [(K, code) for K in range(1, 10) for code in ("EII", "VII", "EEE", "VVV", "EVE", "VVE", "VEV")]
+    for workers, size in [(1, 15), (2, 7), (4, 3), (16, 1), (64, 1)]:
+        runs = cell_groups(cells, workers)
+        assert sorted(cell for run in runs for cell in run) == sorted(cells)
+        assert all(len(run) <= size for run in runs) and max(len(run) for run in runs) == size
+        for run in runs:  # consecutive in the select's order
+            start = cells.index(run[0])
+            assert run == cells[start:start + len(run)]
+        largest = [max(K for K, _ in run) for run in runs]
+        assert largest == sorted(largest, reverse=True)
+
+
+def test_cells_in_worker_processes_give_the_sequential_table_bit_for_bit():
+    """Runs of cells on two processes (loky), each sharing its starts, fit what one process fits."""
+    X = load_iris().data
+    kw = dict(n_components=range(1, 5), covariance_types=["VVV", "EEE", "VEV", "EII"], random_state=0)
+    one, two = select(X, n_jobs=1, **kw), select(X, n_jobs=2, **kw)
+    for name in ("bic_", "icl_", "loglik_", "n_iter_"):
+        np.testing.assert_array_equal(getattr(two, name), getattr(one, name), err_msg=name)
+    assert two.errors_ == one.errors_ and two.warnings_ == one.warnings_
+    np.testing.assert_array_equal(two.best_.means_, one.best_.means_)

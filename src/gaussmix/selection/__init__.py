@@ -11,6 +11,7 @@ cannot be inverted, say, or one so near singular that mclust rejects it:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import numbers
@@ -35,7 +36,7 @@ from ..init import INIT_METHODS
 from ..models import available_models, get_model
 from .bootstrap import bootstrap_lrt
 from .result import BootstrapLRTResult, SelectionResult
-from .cells import fit_cell
+from .cells import cell_groups, fit_cell, fit_cells
 from .starts import hc_starts, mclust_tol
 
 __all__ = ["BootstrapLRTResult", "SelectionResult", "bootstrap_lrt", "select"]
@@ -244,9 +245,22 @@ def select(
     # and statistics (``estimators.sharing``; 100 us of a cell's 1.2 ms on
     # 145 rows). A worker shares nothing: the context stays in this thread.
     with blas, configured, sharing_starts():
-        outcomes = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(fit_cell)(X, weights, K, code, partitions[K], params, config) for K, code in cells
-        )
+        if sequential:
+            outcomes = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                delayed(fit_cell)(X, weights, K, code, partitions[K], params, config) for K, code in cells
+            )
+        else:
+            # Workers take runs of cells, which share their starts there
+            # (one task a cell lost that, and sent X with each: on 145 rows
+            # two processes took longer than one).
+            runs = cell_groups(cells, effective_n_jobs(n_jobs))
+            # One run a dispatch: joblib's automatic batching grew its batches
+            # on runs this short and sent the last ones to one worker.
+            outcomes = itertools.chain.from_iterable(Parallel(n_jobs=n_jobs, return_as="generator_unordered",
+                                                              batch_size=1)(
+                delayed(fit_cells)(X, weights, run, {K: partitions[K] for K, _ in run}, params, config)
+                for run in runs
+            ))
         results = {}
         for done, (cell, outcome) in enumerate(outcomes, start=1):
             results[cell] = outcome

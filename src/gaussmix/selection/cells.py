@@ -17,7 +17,7 @@ from sklearn import config_context, get_config
 
 from ..criteria import Criteria
 from ..engine.threads import single_threaded_blas
-from ..estimators import GaussianMixture, scoring_fits, vetting_starts
+from ..estimators import GaussianMixture, scoring_fits, sharing_starts, vetting_starts
 from ..structures import STRUCTURES
 from .singular import near_singular_reason, reads_rows_of
 from .starts import cell_start
@@ -31,6 +31,31 @@ def fit_cell(X, sample_weight, K, code, partition, params, config):
     # already and this one does nothing; so does its configuration.
     with single_threaded_blas(), holding_config(config):
         return _fit_held(X, sample_weight, K, code, partition, params)
+
+
+def fit_cells(X, sample_weight, cells, partitions, params, config):
+    """:func:`fit_cell` of each ``(K, code)`` of ``cells``, in turn, sharing their starts: a worker's task.
+
+    ``partitions`` maps each K of ``cells`` to its partition. One task per
+    run of cells, not per cell, so that a worker's cells of one K share
+    their start's check and statistics (``estimators.sharing``), as a
+    sequential select's do, and X crosses to the worker once a task.
+    """
+    with single_threaded_blas(), holding_config(config), sharing_starts():
+        return [fit_cell(X, sample_weight, K, code, partitions[K], params, config) for K, code in cells]
+
+
+def cell_groups(cells, n_workers):
+    """``cells`` in runs for :func:`fit_cells`: about four a worker, the runs of the largest K first.
+
+    Runs of consecutive cells keep a K's models together (they share a
+    start); the largest K's go first, as they take longest, so that no
+    worker is left with a long run at the end. With many workers the runs
+    shrink to single cells.
+    """
+    size = max(1, len(cells) // (4 * max(1, n_workers)))
+    runs = [cells[i:i + size] for i in range(0, len(cells), size)]
+    return sorted(runs, key=lambda run: -max(K for K, _ in run))
 
 
 def holding_config(config):
