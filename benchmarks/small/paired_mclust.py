@@ -5,7 +5,7 @@ so times taken minutes apart (``bench_small.py`` reads mclust's from a run
 of ``mclust_select.R`` before it) can move a ratio by as much. Here one R
 process (mclust loaded, the data sets read, warmed up) and this process
 (gaussmix warm) take turns on the same data set: one ``Mclust`` call and
-one ``select(X, n_jobs=1)`` per round, the order swapped every round, each
+one ``select(X, n_jobs=1)`` (``--n-jobs``) per round, the order swapped every round, each
 timed by its own clock (R's elapsed, Python's ``perf_counter``). Each round
 gives a ratio, mclust's time over ours, of two calls made within a second
 of each other; the figure is the median of the ratios, with their
@@ -16,6 +16,7 @@ Usage::
 
     python benchmarks/small/paired_mclust.py                   # 10 rounds on each of the six sets
     python benchmarks/small/paired_mclust.py --sets diabetes,iris --rounds 20
+    python benchmarks/small/paired_mclust.py --n-jobs -1                  # select on every core
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--n-jobs", type=int, default=1, help="select's n_jobs (-1: every core)")
     args = parser.parse_args()
     if args.rounds < 2:
         parser.error("--rounds must be at least 2 (the quartiles of the ratios need two)")
@@ -70,7 +72,7 @@ def main():
     warnings.simplefilter("ignore")
     data = {n: np.loadtxt(HERE / f"{n}.csv", delimiter=",", skiprows=1) for n in names}
     for X in data.values():
-        select(X, n_jobs=1)
+        select(X, n_jobs=args.n_jobs)
     r = subprocess.Popen(["Rscript", "-e", R_WORKER, str(HERE), ",".join(names)],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     if r.stdout.readline().strip() != "ready":
@@ -84,11 +86,11 @@ def main():
 
     def ours(name):
         start = time.perf_counter()
-        best = select(data[name], n_jobs=1).best_
+        best = select(data[name], n_jobs=args.n_jobs).best_
         return time.perf_counter() - start, f"{best.covariance_type},{best.n_components}"
 
     print(f"{'data':9s} {'mclust (s)':>10s} {'gaussmix (s)':>12s}  speed-up: median [quartiles] of {args.rounds} "
-          "paired rounds")
+          f"paired rounds, n_jobs={args.n_jobs}")
     for name in names:
         ratios, theirs_all, ours_all = [], [], []
         for i in range(args.rounds):
