@@ -23,7 +23,7 @@ single fits on iris, and the command line. Three parts, each a median of
   --help`` and ``gaussmix fit faithful.csv -k 3`` (warm compile cache).
 
 ``python benchmarks/bench_small.py`` writes ``benchmarks/RESULTS_SMALL.md``;
-``--quick`` runs one repeat and two data sets.
+``--quick`` runs one repeat (and one pair) and two data sets.
 """
 
 from __future__ import annotations
@@ -222,11 +222,13 @@ def write_results(path, info, selects, fits, startup, repeats, pairs, total):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one repeat, two data sets")
+    parser.add_argument("--quick", action="store_true", help="one repeat (and pair), two data sets")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=15, help="alternating pairs of calls per single-fit cell")
     parser.add_argument("--output", default=str(HERE / "RESULTS_SMALL.md"))
     args = parser.parse_args(argv)
+    if args.pairs < 1 or args.repeats < 1:
+        parser.error("--pairs and --repeats must be at least 1")
     repeats = 1 if args.quick else args.repeats
     t0 = time.perf_counter()
     mclust = read_mclust()

@@ -360,7 +360,7 @@ def test_cells_skip_parameter_checks_under_one_configuration(monkeypatch, backen
 
 
 def test_cell_groups_cover_every_cell_once_largest_k_first():
-    """Runs of consecutive cells, about four a worker, the runs of the largest K first; single cells for many workers."""
+    """Runs of consecutive cells, about four a worker, the largest K's first; single cells for many workers."""
     from gaussmix.selection.cells import cell_groups
 
     cells = [(K, code) for K in range(1, 10) for code in ("EII", "VII", "EEE", "VVV", "EVE", "VVE", "VEV")]
@@ -384,3 +384,28 @@ def test_cells_in_worker_processes_give_the_sequential_table_bit_for_bit():
         np.testing.assert_array_equal(getattr(two, name), getattr(one, name), err_msg=name)
     assert two.errors_ == one.errors_ and two.warnings_ == one.warnings_
     np.testing.assert_array_equal(two.best_.means_, one.best_.means_)
+
+
+def test_progress_handlers_run_under_the_callers_configuration():
+    """A sequential select holds the cells' configuration, but its log records reach handlers under the caller's."""
+    import logging
+
+    from sklearn import get_config
+
+    seen = []
+
+    class Recording(logging.Handler):
+        def emit(self, record):
+            if hasattr(record, "gaussmix_cell"):
+                seen.append(get_config()["skip_parameter_validation"])
+
+    logger, handler = logging.getLogger("gaussmix"), Recording()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        select(load_iris().data, n_components=range(1, 3), covariance_types=["VVV", "EII"], n_jobs=1)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert seen == [False] * 4

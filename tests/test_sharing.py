@@ -158,7 +158,8 @@ def test_fits_work_out_each_chunk_size_once(X, monkeypatch):
 
     fit_all()
     alone, alone_sizes = list(asked), list(sizes)
-    asked.clear(), sizes.clear()
+    asked.clear()
+    sizes.clear()
     with sharing_starts():
         fit_all()
     # VVV and EVE share the full structure at K=3; EII, K=2 and chunk_size=100 are others.

@@ -172,10 +172,9 @@ class Structure:
         ``reg_covar`` is 0): only the regularisation keeps it invertible.
         """
         scatter = np.asarray(scatter)
-        if scatter.ndim == 3 and compiled.AVAILABLE:
-            # Imported here: the models import this module.
-            from .models.eigen import collapsed_scatters
-            out = np.empty(len(scatter), dtype=bool)
+        if scatter.ndim == 3 and compiled.AVAILABLE:  # full scatters' extremes are their eigenvalues
+            from .models.eigen import collapsed_scatters  # here: the models import this module
+            out = np.empty(len(scatter), dtype=bool)  # LAPACK's verdicts, but within ulps of the bound
             if collapsed_scatters(np.ascontiguousarray(scatter, dtype=np.float64),
                                   np.ascontiguousarray(nk, dtype=np.float64), float(reg_covar), out):
                 return out

@@ -79,7 +79,7 @@ def exp_nonpositive(x):
 
 @jit(inline="always")
 def block_softmax(wlp, wb, e, top, total, rows):
-    r"""Turn the first ``rows`` of a block's ``wlp`` (K, BLOCK) into ``w_i r_ik`` (in ``e``); ``top`` becomes ``log p(x_i)``.
+    r"""Turn the first ``rows`` of a block's ``wlp`` (K, BLOCK) into ``w_i r_ik`` (in ``e``), ``top`` into ``log p``.
 
     .. math::
 
@@ -88,6 +88,8 @@ def block_softmax(wlp, wb, e, top, total, rows):
 
     with ``m_i = max_k l_ik``. A row whose every entry is -inf gets
     ``log p = -inf`` and ``r_ik = 1/K`` (``estep.log_resp_from_weighted``).
+    ``e``, ``top`` and ``total`` past ``rows`` are left as they were (an
+    earlier block's values): a caller that reads them clears them.
     """
     K, B = wlp.shape[0], rows
     for i in range(B):

@@ -198,7 +198,7 @@ def row_kernel_sums(X, w, geometry, mode, origin, lanes):
     for i0 in range(0, n, B):
         m = load_block(X, w, i0, xt, wb, means[0])
         # The E-step of the block's rows only: those past the end (the last
-        # block's; a third of the rows at 145) would give w_i r_ik = +0.0,
+        # block's; a quarter of the rows at 145) would give w_i r_ik = +0.0,
         # which the moments add as they are, so that is what they get.
         _block_wlp(xt, geometry, z, y, yk, s, wlp, m)
         block_softmax(wlp, wb, e, top, total, m)
