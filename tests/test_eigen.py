@@ -173,14 +173,14 @@ def test_the_python_m_steps_decompose_as_the_compiled_ones():
 
 
 def _collapsed_by_lapack(S, nk, reg_covar):
-    """``Structure.collapsed``'s rule by NumPy's ``eigvalsh``: the reference of the compiled test."""
+    """``Structure.collapsed``'s rule by NumPy's ``eigvalsh``: the reference of the compiled extremes."""
     values = np.linalg.eigvalsh(S)
     n = np.maximum(nk, np.finfo(np.float64).tiny)
     return values[:, 0] / n <= np.maximum(reg_covar, 1e-10 * values[:, -1] / n)
 
 
 @pytest.mark.parametrize("reg_covar", [0.0, 1e-6, 1e-2])
-def test_compiled_collapse_test_equals_lapacks(reg_covar):
+def test_compiled_extremes_give_lapacks_collapse_verdicts(reg_covar):
     """Components on fewer rows than features, and on many, at scales far apart: the same verdicts."""
     from gaussmix.structures import STRUCTURES
 
@@ -191,30 +191,33 @@ def test_compiled_collapse_test_equals_lapacks(reg_covar):
         A = rng.normal(size=(K, rows, d)) * 10.0 ** rng.integers(-4, 5)
         S = np.einsum("kni,knj->kij", A, A)
         nk = rng.uniform(0.5, 10.0, size=K)
-        out = np.empty(K, dtype=bool)
-        assert eigen.collapsed_scatters(S, nk, reg_covar, out)  # compiled, or plain Python without Numba
-        expected = _collapsed_by_lapack(S, nk, reg_covar)
-        np.testing.assert_array_equal(out, expected)
-        np.testing.assert_array_equal(STRUCTURES["full"].collapsed(S, nk, reg_covar), expected)
-        seen.update(expected.tolist())
+        low, high = np.empty(K), np.empty(K)
+        assert eigen.symmetric_extremes(S, low, high)  # compiled, or plain Python without Numba
+        expected = np.linalg.eigvalsh(S)
+        scale = np.abs(expected).max(axis=1)
+        assert np.all(np.abs(low - expected[:, 0]) <= 8 * 5 * EPS * scale)
+        assert np.all(np.abs(high - expected[:, -1]) <= 8 * 5 * EPS * scale)
+        verdicts = _collapsed_by_lapack(S, nk, reg_covar)
+        np.testing.assert_array_equal(STRUCTURES["full"].collapsed(S, nk, reg_covar), verdicts)
+        seen.update(verdicts.tolist())
     assert seen == {True, False}, "both verdicts met"
 
 
-def test_compiled_collapse_test_leaves_what_it_cannot_say_to_lapack():
-    """Past five features, or with a scatter that is not finite, it says False and NumPy's rule decides."""
+def test_compiled_extremes_leave_what_they_cannot_say_to_lapack():
+    """Past five features, or with a matrix that is not finite, they say False and NumPy's ``eigvalsh`` decides."""
     from gaussmix.structures import STRUCTURES
 
     if not compiled.AVAILABLE:
-        pytest.skip("without Numba the rule is NumPy's only")
+        pytest.skip("without Numba the extremes are NumPy's only")
     rng = np.random.default_rng(3)
     A = rng.normal(size=(2, 4, 6))
     S = np.einsum("kni,knj->kij", A, A)  # four rows in six features: collapsed
     nk = np.array([4.0, 4.0])
-    out = np.empty(2, dtype=bool)
-    assert not eigen.collapsed_scatters(S, nk, 0.0, out)
+    low, high = np.empty(2), np.empty(2)
+    assert not eigen.symmetric_extremes(S, low, high)
     np.testing.assert_array_equal(STRUCTURES["full"].collapsed(S, nk, 0.0), [True, True])
     S3 = np.einsum("kni,knj->kij", A[:, :, :3], A[:, :, :3])
     S3[1, 0, 0] = np.nan
-    assert not eigen.collapsed_scatters(S3, nk, 0.0, out)
-    with pytest.raises(np.linalg.LinAlgError):  # NumPy's route, as before the compiled test
+    assert not eigen.symmetric_extremes(S3, low, high)
+    with pytest.raises(np.linalg.LinAlgError):  # NumPy's route, as before the compiled extremes
         STRUCTURES["full"].collapsed(S3, nk, 0.0)

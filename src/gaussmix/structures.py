@@ -171,19 +171,17 @@ class Structure:
         variance at most ``reg_covar`` (or below 1e-10 of its largest, when
         ``reg_covar`` is 0): only the regularisation keeps it invertible.
         """
-        scatter = np.asarray(scatter)
-        if scatter.ndim == 3 and compiled.AVAILABLE:  # full scatters' extremes are their eigenvalues
-            from .models.eigen import collapsed_scatters  # here: the models import this module
-            out = np.empty(len(scatter), dtype=bool)  # LAPACK's verdicts, but within ulps of the bound
-            if collapsed_scatters(np.ascontiguousarray(scatter, dtype=np.float64),
-                                  np.ascontiguousarray(nk, dtype=np.float64), float(reg_covar), out):
-                return out
-        low, high = self._extremes(scatter)
+        low, high = self._extremes(np.asarray(scatter))
         n = np.maximum(np.asarray(nk, dtype=float), _TINY)
         return low / n <= np.maximum(reg_covar, 1e-10 * high / n)
 
     def _extremes(self, scatter):
         if scatter.ndim == 3:
+            if compiled.AVAILABLE:  # Jacobi's eigenvalues: LAPACK's to a few ulps of the largest
+                from .models.eigen import symmetric_extremes  # here: the models import this module
+                low, high = np.empty(len(scatter)), np.empty(len(scatter))
+                if symmetric_extremes(np.ascontiguousarray(scatter, dtype=np.float64), low, high):
+                    return low, high
             eig = np.linalg.eigvalsh(scatter)
             return eig[:, 0], eig[:, -1]
         return scatter.min(axis=1), scatter.max(axis=1)

@@ -54,7 +54,6 @@ MAX_SWEEPS = 30
 
 _EPS = float(np.finfo(np.float64).eps)
 _QUARTER_EPS_SQUARED = 0.25 * _EPS * _EPS
-_TINY = float(np.finfo(np.float64).tiny)
 
 
 @jit()
@@ -166,26 +165,23 @@ def _each_symmetric_eigen(S):
 
 
 @jit()
-def collapsed_scatters(scatter, nk, reg_covar, out):
-    """``Structure.collapsed`` of full scatters (K, d, d), compiled, into ``out``; False where it cannot say.
+def symmetric_extremes(S, low, high):
+    """The least and the largest eigenvalue of each symmetric ``S[k]`` (K, d, d) into ``low`` and ``high``.
 
-    Component k has collapsed where ``lo / n <= max(reg_covar, 1e-10 hi / n)``,
-    ``lo`` and ``hi`` the extreme eigenvalues of its scatter and ``n =
-    max(n_k, tiny)``. By :func:`jacobi_eigen`, so up to
-    :data:`JACOBI_MAX_FEATURES` features, on finite scatters; False
-    otherwise, with ``out`` undefined, for NumPy's ``eigvalsh``. The test
-    runs once a fit (its last update's, for the warning), where ``eigvalsh``
-    and the arithmetic around it took 45 us a cell of ``select`` on 145 rows.
+    By :func:`jacobi_eigen`, so up to :data:`JACOBI_MAX_FEATURES` features
+    and on finite matrices; False otherwise (the outputs then undefined),
+    for LAPACK's ``eigvalsh``. For ``Structure.collapsed``, which runs once a
+    fit (the last update's, for its warning): ``eigvalsh`` on a small stack
+    and its call took 45 us a cell of ``select`` on 145 rows, in place.
     """
-    K, d = scatter.shape[0], scatter.shape[1]
+    K, d = S.shape[0], S.shape[1]
     if d > JACOBI_MAX_FEATURES:
         return False
     values, vectors = np.empty(d), np.empty((d, d)).T  # the layouts symmetric_eigen passes
     for k in range(K):
-        if not jacobi_eigen(np.ascontiguousarray(scatter[k]), values, vectors):
+        if not jacobi_eigen(np.ascontiguousarray(S[k]), values, vectors):
             return False
-        n = max(nk[k], _TINY)
-        out[k] = values[0] / n <= max(reg_covar, 1e-10 * values[d - 1] / n)
+        low[k], high[k] = values[0], values[d - 1]
     return True
 
 
@@ -205,5 +201,5 @@ def stacked_symmetric_eigen(S):
     return _each_symmetric_eigen(np.ascontiguousarray(S))
 
 
-__all__ = ["JACOBI_MAX_FEATURES", "MAX_SWEEPS", "collapsed_scatters", "jacobi_eigen", "stacked_symmetric_eigen",
-           "symmetric_eigen"]
+__all__ = ["JACOBI_MAX_FEATURES", "MAX_SWEEPS", "jacobi_eigen", "stacked_symmetric_eigen", "symmetric_eigen",
+           "symmetric_extremes"]
