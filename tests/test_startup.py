@@ -278,3 +278,24 @@ def test_a_data_file_past_the_peek_size_is_not_read_to_decide(tmp_path, monkeypa
     monkeypatch.setattr(common, "PEEK_BYTES", 1000)
     assert common.skip_compiling_for_passes(tmp_path / "m.gmm", tmp_path / "x.csv") is False
     assert len(asked) == len(read) == 1
+
+
+@pytest.mark.parametrize("argv, status", [(["--version"], 0), (["fit", "no-such-file.csv"], 1)])
+def test_the_script_exits_as_main_does_with_its_objects_frozen(argv, status):
+    """``gaussmix`` and ``python -m gaussmix`` run :func:`gaussmix.cli.run`:
+    ``main``'s output and exit status, then every object frozen (``gc.freeze``),
+    so that the collections at exit skip them (the freeze is its only work)."""
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="gaussmix")
+    assert script.value == "gaussmix.cli:run"
+    probe = ("import atexit, gc\n"
+             "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+             "import runpy\nrunpy.run_module('gaussmix', run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True)
+    assert done.returncode == status, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "frozen True"
+    if status == 0:
+        assert done.stdout.startswith(f"gaussmix {gaussmix.__version__}")
+    else:
+        assert done.stderr.startswith("gaussmix: error: no data file at no-such-file.csv")

@@ -6,6 +6,7 @@ or files, 2 for bad usage); ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import typer
@@ -80,3 +81,19 @@ def main(argv=None):
         message = text.strip().splitlines()[0] if text.strip() else exc.__class__.__name__
         sys.stderr.write(f"gaussmix: error: {message}\n")
         sys.exit(2 if usage else 1)
+
+
+def run():
+    """The ``gaussmix`` script and ``python -m gaussmix``: :func:`main`, then a quick exit.
+
+    At exit CPython runs full collections over every object still alive,
+    and after scikit-learn's import those are some 110 000 objects: 0.15-0.25 s
+    of a command's 2-3 s here, for nothing, as the process's memory goes
+    back whole. Frozen (``gc.freeze``), they are skipped by those
+    collections and still freed; atexit handlers, buffered files and
+    threads end as before. Not in :func:`main`, which tests call in-process.
+    """
+    try:
+        main()
+    finally:
+        gc.freeze()
