@@ -277,3 +277,37 @@ def test_precisions_init_is_symmetric_exactly_where_numpy_allclose_says(seed, lo
     except ValueError as exc:
         refused = "not symmetric" in str(exc)
     assert refused == (not np.allclose(P, np.swapaxes(P, 1, 2)))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_precisions_init_is_positive_definite_exactly_where_eigvalsh_says(covariance_type):
+    """Jacobi's eigenvalues decide only where they clearly can; near zero LAPACK's, whose value the error names.
+
+    Matrices with a least eigenvalue from -1e-2 to 1e-2 of the largest, the
+    edge at a few ulps included, on one to five features and scales far apart.
+    """
+    from gaussmix import starts
+    from gaussmix.models import get_model
+
+    model, sklearn_layout = get_model(covariance_type)
+    rng = np.random.default_rng(11)
+    seen = set()
+    for _ in range(400):
+        d, K = int(rng.integers(1, 6)), 1 if covariance_type == "tied" else int(rng.integers(1, 4))
+        Q = np.linalg.qr(rng.normal(size=(K, d, d)))[0]
+        values = rng.uniform(0.5, 2.0, size=(K, d))
+        values[:, 0] = rng.choice([-1.0, 1.0]) * 10.0 ** rng.uniform(-17, -2) * rng.integers(0, 2, size=K)
+        P = np.einsum("kij,kj,klj->kil", Q, values, Q) * 10.0 ** rng.integers(-6, 7)
+        P = (P + np.swapaxes(P, 1, 2)) / 2
+        if covariance_type == "tied":
+            P = P[0]
+        least = np.linalg.eigvalsh(P).min()
+        try:
+            starts.check_precisions_init(P, model, sklearn_layout, K, d)
+            refused = False
+        except ValueError as exc:  # or, positive but too near singular, "cannot be inverted"
+            refused = "positive-definite" in str(exc)
+            assert not refused or f"its smallest eigenvalue is {least:.3g}:" in str(exc)
+        assert refused == (not least > 0), (d, K, least)
+        seen.add(refused)
+    assert seen == {True, False}, "both verdicts met"

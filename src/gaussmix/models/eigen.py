@@ -185,6 +185,22 @@ def symmetric_extremes(S, low, high):
     return True
 
 
+@jit(fastmath=False)  # no fused multiply-add: the verdicts of the NumPy formula, bit for bit
+def nearly_symmetric(S, rtol, atol):
+    """Whether every ``S[k]`` (K, d, d) is symmetric to ``np.allclose``'s test: ``|a - a.T| <= atol + rtol |a.T|``.
+
+    For finite values: the test of a start's precision matrices
+    (``starts.check_precisions_init``), six NumPy calls otherwise.
+    """
+    K, d = S.shape[0], S.shape[1]
+    for k in range(K):
+        for i in range(d):
+            for j in range(d):
+                if not abs(S[k, i, j] - S[k, j, i]) <= atol + rtol * abs(S[k, j, i]):
+                    return False
+    return True
+
+
 def stacked_symmetric_eigen(S):
     """``np.linalg.eigh`` of a stack ``S`` (K, d, d), by :func:`symmetric_eigen` where the compiled M-steps use it.
 
@@ -202,4 +218,4 @@ def stacked_symmetric_eigen(S):
 
 
 __all__ = ["JACOBI_MAX_FEATURES", "MAX_SWEEPS", "jacobi_eigen", "stacked_symmetric_eigen", "symmetric_eigen",
-           "symmetric_extremes"]
+           "symmetric_extremes", "nearly_symmetric"]
