@@ -2,14 +2,18 @@
 
 import tracemalloc
 import warnings
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import GaussianMixture
 from gaussmix.engine import kernels
-from gaussmix.engine.chunks import auto_chunk_size, chunk_slices
+from gaussmix.engine.chunks import MIN_CHUNK_ROWS, auto_chunk_size, chunk_slices
 from gaussmix.engine.passes import chunk_rows
 
 from .helpers import blobs
@@ -121,6 +125,9 @@ def test_fit_never_holds_an_n_by_k_array():
         K, tol=0, max_iter=2, chunk_size=2000, means_init=means,
         weights_init=np.full(K, 1 / K), precisions_init=np.tile(np.eye(d), (K, 1, 1)),
     )
+    # Compiling on a first call allocates too (Numba's, not the fit's): the
+    # same fit and predict on two chunks' rows first, for a cold cache.
+    fit_quiet(clone(gm), X[:4000]).predict(X[:4000])
     tracemalloc.start()
     fit_quiet(gm, X)
     labels = gm.predict(X)
@@ -263,3 +270,19 @@ def test_balanced_chunks_keep_the_fewest_rows():
     # and merge must stay small beside its products.
     size = auto_chunk_size(16, 20, ROUTE_COST["row"](16, 20, 8), n_rows=10_000, n_threads=16)
     assert size >= 1024
+
+
+@settings(max_examples=300, deadline=None)
+@given(n_rows=st.integers(1, MIN_CHUNK_ROWS), K=st.integers(1, 128), d=st.integers(1, 512),
+       threads=st.integers(1, 64), kernel=st.sampled_from([k.name for k in kernels.KERNELS if k.name != "torch" or find_spec("torch")]),
+       dtype=st.sampled_from([np.float32, np.float64]), budget=st.sampled_from([None, 1, 2**20, 2**40]))
+def test_so_few_rows_make_one_chunk_whatever_the_kernel(n_rows, K, d, threads, kernel, dtype, budget):
+    """``chunk_rows`` answers at most MIN_CHUNK_ROWS rows with one chunk without choosing a kernel:
+    the sizing it skips says the same for every kernel's budget (and any other), and any threads."""
+    kernel = kernels.get(kernel)
+    mine, most = kernel.chunk_budget(None)
+    assert most >= MIN_CHUNK_ROWS  # the kernels' contract (Kernel.chunk_budget)
+    cost = kernel.bytes_per_row(K, d, np.dtype(dtype).itemsize)
+    assert auto_chunk_size(K, d, cost, budget=mine if budget is None else budget, n_rows=n_rows,
+                           n_threads=threads, max_rows=most) == n_rows
+    assert chunk_rows("full", K, d, n_rows, dtype) == n_rows

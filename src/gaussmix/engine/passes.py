@@ -17,7 +17,7 @@ from array_api_compat import array_namespace, device
 
 from . import kernels, missing, threads
 from ..namespaces import host_dtype
-from .chunks import auto_chunk_size, chunk_slices
+from .chunks import MIN_CHUNK_ROWS, auto_chunk_size, chunk_slices
 from .stats import SCATTER_KINDS, merge
 
 
@@ -142,6 +142,12 @@ def chunk_rows(structure, n_components, n_features, n_rows=None, kernel_dtype=No
     on that device (``Kernel.chunk_budget``: a GPU's is a share of its free
     memory, not a cache).
     """
+    if n_rows is not None and 0 < n_rows <= MIN_CHUNK_ROWS:
+        # One chunk whatever the kernel, its budget or the threads:
+        # ``auto_chunk_size`` never splits so few rows, and every kernel's
+        # budget takes that many (``Kernel.chunk_budget``). Choosing the
+        # kernel to learn it took 6-17 us of a small fit.
+        return n_rows
     namespace = "numpy" if placement is None else placement.xp.__name__
     if kernel_dtype is None:
         kernel = kernels.Kernel() if placement is None else kernels.select(namespace, "float64")

@@ -99,6 +99,8 @@ class Kernel:
 
         By default the host's: a budget that keeps a chunk in cache
         (``engine.chunks``). A device's kernel sizes chunks by its memory.
+        Most rows is at least ``engine.chunks.MIN_CHUNK_ROWS``: that many
+        rows or fewer make one chunk without asking (``passes.chunk_rows``).
         """
         return DEFAULT_CHUNK_BYTES, MAX_CHUNK_ROWS
 
