@@ -156,9 +156,8 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
     def _get_param_names(cls):
         """The constructor's parameter names, read from its signature once per class.
 
-        scikit-learn inspects ``__init__``'s signature on every
-        ``get_params``, and so on every checked fit: 50 us, a fifth of the
-        fixed cost of a small fit. A class's parameters do not change.
+        scikit-learn inspects ``__init__``'s signature on every ``get_params``,
+        and so every checked fit: 50 us, a fifth of a small fit's fixed cost.
         """
         names = _PARAM_NAMES.get(cls)
         if names is None:
@@ -168,29 +167,30 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
     def _validate_params(self):
         """scikit-learn's check of the parameters, each scalar value checked once per class.
 
-        scikit-learn makes every constraint object afresh on each call: 0.2
-        ms, a quarter of a small fit's fixed cost. A scalar's verdict
-        depends only on the class's constraints and the value, so a value of
-        an exact type in ``_SCALAR_TYPES`` that passed is not checked again.
-        A NumPy array where the constraints take ``"array-like"`` passes
-        whatever it holds (scikit-learn's test is of its type), so it is not
-        checked (25 us for the three ``*_init`` arrays); other arrays,
-        generators and objects are checked every time. A value that fails
-        never enters the memo: the errors are scikit-learn's own.
+        scikit-learn makes every constraint object afresh on each call: 0.2 ms,
+        a quarter of a small fit's fixed cost. A scalar's verdict depends only
+        on the class's constraints and the value, so a value of an exact type
+        in ``_SCALAR_TYPES`` that passed is not checked again. A NumPy array
+        where the constraints take ``"array-like"`` passes whatever it holds
+        (scikit-learn tests its type), so it is not checked (25 us for the
+        three ``*_init`` arrays); other values are checked every time. A value
+        that fails never enters the memo: the errors are scikit-learn's own.
         """
-        cls = type(self)
+        cls, constraints, unchecked, passing = type(self), self._parameter_constraints, {}, []
         valid = _VALID_SCALARS.setdefault(cls, set())
-        unchecked, passing = {}, []
-        for name, value in self.get_params(deep=False).items():
-            if type(value) is np.ndarray and "array-like" in self._parameter_constraints.get(name, ()):
-                continue
-            if type(value) in _SCALAR_TYPES:
-                key = (name, type(value), value)
+        for name in _PARAM_NAMES.get(cls) or self._get_param_names():  # get_params(deep=False)'s
+            value = getattr(self, name)
+            kind = type(value)
+            if kind in _SCALAR_TYPES:
+                key = (name, kind, value)
                 if key in valid:
                     continue
                 passing.append(key)
+            elif kind is np.ndarray and "array-like" in constraints.get(name, ()):
+                continue
             unchecked[name] = value
-        validate_parameter_constraints(self._parameter_constraints, unchecked, caller_name=cls.__name__)
+        if unchecked:
+            validate_parameter_constraints(constraints, unchecked, caller_name=cls.__name__)
         if len(valid) > _MAX_VALID_SCALARS:
             valid.clear()
         valid.update(passing)
