@@ -237,3 +237,25 @@ def test_a_value_checked_once_is_not_checked_again_but_a_bad_one_always_is(monke
             Fresh(3, tol=-1.0)._validate_params()
     Fresh(3, tol=np.float64(1e-3))._validate_params()
     assert "tol" in checked[-1]  # a float subclass is not memoised
+
+
+def test_a_subclass_that_adds_a_parameter_has_it_checked():
+    """A subclass may name a parameter of its own in ``_get_param_names`` (scikit-learn's hook): it is checked too."""
+    from numbers import Integral
+
+    from sklearn.utils._param_validation import InvalidParameterError, Interval
+
+    class Extra(GaussianMixture):
+        _parameter_constraints = {**GaussianMixture._parameter_constraints,
+                                  "extra": [Interval(Integral, 1, None, closed="left")]}
+        extra = 1
+
+        @classmethod
+        def _get_param_names(cls):
+            return super()._get_param_names() + ["extra"]
+
+    model = Extra()
+    model._validate_params()
+    model.extra = -5
+    with pytest.raises(InvalidParameterError, match="extra"):
+        model._validate_params()

@@ -285,4 +285,3 @@ def test_so_few_rows_make_one_chunk_whatever_the_kernel(n_rows, K, d, threads, k
     cost = kernel.bytes_per_row(K, d, np.dtype(dtype).itemsize)
     assert auto_chunk_size(K, d, cost, budget=mine if budget is None else budget, n_rows=n_rows,
                            n_threads=threads, max_rows=most) == n_rows
-    assert chunk_rows("full", K, d, n_rows, dtype) == n_rows

@@ -178,7 +178,7 @@ class BaseMixture(ScoringMixin, FilesMixin, ReportingMixin, DensityMixin, BaseEs
         """
         cls, constraints, unchecked, passing = type(self), self._parameter_constraints, {}, []
         valid = _VALID_SCALARS.setdefault(cls, set())
-        for name in _PARAM_NAMES.get(cls) or self._get_param_names():  # get_params(deep=False)'s
+        for name in self._get_param_names():  # get_params(deep=False)'s values, a subclass's names included
             value = getattr(self, name)
             kind = type(value)
             if kind in _SCALAR_TYPES:
