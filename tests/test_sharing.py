@@ -130,38 +130,3 @@ def test_shared_holds_at_most_max_shared_values():
         # Settings are part of the key.
         assert shared("x", (objects[-1],), lambda: -2, ("other",)) == -2
 
-
-def test_fits_work_out_each_chunk_size_once(X, monkeypatch):
-    """Within the context, a chunk size is worked out once per structure, K and chunk_size; the sources agree."""
-    from gaussmix.estimators import data
-
-    asked, sizes = [], []
-    original_size, original_source = data.chunk_size, data.training_source
-
-    def counting(estimator, *args, **kwargs):
-        if len(args) >= 3:  # a fit's source (with the kernel's dtype), not its start's statistics
-            asked.append((estimator.covariance_type, estimator.n_components))
-        return original_size(estimator, *args, **kwargs)
-
-    def recording(estimator, *args):
-        source = original_source(estimator, *args)
-        sizes.append(source.chunk_size)
-        return source
-
-    monkeypatch.setattr(data, "chunk_size", counting)
-    monkeypatch.setattr(estimator_base.data, "training_source", recording)
-    fits = [("VVV", 3, None), ("EVE", 3, None), ("EII", 3, None), ("VVV", 2, None), ("VVV", 3, 100)]
-
-    def fit_all():
-        for code, K, rows in fits:
-            GaussianMixture(K, covariance_type=code, chunk_size=rows, max_iter=2).fit(X)
-
-    fit_all()
-    alone, alone_sizes = list(asked), list(sizes)
-    asked.clear()
-    sizes.clear()
-    with sharing_starts():
-        fit_all()
-    # VVV and EVE share the full structure at K=3; EII, K=2 and chunk_size=100 are others.
-    assert asked == [("VVV", 3), ("EII", 3), ("VVV", 2), ("VVV", 3)]
-    assert len(alone) == len(fits) and sizes == alone_sizes

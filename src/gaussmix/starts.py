@@ -122,10 +122,9 @@ def _least_eigenvalue(stack):
     LAPACK's otherwise, so that a matrix near the edge is judged, and
     named in the error, as scikit-learn judges it.
     """
-    if compiled.AVAILABLE:
-        low, high = np.empty(len(stack)), np.empty(len(stack))
-        if eigen.symmetric_extremes(stack, low, high) and (low > _CLEARLY_POSITIVE * high).all():
-            return low.min()
+    low, high = eigen.extreme_eigenvalues(stack)
+    if (low > _CLEARLY_POSITIVE * high).all():
+        return low.min()
     return np.linalg.eigvalsh(stack).min()
 
 

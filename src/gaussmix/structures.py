@@ -177,13 +177,9 @@ class Structure:
 
     def _extremes(self, scatter):
         if scatter.ndim == 3:
-            if compiled.AVAILABLE:  # Jacobi's eigenvalues: LAPACK's to a few ulps of the largest
-                from .models.eigen import symmetric_extremes  # here: the models import this module
-                low, high = np.empty(len(scatter)), np.empty(len(scatter))
-                if symmetric_extremes(np.ascontiguousarray(scatter, dtype=np.float64), low, high):
-                    return low, high
-            eig = np.linalg.eigvalsh(scatter)
-            return eig[:, 0], eig[:, -1]
+            from .models.eigen import extreme_eigenvalues  # here: the models import this module
+
+            return extreme_eigenvalues(scatter)  # Jacobi's: LAPACK's to a few ulps of the largest
         return scatter.min(axis=1), scatter.max(axis=1)
 
     def draw(self, rng, mean, cov_k, n):

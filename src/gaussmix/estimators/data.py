@@ -17,7 +17,6 @@ from ..backends.dask import is_dask_collection
 from ..engine.passes import chunk_rows
 from ..models import get_model
 from ..namespaces import placement_of
-from .sharing import shared
 
 #: ``init_sample_size="auto"`` for streamed and Dask data: at most this many
 #: rows, and at most ``INIT_SAMPLE_BYTES`` of them.
@@ -96,14 +95,8 @@ def training_source(estimator, X, sample_weight):
         n_samples, n_features = X.shape
         val.check_n_samples(n_samples, estimator.n_components)
         weights = _fit_weights(estimator, val.check_sample_weight(weights, n_samples, estimator.n_components))
-        # Fits that share (``select``'s cells) work out each size once: it
-        # follows from these settings (and the cores, which a select does
-        # not change), and took 6-14 us a fit.
-        structure = get_model(estimator.covariance_type)[0].structure
-        settings = (estimator.chunk_size, structure, estimator.n_components, n_features, n_samples, X.dtype.str)
-        rows_per_chunk = shared("chunk size", (), lambda: chunk_size(estimator, n_features, n_samples, X.dtype),
-                                settings)
-        return ArraySource(X, weights, rows_per_chunk, policy, has_nan, rows)
+        return ArraySource(X, weights, chunk_size(estimator, n_features, n_samples, X.dtype), policy, has_nan,
+                           rows)
     val.set_n_features(estimator, source.n_features, source.feature_names)
     if source.n_samples is not None:
         val.check_n_samples(source.n_samples, estimator.n_components)

@@ -1,8 +1,5 @@
 """Starts that fits share: a checked ``resp_init`` and its statistics, made once for every fit from it.
 
-(And the rows per chunk of their sources, which follow from a few settings:
-``estimators.data.training_source``.)
-
 ``select`` fits the 14 covariance models of each K from one partition of
 the rows. Each cell is a fit of its own, through the public ``fit``, so
 each would check the same starting responsibilities and sum the same
@@ -25,10 +22,10 @@ import contextvars
 _SHARED = contextvars.ContextVar("gaussmix_shared_starts", default=None)
 
 #: The most values held at once, the oldest made dropped first (a value
-#: read again keeps its place): select's cells go K by K, and a K makes nine
-#: at most (the partition's one-hot array, its checked copy, statistics per
-#: scatter kind, three at most, and a chunk size per structure, four), so
-#: this holds the current K's. A new kind of shared value must keep that so.
+#: read again keeps its place): select's cells go K by K, and a K makes five
+#: at most (the partition's one-hot array, its checked copy, and statistics
+#: per scatter kind, three at most), so this holds the current K's and more.
+#: A new kind of shared value must keep that so.
 MAX_SHARED = 16
 
 

@@ -185,6 +185,22 @@ def symmetric_extremes(S, low, high):
     return True
 
 
+def extreme_eigenvalues(S):
+    """``(least, largest)`` eigenvalues of each symmetric ``S[k]`` (K, d, d): Jacobi's where it can, else ``eigvalsh``'s.
+
+    :func:`symmetric_extremes` (compiled) up to :data:`JACOBI_MAX_FEATURES`
+    features on finite matrices, LAPACK's otherwise. For the collapse test
+    (``Structure.collapsed``) and a start's precisions (``starts``).
+    """
+    S = np.ascontiguousarray(S, dtype=np.float64)
+    if compiled.AVAILABLE:
+        low, high = np.empty(len(S)), np.empty(len(S))
+        if symmetric_extremes(S, low, high):
+            return low, high
+    values = np.linalg.eigvalsh(S)
+    return values[:, 0], values[:, -1]
+
+
 @jit(fastmath=False)  # no fused multiply-add: the verdicts of the NumPy formula, bit for bit
 def nearly_symmetric(S, rtol, atol):
     """Whether every ``S[k]`` (K, d, d) is symmetric to ``np.allclose``'s test: ``|a - a.T| <= atol + rtol |a.T|``.
@@ -218,4 +234,4 @@ def stacked_symmetric_eigen(S):
 
 
 __all__ = ["JACOBI_MAX_FEATURES", "MAX_SWEEPS", "jacobi_eigen", "stacked_symmetric_eigen", "symmetric_eigen",
-           "symmetric_extremes", "nearly_symmetric"]
+           "symmetric_extremes", "nearly_symmetric", "extreme_eigenvalues"]
