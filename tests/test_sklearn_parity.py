@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
 
-from gaussmix import GaussianMixture, init
+from gaussmix import GaussianMixture, init, kmeans_small
 
 from .helpers import blobs
 
@@ -90,8 +90,9 @@ def test_one_component_online_fit_keeps_the_kmeans_draws(monkeypatch):
     # one-component k-means runs there, so the stream after it is unchanged.
     X = blobs(seed=3)
     ran = []
-    real = init._sklearn_kmeans_labels
-    monkeypatch.setattr(init, "_sklearn_kmeans_labels", lambda *a, **k: ran.append(1) or real(*a, **k))
+    for module, name in [(init, "_sklearn_kmeans_labels"), (kmeans_small, "kmeans_labels")]:
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, **k: ran.append(1) or _real(*a, **k))
     GaussianMixture(1, learning_method="online", batch_size=50, max_iter=3, random_state=0).fit(X)
     assert ran == [1]
     GaussianMixture(1, max_iter=3, random_state=0).fit(X)

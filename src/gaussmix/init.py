@@ -29,6 +29,7 @@ import warnings
 import numpy as np
 from array_api_compat import array_namespace, device
 
+from . import kmeans_small
 from .engine import threads
 from .exceptions import MissingValuesWarning
 
@@ -156,7 +157,8 @@ def _random_resp(random_state, n_components):
 def initial_resp(X, sample_weight, n_components, method, random_state, keep_draws=False):
     """Return ``resp_for_chunk`` for the chosen initialisation.
 
-    NumPy rows take scikit-learn's k-means; another library's rows (under
+    NumPy rows take scikit-learn's k-means (compiled here for small data:
+    ``kmeans_small``); another library's rows (under
     ``array_api_dispatch``) take ``seeding``'s, on their device, which
     consumes the same random stream and gives the same start. mclust's
     ``"hc"`` runs on NumPy only (``select`` grows its tree on a sample of a
@@ -187,8 +189,13 @@ def initial_resp(X, sample_weight, n_components, method, random_state, keep_draw
         # rows, more than the whole EM (and select's tolerance fits one).
         return _every_row_in_one(array_namespace(X), device(X))
     if method == "kmeans":
-        labels = (_sklearn_kmeans_labels if on_host else _seeding().kmeans_labels)(
-            X, n_components, random_state, sample_weight=sample_weight)
+        if not on_host:
+            kmeans = _seeding().kmeans_labels
+        elif kmeans_small.runs_compiled(X, n_components):
+            kmeans = kmeans_small.kmeans_labels
+        else:
+            kmeans = _sklearn_kmeans_labels
+        labels = kmeans(X, n_components, random_state, sample_weight=sample_weight)
         return _one_hot_labels(labels, n_components)
     if method == "k-means++":
         indices = (_sklearn_kmeans_plusplus if on_host else _seeding().kmeans_plusplus)(

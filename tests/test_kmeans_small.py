@@ -1,0 +1,144 @@
+"""gaussmix.kmeans_small against scikit-learn's KMeans(n_init=1) from the same RandomState.
+
+The labels, the state of the random stream afterwards and the warnings
+must be scikit-learn's; and a GaussianMixture fitted from its default
+start (init_params="kmeans") must be scikit-learn's fit.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+from gaussmix import GaussianMixture, compiled, init, kmeans_small
+from gaussmix.datasets import load_iris
+
+from .helpers import shared
+
+pytestmark = pytest.mark.skipif(not compiled.AVAILABLE, reason="runs compiled only")
+
+
+def _sklearn(X, K, seed, w=None):
+    rs = np.random.RandomState(seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        labels = KMeans(K, n_init=1, random_state=rs).fit(X, sample_weight=w).labels_
+    return labels, rs.randint(1 << 30), [(w.category, str(w.message)) for w in caught]
+
+
+def _ours(X, K, seed, w=None):
+    assert kmeans_small.runs_compiled(X, K)
+    rs = np.random.RandomState(seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        labels = kmeans_small.kmeans_labels(X, K, rs, sample_weight=w)
+    return labels, rs.randint(1 << 30), [(w.category, str(w.message)) for w in caught]
+
+
+def _assert_same(X, K, seed, w=None):
+    theirs, ours = _sklearn(X, K, seed, w), _ours(X, K, seed, w)
+    np.testing.assert_array_equal(ours[0], theirs[0])
+    assert ours[0].dtype == theirs[0].dtype
+    assert ours[1] == theirs[1], "the random stream must go on from the same state"
+    assert ours[2] == theirs[2]
+
+
+def _weights(n, seed, zeros=False):
+    rng = np.random.RandomState(seed + 1000)
+    w = rng.uniform(0.1, 3.0, n)
+    if zeros:
+        w[rng.rand(n) < 0.2] = 0.0
+    return w
+
+
+@pytest.mark.parametrize("K", range(1, 10))
+def test_iris_labels_equal_sklearn(K):
+    # Iris is measured to 0.1 cm: rows tie to within rounding between two
+    # centres, so each product and norm must be summed in NumPy's order.
+    X = load_iris().data
+    for seed in range(12):
+        _assert_same(X, K, seed)
+        _assert_same(X, K, seed, _weights(len(X), seed))
+
+
+@pytest.mark.parametrize("name, columns", [
+    ("faithful.csv", None),
+    ("mclust_diabetes.csv", ["glucose", "insulin", "sspg"]),
+    ("mclust_thyroid.csv", None),
+    ("mclust_wreath.csv", None),
+])
+def test_data_sets_labels_equal_sklearn(name, columns):
+    frame = pd.read_csv(shared("data", name))
+    X = frame[columns].to_numpy(float) if columns else frame.select_dtypes("number").to_numpy(float)
+    for K in (2, 3, 5, 9):
+        for seed in range(3):
+            _assert_same(X, K, seed)
+
+
+def test_random_data_labels_equal_sklearn():
+    # 1-7 features, 5 to 600 rows (scikit-learn sums chunks of 256 rows in
+    # threads), continuous or rounded to 0.1, weighted or not, with zeros.
+    for seed in range(150):
+        rng = np.random.RandomState(seed)
+        n, d = rng.randint(5, 600), rng.randint(1, 8)
+        K = rng.randint(1, min(n, 10) + 1)
+        centres = rng.normal(scale=rng.uniform(1, 10), size=(rng.randint(1, 8), d))
+        X = centres[rng.randint(len(centres), size=n)] + rng.normal(size=(n, d))
+        if seed % 3 == 0:
+            X = np.round(X, 1)
+        w = None if seed % 2 else _weights(n, seed, zeros=seed % 4 == 1)
+        _assert_same(X, K, seed, w)
+
+
+def test_empty_clusters_and_duplicates_as_sklearn(monkeypatch):
+    # Integer grids: duplicated rows, clusters left empty (moved to the
+    # farthest rows), fewer distinct labels than clusters (a warning).
+    moved = []
+    real = kmeans_small._relocate_empty
+    monkeypatch.setattr(kmeans_small, "_relocate_empty", lambda *a: moved.append(1) or real(*a))
+    warned = 0
+    for seed in range(120):
+        rng = np.random.RandomState(seed)
+        n, d = rng.randint(5, 300), rng.randint(1, 8)
+        K = rng.randint(1, min(n, 10) + 1)
+        X = rng.randint(0, rng.randint(2, 5), size=(n, d)).astype(float)
+        _assert_same(X, K, seed)
+        warned += bool(_sklearn(X, K, seed)[2])
+    assert moved and warned, "the grids must reach the relocation and the warning"
+
+
+@pytest.mark.parametrize("why, X, K", [
+    ("float32", np.zeros((50, 2), np.float32), 2),
+    ("8 features", np.zeros((50, 8)), 2),
+    ("too much work", np.zeros((kmeans_small.MAX_WORK // 2 + 1, 2)), 1),
+    ("more clusters than rows", np.zeros((3, 2)), 4),
+])
+def test_other_data_go_to_sklearn(why, X, K):
+    assert not kmeans_small.runs_compiled(X, K)
+
+
+def test_the_start_takes_the_compiled_path_only_where_it_runs(monkeypatch):
+    calls = []
+    for module, name in [(init, "_sklearn_kmeans_labels"), (kmeans_small, "kmeans_labels")]:
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name,
+                            lambda *a, _name=name, _real=real, **k: calls.append(_name) or _real(*a, **k))
+    X = load_iris().data
+    GaussianMixture(3, random_state=0, max_iter=2).fit(X)
+    GaussianMixture(3, random_state=0, max_iter=2).fit(X.astype(np.float32))
+    GaussianMixture(3, random_state=0, max_iter=2).fit(np.hstack([X, X]))  # 8 features
+    assert calls == ["kmeans_labels", "_sklearn_kmeans_labels", "_sklearn_kmeans_labels"]
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_default_fit_on_iris_is_sklearns(covariance_type):
+    X = load_iris().data
+    for K in range(1, 10):
+        ours = GaussianMixture(K, covariance_type=covariance_type, random_state=K).fit(X)
+        theirs = SkGaussianMixture(K, covariance_type=covariance_type, random_state=K).fit(X)
+        assert ours.n_iter_ == theirs.n_iter_
+        np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(ours.lower_bound_, theirs.lower_bound_, rtol=1e-9)
