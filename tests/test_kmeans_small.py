@@ -135,10 +135,31 @@ def test_the_start_takes_the_compiled_path_only_where_it_runs(monkeypatch):
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
 def test_default_fit_on_iris_is_sklearns(covariance_type):
+    # (From k-means++'s start, K single rows, the first covariances are
+    # reg_covar alone, and the fits part from scikit-learn's by rounding
+    # whichever k-means++ runs: its seeds are compared above.)
     X = load_iris().data
     for K in range(1, 10):
-        ours = GaussianMixture(K, covariance_type=covariance_type, random_state=K).fit(X)
-        theirs = SkGaussianMixture(K, covariance_type=covariance_type, random_state=K).fit(X)
+        kw = dict(covariance_type=covariance_type, random_state=K)
+        ours = GaussianMixture(K, **kw).fit(X)
+        theirs = SkGaussianMixture(K, **kw).fit(X)
         assert ours.n_iter_ == theirs.n_iter_
         np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-7, atol=1e-9)
         np.testing.assert_allclose(ours.lower_bound_, theirs.lower_bound_, rtol=1e-9)
+
+
+def test_kmeans_plusplus_equals_sklearn():
+    from sklearn.cluster import kmeans_plusplus
+
+    X = load_iris().data
+    cases = [(X, K, seed, w) for K in range(1, 10) for seed in range(6)
+             for w in (None, _weights(len(X), seed, zeros=True))]
+    for seed in range(60):
+        rng = np.random.RandomState(seed)
+        n, d = rng.randint(5, 500), rng.randint(1, 8)
+        cases.append((rng.normal(size=(n, d)) * 5 + 10, rng.randint(1, min(n, 10) + 1), seed, None))
+    for X, K, seed, w in cases:
+        rs_theirs, rs_ours = np.random.RandomState(seed), np.random.RandomState(seed)
+        theirs = kmeans_plusplus(X, K, random_state=rs_theirs, sample_weight=w)[1]
+        np.testing.assert_array_equal(kmeans_small.kmeans_plusplus(X, K, rs_ours, sample_weight=w), theirs)
+        assert rs_ours.randint(1 << 30) == rs_theirs.randint(1 << 30)

@@ -198,8 +198,13 @@ def initial_resp(X, sample_weight, n_components, method, random_state, keep_draw
         labels = kmeans(X, n_components, random_state, sample_weight=sample_weight)
         return _one_hot_labels(labels, n_components)
     if method == "k-means++":
-        indices = (_sklearn_kmeans_plusplus if on_host else _seeding().kmeans_plusplus)(
-            X, n_components, random_state, sample_weight=sample_weight)
+        if not on_host:
+            plusplus = _seeding().kmeans_plusplus
+        elif kmeans_small.runs_compiled(X, n_components):
+            plusplus = kmeans_small.kmeans_plusplus
+        else:
+            plusplus = _sklearn_kmeans_plusplus
+        indices = plusplus(X, n_components, random_state, sample_weight=sample_weight)
         return _one_hot_rows(indices, n_components)
     if method == "random":
         return _random_resp(random_state, n_components)

@@ -45,7 +45,7 @@ import numpy as np
 from . import compiled
 from .compiled import jit
 
-__all__ = ["kmeans_labels", "runs_compiled", "MAX_FEATURES", "MAX_WORK"]
+__all__ = ["kmeans_labels", "kmeans_plusplus", "runs_compiled", "MAX_FEATURES", "MAX_WORK"]
 
 #: Most rows x clusters x features for the compiled path: about 0.3 ms a
 #: Lloyd iteration compiled, where scikit-learn's fixed 1 ms stops mattering.
@@ -61,7 +61,7 @@ MAX_ITER = 300
 
 
 def runs_compiled(X, n_clusters):
-    """Whether :func:`kmeans_labels` may run for X (else scikit-learn's k-means should)."""
+    """Whether :func:`kmeans_labels` and :func:`kmeans_plusplus` may run for X (else scikit-learn's should)."""
     return (compiled.AVAILABLE and isinstance(X, np.ndarray) and X.ndim == 2
             and X.dtype == np.float64 and 1 <= n_clusters <= X.shape[0] and X.shape[1] <= MAX_FEATURES
             and X.shape[0] * n_clusters * X.shape[1] <= MAX_WORK)
@@ -92,8 +92,7 @@ def kmeans_labels(X, n_clusters, random_state, sample_weight=None):
     tol = np.mean(np.var(X, axis=0)) * TOL  # on X before it is centred, as scikit-learn
     X = X - X.mean(axis=0)
     x_sq = np.einsum("ij,ij->i", X, X)  # scikit-learn's row_norms, so the same bits
-    first = random_state.choice(n, p=w / w.sum())
-    draws = random_state.uniform(size=(n_clusters - 1, 2 + int(np.log(n_clusters))))
+    first, draws = _draws(n, n_clusters, random_state, w)
     centers = np.empty((n_clusters, d))
     _plusplus_centers(X, w, x_sq, first, draws, centers)
     labels = np.empty(n, dtype=np.int32)
@@ -115,6 +114,25 @@ def kmeans_labels(X, n_clusters, random_state, sample_weight=None):
                       f"({n_clusters}). Possibly due to duplicate points in X.",
                       ConvergenceWarning, stacklevel=2)
     return labels
+
+
+def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None):
+    """Row indices of ``sklearn.cluster.kmeans_plusplus(X, n_clusters, ...)[1]``, for X where :func:`runs_compiled` holds.
+
+    On X as given (not centred), from the same draws of ``random_state``.
+    """
+    n = X.shape[0]
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    first, draws = _draws(n, n_clusters, random_state, w)
+    seeds = np.empty(n_clusters, dtype=np.int64)
+    _plusplus(X, w, np.einsum("ij,ij->i", X, X), first, draws, seeds)
+    return seeds
+
+
+def _draws(n, n_clusters, random_state, w):
+    """k-means++'s draws: the first seed's row, then ``n_local_trials`` uniforms a further seed."""
+    first = random_state.choice(n, p=w / w.sum())
+    return first, random_state.uniform(size=(n_clusters - 1, 2 + int(np.log(n_clusters))))
 
 
 def _relocate_empty(X, w, centers_old, sums, weights, labels):
