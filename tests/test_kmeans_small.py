@@ -163,3 +163,21 @@ def test_kmeans_plusplus_equals_sklearn():
         theirs = kmeans_plusplus(X, K, random_state=rs_theirs, sample_weight=w)[1]
         np.testing.assert_array_equal(kmeans_small.kmeans_plusplus(X, K, rs_ours, sample_weight=w), theirs)
         assert rs_ours.randint(1 << 30) == rs_theirs.randint(1 << 30)
+
+
+def test_without_numba_small_starts_take_numpys_kmeans(monkeypatch):
+    # A small command-line job skips loading Numba; its k-means then runs on
+    # NumPy (seeding), which must give scikit-learn's labels too.
+    from gaussmix import seeding
+
+    monkeypatch.setattr(compiled, "AVAILABLE", False)
+    calls = []
+    real = seeding.kmeans_labels
+    monkeypatch.setattr(seeding, "kmeans_labels", lambda *a, **k: calls.append(1) or real(*a, **k))
+    X = load_iris().data
+    for K in range(2, 10):
+        for seed in range(3):
+            theirs = KMeans(K, n_init=1, random_state=seed).fit(X).labels_
+            resp = init.initial_resp(X, None, K, "kmeans", np.random.RandomState(seed))(slice(0, len(X)))
+            np.testing.assert_array_equal(resp.argmax(axis=1), theirs)
+    assert len(calls) == 8 * 3

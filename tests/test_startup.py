@@ -7,6 +7,7 @@ seconds to import; the public names still resolve, on first use.
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,8 +118,6 @@ def _cli_in_a_new_process(*argv):
 
 def _cli_fit_in_a_new_process(tmp_path, *options):
     """Run ``gaussmix fit`` on Old Faithful in a fresh interpreter: ``(model path, data path, numba loaded)``."""
-    from pathlib import Path
-
     data = Path(__file__).resolve().parent.parent / FAITHFUL
     model = tmp_path / "m.gmm"
     _, numba_loaded = _cli_in_a_new_process("fit", data, "-o", model, "-q", *options)
@@ -141,6 +140,21 @@ def test_a_small_fit_on_the_command_line_loads_no_numba_and_fits_the_same(tmp_pa
     assert got.n_iter_ == ref.n_iter_
     for name in ("weights_", "means_", "covariances_"):
         np.testing.assert_allclose(getattr(got, name), getattr(ref, name), rtol=1e-9, err_msg=name)
+
+
+def test_a_small_kmeans_start_without_numba_never_imports_sklearn_cluster(tmp_path):
+    """Importing sklearn.cluster takes about 0.2 s: a small command-line fit
+    (no Numba) takes its k-means start from NumPy (``seeding``), which is
+    scikit-learn's k-means (the fit above equals the library's)."""
+    data = Path(__file__).resolve().parent.parent / FAITHFUL
+    code = (
+        "import sys\nfrom gaussmix.cli import main\n"
+        f"sys.argv = ['gaussmix', 'fit', {str(data)!r}, '-k', '3', '-o', {str(tmp_path / 'm.gmm')!r}, '-q']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('numba' in sys.modules, 'sklearn.cluster' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split()[-2:] == ["False", "False"]
 
 
 def test_the_command_line_loads_numba_for_the_hierarchical_start(tmp_path):

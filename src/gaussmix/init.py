@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 from array_api_compat import array_namespace, device
 
-from . import kmeans_small
+from . import compiled, kmeans_small
 from .engine import threads
 from .exceptions import MissingValuesWarning
 
@@ -157,8 +157,9 @@ def _random_resp(random_state, n_components):
 def initial_resp(X, sample_weight, n_components, method, random_state, keep_draws=False):
     """Return ``resp_for_chunk`` for the chosen initialisation.
 
-    NumPy rows take scikit-learn's k-means (compiled here for small data:
-    ``kmeans_small``); another library's rows (under
+    The k-means starts are scikit-learn's (see ``_kmeans_runner`` for
+    which implementation runs): NumPy rows take scikit-learn's or, where
+    small, a compiled copy; another library's rows (under
     ``array_api_dispatch``) take ``seeding``'s, on their device, which
     consumes the same random stream and gives the same start. mclust's
     ``"hc"`` runs on NumPy only (``select`` grows its tree on a sample of a
@@ -188,24 +189,10 @@ def initial_resp(X, sample_weight, n_components, method, random_state, keep_draw
         # are all 0. scikit-learn's k-means took 1.5 ms for that on 145
         # rows, more than the whole EM (and select's tolerance fits one).
         return _every_row_in_one(array_namespace(X), device(X))
-    if method == "kmeans":
-        if not on_host:
-            kmeans = _seeding().kmeans_labels
-        elif kmeans_small.runs_compiled(X, n_components):
-            kmeans = kmeans_small.kmeans_labels
-        else:
-            kmeans = _sklearn_kmeans_labels
-        labels = kmeans(X, n_components, random_state, sample_weight=sample_weight)
-        return _one_hot_labels(labels, n_components)
-    if method == "k-means++":
-        if not on_host:
-            plusplus = _seeding().kmeans_plusplus
-        elif kmeans_small.runs_compiled(X, n_components):
-            plusplus = kmeans_small.kmeans_plusplus
-        else:
-            plusplus = _sklearn_kmeans_plusplus
-        indices = plusplus(X, n_components, random_state, sample_weight=sample_weight)
-        return _one_hot_rows(indices, n_components)
+    if method in ("kmeans", "k-means++"):
+        run = _kmeans_runner(X, n_components, method)
+        found = run(X, n_components, random_state, sample_weight=sample_weight)
+        return (_one_hot_labels if method == "kmeans" else _one_hot_rows)(found, n_components)
     if method == "random":
         return _random_resp(random_state, n_components)
     if method == "random_from_data":
@@ -236,6 +223,27 @@ def initial_resp(X, sample_weight, n_components, method, random_state, keep_draw
     raise ValueError(
         f"init_params={method!r} is not supported; choose one of {list(INIT_METHODS)}."
     )
+
+
+def _kmeans_runner(X, n_components, method):
+    """Which implementation of scikit-learn's k-means (or k-means++) runs for X.
+
+    All give scikit-learn's result from the same stream. Another library's
+    rows: ``seeding``'s, on their device. Small float64 NumPy data:
+    ``kmeans_small``'s, compiled (scikit-learn spends about 1.3 ms of
+    Python on 150 rows). Small data in a process without Numba (a small
+    command-line job skips loading it): ``seeding``'s on NumPy, which costs
+    what scikit-learn's does there but not the 0.2 s import of
+    sklearn.cluster. Otherwise scikit-learn's own.
+    """
+    name = "kmeans_labels" if method == "kmeans" else "kmeans_plusplus"
+    if not isinstance(X, np.ndarray):
+        return getattr(_seeding(), name)
+    if kmeans_small.runs_compiled(X, n_components):
+        return getattr(kmeans_small, name)
+    if not compiled.AVAILABLE and X.size * n_components <= kmeans_small.MAX_WORK:
+        return getattr(_seeding(), name)
+    return _sklearn_kmeans_labels if method == "kmeans" else _sklearn_kmeans_plusplus
 
 
 # sklearn.cluster is imported at the first k-means start, not with the module:

@@ -41,6 +41,13 @@ def _weights(xp, X, sample_weight):
     return xp.astype(w, X.dtype)
 
 
+def _row_norms_sq(xp, A):
+    """Squared row norms as scikit-learn's ``row_norms``: ``einsum`` for NumPy (its order of sums)."""
+    if isinstance(A, np.ndarray):
+        return np.einsum("ij,ij->i", A, A)
+    return xp.sum(A * A, axis=1)
+
+
 def _chunks(n, width):
     """Row slices of about ``_CHUNK_ELEMENTS / width`` rows covering ``range(n)``.
 
@@ -59,11 +66,11 @@ def _sqdist_upcast(xp, C, X, x_sq):
     """
     f64 = xp.float64
     C64 = xp.astype(C, f64)
-    c_sq = xp.sum(C64 * C64, axis=1)[:, None]
+    c_sq = _row_norms_sq(xp, C64)[:, None]
     out = []
     for rows in _chunks(X.shape[0], max(C.shape[0], X.shape[1])):
         Xc = xp.astype(X[rows, :], f64)
-        xx = xp.sum(Xc * Xc, axis=1) if x_sq is None else x_sq[rows]
+        xx = _row_norms_sq(xp, Xc) if x_sq is None else x_sq[rows]
         # Same order of additions as scikit-learn: (-2 c.x + |c|^2) + |x|^2.
         d = -2 * (C64 @ xp.matrix_transpose(Xc)) + c_sq + xx[None, :]
         out.append(xp.maximum(d, xp.asarray(0.0, dtype=f64, device=device(X))))
@@ -78,7 +85,7 @@ def _plusplus(xp, X, n_clusters, rs, w):
     if n_clusters < 1 or n_clusters > n:
         raise ValueError(f"n_clusters={n_clusters} must be in [1, n_samples={n}]")
     # float32 norms are not used by scikit-learn (recomputed on upcast chunks).
-    x_sq = xp.sum(X * X, axis=1) if X.dtype == xp.float64 else None
+    x_sq = _row_norms_sq(xp, X) if X.dtype == xp.float64 else None
     n_local_trials = 2 + int(np.log(n_clusters))
 
     # First centre: random_state.choice(n, p=w / w.sum()) draws one
@@ -144,7 +151,7 @@ def _assign(xp, X, w, centers, update=True):
     argmin), as scikit-learn's ``_update_chunk_dense``, chunk by chunk.
     """
     K = centers.shape[0]
-    c_sq = xp.sum(centers * centers, axis=1)[None, :]
+    c_sq = _row_norms_sq(xp, centers)[None, :]
     ks = xp.arange(K, device=device(X))[None, :]
     labels, sums, weights = [], 0, 0
     for rows in _chunks(X.shape[0], max(K, X.shape[1])):
