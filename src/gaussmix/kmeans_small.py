@@ -6,21 +6,24 @@ k-means++ through ``_euclidean_distances``, thread limits). That is three
 times a whole EM on iris, and it held a default fit (``init_params=
 "kmeans"``) to 1.3-2x scikit-learn's own, whose k-means is the same call.
 Here the same algorithm runs compiled, on the same draws
-from the same ``RandomState`` (about 0.1 ms on iris):
+from the same ``RandomState`` (0.03-0.16 ms on iris, K=2..9):
 
 * X is centred on its mean; ``tol`` is ``mean(var(X, axis=0)) * 1e-4``;
 * k-means++ with ``2 + int(log K)`` local trials: the first seed is
-  ``random_state.choice(n, p=w / sum(w))``, then each further seed draws
-  ``uniform(size=n_local_trials)`` (all drawn here on the host before the
-  compiled call, which consumes the stream exactly as one draw after
-  another does) and keeps the candidate of least weighted potential;
+  ``random_state.choice(n, p=w / sum(w))`` (one ``random_sample`` searched
+  in the normalised cumulative p), then each further seed draws
+  ``uniform(size=n_local_trials)`` and keeps the candidate of least
+  weighted potential. Every draw is made on the host before the compiled
+  call, which consumes the stream exactly as one draw after another does;
 * Lloyd: squared distances ``|c|^2 - 2 x.c`` (first minimum), weighted
   means, shift ``sum_k |c_k - c'_k|^2``; it stops when the labels do not
   change (strict convergence) or when the shift is ``<= tol``, and then
   labels the rows once more by the final centres.
 
 The arithmetic is scikit-learn's, operation for operation where
-scikit-learn runs its own loops (cumulative sums, means, shifts), and in
+scikit-learn runs its own loops (cumulative sums, means, shifts), in
+NumPy's order for NumPy's reductions (pairwise sums; a column sum of a
+C-ordered array row after row), and in
 the order of NumPy's ``einsum`` and OpenBLAS's ``dgemm`` (two lanes; one
 fused multiply-add after another) for the squared norms and dot products,
 which matched them bit for bit on every input tried with up to 7 features.
@@ -47,8 +50,10 @@ from .compiled import jit
 
 __all__ = ["kmeans_labels", "kmeans_plusplus", "runs_compiled", "MAX_FEATURES", "MAX_WORK"]
 
-#: Most rows x clusters x features for the compiled path: about 0.3 ms a
-#: Lloyd iteration compiled, where scikit-learn's fixed 1 ms stops mattering.
+#: Most rows x clusters x features for the compiled path. At this size a
+#: whole k-means still took 0.7-0.9x scikit-learn's time on 2 cores (26000
+#: x 2 x 5, 8000 x 4 x 8, 4600 x 7 x 8: 3.6, 2.9 and 0.6 ms less); beyond it
+#: scikit-learn's fixed 1 ms no longer matters and its threads do.
 MAX_WORK = 1 << 18
 
 #: Most features for the compiled path: up to 7 its sums equal NumPy's
@@ -88,25 +93,24 @@ def kmeans_labels(X, n_clusters, random_state, sample_weight=None):
     labels : ndarray of int32, shape (n_samples,)
     """
     n, d = X.shape
+    X = np.ascontiguousarray(X)  # scikit-learn's copy is C-ordered, and so are its sums
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    tol = np.mean(np.var(X, axis=0)) * TOL  # on X before it is centred, as scikit-learn
-    X = X - X.mean(axis=0)
-    x_sq = np.einsum("ij,ij->i", X, X)  # scikit-learn's row_norms, so the same bits
-    first, draws = _draws(n, n_clusters, random_state, w)
+    u, draws = _draws(n_clusters, random_state)
+    Xc = np.empty((n, d))
+    x_sq = np.empty(n)
     centers = np.empty((n_clusters, d))
-    _plusplus_centers(X, w, x_sq, first, draws, centers)
+    tol = _seed(X, w, u, draws, Xc, x_sq, centers)
     labels = np.empty(n, dtype=np.int32)
     labels_old = np.full(n, -1, dtype=np.int32)
     sums = np.empty((n_clusters, d))
     weights = np.empty(n_clusters)
     start, relocate = 0, False
     while True:
-        start, relocate = _lloyd(X, w, tol, MAX_ITER, centers, labels, labels_old, sums, weights,
-                                 start, relocate)
+        start, relocate, distinct = _lloyd(Xc, w, tol, MAX_ITER, centers, labels, labels_old, sums,
+                                           weights, start, relocate)
         if not relocate:
             break
-        _relocate_empty(X, w, centers, sums, weights, labels)
-    distinct = np.unique(labels).size
+        _relocate_empty(Xc, w, centers, sums, weights, labels)
     if distinct < n_clusters:
         from sklearn.exceptions import ConvergenceWarning
 
@@ -122,17 +126,20 @@ def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None):
     On X as given (not centred), from the same draws of ``random_state``.
     """
     n = X.shape[0]
+    X = np.ascontiguousarray(X)
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    first, draws = _draws(n, n_clusters, random_state, w)
+    u, draws = _draws(n_clusters, random_state)
+    x_sq = np.empty(n)
+    _squared_norms(X, x_sq)
     seeds = np.empty(n_clusters, dtype=np.int64)
-    _plusplus(X, w, np.einsum("ij,ij->i", X, X), first, draws, seeds)
+    _plusplus(X, w, x_sq, _choice(w, u), draws, seeds)
     return seeds
 
 
-def _draws(n, n_clusters, random_state, w):
-    """k-means++'s draws: the first seed's row, then ``n_local_trials`` uniforms a further seed."""
-    first = random_state.choice(n, p=w / w.sum())
-    return first, random_state.uniform(size=(n_clusters - 1, 2 + int(np.log(n_clusters))))
+def _draws(n_clusters, random_state):
+    """k-means++'s draws: ``choice(n, p=w / sum(w))``'s one ``random_sample``, then ``n_local_trials`` uniforms a further seed."""
+    u = random_state.random_sample()
+    return u, random_state.uniform(size=(n_clusters - 1, 2 + int(np.log(n_clusters))))
 
 
 def _relocate_empty(X, w, centers_old, sums, weights, labels):
@@ -152,28 +159,6 @@ def _relocate_empty(X, w, centers_old, sums, weights, labels):
         sums[new] = X[row] * w[row]
         weights[new] = w[row]
         weights[old] -= w[row]
-
-
-@jit(fastmath=False)
-def _numpy_sum(a):
-    """``np.sum`` of a short float64 vector, in NumPy's pairwise order (n < 128)."""
-    n = a.shape[0]
-    if n < 8:
-        res = 0.0
-        for i in range(n):
-            res += a[i]
-        return res
-    r = a[:8].copy()
-    i = 8
-    while i < n - n % 8:
-        for j in range(8):
-            r[j] += a[i + j]
-        i += 8
-    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-    while i < n:
-        res += a[i]
-        i += 1
-    return res
 
 
 @jit()
@@ -285,12 +270,84 @@ def _assign(X, w, centers, labels, sums, weights, update):
 
 
 @jit(fastmath=False)
-def _plusplus_centers(X, w, x_sq, first, draws, centers):
-    """The k-means++ seeds' rows into ``centers``."""
+def _pairwise_sum(a):
+    """``np.sum`` of a contiguous float64 vector: NumPy's pairwise summation (8 accumulators, blocks of 128)."""
+    n = a.shape[0]
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[i]
+        return res
+    if n <= 128:
+        r = a[:8].copy()
+        i = 8
+        while i < n - n % 8:
+            for j in range(8):
+                r[j] += a[i + j]
+            i += 8
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        while i < n:
+            res += a[i]
+            i += 1
+        return res
+    half = n // 2
+    half -= half % 8
+    return _pairwise_sum(a[:half]) + _pairwise_sum(a[half:])
+
+
+@jit(fastmath=False)
+def _column_sums(A):
+    """``A.sum(axis=0)`` of a C-ordered array in NumPy's order: pairwise down a single column, else row after row."""
+    n, d = A.shape
+    if d == 1:
+        out = np.empty(1)
+        out[0] = _pairwise_sum(A[:, 0])
+        return out
+    out = np.zeros(d)
+    for i in range(n):
+        for j in range(d):
+            out[j] += A[i, j]
+    return out
+
+
+@jit(fastmath=False)
+def _squared_norms(X, out):
+    """``np.einsum("ij,ij->i", X, X)`` into ``out``."""
+    for i in range(X.shape[0]):
+        out[i] = _squared_norm(X, i)
+
+
+@jit(fastmath=False)
+def _choice(w, u):
+    """``choice(n, p=w / sum(w))`` given its one ``random_sample`` u: the cumulative p normalised, searched on the right."""
+    p = w / _pairwise_sum(w)
+    cdf = np.cumsum(p)
+    cdf = cdf / cdf[-1]
+    for i in range(cdf.shape[0]):
+        if cdf[i] > u:
+            return i
+    return cdf.shape[0]
+
+
+@jit(fastmath=False)
+def _seed(X, w, u, draws, Xc, x_sq, centers):
+    """scikit-learn's k-means set-up and k-means++: X centred into ``Xc``, its squared norms, the seeds' rows; returns ``tol``.
+
+    ``tol`` is ``np.mean(np.var(X, axis=0)) * TOL`` on X before it is centred, in NumPy's order.
+    """
+    n, d = X.shape
+    mean = _column_sums(X) / n
+    for i in range(n):
+        for j in range(d):
+            Xc[i, j] = X[i, j] - mean[j]
+    variances = _column_sums(Xc * Xc) / n
+    tol = _pairwise_sum(variances) / d * TOL
+    _squared_norms(Xc, x_sq)
     seeds = np.empty(centers.shape[0], dtype=np.int64)
-    _plusplus(X, w, x_sq, first, draws, seeds)
+    _plusplus(Xc, w, x_sq, _choice(w, u), draws, seeds)
     for k in range(seeds.shape[0]):
-        centers[k, :] = X[seeds[k], :]
+        centers[k, :] = Xc[seeds[k], :]
+    return tol
 
 
 @jit(fastmath=False)
@@ -308,7 +365,7 @@ def _average(sums, weights):
 
 @jit(fastmath=False)
 def _lloyd(X, w, tol, max_iter, centers, labels, labels_old, sums, weights, start, resume):
-    """Lloyd's iterations from ``start``; returns ``(next, relocate)``.
+    """Lloyd's iterations from ``start``; returns ``(next, relocate, distinct labels)``.
 
     With ``relocate`` true, iteration ``next`` has labelled the rows and
     summed them but left a cluster empty: the caller moves a row into it
@@ -322,15 +379,23 @@ def _lloyd(X, w, tol, max_iter, centers, labels, labels_old, sums, weights, star
             _assign(X, w, centers, labels, sums, weights, True)
             for k in range(K):
                 if weights[k] == 0:
-                    return it, True
+                    return it, True, 0
         _average(sums, weights)
         for k in range(K):
             shift[k] = np.sqrt(_sqdist_unrolled(sums[k], centers[k]))
         centers[:, :] = sums
         if np.array_equal(labels, labels_old):
-            return it + 1, False  # strict convergence: the labels are those of the centres
-        if _numpy_sum(shift ** 2) <= tol:
+            return it + 1, False, _distinct(labels, K)  # strict convergence: labels of the centres
+        if _pairwise_sum(shift ** 2) <= tol:
             break
         labels_old[:] = labels
     _assign(X, w, centers, labels, sums, weights, False)
-    return max_iter, False
+    return max_iter, False, _distinct(labels, K)
+
+
+@jit(fastmath=False)
+def _distinct(labels, K):
+    seen = np.zeros(K, dtype=np.bool_)
+    for i in range(labels.shape[0]):
+        seen[labels[i]] = True
+    return np.count_nonzero(seen)
