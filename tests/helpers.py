@@ -133,3 +133,24 @@ def kernel_namespace(kernel):
     import pytest
 
     pytest.skip(f"no test conversion to the namespaces {kernel.namespaces}")
+
+
+def tie_order_verified():
+    """Whether every loaded BLAS is one whose order of sums gaussmix's k-means was checked against.
+
+    scikit-learn's k-means breaks a tie between two centres within rounding
+    (iris is measured to 0.1 cm) by its BLAS's order of sums, and beyond 256
+    rows by its threads'. ``kmeans_small`` and ``seeding`` follow OpenBLAS's
+    Haswell kernels (Zen uses them too), checked on a 2-core AMD EPYC.
+    Under another BLAS such a tie may go the other way: tests on data with
+    ties then skip, and those on continuous data still run.
+    """
+    import importlib
+
+    from threadpoolctl import threadpool_info
+
+    importlib.import_module("scipy.linalg")  # scikit-learn's BLAS, loaded
+
+    found = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return bool(found) and all(i.get("internal_api") == "openblas"
+                               and i.get("architecture") in ("Haswell", "Zen") for i in found)

@@ -15,6 +15,8 @@ import pytest
 import gaussmix
 from gaussmix import GaussianMixture
 
+from .helpers import tie_order_verified
+
 HEAVY = ("sklearn", "scipy", "numba", "pandas", "matplotlib", "dask", "torch")
 
 
@@ -130,6 +132,11 @@ def test_a_small_fit_on_the_command_line_loads_no_numba_and_fits_the_same(tmp_pa
     line skips it for a small job, and the NumPy kernels give the compiled
     kernels' fit (this process's, Numba loaded) to rounding."""
     pytest.importorskip("numba")
+    if not tie_order_verified():
+        # Old Faithful's values tie within rounding: the command line's
+        # k-means (NumPy's BLAS) and the library's (compiled) then follow
+        # their own BLAS's order of sums, checked equal for OpenBLAS's Haswell kernels.
+        pytest.skip("k-means on data with ties under an unchecked BLAS (see tie_order_verified)")
     from gaussmix import load
 
     model, data, numba_loaded = _cli_fit_in_a_new_process(tmp_path, "-k", "3", "-c", covariance, "--seed", "1")

@@ -17,21 +17,30 @@ from the same ``RandomState`` (0.03-0.16 ms on iris, K=2..9):
   call, which consumes the stream exactly as one draw after another does;
 * Lloyd: squared distances ``|c|^2 - 2 x.c`` (first minimum), weighted
   means, shift ``sum_k |c_k - c'_k|^2``; it stops when the labels do not
-  change (strict convergence) or when the shift is ``<= tol``, and then
-  labels the rows once more by the final centres.
+  change (strict convergence), or when the shift is ``<= tol`` or after
+  ``max_iter`` iterations, and then labels the rows once more by the
+  final centres.
 
-The arithmetic is scikit-learn's, operation for operation where
-scikit-learn runs its own loops (cumulative sums, means, shifts), in
-NumPy's order for NumPy's reductions (pairwise sums; a column sum of a
-C-ordered array row after row), and in
-the order of NumPy's ``einsum`` and OpenBLAS's ``dgemm`` (two lanes; one
-fused multiply-add after another) for the squared norms and dot products,
-which matched them bit for bit on every input tried with up to 7 features.
-Only the potentials of k-means++'s candidates are summed in another order
-than BLAS's ``dgemv``: two candidates of equal potential (a tie within
-rounding, as on a grid of integers with weights) may then be taken in
-another order. An empty cluster takes the farthest row by NumPy's own
-``argpartition``, as in scikit-learn.
+The labels are scikit-learn's except at ties within rounding, where
+scikit-learn's own answer follows its BLAS and, beyond 256 rows, its
+number of OpenMP threads (it sums chunks of 256 rows in per-thread
+buffers). Here the order of every sum is fixed: scikit-learn's own loops
+operation for operation (cumulative sums, means, shifts), NumPy's
+reductions in NumPy's order (pairwise sums; a column sum of a C-ordered
+array row after row), the squared norms in ``einsum``'s (two lanes), and
+Lloyd's products as OpenBLAS's Haswell ``dgemm`` kernel takes them (one
+fused multiply-add after another). So they are scikit-learn's even where
+iris's rows, measured to 0.1 cm, tie between two centres to within
+rounding. k-means++'s products and potentials are summed in another order
+than NumPy's ``matmul`` takes them (BLAS's ``gemv`` path): they differ in
+the last bits, which moves a seed only where two candidates' potentials
+tie. Against ``KMeans`` on a 2-core AMD EPYC (OpenBLAS 0.3.30-0.3.31,
+Haswell kernels): iris 360 of 360 starts (K=1..9), 600 of 600 random
+inputs of up to 600 rows (a third rounded to 0.1, half weighted), 299 of
+300 integer grids with empty clusters and duplicates; of 5,000 grids of
+257-1,500 rows 4 differed, each by scikit-learn's order of its threads'
+sums (on one thread it gave ours). An empty cluster takes the farthest
+row by NumPy's own ``argpartition``, as in scikit-learn.
 
 Beyond :data:`MAX_FEATURES` or :data:`MAX_WORK` (rows x clusters x
 features), for float32 data, or without Numba, :func:`runs_compiled` is
@@ -45,19 +54,19 @@ import warnings
 
 import numpy as np
 
-from . import compiled
-from .compiled import jit
+from . import compiled, kmeans_loops as loops
 
 __all__ = ["kmeans_labels", "kmeans_plusplus", "runs_compiled", "MAX_FEATURES", "MAX_WORK"]
 
 #: Most rows x clusters x features for the compiled path. At this size a
 #: whole k-means still took 0.7-0.9x scikit-learn's time on 2 cores (26000
-#: x 2 x 5, 8000 x 4 x 8, 4600 x 7 x 8: 3.6, 2.9 and 0.6 ms less); beyond it
-#: scikit-learn's fixed 1 ms no longer matters and its threads do.
+#: rows, 2 features, 5 clusters; 8000, 4, 8; 4600, 7, 8: 3.6, 2.9 and 0.6 ms
+#: less); beyond it scikit-learn's fixed 1 ms no longer matters and its
+#: threads do.
 MAX_WORK = 1 << 18
 
-#: Most features for the compiled path: up to 7 its sums equal NumPy's
-#: ``einsum`` and OpenBLAS's products bit for bit (beyond, their SIMD orders differ).
+#: Most features for the compiled path: up to 7, ``einsum``'s squared norms
+#: take two lanes, as here; beyond, their order changes.
 MAX_FEATURES = 7
 
 #: scikit-learn's ``KMeans.tol`` and ``max_iter``, as GaussianMixture uses them.
@@ -66,7 +75,22 @@ MAX_ITER = 300
 
 
 def runs_compiled(X, n_clusters):
-    """Whether :func:`kmeans_labels` and :func:`kmeans_plusplus` may run for X (else scikit-learn's should)."""
+    """Whether :func:`kmeans_labels` and :func:`kmeans_plusplus` may run for X.
+
+    Parameters
+    ----------
+    X : array
+        The rows a start runs on.
+    n_clusters : int
+        Number of clusters K.
+
+    Returns
+    -------
+    bool
+        True for a float64 NumPy array of at most :data:`MAX_FEATURES`
+        features, at least K rows and at most :data:`MAX_WORK` rows x K x
+        features, with Numba in use; otherwise scikit-learn's should run.
+    """
     return (compiled.AVAILABLE and isinstance(X, np.ndarray) and X.ndim == 2
             and X.dtype == np.float64 and 1 <= n_clusters <= X.shape[0] and X.shape[1] <= MAX_FEATURES
             and X.shape[0] * n_clusters * X.shape[1] <= MAX_WORK)
@@ -83,6 +107,7 @@ def kmeans_labels(X, n_clusters, random_state, sample_weight=None):
     X : ndarray of shape (n_samples, n_features)
         Finite data.
     n_clusters : int
+        Number of clusters K.
     random_state : numpy.random.RandomState
         Consumed as scikit-learn consumes it.
     sample_weight : ndarray of shape (n_samples,), optional
@@ -99,14 +124,14 @@ def kmeans_labels(X, n_clusters, random_state, sample_weight=None):
     Xc = np.empty((n, d))
     x_sq = np.empty(n)
     centers = np.empty((n_clusters, d))
-    tol = _seed(X, w, u, draws, Xc, x_sq, centers)
+    tol = loops.seed(X, w, u, draws, Xc, x_sq, centers, TOL)
     labels = np.empty(n, dtype=np.int32)
     labels_old = np.full(n, -1, dtype=np.int32)
     sums = np.empty((n_clusters, d))
     weights = np.empty(n_clusters)
     start, relocate = 0, False
     while True:
-        start, relocate, distinct = _lloyd(Xc, w, tol, MAX_ITER, centers, labels, labels_old, sums,
+        start, relocate, distinct = loops.lloyd(Xc, w, tol, MAX_ITER, centers, labels, labels_old, sums,
                                            weights, start, relocate)
         if not relocate:
             break
@@ -121,18 +146,34 @@ def kmeans_labels(X, n_clusters, random_state, sample_weight=None):
 
 
 def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None):
-    """Row indices of ``sklearn.cluster.kmeans_plusplus(X, n_clusters, ...)[1]``, for X where :func:`runs_compiled` holds.
+    """Row indices of ``sklearn.cluster.kmeans_plusplus(X, n_clusters, ...)[1]``.
 
-    On X as given (not centred), from the same draws of ``random_state``.
+    For X where :func:`runs_compiled` holds; on X as given (not centred),
+    from the same draws of ``random_state``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Finite data.
+    n_clusters : int
+        Number of seeds K.
+    random_state : numpy.random.RandomState
+        Consumed as scikit-learn consumes it.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Non-negative row weights with a positive sum.
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (n_clusters,)
     """
     n = X.shape[0]
     X = np.ascontiguousarray(X)
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     u, draws = _draws(n_clusters, random_state)
     x_sq = np.empty(n)
-    _squared_norms(X, x_sq)
+    loops.squared_norms(X, x_sq)
     seeds = np.empty(n_clusters, dtype=np.int64)
-    _plusplus(X, w, x_sq, _choice(w, u), draws, seeds)
+    loops.plusplus(X, w, x_sq, loops.choice(w, u), draws, seeds)
     return seeds
 
 
@@ -159,243 +200,3 @@ def _relocate_empty(X, w, centers_old, sums, weights, labels):
         sums[new] = X[row] * w[row]
         weights[new] = w[row]
         weights[old] -= w[row]
-
-
-@jit()
-def _dot(X, i, C, k):
-    """``X[i] . C[k]`` as OpenBLAS's dgemm computes an entry: one fused multiply-add after another."""
-    acc = 0.0
-    for j in range(X.shape[1]):
-        acc += X[i, j] * C[k, j]
-    return acc
-
-
-@jit(fastmath=False)
-def _sqdist(X, x_sq, row, i):
-    """scikit-learn's ``_euclidean_distances`` between rows ``row`` and ``i``: ``(-2 c.x + |c|^2) + |x|^2``, at least 0."""
-    return max(-2.0 * _dot(X, row, X, i) + x_sq[row] + x_sq[i], 0.0)
-
-
-@jit(fastmath=False)
-def _squared_norm(C, k):
-    """``np.einsum("ij,ij->i", C, C)[k]`` for fewer than 8 features: two lanes, odd feature to the first."""
-    lane0 = 0.0
-    lane1 = 0.0
-    d = C.shape[1]
-    j = 0
-    while j + 2 <= d:
-        lane0 += C[k, j] * C[k, j]
-        lane1 += C[k, j + 1] * C[k, j + 1]
-        j += 2
-    if j < d:
-        lane0 += C[k, j] * C[k, j]
-    return lane0 + lane1
-
-
-@jit(fastmath=False)
-def _sqdist_unrolled(a, b):
-    """``sum((a - b)**2)`` in scikit-learn's order: groups of four features, then the rest."""
-    d = a.shape[0]
-    result = 0.0
-    j = 0
-    while j + 4 <= d:
-        result += ((a[j] - b[j]) * (a[j] - b[j]) + (a[j + 1] - b[j + 1]) * (a[j + 1] - b[j + 1])
-                   + (a[j + 2] - b[j + 2]) * (a[j + 2] - b[j + 2])
-                   + (a[j + 3] - b[j + 3]) * (a[j + 3] - b[j + 3]))
-        j += 4
-    while j < d:
-        result += (a[j] - b[j]) * (a[j] - b[j])
-        j += 1
-    return result
-
-
-@jit(fastmath=False)
-def _plusplus(X, w, x_sq, first, draws, seeds):
-    """k-means++ seeds (row indices) into ``seeds``."""
-    n = X.shape[0]
-    n_trials = draws.shape[1]
-    closest = np.empty(n)
-    trial = np.empty(n)
-    best_dist = np.empty(n)
-    cum = np.empty(n)
-    seeds[0] = first
-    pot = 0.0
-    for i in range(n):
-        closest[i] = _sqdist(X, x_sq, first, i)
-        pot += closest[i] * w[i]
-    for c in range(1, seeds.shape[0]):
-        acc = 0.0
-        for i in range(n):
-            acc += w[i] * closest[i]
-            cum[i] = acc
-        best_pot = np.inf
-        best_row = -1
-        for t in range(n_trials):
-            value = draws[c - 1, t] * pot
-            row = min(np.searchsorted(cum, value), n - 1)  # side='left', clipped as scikit-learn
-            trial_pot = 0.0
-            for i in range(n):
-                trial[i] = min(closest[i], _sqdist(X, x_sq, row, i))
-                trial_pot += trial[i] * w[i]
-            if trial_pot < best_pot:  # the first least potential, as argmin
-                best_pot, best_row = trial_pot, row
-                best_dist[:] = trial
-        pot = best_pot
-        closest[:] = best_dist
-        seeds[c] = best_row
-
-
-@jit(fastmath=False)
-def _assign(X, w, centers, labels, sums, weights, update):
-    """Label each row by its nearest centre (``|c|^2 - 2 x.c``); with ``update``, the weighted sums."""
-    n, d = X.shape
-    K = centers.shape[0]
-    c_sq = np.empty(K)
-    for k in range(K):
-        c_sq[k] = _squared_norm(centers, k)
-    sums[:] = 0.0
-    weights[:] = 0.0
-    for i in range(n):
-        best = 0
-        best_d = 0.0
-        for k in range(K):
-            dist = c_sq[k] + -2.0 * _dot(X, i, centers, k)
-            if k == 0 or dist < best_d:
-                best, best_d = k, dist
-        labels[i] = best
-        if update:
-            for j in range(d):
-                sums[best, j] += X[i, j] * w[i]
-            weights[best] += w[i]
-
-
-@jit(fastmath=False)
-def _pairwise_sum(a):
-    """``np.sum`` of a contiguous float64 vector: NumPy's pairwise summation (8 accumulators, blocks of 128)."""
-    n = a.shape[0]
-    if n < 8:
-        res = 0.0
-        for i in range(n):
-            res += a[i]
-        return res
-    if n <= 128:
-        r = a[:8].copy()
-        i = 8
-        while i < n - n % 8:
-            for j in range(8):
-                r[j] += a[i + j]
-            i += 8
-        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-        while i < n:
-            res += a[i]
-            i += 1
-        return res
-    half = n // 2
-    half -= half % 8
-    return _pairwise_sum(a[:half]) + _pairwise_sum(a[half:])
-
-
-@jit(fastmath=False)
-def _column_sums(A):
-    """``A.sum(axis=0)`` of a C-ordered array in NumPy's order: pairwise down a single column, else row after row."""
-    n, d = A.shape
-    if d == 1:
-        out = np.empty(1)
-        out[0] = _pairwise_sum(A[:, 0])
-        return out
-    out = np.zeros(d)
-    for i in range(n):
-        for j in range(d):
-            out[j] += A[i, j]
-    return out
-
-
-@jit(fastmath=False)
-def _squared_norms(X, out):
-    """``np.einsum("ij,ij->i", X, X)`` into ``out``."""
-    for i in range(X.shape[0]):
-        out[i] = _squared_norm(X, i)
-
-
-@jit(fastmath=False)
-def _choice(w, u):
-    """``choice(n, p=w / sum(w))`` given its one ``random_sample`` u: the cumulative p normalised, searched on the right."""
-    p = w / _pairwise_sum(w)
-    cdf = np.cumsum(p)
-    cdf = cdf / cdf[-1]
-    for i in range(cdf.shape[0]):
-        if cdf[i] > u:
-            return i
-    return cdf.shape[0]
-
-
-@jit(fastmath=False)
-def _seed(X, w, u, draws, Xc, x_sq, centers):
-    """scikit-learn's k-means set-up and k-means++: X centred into ``Xc``, its squared norms, the seeds' rows; returns ``tol``.
-
-    ``tol`` is ``np.mean(np.var(X, axis=0)) * TOL`` on X before it is centred, in NumPy's order.
-    """
-    n, d = X.shape
-    mean = _column_sums(X) / n
-    for i in range(n):
-        for j in range(d):
-            Xc[i, j] = X[i, j] - mean[j]
-    variances = _column_sums(Xc * Xc) / n
-    tol = _pairwise_sum(variances) / d * TOL
-    _squared_norms(Xc, x_sq)
-    seeds = np.empty(centers.shape[0], dtype=np.int64)
-    _plusplus(Xc, w, x_sq, _choice(w, u), draws, seeds)
-    for k in range(seeds.shape[0]):
-        centers[k, :] = Xc[seeds[k], :]
-    return tol
-
-
-@jit(fastmath=False)
-def _average(sums, weights):
-    """scikit-learn's ``_average_centers``, in place: an empty cluster copies the heaviest one's row as it then is."""
-    heaviest = np.argmax(weights)
-    for k in range(sums.shape[0]):
-        if weights[k] > 0:
-            alpha = 1.0 / weights[k]
-            for j in range(sums.shape[1]):
-                sums[k, j] *= alpha
-        else:
-            sums[k, :] = sums[heaviest, :]
-
-
-@jit(fastmath=False)
-def _lloyd(X, w, tol, max_iter, centers, labels, labels_old, sums, weights, start, resume):
-    """Lloyd's iterations from ``start``; returns ``(next, relocate, distinct labels)``.
-
-    With ``relocate`` true, iteration ``next`` has labelled the rows and
-    summed them but left a cluster empty: the caller moves a row into it
-    (:func:`_relocate_empty`) and calls again with ``resume`` true, which
-    goes on from there. Otherwise ``labels`` are final.
-    """
-    K = centers.shape[0]
-    shift = np.empty(K)
-    for it in range(start, max_iter):
-        if not (resume and it == start):
-            _assign(X, w, centers, labels, sums, weights, True)
-            for k in range(K):
-                if weights[k] == 0:
-                    return it, True, 0
-        _average(sums, weights)
-        for k in range(K):
-            shift[k] = np.sqrt(_sqdist_unrolled(sums[k], centers[k]))
-        centers[:, :] = sums
-        if np.array_equal(labels, labels_old):
-            return it + 1, False, _distinct(labels, K)  # strict convergence: labels of the centres
-        if _pairwise_sum(shift ** 2) <= tol:
-            break
-        labels_old[:] = labels
-    _assign(X, w, centers, labels, sums, weights, False)
-    return max_iter, False, _distinct(labels, K)
-
-
-@jit(fastmath=False)
-def _distinct(labels, K):
-    seen = np.zeros(K, dtype=np.bool_)
-    for i in range(labels.shape[0]):
-        seen[labels[i]] = True
-    return np.count_nonzero(seen)
