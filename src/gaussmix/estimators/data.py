@@ -201,11 +201,27 @@ def init_sample_rows(estimator, source):
     return int(min(AUTO_INIT_SAMPLE_ROWS, INIT_SAMPLE_BYTES // (8 * source.n_features)))
 
 
+def init_rows_drawn(estimator, source):
+    """Whether :func:`init_rows` draws a sample (else it takes every row in memory)."""
+    size = init_sample_rows(estimator, source)
+    return not (source.in_memory and (size is None or source.n_samples <= size))
+
+
+def start_draws(estimator, source):
+    """Whether a start from the data draws from the random generator.
+
+    Every start does, but one component's k-means on every row in memory:
+    its labels are all 0 (``init.initial_resp``), and the rows are not sampled.
+    """
+    one_cluster = estimator.init_params == "kmeans" and estimator.n_components == 1
+    return init_rows_drawn(estimator, source) or not one_cluster
+
+
 def init_rows(estimator, source, random_state):
     """The rows (and weights) the start runs on, in memory."""
-    size = init_sample_rows(estimator, source)
-    if source.in_memory and (size is None or source.n_samples <= size):
+    if not init_rows_drawn(estimator, source):
         return source.X, source.sample_weight
+    size = init_sample_rows(estimator, source)
     X, w, n_seen = source.sample(size, random_state)
     if source.n_samples is None:
         val.check_n_samples(n_seen, estimator.n_components)
