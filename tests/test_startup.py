@@ -112,7 +112,7 @@ def _cli_in_a_new_process(*argv):
         "import sys\nfrom gaussmix.cli import main\n"
         f"sys.argv = ['gaussmix', *{[str(a) for a in argv]!r}]\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-        "print('numba' in sys.modules)\n"
+        "print('sklearn.cluster' in sys.modules, 'numba' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return done.stdout, done.stdout.split()[-1] == "True"
@@ -154,14 +154,9 @@ def test_a_small_kmeans_start_without_numba_never_imports_sklearn_cluster(tmp_pa
     (no Numba) takes its k-means start from NumPy (``seeding``), which is
     scikit-learn's k-means (the fit above equals the library's)."""
     data = Path(__file__).resolve().parent.parent / FAITHFUL
-    code = (
-        "import sys\nfrom gaussmix.cli import main\n"
-        f"sys.argv = ['gaussmix', 'fit', {str(data)!r}, '-k', '3', '-o', {str(tmp_path / 'm.gmm')!r}, '-q']\n"
-        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-        "print('numba' in sys.modules, 'sklearn.cluster' in sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split()[-2:] == ["False", "False"]
+    stdout, numba_loaded = _cli_in_a_new_process("fit", data, "-k", "3", "-o", tmp_path / "m.gmm", "-q")
+    assert not numba_loaded
+    assert stdout.split()[-2] == "False", "sklearn.cluster was imported"
 
 
 def test_the_command_line_loads_numba_for_the_hierarchical_start(tmp_path):
