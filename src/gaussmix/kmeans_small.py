@@ -131,8 +131,8 @@ def kmeans_labels(X, n_clusters, random_state, sample_weight=None):
     weights = np.empty(n_clusters)
     start, relocate = 0, False
     while True:
-        start, relocate, distinct = loops.lloyd(Xc, w, tol, MAX_ITER, centers, labels, labels_old, sums,
-                                           weights, start, relocate)
+        start, relocate, distinct = loops.lloyd(Xc, w, tol, MAX_ITER, centers, labels, labels_old,
+                                                sums, weights, start, relocate)
         if not relocate:
             break
         _relocate_empty(Xc, w, centers, sums, weights, labels)
