@@ -133,7 +133,7 @@ def test_empty_clusters_and_duplicates_as_sklearn(monkeypatch):
     ("too much work", np.zeros((kmeans_small.MAX_WORK // 2 + 1, 2)), 1),
     ("more clusters than rows", np.zeros((3, 2)), 4),
 ])
-def test_other_data_go_to_sklearn(why, X, K):
+def test_other_data_are_not_for_the_compiled_path(why, X, K):
     assert not kmeans_small.runs_compiled(X, K)
 
 

@@ -44,8 +44,10 @@ row by NumPy's own ``argpartition``, as in scikit-learn.
 
 Beyond :data:`MAX_FEATURES` or :data:`MAX_WORK` (rows x clusters x
 features), for float32 data, or without Numba, :func:`runs_compiled` is
-false and the caller uses scikit-learn: there its overhead matters less,
-and its BLAS and OpenMP loops are faster on many rows.
+false and ``init`` runs another copy of the same k-means: scikit-learn's
+own, whose overhead matters less there and whose BLAS and OpenMP loops are
+faster on many rows, or, for small data without Numba, ``seeding``'s on
+NumPy (which spares the import of sklearn.cluster).
 """
 
 from __future__ import annotations
