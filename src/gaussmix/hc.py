@@ -42,9 +42,9 @@ weighs most (``tests/fixtures/mclust_hc``).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from . import agglomeration
+from .randomness import check_random_state
 
 #: mclust.options("subset"): larger data grow the tree on a subset this big.
 SUBSET_SIZE = 2000

@@ -23,9 +23,9 @@ import math
 
 import numpy as np
 from array_api_compat import array_namespace, device
-from sklearn.utils import check_random_state
 
 from .namespaces import to_host
+from .randomness import check_random_state
 
 __all__ = ["kmeans_plusplus", "kmeans_labels", "choice_rows"]
 

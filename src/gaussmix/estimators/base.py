@@ -26,7 +26,6 @@ from typing import NamedTuple
 import numpy as np
 from sklearn import get_config
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
 from ..engine import driver
@@ -37,6 +36,7 @@ from ..engine.threads import single_threaded_blas
 from ..init import INIT_METHODS, initial_resp, start_rows
 from ..models import get_model
 from ..namespaces import host_dtype
+from ..randomness import check_random_state
 from ..structures import STRUCTURES
 from . import data
 from .files import FilesMixin

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 from array_api_compat import array_namespace
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .. import validation as val
 from ..backends import is_streamed
 from ..criteria import Criteria
 from ..namespaces import placement_of, placement_of_array
+from ..randomness import check_random_state
 from ..engine.scoring import ROW_RESULTS, NonFiniteRows
 from ..engine.threads import single_threaded_blas
 from ..structures import STRUCTURES

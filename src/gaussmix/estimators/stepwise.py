@@ -7,7 +7,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .. import validation as val
@@ -17,6 +16,7 @@ from ..engine.schedules import Batch, Stepwise
 from ..engine.threads import single_threaded_blas
 from ..exceptions import DegenerateComponentWarning, UnavailableMethodError
 from ..namespaces import host_dtype, placement_of
+from ..randomness import check_random_state
 from . import data
 
 

@@ -21,7 +21,6 @@ import warnings
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn import config_context, get_config
-from sklearn.utils import check_random_state
 
 from .. import validation as val
 from ..backends.dask import is_dask_collection
@@ -34,6 +33,7 @@ from ..estimators.noise import NOISE_ON_NUMPY_ONLY, log_noise_density, noise_row
 from ..updaters.noise import NOT_WITH_MISSING
 from ..init import INIT_METHODS
 from ..models import available_models, get_model
+from ..randomness import check_random_state
 from .bootstrap import bootstrap_lrt
 from .result import BootstrapLRTResult, SelectionResult
 from .cells import cell_groups, fit_cell, fit_cells
