@@ -33,12 +33,8 @@ class _Overwritten(ISeedSequence):
     legacy seeding that follows sets every word of it.
     """
 
-    _WORDS = None
-
     def generate_state(self, n_words, dtype=np.uint32):
-        if self._WORDS is None or len(self._WORDS) != n_words:
-            type(self)._WORDS = [0] * n_words
-        return self._WORDS
+        return [0] * n_words
 
 
 _OVERWRITTEN = _Overwritten()
