@@ -87,3 +87,12 @@ def test_a_fit_draws_what_scikit_learn_draws():
     X = np.random.RandomState(1).normal(size=(300, 3))
     _, theirs = kmeans_plusplus(X, 4, random_state=0)
     np.testing.assert_array_equal(seeding.kmeans_plusplus(X, 4, random_state=0), theirs)
+
+
+def test_it_pickles_as_numpy_s_own():
+    # No trace of the throwaway seed sequence: joblib's workers and model
+    # files that carry a generator see NumPy's RandomState(seed), byte for byte.
+    import pickle
+
+    for seed in (0, 11, 2**32 - 1):
+        assert pickle.dumps(check_random_state(seed)) == pickle.dumps(np.random.RandomState(seed))
