@@ -37,6 +37,20 @@ def test_duplicated_points_collapse_with_a_warning(covariance_type):
     assert np.isfinite(gm.score(X))
 
 
+def test_the_collapse_test_runs_once_for_the_run_kept(monkeypatch):
+    # Each run's collapsed components are worked out only when read: the
+    # best of n_init's runs is warned about, the others never are.
+    from gaussmix.updaters.ml import MaximumLikelihood
+
+    calls = []
+    real = MaximumLikelihood.collapsed
+    monkeypatch.setattr(MaximumLikelihood, "collapsed", lambda self, stats: calls.append(1) or real(self, stats))
+    with pytest.warns(DegenerateComponentWarning, match="singular.*reg_covar"):
+        gm = GaussianMixture(2, n_init=3, random_state=0).fit(duplicated_points())
+    assert len(calls) == 1
+    assert_finite_and_pd(gm)
+
+
 def test_duplicated_points_do_not_collapse_a_shared_covariance():
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -57,7 +57,12 @@ class EMResult:
         Components whose covariance collapsed and kept its previous value.
     collapsed : ndarray of bool or None
         Components singular but for the regularisation at the last update
-        (None if no update ran).
+        (None if no update ran). Worked out when first read (``last_update``):
+        a run whose result no one warns about (a restart of ``n_init`` that
+        is not the best, a bootstrap replicate's refit) never pays for it.
+    last_update : Update or None
+        The last update made (``updaters.Update``), whose collapsed
+        components ``collapsed`` reads.
     running : BatchPass or OnlineState or None
         The schedule's running statistics (``partial_fit`` continues from them).
     scores : tuple of float or None
@@ -75,11 +80,15 @@ class EMResult:
     n_iter: int = 0
     converged: bool = False
     emptied: set = field(default_factory=set)
-    collapsed: np.ndarray | None = None
+    last_update: object = None
     running: object = None
     kept: set = field(default_factory=set)
     scores: tuple | None = None
     responsibilities: np.ndarray | None = None
+
+    @property
+    def collapsed(self):
+        return None if self.last_update is None else self.last_update.collapsed
 
 
 def step(part, updater, state, schedule, running=None):
@@ -148,7 +157,7 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
         (``EMResult.responsibilities``).
     """
     lower_bounds, emptied, kept = [], set(), set()
-    last = None  # the last update; its collapsed components are read once, at the end
+    last = None  # the last update; its collapsed components are read from the result, if at all
     converged, running, n_iter = False, None, 0
     watched = -math.inf  # the mean log-likelihood, where the updater stops on it
 
@@ -205,8 +214,7 @@ def run(source, updater, state, schedule, *, tol, max_iter, lower_bound=-math.in
             converged = abs(watched - previous) < tol
         if converged:
             break
-    collapsed = None if last is None else last.collapsed
-    return EMResult(state, lower_bound, lower_bounds, n_iter, converged, emptied, collapsed, running,
+    return EMResult(state, lower_bound, lower_bounds, n_iter, converged, emptied, last, running,
                     kept, scores, resp)
 
 
