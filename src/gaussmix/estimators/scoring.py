@@ -22,7 +22,6 @@ from ..namespaces import placement_of, placement_of_array
 from ..randomness import check_random_state
 from ..engine.scoring import ROW_RESULTS, NonFiniteRows
 from ..engine.threads import single_threaded_blas
-from ..structures import STRUCTURES
 from . import data
 
 
@@ -204,15 +203,7 @@ class ScoringMixin:
                 f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at least "
                 f"one sample: n_samples must be a positive integer."
             )
-        rng = check_random_state(self.random_state)
-        params = self._point_estimates()
-        K, d = params.means.shape
-        counts = rng.multinomial(n_samples, params.weights / params.weights.sum())
-        struct = STRUCTURES[params.structure]
-        # Matrices per component for full and shared storage, variances else.
-        cov = struct.to_full(params.covariances, K, d) if struct.matrix else params.covariances
-        X = np.vstack([struct.draw(rng, params.means[k], cov[k], counts[k]) for k in range(K)])
-        y = np.repeat(np.arange(K), counts)
+        X, y = self._point_estimates().sample(n_samples, check_random_state(self.random_state))
         placement = placement_of_array(self.means_)
         if placement is not None:
             # Drawn on the host from NumPy's stream, so that a model fitted on

@@ -8,7 +8,6 @@ its own seed, so a chunk of replicates gives the same numbers on any worker.
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import numpy as np
@@ -91,10 +90,12 @@ def replicates(null, alternative, n_samples, seeds, tols, max_iter):
         # mclust's em(warn = FALSE): a replicate that hits max_iter still counts.
         warnings.simplefilter("ignore")
         for i, seed in enumerate(seeds):
-            sampler = copy.copy(null)  # a private random stream, the fit shared
-            sampler.random_state = np.random.RandomState(np.random.MT19937(seed))
+            # The null's own draws (GaussianMixture.sample's), from the
+            # parameters it starts the null's refits from, without the
+            # estimator's checks and copy for each replicate.
+            random_state = np.random.RandomState(np.random.MT19937(seed))
             for _ in range(MAX_DRAWS):
-                X, _ = sampler.sample(n_samples)
+                X, _ = fit_null.start.sample(n_samples, random_state)
                 try:
                     value = fit_alternative.log_likelihood(X)
                     if np.isfinite(value):  # else the null's fit is not needed

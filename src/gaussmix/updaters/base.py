@@ -43,6 +43,35 @@ class MixtureParams:
     structure: str
     noise_weight: float = 0.0
 
+    def sample(self, n_samples, random_state):
+        """``n_samples`` rows from the Gaussian components, drawn as scikit-learn draws them.
+
+        Counts per component are multinomial with the weights (renormalised:
+        a noise component draws none), then each component's rows in turn,
+        so the rows come grouped by component.
+
+        Parameters
+        ----------
+        n_samples : int
+        random_state : numpy.random.RandomState
+            Consumed as ``sklearn.mixture.GaussianMixture.sample`` consumes it.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component of each row.
+        """
+        from ..structures import STRUCTURES  # here: the structures' module imports the models
+
+        K, d = self.means.shape
+        counts = random_state.multinomial(n_samples, self.weights / self.weights.sum())
+        struct = STRUCTURES[self.structure]
+        # Matrices per component for full and shared storage, variances else.
+        cov = struct.to_full(self.covariances, K, d) if struct.matrix else self.covariances
+        X = np.vstack([struct.draw(random_state, self.means[k], cov[k], counts[k]) for k in range(K)])
+        return X, np.repeat(np.arange(K), counts)
+
 
 class Update:
     """What one update returns: the next state, and what happened to the components.
