@@ -93,6 +93,21 @@ def test_sequential_rule_and_level(blobs):
         full.log_likelihoods_[full.n_components_ - 1], abs=0.05)
 
 
+@pytest.mark.parametrize("code", ["full", "tied", "diag", "spherical", "EII", "VEI", "EEE", "VEV", "VVV"])
+def test_a_replicate_draws_what_the_null_estimator_draws(blobs, code):
+    # A replicate samples the parameters its refits start from (float64, as
+    # bootstrap_lrt fits its nulls on float64 rows), which must be the
+    # fitted estimator's own draws from the same stream.
+    null = gaussmix.GaussianMixture(3, covariance_type=code, random_state=0).fit(blobs)
+    start = replicates_module.Refit(null, 1e-5, 100).start
+    seed = np.random.SeedSequence(5).spawn(1)[0]
+    ours = start.sample(40, np.random.RandomState(np.random.MT19937(seed)))
+    null.random_state = np.random.RandomState(np.random.MT19937(seed))
+    theirs = null.sample(40)
+    np.testing.assert_array_equal(ours[0], theirs[0])
+    np.testing.assert_array_equal(ours[1], theirs[1])
+
+
 def test_reproducible_whatever_n_jobs(blobs):
     one = bootstrap_lrt(blobs, "VII", max_components=2, n_boot=12, sequential=False, random_state=7, n_jobs=1)
     two = bootstrap_lrt(blobs, "VII", max_components=2, n_boot=12, sequential=False, random_state=7, n_jobs=2)

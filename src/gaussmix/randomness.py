@@ -8,11 +8,12 @@ returns: NumPy's global ``RandomState`` for None, the instance itself for a
 Only the way to that state differs. ``RandomState(seed)`` first builds an
 ``MT19937`` from fresh operating-system entropy (a ``SeedSequence`` hashed
 into 624 words, then copied in one NumPy scalar at a time) and then seeds it
-again from ``seed``, which overwrites all of it: 115-240 us, a fifth of a
-fit of 150 rows. Here the first seeding reads 624 zeros from a plain list
-(:class:`_Overwritten`) and the second is NumPy's own (``RandomState.seed``,
-the legacy MT19937 seeding that ``RandomState(seed)`` runs): about 9 us for
-the same generator. ``tests/test_randomness.py`` holds the states equal.
+again from ``seed``, which overwrites all of it: about 120 us here (up to
+240 on a busy machine), a fifth of a fit of 150 rows. Here the first
+seeding reads 624 zeros from a plain list (:class:`_Overwritten`) and the
+second is NumPy's own (``RandomState.seed``, the legacy MT19937 seeding
+that ``RandomState(seed)`` runs): 6-9 us for the same generator.
+``tests/test_randomness.py`` holds the states equal.
 """
 
 from __future__ import annotations

@@ -92,7 +92,10 @@ def replicates(null, alternative, n_samples, seeds, tols, max_iter):
         for i, seed in enumerate(seeds):
             # The null's own draws (GaussianMixture.sample's), from the
             # parameters it starts the null's refits from, without the
-            # estimator's checks and copy for each replicate.
+            # estimator's checks and copy for each replicate. Those are its
+            # public attributes in float64, equal to what its sample() reads
+            # because bootstrap_lrt fits its nulls on float64 rows (a float32
+            # fit's attributes are rounded).
             random_state = np.random.RandomState(np.random.MT19937(seed))
             for _ in range(MAX_DRAWS):
                 X, _ = fit_null.start.sample(n_samples, random_state)
