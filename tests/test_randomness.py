@@ -63,12 +63,12 @@ def test_none_and_instances_as_in_scikit_learn():
 
 
 @pytest.mark.parametrize("seed", [-1, 2**32, np.int64(-3)])
-def test_an_integer_out_of_range_is_refused_as_numpy_refuses_it(seed):
-    with pytest.raises(ValueError) as theirs:
+def test_an_integer_out_of_range_is_refused_with_the_range(seed):
+    # NumPy refuses it too, in words that name no parameter.
+    with pytest.raises(ValueError):
         np.random.RandomState(seed)
-    with pytest.raises(ValueError) as ours:
+    with pytest.raises(ValueError, match=r"random_state=.* between 0 and 2\*\*32 - 1 \(4294967295\)"):
         check_random_state(seed)
-    assert str(ours.value) == str(theirs.value)
 
 
 @pytest.mark.parametrize("seed", ["0", 1.5, np.random.default_rng(0), [1, 2]])

@@ -40,6 +40,9 @@ class _Overwritten(ISeedSequence):
 
 _OVERWRITTEN = _Overwritten()
 
+#: The largest integer NumPy's legacy seeding takes.
+_LARGEST_SEED = 2**32 - 1
+
 
 def check_random_state(seed):
     """A ``numpy.random.RandomState`` from ``seed``, as scikit-learn makes it.
@@ -59,10 +62,17 @@ def check_random_state(seed):
     Raises
     ------
     ValueError
-        For an integer out of range (NumPy's message) or anything else
-        (scikit-learn's).
+        For an integer out of range (saying the range) or anything else
+        (scikit-learn's message).
     """
     if isinstance(seed, numbers.Integral):
+        if not 0 <= seed <= _LARGEST_SEED:
+            # NumPy's own words name no parameter.
+            raise ValueError(
+                f"random_state={seed!r} cannot seed a generator: an integer seed must lie between 0 "
+                f"and 2**32 - 1 ({_LARGEST_SEED}). Pass one in that range, a "
+                f"numpy.random.RandomState, or None."
+            )
         generator = np.random.RandomState(np.random.MT19937(_OVERWRITTEN))
         generator.seed(seed)
         return generator
