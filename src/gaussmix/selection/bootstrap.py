@@ -186,8 +186,9 @@ def bootstrap_lrt(
         EM iterations per fit at most.
     random_state : int, RandomState, Generator or None, default=None
         Seeds the bootstrap samples: every replicate draws from its own
-        stream spawned (numpy's ``SeedSequence``) from this seed, so the
-        results are the same for any ``n_jobs`` or backend.
+        stream spawned (numpy's ``SeedSequence``, a PCG64 generator) from
+        this seed, so the results are the same for any ``n_jobs`` or
+        backend.
     n_jobs : int, default=None
         Replicates run in parallel with joblib; ``-1`` uses every core,
         ``None`` means 1 unless inside a ``joblib.parallel_backend`` context.

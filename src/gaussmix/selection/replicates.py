@@ -96,7 +96,11 @@ def replicates(null, alternative, n_samples, seeds, tols, max_iter):
             # public attributes in float64, equal to what its sample() reads
             # because bootstrap_lrt fits its nulls on float64 rows (a float32
             # fit's attributes are rounded).
-            random_state = np.random.RandomState(np.random.MT19937(seed))
+            # PCG64 (NumPy's default bit generator) reads 4 words from the
+            # spawned SeedSequence where MT19937 reads 624 and copies them
+            # one NumPy scalar at a time: 15 us against 110-220 a replicate,
+            # a fifth of a bootstrap on 155 rows.
+            random_state = np.random.RandomState(np.random.PCG64(seed))
             for _ in range(MAX_DRAWS):
                 X, _ = fit_null.start.sample(n_samples, random_state)
                 try:
