@@ -91,7 +91,8 @@ def runs_compiled(X, n_clusters):
     bool
         True for a float64 NumPy array of at most :data:`MAX_FEATURES`
         features, at least K rows and at most :data:`MAX_WORK` rows x K x
-        features, with Numba in use; otherwise scikit-learn's should run.
+        features, with Numba in use; otherwise ``init`` runs another copy
+        of the same k-means (see the module docstring).
     """
     return (compiled.AVAILABLE and isinstance(X, np.ndarray) and X.ndim == 2
             and X.dtype == np.float64 and 1 <= n_clusters <= X.shape[0] and X.shape[1] <= MAX_FEATURES

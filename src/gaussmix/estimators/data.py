@@ -201,10 +201,15 @@ def init_sample_rows(estimator, source):
     return int(min(AUTO_INIT_SAMPLE_ROWS, INIT_SAMPLE_BYTES // (8 * source.n_features)))
 
 
+def _drawn_rows(estimator, source):
+    """How many rows :func:`init_rows` draws, or None where it takes every row in memory."""
+    size = init_sample_rows(estimator, source)
+    return None if source.in_memory and (size is None or source.n_samples <= size) else size
+
+
 def init_rows_drawn(estimator, source):
     """Whether :func:`init_rows` draws a sample (else it takes every row in memory)."""
-    size = init_sample_rows(estimator, source)
-    return not (source.in_memory and (size is None or source.n_samples <= size))
+    return _drawn_rows(estimator, source) is not None
 
 
 def start_draws(estimator, source):
@@ -219,9 +224,9 @@ def start_draws(estimator, source):
 
 def init_rows(estimator, source, random_state):
     """The rows (and weights) the start runs on, in memory."""
-    if not init_rows_drawn(estimator, source):
+    size = _drawn_rows(estimator, source)
+    if size is None:
         return source.X, source.sample_weight
-    size = init_sample_rows(estimator, source)
     X, w, n_seen = source.sample(size, random_state)
     if source.n_samples is None:
         val.check_n_samples(n_seen, estimator.n_components)
